@@ -1,0 +1,1 @@
+"""forklab.arch (mirrors the kernel's arch/)."""

@@ -1,0 +1,1 @@
+"""forklab.arch.x86 (mirrors the kernel's arch/x86/)."""

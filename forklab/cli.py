@@ -1,0 +1,117 @@
+"""The ``forklab`` command line. ``forklab tour`` runs a short live demonstration of the model."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from forklab import Kernel, Recorder
+from forklab.uapi import (
+    CLONE_FILES,
+    CLONE_SIGHAND,
+    CLONE_THREAD,
+    CLONE_VM,
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    PROT_READ,
+    PROT_WRITE,
+    SIGCHLD,
+)
+
+app = typer.Typer(add_completion=False, help="forklab: Linux 5.6.14 process creation, executable and visible.")
+
+
+@app.callback()
+def _root() -> None:
+    """forklab: Linux 5.6.14 process creation, executable and visible."""
+
+
+def _sharing_table(k: Kernel, parent_pid: int, child_pid: int, title: str) -> Table:
+    parent, child = k.find_task(parent_pid), k.find_task(child_pid)
+    table = Table(title=title)
+    table.add_column("resource")
+    table.add_column("child vs parent")
+    table.add_column("decided by")
+    rules = {
+        "mm": ("CLONE_VM", "kernel/fork.c:1409 copy_mm"),
+        "files": ("CLONE_FILES", "kernel/fork.c:1461 copy_files"),
+        "fs": ("CLONE_FS", "kernel/fork.c:1432 copy_fs"),
+        "sighand": ("CLONE_SIGHAND", "kernel/fork.c:1506 copy_sighand"),
+        "signal": ("CLONE_THREAD", "kernel/fork.c:1555 copy_signal"),
+        "cred": ("CLONE_THREAD", "kernel/cred.c:339 copy_creds"),
+        "nsproxy": ("CLONE_NEW*", "kernel/nsproxy.c:156 copy_namespaces"),
+    }
+    for name, (flag, where) in rules.items():
+        shared = getattr(child, name) is getattr(parent, name)
+        table.add_row(name, "[green]shared[/]" if shared else "[yellow]copied[/]", f"{flag} ({where})")
+    return table
+
+
+@app.command()
+def tour() -> None:
+    """A live walk through fork, a rejected flag combination, copy-on-write, vfork and wait."""
+    console = Console()
+    k = Kernel()
+    init = k.init_task
+    console.rule("[bold]1. Boot")
+    console.print(f"init_task: pid {init.pid}, uid {init.cred.uid if init.cred else '?'}, "
+                  f"{len(k.all_threads())} task(s), pid_max {k.pid_max}, {k.nr_cpus} CPUs")
+
+    console.rule("[bold]2. fork(): what is shared, what is copied")
+    rec = Recorder()
+    k.listeners.append(rec)
+    child = k.fork(init)
+    k.listeners.remove(rec)
+    console.print(f"fork() returned {child} in the parent; the child's ax register is "
+                  f"{k.find_task(child).regs.ax} (its return value)")
+    steps = [e for e in rec.events if e.kind in {
+        "dup_task_struct", "copy_creds", "sched_fork", "copy_sighand", "copy_signal", "copy_namespaces",
+        "copy_thread_tls", "alloc_pid", "wake_up_new_task", "copy_files", "copy_fs", "dup_mm", "dup_mmap"}]
+    for e in steps:
+        console.print(f"  [cyan]{e.kind}[/] {e.detail} [dim]({e.source})[/]")
+    console.print(_sharing_table(k, 1, child, "fork(): child vs parent"))
+    thread = k.clone(init, CLONE_VM | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | 0x200)
+    console.print(_sharing_table(k, 1, thread, "clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD)"))
+
+    console.rule("[bold]3. A rejected flag combination, and the rule that decided")
+    try:
+        k.clone(init, CLONE_SIGHAND | SIGCHLD)
+    except OSError as e:
+        console.print(f"clone(CLONE_SIGHAND|SIGCHLD) -> [red]{e}[/]")
+
+    console.rule("[bold]4. Copy-on-write")
+    addr = k.mmap(init, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    k.store(init, addr, b"parent")
+    before = k.translate(init, addr)
+    cow_child = k.find_task(k.fork(init))
+    assert before is not None
+    page = k.page(before)
+    console.print(f"after fork both map pfn {before}: _refcount {page._refcount}, mapcount {page._mapcount + 1}, "
+                  "both PTEs write-protected (mm/memory.c:775 copy_one_pte)")
+    k.store(cow_child, addr, b"child!")
+    console.print(f"child writes: do_wp_page copies -> child pfn {k.translate(cow_child, addr)}, "
+                  f"parent keeps pfn {k.translate(init, addr)} (mm/memory.c:2819 wp_page_copy)")
+    k.store(init, addr, b"PARENT")
+    console.print(f"parent writes next: mapcount is 1, so 5.6 reuses pfn {k.translate(init, addr)} in place "
+                  "(mm/memory.c:2804 reuse_swap_page)")
+    console.print(f"parent reads {k.load(init, addr, 6)!r}, child reads {k.load(cow_child, addr, 6)!r}")
+
+    console.rule("[bold]5. vfork, exit and wait")
+    vchild = k.vfork(init)
+    console.print(f"vfork() -> {vchild}; parent state: {init.state!r}, waiting on {init.waits_on}")
+    k.exit(k.find_task(vchild), 3)
+    console.print(f"child exits: parent is {init.state!r} again (kernel/fork.c:1319 mm_release)")
+    pid, status = k.wait4(init, vchild, 0)
+    console.print(f"wait4 -> pid {pid}, status {status:#x} (exit code {status >> 8}); pid {vchild} is free again")
+    k.check_invariants()
+    console.print("[green]check_invariants(): every refcount equals its holders[/]")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

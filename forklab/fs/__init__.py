@@ -1,0 +1,1 @@
+"""forklab.fs (mirrors the kernel's fs.)."""

@@ -1,0 +1,1 @@
+"""forklab.init (mirrors the kernel's init/)."""

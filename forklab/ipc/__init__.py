@@ -1,0 +1,1 @@
+"""forklab.ipc (mirrors the kernel's ipc.)."""

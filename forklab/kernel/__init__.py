@@ -1,0 +1,1 @@
+"""forklab.kernel (mirrors the kernel's kernel.)."""

@@ -1,0 +1,1 @@
+"""forklab.kernel.cgroup (mirrors the kernel's kernel/cgroup/)."""

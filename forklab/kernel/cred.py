@@ -1,0 +1,125 @@
+"""Credentials (kernel/cred.c) and the per-uid user_struct (kernel/user.c).
+
+A task has two cred pointers: ``real_cred`` (objective: how others see it) and ``cred``
+(subjective: how it acts). A fork gives the child the parent's *subjective* creds for both.
+``user->processes`` counts every task (threads and zombies included) whose real creds name
+that kuid; it is what RLIMIT_NPROC is checked against, and only ``release_task`` lowers it.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from forklab.errors import kerr
+from forklab.include.linux.cred import Cred, UserStruct
+from forklab.include.linux.sched import Task
+from forklab.kernel.user_namespace import create_user_ns, get_user_ns, put_user_ns
+from forklab.uapi import CLONE_NEWUSER, CLONE_THREAD
+
+if TYPE_CHECKING:
+    from forklab.syscalls import Kernel
+
+
+def alloc_uid(k: Kernel, uid: int) -> UserStruct:
+    """Find or create the user_struct for ``uid`` and take a reference (kernel/user.c:173-204)."""
+    user = k.uidhash.get(uid)
+    if user is not None:
+        user.count += 1
+        return user
+    if k.fault.should_fail("alloc_uid:kmem_cache_zalloc"):
+        raise kerr(errno.ENOMEM, "user_struct allocation failed", "kernel/user.c:181")
+    user = UserStruct(uid=uid)
+    k.uidhash[uid] = user
+    return user
+
+
+def free_uid(k: Kernel, user: UserStruct | None) -> None:
+    """Drop a user_struct reference; unhash it at zero (kernel/user.c:158-171)."""
+    if user is None:
+        return
+    user.count -= 1
+    if user.count == 0:
+        del k.uidhash[user.uid]
+
+
+def get_cred(cred: Cred) -> Cred:
+    """Take a reference on ``cred`` (include/linux/cred.h:237-245)."""
+    cred.usage += 1
+    return cred
+
+
+def put_cred(k: Kernel, cred: Cred | None) -> None:
+    """Drop a reference; the last one frees the cred and its user and user_ns refs (kernel/cred.c:98-152)."""
+    if cred is None:
+        return
+    cred.usage -= 1
+    if cred.usage == 0:
+        free_uid(k, cred.user)
+        put_user_ns(k, cred.user_ns)
+
+
+def prepare_creds(k: Kernel, task: Task) -> Cred:
+    """A new, private copy of ``task``'s subjective creds, usage 1 (kernel/cred.c:250-293)."""
+    if k.fault.should_fail("prepare_creds:kmem_cache_alloc"):
+        raise kerr(errno.ENOMEM, "cred allocation failed", "kernel/cred.c:256")
+    old = task.cred
+    assert old is not None and old.user is not None and old.user_ns is not None
+    new = replace(old, usage=1)
+    old.user.count += 1
+    get_user_ns(old.user_ns)
+    return new
+
+
+def abort_creds(k: Kernel, new: Cred) -> None:
+    """Discard creds from prepare_creds that were never committed (kernel/cred.c:521-530)."""
+    put_cred(k, new)
+
+
+def copy_creds(k: Kernel, p: Task, clone_flags: int) -> None:
+    """Give the child its creds: shared for a thread, else a fresh copy (kernel/cred.c:330-393)."""
+    parent_cred = p.cred  # dup_task_struct copied the pointer without a reference
+    assert parent_cred is not None and parent_cred.user is not None
+    if clone_flags & CLONE_THREAD and not parent_cred.thread_keyring:
+        p.real_cred = get_cred(parent_cred)
+        get_cred(parent_cred)
+        parent_cred.user.processes += 1
+        k.trace("copy_creds", "kernel/cred.c:339", "thread shares the parent's creds")
+        return
+    new = prepare_creds(k, p)
+    if clone_flags & CLONE_NEWUSER:
+        try:
+            create_user_ns(k, new)
+        except OSError:
+            put_cred(k, new)
+            raise
+    new.thread_keyring = 0  # a thread keyring is never inherited (kernel/cred.c:368-372)
+    if not clone_flags & CLONE_THREAD:
+        new.process_keyring = 0
+    assert new.user is not None
+    new.user.processes += 1
+    p.cred = p.real_cred = get_cred(new)
+    k.trace("copy_creds", "kernel/cred.c:384", f"new creds uid {new.uid} euid {new.euid}"
+            + (f" in user ns level {new.user_ns.level}" if new.user_ns is not None else ""))
+
+
+def exit_creds(k: Kernel, tsk: Task) -> None:
+    """Drop a task's two cred references (kernel/cred.c:160-177)."""
+    cred, real = tsk.cred, tsk.real_cred
+    tsk.cred = tsk.real_cred = None
+    put_cred(k, real)
+    put_cred(k, cred)
+
+
+def commit_creds(k: Kernel, task: Task, new: Cred) -> None:
+    """Install ``new`` as both cred pointers, moving the process count if the user changed (kernel/cred.c:434-509)."""
+    old = task.real_cred
+    assert old is not None and old.user is not None and new.user is not None
+    if new.user is not old.user:
+        new.user.processes += 1
+        old.user.processes -= 1
+    task.real_cred = get_cred(new)
+    task.cred = new  # takes over prepare_creds' reference
+    put_cred(k, old)
+    put_cred(k, old)

@@ -1,0 +1,823 @@
+"""Process creation (kernel/fork.c): fork, vfork, clone, clone3 and copy_process.
+
+Design. Every entry point turns its arguments into a ``KernelCloneArgs`` and calls
+``_do_fork``, which calls ``copy_process`` and then wakes the child. ``copy_process`` is
+the kernel's exact sequence: eight flag checks that allocate nothing, the signal fence, the
+task struct, the per-uid and global limits, the scheduler, then one ``copy_*`` per resource
+(semundo, files, fs, sighand, signal, mm, namespaces, io, thread), the pid, the pidfd, the
+cgroup gate, and publication under the tasklist lock. Because the order is the kernel's,
+when several checks would fail the same errno wins as on Linux.
+
+The kernel unwinds a failure with a ladder of ``bad_fork_*`` labels, each undoing one step
+and falling through to the ones below. Here the ladder is a ``CleanupLadder`` (an
+``ExitStack``): each step, once done, registers its undo under the label it mirrors. An
+exception unwinds the stack in reverse; success drops it. So a failure at any step leaves
+the kernel exactly as it was -- the fail-nth sweep in the tests proves it with whole-kernel
+snapshots.
+
+Each resource follows the same idiom: with its CLONE_* flag the child takes a reference to
+the parent's object (``child.files is parent.files``); without it the child gets a copy.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from contextlib import ExitStack
+from copy import copy
+from typing import TYPE_CHECKING, Any
+
+from forklab.errors import ERESTARTNOINTR, kerr
+from forklab.include.linux.pid import PIDNS_ADDING, Pid
+from forklab.include.linux.sched import (
+    PF,
+    PIDTYPE,
+    SIGNAL_UNKILLABLE,
+    IoContext,
+    KernelCloneArgs,
+    MultiprocessSignals,
+    SighandStruct,
+    SignalStruct,
+    Sigpending,
+    Task,
+    TaskState,
+)
+from forklab.kernel.capability import capable
+from forklab.kernel.pid import (
+    alloc_pid,
+    attach_pid,
+    free_pid,
+    get_pid,
+    ns_of_pid,
+    pid_vnr,
+    put_pid,
+    task_active_pid_ns,
+)
+from forklab.kernel.signal import fatal_signal_pending, flush_signal_handlers, signal_pending
+from forklab.uapi import (
+    CAP_SYS_ADMIN,
+    CAP_SYS_RESOURCE,
+    CLONE_ARGS_SIZE_VER0,
+    CLONE_ARGS_SIZE_VER1,
+    CLONE_CHILD_CLEARTID,
+    CLONE_CHILD_SETTID,
+    CLONE_CLEAR_SIGHAND,
+    CLONE_DETACHED,
+    CLONE_FS,
+    CLONE_IO,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_PARENT,
+    CLONE_PARENT_SETTID,
+    CLONE_PIDFD,
+    CLONE_PTRACE,
+    CLONE_SIGHAND,
+    CLONE_THREAD,
+    CLONE_UNTRACED,
+    CLONE_VFORK,
+    CLONE_VM,
+    CSIGNAL,
+    O_CLOEXEC,
+    O_RDWR,
+    PAGE_SIZE,
+    PTRACE_EVENT_CLONE,
+    PTRACE_EVENT_FORK,
+    PTRACE_EVENT_VFORK,
+    RLIMIT_NPROC,
+    SIGCHLD,
+    SS_DISABLE,
+    CloneArgs,
+)
+
+if TYPE_CHECKING:
+    from forklab.syscalls import Kernel
+
+CLONE_LEGACY_FLAGS = 0xFFFFFFFF  # include/linux/sched/task.h:18
+MAX_PID_NS_LEVEL = 32
+TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE
+
+
+class CleanupLadder(ExitStack):
+    """copy_process's ``bad_fork_*`` ladder: undo steps registered in order, run in reverse on failure."""
+
+    def __init__(self, k: Kernel) -> None:
+        super().__init__()
+        self.k = k
+
+    def on_failure(self, label: str, undo: Callable[..., Any], *args: Any) -> None:
+        """Register ``undo(*args)`` under ``label``; it runs only if a later step fails."""
+
+        def run(exc_type: object, _exc: object, _tb: object) -> bool:
+            if exc_type is not None:
+                self.k.trace("cleanup", "kernel/fork.c:2300", label)
+                undo(*args)
+            return False
+
+        self.push(run)
+
+
+# --- the syscalls -----------------------------------------------------------------------
+
+
+def sys_fork(k: Kernel, current: Task) -> int:
+    """fork(2): no flags, SIGCHLD at exit (kernel/fork.c:2520-2534)."""
+    return _do_fork(k, current, KernelCloneArgs(exit_signal=SIGCHLD))
+
+
+def sys_vfork(k: Kernel, current: Task) -> int:
+    """vfork(2): CLONE_VFORK|CLONE_VM, SIGCHLD at exit (kernel/fork.c:2536-2546)."""
+    return _do_fork(k, current, KernelCloneArgs(flags=CLONE_VFORK | CLONE_VM, exit_signal=SIGCHLD))
+
+
+def sys_clone(k: Kernel, current: Task, clone_flags: int, newsp: int, parent_tidptr: int,
+              child_tidptr: int, tls: int) -> int:
+    """clone(2) in x86-64 argument order; 5.6.14 keeps only the low 32 flag bits (kernel/fork.c:2566-2587)."""
+    clone_flags &= CLONE_LEGACY_FLAGS
+    args = KernelCloneArgs(
+        flags=clone_flags & ~CSIGNAL,
+        pidfd=parent_tidptr,
+        child_tid=child_tidptr,
+        parent_tid=parent_tidptr,
+        exit_signal=clone_flags & CSIGNAL,
+        stack=newsp,
+        tls=tls,
+    )
+    legacy_clone_args_valid(args)
+    return _do_fork(k, current, args)
+
+
+def legacy_clone_args_valid(kargs: KernelCloneArgs) -> None:
+    """CLONE_PIDFD and CLONE_PARENT_SETTID would both write parent_tidptr (kernel/fork.c:2469-2477)."""
+    if kargs.flags & CLONE_PIDFD and kargs.flags & CLONE_PARENT_SETTID:
+        raise kerr(errno.EINVAL, "legacy clone: CLONE_PIDFD and CLONE_PARENT_SETTID share one pointer",
+                   "kernel/fork.c:2474")
+
+
+def sys_clone3(k: Kernel, current: Task, uargs: CloneArgs | int, size: int) -> int:
+    """clone3(2): copy and validate ``struct clone_args``, then fork (kernel/fork.c:2722-2739)."""
+    kargs = copy_clone_args_from_user(k, current, uargs, size)
+    clone3_args_valid(k, current, kargs)
+    return _do_fork(k, current, kargs)
+
+
+def copy_clone_args_from_user(k: Kernel, current: Task, uargs: CloneArgs | int, usize: int) -> KernelCloneArgs:
+    """Read ``struct clone_args`` of ``usize`` bytes and check its fields (kernel/fork.c:2600-2654)."""
+    if usize > PAGE_SIZE:
+        raise kerr(errno.E2BIG, f"clone_args size {usize} exceeds PAGE_SIZE", "kernel/fork.c:2608")
+    if usize < CLONE_ARGS_SIZE_VER0:
+        raise kerr(errno.EINVAL, f"clone_args size {usize} is below CLONE_ARGS_SIZE_VER0 (64)", "kernel/fork.c:2610")
+    raw = _copy_struct_from_user(k, current, uargs, usize)
+    f = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, CLONE_ARGS_SIZE_VER1, 8)]
+    flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid_ptr, set_tid_size = f
+    set_tid_list = uargs.set_tid if isinstance(uargs, CloneArgs) and isinstance(uargs.set_tid, list) else None
+    if set_tid_list is not None and usize >= CLONE_ARGS_SIZE_VER1:
+        set_tid_ptr = 1 if set_tid_list or set_tid_size else 0  # a Python list stands for a valid pointer
+    if set_tid_size > MAX_PID_NS_LEVEL:
+        raise kerr(errno.EINVAL, "set_tid_size exceeds MAX_PID_NS_LEVEL (32)", "kernel/fork.c:2617")
+    if not set_tid_ptr and set_tid_size > 0:
+        raise kerr(errno.EINVAL, "set_tid_size is set but set_tid is NULL", "kernel/fork.c:2620")
+    if set_tid_ptr and set_tid_size == 0:
+        raise kerr(errno.EINVAL, "set_tid is set but set_tid_size is 0", "kernel/fork.c:2623")
+    if exit_signal & ~CSIGNAL or exit_signal > 64:
+        raise kerr(errno.EINVAL, f"exit_signal {exit_signal} is not a valid signal", "kernel/fork.c:2630")
+    set_tid = _copy_set_tid(k, current, set_tid_list, set_tid_ptr, set_tid_size)
+    return KernelCloneArgs(flags=flags, pidfd=pidfd, child_tid=child_tid, parent_tid=parent_tid,
+                           exit_signal=exit_signal, stack=stack, stack_size=stack_size, tls=tls, set_tid=set_tid)
+
+
+def _copy_struct_from_user(k: Kernel, current: Task, uargs: CloneArgs | int, usize: int) -> bytes:
+    """copy_struct_from_user: the first 80 bytes, zero-filled; a larger tail must be zero (include/linux/uaccess.h:283-302)."""
+    from forklab.mm.uaccess import copy_from_user
+
+    if isinstance(uargs, CloneArgs):
+        data = uargs.to_bytes()[:usize]
+    else:
+        if usize > CLONE_ARGS_SIZE_VER1:
+            tail = copy_from_user(k, current, uargs + CLONE_ARGS_SIZE_VER1, usize - CLONE_ARGS_SIZE_VER1)
+            if tail is None:
+                raise kerr(errno.EFAULT, "clone_args tail is not readable", "include/linux/uaccess.h:293")
+            if any(tail):
+                raise kerr(errno.E2BIG, "clone_args has non-zero bytes past the known struct",
+                           "include/linux/uaccess.h:295")
+        got = copy_from_user(k, current, uargs, min(usize, CLONE_ARGS_SIZE_VER1))
+        if got is None:
+            raise kerr(errno.EFAULT, "clone_args is not readable", "kernel/fork.c:2614")
+        data = got
+    return data + bytes(CLONE_ARGS_SIZE_VER1 - len(data))
+
+
+def _copy_set_tid(k: Kernel, current: Task, as_list: list[int] | None, ptr: int, size: int) -> list[int]:
+    """Copy ``size`` pid_t values from the set_tid array (kernel/fork.c:2646-2649)."""
+    from forklab.mm.uaccess import copy_from_user
+
+    if not size:
+        return []
+    if as_list is not None:
+        if len(as_list) < size:
+            raise kerr(errno.EFAULT, "set_tid_size runs past the end of the set_tid array", "kernel/fork.c:2647")
+        return [int(v) for v in as_list[:size]]
+    raw = copy_from_user(k, current, ptr, 4 * size)
+    if raw is None:
+        raise kerr(errno.EFAULT, "set_tid array is not readable", "kernel/fork.c:2647")
+    return [int.from_bytes(raw[i : i + 4], "little", signed=True) for i in range(0, 4 * size, 4)]
+
+
+def clone3_stack_valid(kargs: KernelCloneArgs) -> bool:
+    """stack and stack_size come together and lie in user space; sp := top (kernel/fork.c:2664-2682)."""
+    if kargs.stack == 0:
+        return kargs.stack_size == 0
+    if kargs.stack_size == 0:
+        return False
+    if kargs.stack + kargs.stack_size > TASK_SIZE_MAX + PAGE_SIZE:  # access_ok against TASK_SIZE
+        return False
+    kargs.stack += kargs.stack_size
+    return True
+
+
+def clone3_args_valid(k: Kernel, current: Task, kargs: KernelCloneArgs) -> None:
+    """The clone3-only flag rules, all EINVAL (kernel/fork.c:2684-2709)."""
+    if kargs.flags & ~(CLONE_LEGACY_FLAGS | CLONE_CLEAR_SIGHAND):
+        raise kerr(errno.EINVAL, "clone3: unknown flag bits above CLONE_CLEAR_SIGHAND", "kernel/fork.c:2687")
+    if kargs.flags & (CLONE_DETACHED | CSIGNAL):
+        raise kerr(errno.EINVAL, "clone3: CLONE_DETACHED and CSIGNAL bits (incl. CLONE_NEWTIME) are rejected",
+                   "kernel/fork.c:2694")
+    if kargs.flags & (CLONE_SIGHAND | CLONE_CLEAR_SIGHAND) == CLONE_SIGHAND | CLONE_CLEAR_SIGHAND:
+        raise kerr(errno.EINVAL, "clone3: CLONE_SIGHAND with CLONE_CLEAR_SIGHAND", "kernel/fork.c:2697")
+    if kargs.flags & (CLONE_THREAD | CLONE_PARENT) and kargs.exit_signal:
+        raise kerr(errno.EINVAL, "clone3: CLONE_THREAD/CLONE_PARENT need exit_signal 0", "kernel/fork.c:2701")
+    if not clone3_stack_valid(kargs):
+        raise kerr(errno.EINVAL, "clone3: stack and stack_size are inconsistent or out of range",
+                   "kernel/fork.c:2705")
+
+
+# --- _do_fork -----------------------------------------------------------------------------
+
+
+def _do_fork(k: Kernel, current: Task, args: KernelCloneArgs) -> int:
+    """Create the child, write PARENT_SETTID, wake it, report to a tracer, wait for vfork (kernel/fork.c:2403-2467)."""
+    from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
+    from forklab.kernel.sched.core import wake_up_new_task
+    from forklab.mm.uaccess import put_user_int
+
+    clone_flags = args.flags
+    trace = 0
+    if not clone_flags & CLONE_UNTRACED:
+        if clone_flags & CLONE_VFORK:
+            trace = PTRACE_EVENT_VFORK
+        elif args.exit_signal != SIGCHLD:
+            trace = PTRACE_EVENT_CLONE
+        else:
+            trace = PTRACE_EVENT_FORK
+        if not ptrace_event_enabled(current, trace):
+            trace = 0
+    p = copy_process(k, current, trace, args)
+    assert p.thread_pid is not None
+    nr = pid_vnr(current, p.thread_pid)
+    if clone_flags & CLONE_PARENT_SETTID:
+        put_user_int(k, current, args.parent_tid, nr)  # errors ignored (kernel/fork.c:2446)
+    if clone_flags & CLONE_VFORK:
+        from forklab.include.linux.sched import Completion
+
+        p.vfork_done = Completion()
+        p.usage += 1  # get_task_struct
+    wake_up_new_task(k, p)
+    if trace:
+        ptrace_event_pid(k, current, trace, nr)
+    if clone_flags & CLONE_VFORK:
+        wait_for_vfork_done(k, current, p)
+    k.trace("_do_fork", "kernel/fork.c:2466", f"returns {nr}")
+    return nr
+
+
+def wait_for_vfork_done(k: Kernel, current: Task, child: Task) -> None:
+    """The vfork parent sleeps killably until the child execs or exits (kernel/fork.c:1255-1274).
+
+    The model has no scheduler loop, so the parent is left visibly asleep (TASK_KILLABLE on
+    ``vfork_done``); ``complete_vfork_done`` wakes it.
+    """
+    from forklab.kernel.sched.core import set_current_state_sleep
+
+    assert child.vfork_done is not None
+    child.vfork_done.waiters.append(current)
+    set_current_state_sleep(k, current, TaskState.TASK_KILLABLE, "vfork_done")
+
+
+def complete_vfork_done(k: Kernel, tsk: Task) -> None:
+    """The vfork child released its parent's mm: wake the parent (kernel/fork.c:1242-1253)."""
+    from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
+    from forklab.kernel.sched.core import wake_up_process
+    from forklab.uapi import PTRACE_EVENT_VFORK_DONE
+
+    vfork = tsk.vfork_done
+    if vfork is None:
+        return
+    tsk.vfork_done = None
+    vfork.done += 1
+    tsk.usage -= 1  # the parent's put_task_struct
+    for parent in vfork.waiters:
+        wake_up_process(k, parent)
+        if ptrace_event_enabled(parent, PTRACE_EVENT_VFORK_DONE):
+            assert tsk.thread_pid is not None
+            ptrace_event_pid(k, parent, PTRACE_EVENT_VFORK_DONE, pid_vnr(parent, tsk.thread_pid))
+    k.trace("complete_vfork_done", "kernel/fork.c:1242", f"vfork parent of {tsk.pid} resumes", tid=tsk.pid)
+
+
+# --- copy_process ---------------------------------------------------------------------------
+
+
+def copy_process_checks(current: Task, clone_flags: int) -> None:
+    """The eight up-front EINVAL checks of copy_process, in source order (kernel/fork.c:1841-1899)."""
+    assert current.signal is not None and current.nsproxy is not None
+    if clone_flags & (CLONE_NEWNS | CLONE_FS) == CLONE_NEWNS | CLONE_FS:
+        raise kerr(errno.EINVAL, "CLONE_NEWNS cannot share the fs root (CLONE_FS)", "kernel/fork.c:1841")
+    if clone_flags & (CLONE_NEWUSER | CLONE_FS) == CLONE_NEWUSER | CLONE_FS:
+        raise kerr(errno.EINVAL, "CLONE_NEWUSER cannot share the fs root (CLONE_FS)", "kernel/fork.c:1844")
+    if clone_flags & CLONE_THREAD and not clone_flags & CLONE_SIGHAND:
+        raise kerr(errno.EINVAL, "CLONE_THREAD requires CLONE_SIGHAND", "kernel/fork.c:1851")
+    if clone_flags & CLONE_SIGHAND and not clone_flags & CLONE_VM:
+        raise kerr(errno.EINVAL, "CLONE_SIGHAND requires CLONE_VM", "kernel/fork.c:1859")
+    if clone_flags & CLONE_PARENT and current.signal.flags & SIGNAL_UNKILLABLE:
+        raise kerr(errno.EINVAL, "an init (SIGNAL_UNKILLABLE) may not create siblings with CLONE_PARENT",
+                   "kernel/fork.c:1868")
+    if clone_flags & CLONE_THREAD and (
+        clone_flags & (CLONE_NEWUSER | CLONE_NEWPID)
+        or task_active_pid_ns(current) is not current.nsproxy.pid_ns_for_children
+    ):
+        raise kerr(errno.EINVAL, "a thread cannot be in another user or pid namespace", "kernel/fork.c:1876")
+    if clone_flags & (CLONE_THREAD | CLONE_VM) and current.nsproxy.time_ns is not current.nsproxy.time_ns_for_children:
+        raise kerr(errno.EINVAL, "CLONE_VM/CLONE_THREAD after unshare(CLONE_NEWTIME), before a plain fork",
+                   "kernel/fork.c:1886")
+    if clone_flags & CLONE_PIDFD and clone_flags & (CLONE_DETACHED | CLONE_THREAD):
+        raise kerr(errno.EINVAL, "CLONE_PIDFD cannot be combined with CLONE_DETACHED or CLONE_THREAD",
+                   "kernel/fork.c:1896")
+
+
+def copy_process(k: Kernel, current: Task, trace: int, args: KernelCloneArgs) -> Task:
+    """Create a new task as a copy of ``current``; nothing is published unless every step succeeds (kernel/fork.c:1824-2362)."""
+    clone_flags = args.flags
+    copy_process_checks(current, clone_flags)
+    assert current.signal is not None
+    delayed = MultiprocessSignals()
+    if not clone_flags & CLONE_THREAD:
+        current.signal.multiprocess.insert(0, delayed)
+    try:
+        if signal_pending(current):
+            raise kerr(ERESTARTNOINTR, "a signal is pending: deliver it, then restart the fork", "kernel/fork.c:1916")
+        with CleanupLadder(k) as ladder:
+            p = dup_task_struct(k, current)
+            ladder.on_failure("bad_fork_free", free_task, k, p)
+            _copy_process_creds(k, current, p, clone_flags, args, ladder)
+            _copy_process_resources(k, current, p, clone_flags, args, ladder)
+            pid = alloc_pid(k, _pid_ns_for_children(p), args.set_tid)
+            ladder.on_failure("bad_fork_free_pid", free_pid, k, pid)
+            pidfile = _copy_process_pidfd(k, current, pid, clone_flags, args, ladder)
+            _copy_process_identity(current, p, pid, clone_flags, args)
+            _copy_process_publish(k, current, p, pid, pidfile, clone_flags, trace, delayed, ladder)
+            ladder.pop_all()
+    finally:
+        if delayed in current.signal.multiprocess:
+            current.signal.multiprocess.remove(delayed)
+    _post_fork(k, current, p, clone_flags)
+    return p
+
+
+def _pid_ns_for_children(p: Task) -> Any:
+    assert p.nsproxy is not None and p.nsproxy.pid_ns_for_children is not None
+    return p.nsproxy.pid_ns_for_children
+
+
+def _copy_process_creds(k: Kernel, current: Task, p: Task, clone_flags: int, args: KernelCloneArgs,
+                        ladder: CleanupLadder) -> None:
+    """Child tids, RLIMIT_NPROC, copy_creds and threads-max (kernel/fork.c:1930-1964)."""
+    from forklab.kernel.cred import copy_creds
+
+    p.set_child_tid = args.child_tid if clone_flags & CLONE_CHILD_SETTID else 0
+    p.clear_child_tid = args.child_tid if clone_flags & CLONE_CHILD_CLEARTID else 0
+    assert p.real_cred is not None and p.real_cred.user is not None and p.signal is not None
+    user = p.real_cred.user
+    if user.processes >= p.signal.rlim[RLIMIT_NPROC][0]:
+        if user is not k.root_user and not capable(current, CAP_SYS_RESOURCE) and not capable(current, CAP_SYS_ADMIN):
+            raise kerr(errno.EAGAIN, f"RLIMIT_NPROC: uid {user.uid} already has {user.processes} tasks",
+                       "kernel/fork.c:1946")
+    current.flags &= ~PF.PF_NPROC_EXCEEDED
+    copy_creds(k, p, clone_flags)
+    ladder.on_failure("bad_fork_cleanup_count", _cleanup_count, k, p)
+    if k.nr_threads >= k.max_threads:
+        raise kerr(errno.EAGAIN, f"threads-max ({k.max_threads}) reached", "kernel/fork.c:1963")
+    p.flags = (p.flags & ~(PF.PF_SUPERPRIV | PF.PF_WQ_WORKER | PF.PF_IDLE)) | PF.PF_FORKNOEXEC
+    p.children = []
+    p.vfork_done = None
+    p.pending = Sigpending()
+    p.utime = p.stime = 0
+    p.default_timer_slack_ns = current.timer_slack_ns
+    p.io_context = None
+    p.cgroups = current.cgroups  # cgroup_fork (kernel/cgroup/cgroup.c:5866)
+
+
+def _cleanup_count(k: Kernel, p: Task) -> None:
+    """bad_fork_cleanup_count: uncount the process and drop its creds (kernel/fork.c:2350-2352)."""
+    from forklab.kernel.cred import exit_creds
+
+    assert p.real_cred is not None and p.real_cred.user is not None
+    p.real_cred.user.processes -= 1
+    exit_creds(k, p)
+
+
+def _copy_process_resources(k: Kernel, current: Task, p: Task, clone_flags: int, args: KernelCloneArgs,
+                            ladder: CleanupLadder) -> None:
+    """sched_fork and the copy_* chain, each with its cleanup label (kernel/fork.c:2051-2093)."""
+    from forklab.arch.x86.kernel.process import copy_thread_tls
+    from forklab.fs.file import exit_files
+    from forklab.fs.fs_struct import exit_fs
+    from forklab.ipc.sem import copy_semundo, exit_sem
+    from forklab.kernel.nsproxy import exit_task_namespaces
+    from forklab.kernel.sched.core import sched_fork
+
+    sched_fork(k, clone_flags, p, current)
+    copy_semundo(k, clone_flags, p, current)
+    ladder.on_failure("bad_fork_cleanup_semundo", exit_sem, p)
+    copy_files(k, clone_flags, p, current)
+    ladder.on_failure("bad_fork_cleanup_files", exit_files, k, p)
+    copy_fs(k, clone_flags, p, current)
+    ladder.on_failure("bad_fork_cleanup_fs", exit_fs, k, p)
+    copy_sighand(k, clone_flags, p, current)
+    ladder.on_failure("bad_fork_cleanup_sighand", __cleanup_sighand, p.sighand)
+    copy_signal(k, clone_flags, p, current)
+    if not clone_flags & CLONE_THREAD:
+        ladder.on_failure("bad_fork_cleanup_signal", lambda: None)
+    copy_mm(k, clone_flags, p, current)
+    ladder.on_failure("bad_fork_cleanup_mm", _cleanup_mm, k, p)
+    copy_namespaces_step(k, clone_flags, p)
+    ladder.on_failure("bad_fork_cleanup_namespaces", exit_task_namespaces, k, p)
+    copy_io(k, clone_flags, p, current)
+    ladder.on_failure("bad_fork_cleanup_io", _cleanup_io, p)
+    copy_thread_tls(k, clone_flags, args.stack, args.stack_size, p, args.tls, current)
+
+
+def copy_namespaces_step(k: Kernel, clone_flags: int, p: Task) -> None:
+    """copy_namespaces (kernel/fork.c:2084, kernel/nsproxy.c:149)."""
+    from forklab.kernel.nsproxy import copy_namespaces
+
+    copy_namespaces(k, clone_flags, p)
+
+
+def _cleanup_mm(k: Kernel, p: Task) -> None:
+    """bad_fork_cleanup_mm: drop the child's mm (kernel/fork.c:2321-2325)."""
+    if p.mm is not None:
+        mm = p.mm
+        p.mm = p.active_mm = None
+        mm.owner = None
+        mmput(k, mm)
+
+
+def _cleanup_io(p: Task) -> None:
+    """bad_fork_cleanup_io: drop the io_context (kernel/fork.c:2316-2318)."""
+    if p.io_context is not None:
+        exit_io_context(p)
+
+
+def _copy_process_pidfd(k: Kernel, current: Task, pid: Pid, clone_flags: int, args: KernelCloneArgs,
+                        ladder: CleanupLadder) -> Any:
+    """CLONE_PIDFD: reserve an fd in the caller's table, make the file, write the fd number (kernel/fork.c:2111-2129)."""
+    from forklab.fs.anon_inodes import anon_inode_getfile
+    from forklab.fs.file import get_unused_fd_flags, put_unused_fd
+    from forklab.mm.uaccess import put_user_int
+
+    if not clone_flags & CLONE_PIDFD:
+        return None
+    pidfd = get_unused_fd_flags(k, current, O_RDWR | O_CLOEXEC)
+    try:
+        pidfile = anon_inode_getfile(k, "[pidfd]", pid, O_RDWR | O_CLOEXEC)
+    except OSError:
+        put_unused_fd(current, pidfd)
+        raise
+    get_pid(pid)  # held by the pidfd file
+    ladder.on_failure("bad_fork_put_pidfd", _put_pidfd, k, current, pidfd, pidfile)
+    if not put_user_int(k, current, args.pidfd, pidfd):
+        raise kerr(errno.EFAULT, "cannot write the pidfd number to args->pidfd", "kernel/fork.c:2128")
+    return (pidfd, pidfile)
+
+
+def _put_pidfd(k: Kernel, current: Task, pidfd: int, pidfile: Any) -> None:
+    """bad_fork_put_pidfd: drop the file (and with it its pid reference) and the fd (kernel/fork.c:2306-2310)."""
+    from forklab.fs.file import fput, put_unused_fd
+
+    fput(k, pidfile)
+    put_unused_fd(current, pidfd)
+
+
+def _copy_process_identity(current: Task, p: Task, pid: Pid, clone_flags: int, args: KernelCloneArgs) -> None:
+    """sigaltstack, pid, tgid, group leader, exit_signal, pdeath_signal (kernel/fork.c:2140-2175)."""
+    if clone_flags & (CLONE_VM | CLONE_VFORK) == CLONE_VM:
+        p.sas_ss_sp = p.sas_ss_size = 0
+        p.sas_ss_flags = SS_DISABLE
+    p.pid = pid.numbers[0].nr
+    if clone_flags & CLONE_THREAD:
+        p.exit_signal = -1
+        p.group_leader = current.group_leader
+        p.tgid = current.tgid
+    else:
+        assert current.group_leader is not None
+        p.exit_signal = current.group_leader.exit_signal if clone_flags & CLONE_PARENT else args.exit_signal
+        p.group_leader = p
+        p.tgid = p.pid
+    p.pdeath_signal = 0
+
+
+def _copy_process_publish(k: Kernel, current: Task, p: Task, pid: Pid, pidfile: Any, clone_flags: int,
+                          trace: int, delayed: MultiprocessSignals, ladder: CleanupLadder) -> None:
+    """The cgroup gate, the last checks under tasklist_lock, then make the child visible (kernel/fork.c:2177-2288)."""
+    from forklab.fs.file import fd_install
+    from forklab.kernel.cgroup.pids import cgroup_can_fork, cgroup_cancel_fork
+
+    cgroup_can_fork(k, current)
+    ladder.on_failure("bad_fork_cancel_cgroup", cgroup_cancel_fork, current)
+    p.start_time = k.clock_ns
+    if clone_flags & (CLONE_PARENT | CLONE_THREAD):
+        p.real_parent = current.real_parent
+        p.parent_exec_id = current.parent_exec_id
+    else:
+        p.real_parent = current
+        p.parent_exec_id = current.self_exec_id
+    copy_seccomp(p, current)
+    if clone_flags & CLONE_VM:
+        p.rseq = 0  # rseq_fork (include/linux/sched.h:1934-1945)
+    if not ns_of_pid(pid).pid_allocated & PIDNS_ADDING:
+        raise kerr(errno.ENOMEM, "the child's pid namespace is dying (its init has exited)", "kernel/fork.c:2227")
+    if fatal_signal_pending(current):
+        raise kerr(errno.EINTR, "a fatal signal arrived during the fork", "kernel/fork.c:2233")
+    if pidfile is not None:
+        fd_install(current, pidfile[0], pidfile[1])
+    _attach_child(k, current, p, pid, clone_flags, trace, delayed)
+
+
+def _attach_child(k: Kernel, current: Task, p: Task, pid: Pid, clone_flags: int, trace: int,
+                  delayed: MultiprocessSignals) -> None:
+    """Past the last point of failure: link the child into every list (kernel/fork.c:2243-2284)."""
+    from forklab.kernel.ptrace import ptrace_init_task
+
+    assert p.signal is not None and current.signal is not None and p.real_parent is not None
+    ptrace_init_task(p, current, bool(clone_flags & CLONE_PTRACE) or bool(trace))
+    p.pid_links = [None] * 4
+    p.thread_pid = pid
+    if p.group_leader is p:
+        p.signal.pids[PIDTYPE.PIDTYPE_TGID] = pid
+        p.signal.pids[PIDTYPE.PIDTYPE_PGID] = current.signal.pids[PIDTYPE.PIDTYPE_PGID]
+        p.signal.pids[PIDTYPE.PIDTYPE_SID] = current.signal.pids[PIDTYPE.PIDTYPE_SID]
+        if pid.numbers[pid.level].nr == 1:
+            ns_of_pid(pid).child_reaper = p
+            p.signal.flags |= SIGNAL_UNKILLABLE
+        p.signal.shared_pending.signal = delayed.signal
+        p.signal.tty = current.signal.tty
+        assert p.real_parent.signal is not None
+        p.signal.has_child_subreaper = p.real_parent.signal.has_child_subreaper or p.real_parent.signal.is_child_subreaper
+        p.real_parent.children.append(p)
+        k.tasks.append(p)
+        attach_pid(p, PIDTYPE.PIDTYPE_TGID)
+        attach_pid(p, PIDTYPE.PIDTYPE_PGID)
+        attach_pid(p, PIDTYPE.PIDTYPE_SID)
+        k.process_counts += 1
+    else:
+        current.signal.nr_threads += 1
+        current.signal.live += 1
+        current.signal.sigcnt += 1
+        current.signal.thread_head.append(p)
+    attach_pid(p, PIDTYPE.PIDTYPE_PID)
+    k.nr_threads += 1
+    k.total_forks += 1
+
+
+def _post_fork(k: Kernel, current: Task, p: Task, clone_flags: int) -> None:
+    """After the tasklist lock: cgroup_post_fork and the tracepoint (kernel/fork.c:2290-2296)."""
+    from forklab.kernel.cgroup.pids import cgroup_post_fork
+
+    cgroup_post_fork(p)
+    k.trace("copy_process", "kernel/fork.c:2296", f"task {p.pid} created (tgid {p.tgid}, parent {p.real_parent.pid if p.real_parent else 0})")
+
+
+# --- the helpers --------------------------------------------------------------------------
+
+
+def dup_task_struct(k: Kernel, orig: Task) -> Task:
+    """Allocate a task and stack and copy the parent's task_struct wholesale (kernel/fork.c:859-957)."""
+    if k.fault.should_fail("dup_task_struct:alloc_task_struct_node"):
+        raise kerr(errno.ENOMEM, "task_struct allocation failed", "kernel/fork.c:867")
+    if k.fault.should_fail("dup_task_struct:alloc_thread_stack_node"):
+        raise kerr(errno.ENOMEM, "kernel stack allocation failed", "kernel/fork.c:872")
+    tsk = copy(orig)  # arch_dup_task_struct: a struct copy (kernel/fork.c:881)
+    tsk.pending = Sigpending(orig.pending.signal, list(orig.pending.list))
+    tsk.regs = copy(orig.regs)
+    tsk.thread = copy(orig.thread)
+    tsk.se = copy(orig.se)
+    tsk.children = []
+    tsk.ptraced = []
+    tsk.ptrace_events = []
+    tsk.pid_links = [None] * 4
+    tsk.usage = 1
+    tsk.rcu_users = 2
+    tsk.fail_nth = 0
+    tsk.waits_on = ""
+    tsk.on_rq = 0
+    k.trace("dup_task_struct", "kernel/fork.c:859", f"copy of task {orig.pid}")
+    return tsk
+
+
+def free_task(k: Kernel, p: Task) -> None:
+    """bad_fork_free: the half-built task dies unpublished (kernel/fork.c:2353-2356)."""
+    p.state = TaskState.TASK_DEAD
+
+
+def copy_sighand(k: Kernel, clone_flags: int, tsk: Task, current: Task) -> None:
+    """Share the handler table with CLONE_SIGHAND, else copy it; CLONE_CLEAR_SIGHAND resets it (kernel/fork.c:1502-1525)."""
+    assert current.sighand is not None
+    if clone_flags & CLONE_SIGHAND:
+        current.sighand.count += 1
+        tsk.sighand = current.sighand
+        k.trace("copy_sighand", "kernel/fork.c:1506", "shares the parent's handlers")
+        return
+    if k.fault.should_fail("copy_sighand:kmem_cache_alloc"):
+        raise kerr(errno.ENOMEM, "sighand_struct allocation failed", "kernel/fork.c:1511")
+    tsk.sighand = SighandStruct(count=1, action=list(current.sighand.action))
+    if clone_flags & CLONE_CLEAR_SIGHAND:
+        flush_signal_handlers(tsk, False)
+    k.trace("copy_sighand", "kernel/fork.c:1515",
+            "copied the 64 handlers" + (", then cleared them (CLONE_CLEAR_SIGHAND)" if clone_flags & CLONE_CLEAR_SIGHAND else ""))
+
+
+def __cleanup_sighand(sighand: SighandStruct | None) -> None:
+    """Drop a reference to a handler table (kernel/fork.c:1527-1536)."""
+    if sighand is not None:
+        sighand.count -= 1
+
+
+def copy_signal(k: Kernel, clone_flags: int, tsk: Task, current: Task) -> None:
+    """A thread shares signal_struct; a new process gets one with the parent's rlimits (kernel/fork.c:1551-1599)."""
+    if clone_flags & CLONE_THREAD:
+        return
+    assert current.signal is not None
+    if k.fault.should_fail("copy_signal:kmem_cache_zalloc"):
+        raise kerr(errno.ENOMEM, "signal_struct allocation failed", "kernel/fork.c:1559")
+    sig = SignalStruct(thread_head=[tsk], curr_target=tsk)
+    sig.rlim = list(current.signal.rlim)
+    sig.autogroup = current.signal.autogroup
+    sig.oom_score_adj = current.signal.oom_score_adj
+    sig.oom_score_adj_min = current.signal.oom_score_adj_min
+    tsk.signal = sig
+    k.trace("copy_signal", "kernel/fork.c:1558", "new signal_struct with the parent's rlimits")
+
+
+def copy_seccomp(p: Task, current: Task) -> None:
+    """Inherit the seccomp mode and no_new_privs under the siglock (kernel/fork.c:1601-1632)."""
+    p.seccomp_mode = current.seccomp_mode
+    p.no_new_privs = current.no_new_privs
+
+
+def copy_io(k: Kernel, clone_flags: int, tsk: Task, current: Task) -> None:
+    """Share the io_context with CLONE_IO, else a new one only if an I/O priority was set (kernel/fork.c:1476-1500)."""
+    ioc = current.io_context
+    if ioc is None:
+        return
+    if clone_flags & CLONE_IO:
+        ioc.refcount += 1
+        ioc.active_ref += 1
+        ioc.nr_tasks += 1
+        tsk.io_context = ioc
+    elif current.ioprio_set:
+        if k.fault.should_fail("copy_io:get_task_io_context"):
+            raise kerr(errno.ENOMEM, "io_context allocation failed", "kernel/fork.c:1492")
+        tsk.io_context = IoContext(ioprio=ioc.ioprio)
+
+
+def exit_io_context(task: Task) -> None:
+    """Drop the task's io_context reference (block/blk-ioc.c:203-214)."""
+    ioc = task.io_context
+    task.io_context = None
+    if ioc is not None:
+        ioc.refcount -= 1
+        ioc.active_ref -= 1
+        ioc.nr_tasks -= 1
+
+
+def set_tid_address(current: Task, tidptr: int) -> int:
+    """set_tid_address(2): the clear_child_tid address; returns the caller's tid (kernel/fork.c:1634-1639)."""
+    current.clear_child_tid = tidptr
+    assert current.thread_pid is not None
+    return pid_vnr(current, current.thread_pid)
+
+
+def copy_files(k: Kernel, clone_flags: int, p: Task, current: Task) -> None:
+    """copy_files (kernel/fork.c:1449-1474); implemented in forklab.kernel.fork_files."""
+    from forklab.kernel.fork_files import copy_files as impl
+
+    impl(k, clone_flags, p, current)
+
+
+def copy_fs(k: Kernel, clone_flags: int, p: Task, current: Task) -> None:
+    """copy_fs (kernel/fork.c:1429-1447); implemented in forklab.kernel.fork_files."""
+    from forklab.kernel.fork_files import copy_fs as impl
+
+    impl(k, clone_flags, p, current)
+
+
+def copy_mm(k: Kernel, clone_flags: int, p: Task, current: Task) -> None:
+    """copy_mm (kernel/fork.c:1382-1427); implemented in forklab.kernel.fork_mm."""
+    from forklab.kernel.fork_mm import copy_mm as impl
+
+    impl(k, clone_flags, p, current)
+
+
+def mmput(k: Kernel, mm: Any) -> None:
+    """mmput (kernel/fork.c:1092-1101); implemented in forklab.kernel.fork_mm."""
+    from forklab.kernel.fork_mm import mmput as impl
+
+    impl(k, mm)
+
+
+# --- unshare ----------------------------------------------------------------------------
+
+
+def check_unshare_flags(current: Task, unshare_flags: int) -> None:
+    """Only known flags; THREAD/SIGHAND/VM only when already private (kernel/fork.c:2828-2856)."""
+    from forklab.uapi import (
+        CLONE_FILES,
+        CLONE_NEWCGROUP,
+        CLONE_NEWIPC,
+        CLONE_NEWNET,
+        CLONE_NEWTIME,
+        CLONE_NEWUTS,
+        CLONE_SYSVSEM,
+    )
+
+    allowed = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_VM | CLONE_FILES | CLONE_SYSVSEM
+               | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWCGROUP
+               | CLONE_NEWTIME)
+    assert current.signal is not None and current.sighand is not None
+    if unshare_flags & ~allowed:
+        raise kerr(errno.EINVAL, "unshare: flag not supported by unshare", "kernel/fork.c:2830")
+    if unshare_flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM) and current.signal.nr_threads > 1:
+        raise kerr(errno.EINVAL, "unshare: CLONE_THREAD/SIGHAND/VM in a multi-threaded process", "kernel/fork.c:2843")
+    if unshare_flags & (CLONE_SIGHAND | CLONE_VM) and current.sighand.count > 1:
+        raise kerr(errno.EINVAL, "unshare: CLONE_SIGHAND/VM while the handler table is shared", "kernel/fork.c:2847")
+    if unshare_flags & CLONE_VM and current.mm is not None and current.mm.mm_users > 1:
+        raise kerr(errno.EINVAL, "unshare: CLONE_VM while the mm is shared", "kernel/fork.c:2851")
+
+
+def ksys_unshare(k: Kernel, current: Task, unshare_flags: int) -> None:
+    """unshare(2): give the caller private copies or new namespaces (kernel/fork.c:2905-3024)."""
+    from forklab.fs.file import dup_fd, put_files_struct
+    from forklab.fs.fs_struct import copy_fs_struct, free_fs_struct
+    from forklab.ipc.sem import exit_sem
+    from forklab.kernel.cred import commit_creds, prepare_creds, put_cred
+    from forklab.kernel.nsproxy import switch_task_namespaces, unshare_nsproxy_namespaces
+    from forklab.kernel.user_namespace import create_user_ns
+    from forklab.uapi import CLONE_FILES, CLONE_NEWIPC, CLONE_SYSVSEM
+
+    if unshare_flags & CLONE_NEWUSER:
+        unshare_flags |= CLONE_THREAD | CLONE_FS
+    if unshare_flags & CLONE_VM:
+        unshare_flags |= CLONE_SIGHAND
+    if unshare_flags & CLONE_SIGHAND:
+        unshare_flags |= CLONE_THREAD
+    if unshare_flags & CLONE_NEWNS:
+        unshare_flags |= CLONE_FS
+    check_unshare_flags(current, unshare_flags)
+    assert current.fs is not None and current.files is not None
+    with ExitStack() as undo:
+        new_fs = None
+        if unshare_flags & CLONE_FS and current.fs.users > 1:  # unshare_fs (kernel/fork.c:2861-2877)
+            new_fs = copy_fs_struct(k, current.fs)
+            undo.callback(free_fs_struct, new_fs)
+        new_fd = None
+        if unshare_flags & CLONE_FILES and current.files.count > 1:  # unshare_fd (kernel/fork.c:2882-2895)
+            new_fd = dup_fd(k, current.files)
+            undo.callback(put_files_struct, k, new_fd)
+        new_cred = None
+        if unshare_flags & CLONE_NEWUSER:  # unshare_userns (kernel/user_namespace.c:154-172)
+            new_cred = prepare_creds(k, current)
+            undo.callback(put_cred, k, new_cred)
+            create_user_ns(k, new_cred)
+        new_nsproxy = unshare_nsproxy_namespaces(k, unshare_flags, current,
+                                                 new_cred.user_ns if new_cred is not None else None)
+        undo.pop_all()
+    if unshare_flags & (CLONE_NEWIPC | CLONE_SYSVSEM):
+        exit_sem(current)
+    if new_nsproxy is not None:
+        switch_task_namespaces(k, current, new_nsproxy)
+    if new_fs is not None:
+        current.fs.users -= 1
+        current.fs = new_fs
+    if new_fd is not None:
+        old_files = current.files
+        current.files = new_fd
+        put_files_struct(k, old_files)
+    if new_cred is not None:
+        commit_creds(k, current, new_cred)
+    k.trace("unshare", "kernel/fork.c:2905", clone_flags_text(unshare_flags))
+
+
+def clone_flags_text(flags: int) -> str:
+    """Flags as ``CLONE_A|CLONE_B`` for traces."""
+    from forklab.uapi import clone_flags_str
+
+    return clone_flags_str(flags & ~CSIGNAL)

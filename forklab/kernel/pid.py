@@ -1,0 +1,222 @@
+"""PID allocation (kernel/pid.c): struct pid, one number per pid-namespace level.
+
+Design. A struct pid carries one ``upid`` per level, from level 0 (the initial namespace)
+down to the namespace the task lives in. ``alloc_pid`` walks from the deepest level up:
+set_tid[0] names the number at the deepest level, set_tid[1] its parent's, and so on; the
+other levels get the next number from the level's cyclic cursor (``idr_alloc_cyclic``). Once
+a cursor has passed RESERVED_PIDS (300), allocation restarts at 300 after the wrap, so 1-299
+are never reused. ``pid_max`` is global in 5.6 and bounds every level. Numbers are first
+reserved with a NULL entry and made visible (``idr_replace``) only once every level succeeded
+and the namespace still accepts new pids (PIDNS_ADDING).
+
+A struct pid is freed (numbers removed from every idr) when the last task detaches from it:
+zombies hold their pids until they are reaped.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from forklab.errors import kerr
+from forklab.include.linux.pid import PIDNS_ADDING, Pid, PidNamespace, Upid
+from forklab.include.linux.sched import PIDTYPE, Task
+from forklab.kernel.capability import ns_capable
+from forklab.uapi import CAP_SYS_ADMIN
+
+if TYPE_CHECKING:
+    from forklab.syscalls import Kernel
+
+RESERVED_PIDS = 300  # kernel/pid.c:62
+PID_MAX_LIMIT = 4 * 1024 * 1024  # include/linux/threads.h:34
+
+
+def idr_alloc_cyclic(ns: PidNamespace, start: int, end: int) -> int:
+    """Reserve the next free number in ``[start, end)`` from the cursor (lib/idr.c:79-97).
+
+    Returns the number, or -ENOSPC when the range is full.
+    """
+    first = max(ns.idr_next, start)
+    for lo, hi in ((first, end), (start, first)):
+        for nr in range(lo, hi):
+            if nr not in ns.idr:
+                ns.idr[nr] = None
+                ns.idr_next = nr + 1
+                return nr
+    return -errno.ENOSPC
+
+
+def alloc_pid(k: Kernel, ns: PidNamespace, set_tid: list[int]) -> Pid:
+    """Allocate a struct pid with a number at every level up from ``ns`` (kernel/pid.c:160-304)."""
+    current = k.current
+    assert current is not None
+    set_tid_size = len(set_tid)
+    if set_tid_size > ns.level + 1:
+        raise kerr(errno.EINVAL, "set_tid_size exceeds the pid namespace depth", "kernel/pid.c:178")
+    if k.fault.should_fail("alloc_pid:kmem_cache_alloc"):
+        raise kerr(errno.ENOMEM, "struct pid allocation failed", "kernel/pid.c:181")
+    numbers: list[Upid] = []  # deepest level first while allocating
+    tmp: PidNamespace | None = ns
+    try:
+        for i in range(ns.level, -1, -1):
+            assert tmp is not None
+            nr = _alloc_one_level(k, current, tmp, set_tid[ns.level - i] if ns.level - i < set_tid_size else 0)
+            numbers.append(Upid(nr, tmp))
+            tmp = tmp.parent
+        if numbers[0].nr == 1 and k.fault.should_fail("alloc_pid:pid_ns_prepare_proc"):
+            raise kerr(errno.ENOMEM, "mounting the new namespace's /proc failed", "kernel/pid.c:260")
+        if not ns.pid_allocated & PIDNS_ADDING:
+            raise kerr(errno.ENOMEM, "the pid namespace is dying (its init has exited)", "kernel/pid.c:274")
+    except OSError:
+        for upid in numbers:
+            del upid.ns.idr[upid.nr]
+        if ns.pid_allocated == PIDNS_ADDING:
+            ns.idr_next = 0  # kernel/pid.c:298: first pid of the ns failed, reset the cursor
+        raise
+    pid = Pid(count=1, level=ns.level, numbers=list(reversed(numbers)))
+    ns.count += 1  # get_pid_ns (kernel/pid.c:265)
+    for upid in numbers:
+        upid.ns.idr[upid.nr] = pid  # idr_replace: visible to find_pid_ns
+        upid.ns.pid_allocated += 1
+    k.trace("alloc_pid", "kernel/pid.c:160", f"{pid!r}")
+    return pid
+
+
+def _alloc_one_level(k: Kernel, current: Task, tmp: PidNamespace, tid: int) -> int:
+    """One iteration of alloc_pid's level loop (kernel/pid.c:188-248): a chosen or a cyclic number."""
+    if tid:
+        if tid < 1 or tid >= k.pid_max:
+            raise kerr(errno.EINVAL, f"set_tid {tid} is outside [1, pid_max)", "kernel/pid.c:194")
+        if tid != 1 and tmp.child_reaper is None:
+            raise kerr(errno.EINVAL, "set_tid other than 1 in a pid namespace without an init",
+                       "kernel/pid.c:201")
+        assert tmp.user_ns is not None
+        if not ns_capable(current, tmp.user_ns, CAP_SYS_ADMIN):
+            raise kerr(errno.EPERM, "set_tid needs CAP_SYS_ADMIN in the pid namespace's user namespace",
+                       "kernel/pid.c:203")
+        if k.fault.should_fail("alloc_pid:idr_alloc"):
+            raise kerr(errno.ENOMEM, "idr node allocation failed", "kernel/pid.c:212")
+        if tid in tmp.idr:
+            raise kerr(errno.EEXIST, f"set_tid {tid} is already in use", "kernel/pid.c:219")
+        tmp.idr[tid] = None
+        return tid
+    pid_min = RESERVED_PIDS if tmp.idr_next > RESERVED_PIDS else 1
+    if k.fault.should_fail("alloc_pid:idr_alloc_cyclic"):
+        raise kerr(errno.ENOMEM, "idr node allocation failed", "kernel/pid.c:233")
+    nr = idr_alloc_cyclic(tmp, pid_min, k.pid_max)
+    if nr < 0:
+        raise kerr(errno.EAGAIN, f"no free pid in level {tmp.level} below pid_max {k.pid_max}", "kernel/pid.c:241")
+    return nr
+
+
+def get_pid(pid: Pid) -> Pid:
+    """Take a reference on a struct pid (include/linux/pid.h:77-82)."""
+    pid.count += 1
+    return pid
+
+
+def put_pid(k: Kernel, pid: Pid | None) -> None:
+    """Drop a reference; the last one frees the struct and drops its namespace (kernel/pid.c:103-116)."""
+    if pid is None:
+        return
+    pid.count -= 1
+    if pid.count == 0:
+        from forklab.kernel.pid_namespace import put_pid_ns
+
+        put_pid_ns(k, pid.numbers[pid.level].ns)
+
+
+def free_pid(k: Kernel, pid: Pid) -> None:
+    """Remove every number of ``pid`` from its namespaces, then drop the idr's reference (kernel/pid.c:124-158)."""
+    for upid in pid.numbers:
+        ns = upid.ns
+        ns.pid_allocated -= 1
+        if ns.pid_allocated == PIDNS_ADDING:
+            ns.pid_allocated = 0  # the first fork into this namespace failed
+        if ns.pid_allocated in (1, 2) and ns.child_reaper is not None:
+            from forklab.kernel.sched.core import wake_up_process
+
+            wake_up_process(k, ns.child_reaper)
+        del ns.idr[upid.nr]
+    k.trace("free_pid", "kernel/pid.c:124", f"{pid!r}")
+    put_pid(k, pid)
+
+
+def task_pid_ptr(task: Task, kind: PIDTYPE) -> Pid | None:
+    """The struct pid of ``task`` for ``kind`` (kernel/pid.c:325-330)."""
+    if kind == PIDTYPE.PIDTYPE_PID:
+        return task.thread_pid
+    assert task.signal is not None
+    return task.signal.pids[kind]
+
+
+def attach_pid(task: Task, kind: PIDTYPE) -> None:
+    """Link ``task`` into its struct pid's task list for ``kind`` (kernel/pid.c:335-339)."""
+    pid = task_pid_ptr(task, kind)
+    assert pid is not None
+    pid.tasks[kind].insert(0, task)
+    task.pid_links[kind] = pid
+
+
+def detach_pid(k: Kernel, task: Task, kind: PIDTYPE) -> None:
+    """Unlink ``task``; free the pid once no task of any kind uses it (kernel/pid.c:341-365)."""
+    pid = task.pid_links[kind]
+    if pid is None:
+        return
+    pid.tasks[kind].remove(task)
+    task.pid_links[kind] = None
+    if kind == PIDTYPE.PIDTYPE_PID:
+        task.thread_pid = None
+    if not any(pid.tasks):
+        free_pid(k, pid)
+
+
+def pid_task(pid: Pid | None, kind: PIDTYPE) -> Task | None:
+    """The first task linked to ``pid`` for ``kind`` (kernel/pid.c:380-392)."""
+    if pid is None or not pid.tasks[kind]:
+        return None
+    return pid.tasks[kind][0]
+
+
+def find_pid_ns(nr: int, ns: PidNamespace) -> Pid | None:
+    """The visible struct pid with number ``nr`` in ``ns`` (kernel/pid.c:313-316)."""
+    return ns.idr.get(nr)
+
+
+def pid_nr_ns(pid: Pid | None, ns: PidNamespace) -> int:
+    """The number ``pid`` has in ``ns``, or 0 if it is not visible there (kernel/pid.c:467-479)."""
+    if pid is not None and ns.level <= pid.level:
+        upid = pid.numbers[ns.level]
+        if upid.ns is ns:
+            return upid.nr
+    return 0
+
+
+def ns_of_pid(pid: Pid) -> PidNamespace:
+    """The namespace a pid was allocated in (include/linux/pid.h:141-148)."""
+    return pid.numbers[pid.level].ns
+
+
+def task_active_pid_ns(task: Task) -> PidNamespace:
+    """The pid namespace ``task`` lives in (kernel/pid.c:503-507)."""
+    pid = task.thread_pid if task.thread_pid is not None else task.pid_links[PIDTYPE.PIDTYPE_PID]
+    if pid is None:
+        from forklab.errors import InternalError
+
+        raise InternalError(f"task {task.comm} has no struct pid")
+    return ns_of_pid(pid)
+
+
+def pid_vnr(current: Task, pid: Pid | None) -> int:
+    """``pid``'s number as seen from ``current``'s pid namespace (kernel/pid.c:481-485)."""
+    return pid_nr_ns(pid, task_active_pid_ns(current))
+
+
+def find_task_by_pid_ns(nr: int, ns: PidNamespace) -> Task | None:
+    """The task with thread id ``nr`` in ``ns`` (kernel/pid.c:397-402)."""
+    return pid_task(find_pid_ns(nr, ns), PIDTYPE.PIDTYPE_PID)
+
+
+def find_task_by_vpid(current: Task, vnr: int) -> Task | None:
+    """The task with thread id ``vnr`` in ``current``'s namespace (kernel/pid.c:404-407)."""
+    return find_task_by_pid_ns(vnr, task_active_pid_ns(current))

@@ -1,0 +1,102 @@
+"""Pid namespaces (kernel/pid_namespace.c): creation, nesting limits and teardown."""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from forklab.errors import kerr
+from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, PidNamespace
+from forklab.include.linux.user_namespace import UCOUNT, UserNamespace
+from forklab.kernel.user_namespace import dec_ucount, get_user_ns, inc_ucount, put_user_ns
+
+if TYPE_CHECKING:
+    from forklab.include.linux.sched import Task
+    from forklab.syscalls import Kernel
+
+
+def in_userns(ancestor: UserNamespace, child: UserNamespace | None) -> bool:
+    """Whether ``child`` is ``ancestor`` or below it (kernel/user_namespace.c:1227-1235)."""
+    ns = child
+    while ns is not None and ns.level > ancestor.level:
+        ns = ns.parent
+    return ns is ancestor
+
+
+def create_pid_namespace(k: Kernel, user_ns: UserNamespace, parent: PidNamespace) -> PidNamespace:
+    """A new pid namespace one level below ``parent`` (kernel/pid_namespace.c:76-128)."""
+    assert parent.user_ns is not None and k.current is not None and k.current.cred is not None
+    if not in_userns(parent.user_ns, user_ns):
+        raise kerr(errno.EINVAL, "the new pid namespace's user namespace is not below the parent's",
+                   "kernel/pid_namespace.c:84")
+    level = parent.level + 1
+    if level > MAX_PID_NS_LEVEL:
+        raise kerr(errno.ENOSPC, "pid namespaces nest at most 32 levels deep", "kernel/pid_namespace.c:88")
+    euid = k.current.cred.euid
+    if not inc_ucount(user_ns, euid, UCOUNT.UCOUNT_PID_NAMESPACES):
+        raise kerr(errno.ENOSPC, "max_pid_namespaces reached", "kernel/pid_namespace.c:91")
+    if k.fault.should_fail("create_pid_namespace:kmem_cache_zalloc"):
+        dec_ucount(user_ns, euid, UCOUNT.UCOUNT_PID_NAMESPACES)
+        raise kerr(errno.ENOMEM, "pid_namespace allocation failed", "kernel/pid_namespace.c:95")
+    parent.count += 1
+    ns = PidNamespace(level=level, parent=parent, user_ns=get_user_ns(user_ns), inum=k.new_inum(),
+                      pid_allocated=PIDNS_ADDING, ucounts_uid=euid, ucounts_ns=user_ns)
+    k.trace("create_pid_namespace", "kernel/pid_namespace.c:76", f"level {level} [{ns.inum}]")
+    return ns
+
+
+def copy_pid_ns(k: Kernel, flags: int, user_ns: UserNamespace, old_ns: PidNamespace) -> PidNamespace:
+    """Share ``old_ns`` or create a child of it (kernel/pid_namespace.c:148-156)."""
+    from forklab.kernel.pid import task_active_pid_ns
+    from forklab.uapi import CLONE_NEWPID
+
+    if not flags & CLONE_NEWPID:
+        old_ns.count += 1
+        return old_ns
+    assert k.current is not None
+    if task_active_pid_ns(k.current) is not old_ns:
+        raise kerr(errno.EINVAL, "pid_ns_for_children was already unshared; fork once before a new CLONE_NEWPID",
+                   "kernel/pid_namespace.c:152")
+    return create_pid_namespace(k, user_ns, old_ns)
+
+
+def put_pid_ns(k: Kernel, ns: PidNamespace | None) -> None:
+    """Drop references up the chain; free each namespace that reaches zero (kernel/pid_namespace.c:158-177)."""
+    while ns is not None and ns.parent is not None:
+        ns.count -= 1
+        if ns.count > 0:
+            return
+        parent = ns.parent
+        if ns.ucounts_ns is not None and ns.ucounts_uid is not None:
+            dec_ucount(ns.ucounts_ns, ns.ucounts_uid, UCOUNT.UCOUNT_PID_NAMESPACES)
+        put_user_ns(k, ns.user_ns)
+        k.trace("destroy_pid_namespace", "kernel/pid_namespace.c:137", f"level {ns.level} [{ns.inum}]")
+        ns = parent
+    if ns is not None:
+        ns.count -= 1  # the initial namespace is never freed
+
+
+def disable_pid_allocation(ns: PidNamespace) -> None:
+    """Stop new pids in ``ns`` (kernel/pid.c:306-311)."""
+    ns.pid_allocated &= ~PIDNS_ADDING
+
+
+def zap_pid_ns_processes(k: Kernel, ns: PidNamespace, reaper: Task) -> None:
+    """The namespace's init is exiting: stop allocation and kill every other member (kernel/pid_namespace.c:179-262).
+
+    The model kills and reaps synchronously: there is no scheduler loop to wait in.
+    """
+    from forklab.include.linux.sched import PIDTYPE
+    from forklab.kernel.signal import send_sig_kill
+    from forklab.uapi import SIG_IGN, SIGCHLD
+
+    disable_pid_allocation(ns)
+    assert reaper.sighand is not None
+    from forklab.include.linux.sched import SigAction
+
+    reaper.sighand.action[SIGCHLD - 1] = SigAction(SIG_IGN)
+    for nr in sorted(n for n in ns.idr if n > 1):
+        pid = ns.idr[nr]
+        task = pid.tasks[PIDTYPE.PIDTYPE_PID][0] if pid is not None and pid.tasks[PIDTYPE.PIDTYPE_PID] else None
+        if task is not None and not (task.flags & 0x4):
+            send_sig_kill(k, task)

@@ -1,0 +1,1 @@
+"""forklab.kernel.sched (mirrors the kernel's kernel/sched/)."""

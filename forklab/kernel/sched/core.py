@@ -1,0 +1,160 @@
+"""The scheduler's part in fork (kernel/sched/core.c, kernel/sched/fair.c).
+
+The model has no CPU time: it keeps each task's scheduling class, priority and runqueue
+membership, which is what fork decides. ``sched_fork`` puts the child in TASK_NEW so nothing
+can wake it before it is complete; ``wake_up_new_task`` makes it TASK_RUNNING and enqueues it
+on the CPU chosen by fork balancing. Simplification: fork balancing picks the allowed CPU
+with the fewest runnable tasks (lowest number on ties), where the kernel walks its sched
+domains (find_idlest_cpu); CFS placement gives the child the parent's vruntime plus one
+slice (START_DEBIT) without modelling min_vruntime's motion over time.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from forklab.errors import kerr
+from forklab.include.linux.sched import Task, TaskState
+from forklab.uapi import SCHED_DEADLINE, SCHED_FIFO, SCHED_NORMAL, SCHED_RR
+
+if TYPE_CHECKING:
+    from forklab.syscalls import Kernel
+
+MAX_RT_PRIO = 100
+MAX_DL_PRIO = 0
+NICE_0_PRIO = 120
+SCHED_SLICE_NS = 3_000_000  # sysctl_sched_min_granularity * nr_latency, fair.c:38-75 (default 3 ms)
+
+
+@dataclass(slots=True, eq=False)
+class Rq:
+    """struct rq (kernel/sched/sched.h:886-1020): one CPU's runnable tasks."""
+
+    cpu: int
+    nr_running: int = 0
+    queue: list[Task] = field(default_factory=list)
+    min_vruntime: int = 0
+
+
+def dl_prio(prio: int) -> bool:
+    """A deadline priority (include/linux/sched/deadline.h:14-19)."""
+    return prio < MAX_DL_PRIO
+
+
+def rt_prio(prio: int) -> bool:
+    """A real-time priority (include/linux/sched/rt.h:9-14)."""
+    return prio < MAX_RT_PRIO
+
+
+def __normal_prio(p: Task) -> int:
+    """The priority the policy gives, ignoring PI boosts (kernel/sched/core.c:1486-1497)."""
+    if p.policy == SCHED_DEADLINE:
+        return MAX_DL_PRIO - 1
+    if p.policy in (SCHED_FIFO, SCHED_RR):
+        return MAX_RT_PRIO - 1 - p.rt_priority
+    return p.static_prio
+
+
+def sched_fork(k: Kernel, clone_flags: int, p: Task, current: Task) -> None:
+    """Scheduler set-up of the child: TASK_NEW, priority, reset-on-fork, class, CPU (kernel/sched/core.c:2835-2914)."""
+    p.on_rq = 0
+    p.se.exec_start = p.se.sum_exec_runtime = p.se.nr_migrations = 0
+    p.state = TaskState.TASK_NEW
+    p.prio = current.normal_prio
+    p.uclamp_req = (0, 1024) if p.sched_reset_on_fork else p.uclamp_req
+    if p.sched_reset_on_fork:
+        if p.policy in (SCHED_DEADLINE, SCHED_FIFO, SCHED_RR):
+            p.policy = SCHED_NORMAL
+            p.static_prio = NICE_0_PRIO
+            p.rt_priority = 0
+        elif p.static_prio < NICE_0_PRIO:
+            p.static_prio = NICE_0_PRIO
+        p.prio = p.normal_prio = __normal_prio(p)
+        p.sched_reset_on_fork = False
+    if dl_prio(p.prio):
+        raise kerr(errno.EAGAIN, "a SCHED_DEADLINE task may not fork without SCHED_RESET_ON_FORK",
+                   "kernel/sched/core.c:2875")
+    p.sched_class = "rt" if rt_prio(p.prio) else "fair"
+    p.cpu = current.cpu
+    if p.sched_class == "fair":
+        task_fork_fair(k, p, current)
+    k.trace("sched_fork", "kernel/sched/core.c:2835", f"TASK_NEW, class {p.sched_class}, prio {p.prio}")
+
+
+def task_fork_fair(k: Kernel, p: Task, current: Task) -> None:
+    """Place the child's vruntime after the parent's (kernel/sched/fair.c:10339-10368)."""
+    rq = k.runqueues[p.cpu]
+    p.se.vruntime = max(current.se.vruntime, rq.min_vruntime) + SCHED_SLICE_NS
+
+
+def select_task_rq_fork(k: Kernel, p: Task) -> int:
+    """Fork balancing: the least loaded allowed CPU (kernel/sched/fair.c:select_task_rq_fair, simplified)."""
+    allowed = sorted(p.cpus_mask) if p.cpus_mask else list(range(len(k.runqueues)))
+    return min(allowed, key=lambda cpu: (k.runqueues[cpu].nr_running, cpu))
+
+
+def activate_task(k: Kernel, p: Task) -> None:
+    """Enqueue ``p`` on its CPU's runqueue (kernel/sched/core.c:1533-1542)."""
+    if p.on_rq:
+        return
+    rq = k.runqueues[p.cpu]
+    rq.queue.append(p)
+    rq.nr_running += 1
+    p.on_rq = 1
+
+
+def deactivate_task(k: Kernel, p: Task) -> None:
+    """Dequeue ``p`` from its runqueue (kernel/sched/core.c:1544-1552)."""
+    if not p.on_rq:
+        return
+    rq = k.runqueues[p.cpu]
+    rq.queue.remove(p)
+    rq.nr_running -= 1
+    p.on_rq = 0
+
+
+def wake_up_new_task(k: Kernel, p: Task) -> None:
+    """Make the new child runnable on the CPU fork balancing picks (kernel/sched/core.c:2939-2977)."""
+    p.state = TaskState.TASK_RUNNING
+    p.recent_used_cpu = p.cpu
+    p.cpu = select_task_rq_fork(k, p)
+    activate_task(k, p)
+    k.trace("wake_up_new_task", "kernel/sched/core.c:2939", f"task {p.pid} runnable on CPU {p.cpu}", tid=p.pid)
+
+
+def set_current_state_sleep(k: Kernel, t: Task, state: TaskState, waits_on: str) -> None:
+    """Put ``t`` to sleep in ``state`` on ``waits_on`` and take it off its runqueue (include/linux/sched.h:214, core.c:__schedule)."""
+    t.state = state
+    t.waits_on = waits_on
+    deactivate_task(k, t)
+    k.trace("sleep", "kernel/sched/core.c:4047", f"task {t.pid} sleeps ({state!r}) on {waits_on}", tid=t.pid)
+
+
+def wake_up_process(k: Kernel, t: Task) -> bool:
+    """Wake a sleeping task: TASK_RUNNING and enqueued (kernel/sched/core.c:2619-2623)."""
+    if t.state in (TaskState.TASK_RUNNING, TaskState.TASK_NEW) or t.exit_state:
+        return False
+    if t.state & TaskState.TASK_DEAD:
+        return False
+    t.state = TaskState.TASK_RUNNING
+    t.waits_on = ""
+    activate_task(k, t)
+    k.trace("wake_up_process", "kernel/sched/core.c:2619", f"task {t.pid} runs again", tid=t.pid)
+    return True
+
+
+def sched_setscheduler(k: Kernel, p: Task, policy: int, priority: int, reset_on_fork: bool) -> None:
+    """Set policy and RT priority (kernel/sched/core.c:4794-5010, the checks fork cares about)."""
+    if policy not in (SCHED_NORMAL, 3, 5, SCHED_FIFO, SCHED_RR, SCHED_DEADLINE):
+        raise kerr(errno.EINVAL, f"unknown scheduling policy {policy}", "kernel/sched/core.c:4817")
+    rt = policy in (SCHED_FIFO, SCHED_RR)
+    if (rt and not 1 <= priority <= 99) or (not rt and priority != 0):
+        raise kerr(errno.EINVAL, "priority out of range for the policy", "kernel/sched/core.c:4829")
+    p.policy = policy
+    p.rt_priority = priority if rt else 0
+    p.sched_reset_on_fork = reset_on_fork
+    p.normal_prio = __normal_prio(p)
+    p.prio = p.normal_prio
+    p.sched_class = "dl" if dl_prio(p.prio) else "rt" if rt_prio(p.prio) else "fair"

@@ -1,0 +1,1 @@
+"""forklab.kernel.time (mirrors the kernel's kernel/time/)."""

@@ -1,0 +1,187 @@
+"""User namespaces (kernel/user_namespace.c) and their ucounts (kernel/ucount.c)."""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from forklab.errors import kerr
+from forklab.include.linux.user_namespace import UCOUNT, UCOUNT_COUNTS, UserNamespace
+
+if TYPE_CHECKING:
+    from forklab.include.linux.cred import Cred
+    from forklab.include.linux.sched import Task as Task_
+    from forklab.syscalls import Kernel
+
+USERNS_SETGROUPS_ALLOWED = 1  # include/linux/user_namespace.h:24
+MAX_USER_NS_LEVEL = 32  # kernel/user_namespace.c:77
+
+
+def get_user_ns(ns: UserNamespace) -> UserNamespace:
+    """Take a reference (include/linux/user_namespace.h:100-105)."""
+    ns.count += 1
+    return ns
+
+
+def put_user_ns(k: Kernel, ns: UserNamespace | None) -> None:
+    """Drop a reference; the last one frees the ns and drops its parent (kernel/user_namespace.c:191-206)."""
+    while ns is not None:
+        ns.count -= 1
+        if ns.count > 0:
+            return
+        parent = ns.parent
+        dec_ucount(ns.parent, ns.owner, UCOUNT.UCOUNT_USER_NAMESPACES) if parent else None
+        k.trace("free_user_ns", "kernel/user_namespace.c:191", f"level {ns.level} [{ns.inum}]")
+        ns = parent
+
+
+def inc_ucount(ns: UserNamespace, uid: int, kind: UCOUNT) -> bool:
+    """Count one more namespace of ``kind`` for ``uid`` at every level up (kernel/ucount.c:189-210).
+
+    At each level the counter must stay at or below that level's ``ucount_max``; the uid
+    charged one level up is the owner of the namespace below. On failure nothing stays charged.
+    """
+    charged: list[tuple[UserNamespace, int]] = []
+    iter_ns: UserNamespace | None = ns
+    while iter_ns is not None:
+        counts = iter_ns.ucounts.setdefault(uid, [0] * UCOUNT_COUNTS)
+        if counts[kind] + 1 > iter_ns.ucount_max[kind]:
+            for done_ns, done_uid in charged:
+                _ucount_dec_one(done_ns, done_uid, kind)
+            return False
+        counts[kind] += 1
+        charged.append((iter_ns, uid))
+        uid = iter_ns.owner
+        iter_ns = iter_ns.parent
+    return True
+
+
+def _ucount_dec_one(ns: UserNamespace, uid: int, kind: UCOUNT) -> None:
+    counts = ns.ucounts[uid]
+    counts[kind] -= 1
+    if not any(counts):
+        del ns.ucounts[uid]
+
+
+def dec_ucount(ns: UserNamespace | None, uid: int, kind: UCOUNT) -> None:
+    """Undo ``inc_ucount`` at every level (kernel/ucount.c:212-223)."""
+    while ns is not None:
+        _ucount_dec_one(ns, uid, kind)
+        uid = ns.owner
+        ns = ns.parent
+
+
+def map_id_up(extents: list[object], kid: int) -> int | None:
+    """Map a kernel id to the namespace's id, or None (kernel/user_namespace.c:map_id_up)."""
+    for e in extents:
+        first, lower, count = e.first, e.lower_first, e.count  # type: ignore[attr-defined]
+        if lower <= kid < lower + count:
+            return int(kid - lower + first)
+    return None
+
+
+def kuid_has_mapping(ns: UserNamespace, kuid: int) -> bool:
+    """Whether ``kuid`` is visible in ``ns`` (include/linux/uidgid.h:kuid_has_mapping)."""
+    if ns.parent is None:
+        return True
+    return map_id_up(list(ns.uid_map), kuid) is not None
+
+
+def kgid_has_mapping(ns: UserNamespace, kgid: int) -> bool:
+    """Whether ``kgid`` is visible in ``ns`` (include/linux/uidgid.h:kgid_has_mapping)."""
+    if ns.parent is None:
+        return True
+    return map_id_up(list(ns.gid_map), kgid) is not None
+
+
+def from_kuid_munged(ns: UserNamespace, kuid: int) -> int:
+    """The id ``kuid`` has in ``ns``, or the overflow uid 65534 (kernel/user_namespace.c:from_kuid_munged)."""
+    if ns.parent is None:
+        return kuid
+    mapped = map_id_up(list(ns.uid_map), kuid)
+    return 65534 if mapped is None else mapped
+
+
+def create_user_ns(k: Kernel, new: Cred) -> None:
+    """Create a user namespace for the credentials ``new`` (kernel/user_namespace.c:69-152).
+
+    Checks in source order: nesting depth (ENOSPC, :77), the user-namespace ucount at every
+    level (ENOSPC, :81), chroot (EPERM, :91, checked by the caller who knows ``fs``), the
+    creator's ids mapped in the parent (EPERM, :99). Then ``set_cred_user_ns`` gives the
+    credentials the full capability set in the new namespace.
+    """
+    parent_ns = new.user_ns
+    assert parent_ns is not None
+    owner, group = new.euid, new.egid
+    if parent_ns.level > MAX_USER_NS_LEVEL:
+        raise kerr(errno.ENOSPC, "user namespaces nest at most 32 levels deep", "kernel/user_namespace.c:77")
+    if not inc_ucount(parent_ns, owner, UCOUNT.UCOUNT_USER_NAMESPACES):
+        raise kerr(errno.ENOSPC, "max_user_namespaces reached for this uid", "kernel/user_namespace.c:81")
+    from forklab.fs.namespace import current_chrooted
+
+    if k.current is not None and current_chrooted(k.current):
+        dec_ucount(parent_ns, owner, UCOUNT.UCOUNT_USER_NAMESPACES)
+        raise kerr(errno.EPERM, "a chrooted task may not create a user namespace", "kernel/user_namespace.c:91")
+    if not (kuid_has_mapping(parent_ns, owner) and kgid_has_mapping(parent_ns, group)):
+        dec_ucount(parent_ns, owner, UCOUNT.UCOUNT_USER_NAMESPACES)
+        raise kerr(errno.EPERM, "the creator's euid/egid is not mapped in the parent user namespace",
+                   "kernel/user_namespace.c:99")
+    if k.fault.should_fail("create_user_ns:kmem_cache_zalloc"):
+        dec_ucount(parent_ns, owner, UCOUNT.UCOUNT_USER_NAMESPACES)
+        raise kerr(errno.ENOMEM, "user_ns_cachep allocation failed", "kernel/user_namespace.c:104")
+    ns = UserNamespace(level=parent_ns.level + 1, parent=parent_ns, owner=owner, group=group,
+                       flags=parent_ns.flags, inum=k.new_inum())
+    # The new ns holds the creator's reference to the parent (kernel/user_namespace.c:119).
+    set_cred_user_ns(new, ns)
+    k.trace("create_user_ns", "kernel/user_namespace.c:69", f"level {ns.level} owner {owner} [{ns.inum}]")
+
+
+def set_cred_user_ns(cred: Cred, user_ns: UserNamespace) -> None:
+    """Give ``cred`` a fresh start in ``user_ns``: all capabilities (kernel/user_namespace.c:42-59)."""
+    from forklab.uapi import CAP_FULL_SET
+
+    cred.securebits = 0
+    cred.cap_inheritable = 0
+    cred.cap_permitted = CAP_FULL_SET
+    cred.cap_effective = CAP_FULL_SET
+    cred.cap_ambient = 0
+    cred.cap_bset = CAP_FULL_SET
+    cred.user_ns = user_ns
+
+
+def proc_write_id_map(k: Kernel, writer: Task_, target: Task_, uid_map: list[tuple[int, int, int]],
+                      gid_map: list[tuple[int, int, int]] | None) -> None:
+    """Write a user namespace's uid_map/gid_map once (kernel/user_namespace.c:855-1000, the common rules).
+
+    Only once per map (EPERM); at most 340 extents; extents may not overlap (EINVAL); the
+    writer needs CAP_SETUID (CAP_SETGID) in the parent namespace, unless it maps exactly its
+    own euid (egid) with one extent of count 1 (kernel/user_namespace.c:new_idmap_permitted).
+    """
+    from forklab.include.linux.user_namespace import UidGidExtent
+    from forklab.kernel.capability import ns_capable
+    from forklab.uapi import CAP_SETGID, CAP_SETUID
+
+    assert target.cred is not None and writer.cred is not None
+    ns = target.cred.user_ns
+    assert ns is not None
+    if ns.parent is None:
+        raise kerr(errno.EPERM, "the initial user namespace's maps are fixed", "kernel/user_namespace.c:880")
+    for attr, extents, cap, own in (("uid_map", uid_map, CAP_SETUID, writer.cred.euid),
+                                    ("gid_map", gid_map, CAP_SETGID, writer.cred.egid)):
+        if extents is None:
+            continue
+        if getattr(ns, attr):
+            raise kerr(errno.EPERM, f"{attr} may be written only once", "kernel/user_namespace.c:881")
+        if not extents or len(extents) > 340:
+            raise kerr(errno.EINVAL, "an id map holds 1 to 340 extents", "kernel/user_namespace.c:930")
+        parsed = [UidGidExtent(int(a), int(b), int(c)) for a, b, c in extents]
+        spans = sorted((e.first, e.first + e.count) for e in parsed)
+        if any(e.count <= 0 for e in parsed) or any(a[1] > b[0] for a, b in zip(spans, spans[1:], strict=False)):
+            raise kerr(errno.EINVAL, "id map extents must be non-empty and must not overlap", "kernel/user_namespace.c:944")
+        single_own = len(parsed) == 1 and parsed[0].count == 1 and parsed[0].lower_first == own \
+            and writer.cred.user_ns is ns.parent
+        if not single_own and not ns_capable(writer, ns.parent, cap):
+            raise kerr(errno.EPERM, f"mapping other ids needs {'CAP_SETUID' if attr == 'uid_map' else 'CAP_SETGID'} "
+                       "in the parent user namespace", "kernel/user_namespace.c:1181")
+        setattr(ns, attr, parsed)
+    k.trace("write_id_map", "kernel/user_namespace.c:855", f"user ns [{ns.inum}] maps set")

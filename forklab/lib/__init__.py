@@ -1,0 +1,1 @@
+"""forklab.lib (mirrors the kernel's lib.)."""

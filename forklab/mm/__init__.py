@@ -1,0 +1,1 @@
+"""forklab.mm (mirrors the kernel's mm.)."""

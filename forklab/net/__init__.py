@@ -1,0 +1,1 @@
+"""forklab.net (mirrors the kernel's net.)."""

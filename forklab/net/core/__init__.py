@@ -1,0 +1,1 @@
+"""forklab.net.core (mirrors net/core/)."""

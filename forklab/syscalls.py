@@ -1,0 +1,694 @@
+"""The Kernel: global state of the model and its syscall table (arch/x86/entry/syscalls/syscall_64.tbl).
+
+Each public method is one Linux syscall, named after it, with the calling task first and the
+other arguments in x86-64 order. It returns what the syscall returns to user space, or raises
+``OSError`` with the kernel's errno. The syscall layer (``_syscall``) does what the kernel's
+entry code does around every call: it arms fail-nth for the caller, and when the kernel asks
+for a restart (ERESTARTNOINTR from a fork that found a pending signal) it delivers the
+signal and runs the call again (arch/x86/kernel/signal.c:handle_signal, get_signal).
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from forklab.errors import ERESTARTNOINTR, KernelError, TaskKilled, Unmodelled, kerr
+from forklab.include.linux.cred import UserStruct
+from forklab.include.linux.pid import PidNamespace
+from forklab.include.linux.sched import PIDTYPE, SigAction, Task, TaskState
+from forklab.include.linux.user_namespace import UserNamespace
+from forklab.kernel.cgroup.pids import Cgroup
+from forklab.kernel.sched.core import Rq
+from forklab.lib.fault_inject import FaultInjector
+from forklab.trace import Listener, TraceEvent
+from forklab.uapi import CLONE_ARGS_SIZE_VER1, CloneArgs
+
+T = TypeVar("T")
+
+
+def _raise(e: BaseException) -> Any:
+    raise e
+VERSIONS = ("5.6.14",)
+
+
+def _check_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    return value
+
+
+class Kernel:
+    """A booted Linux 5.6.14 model. State that is global in the kernel lives here.
+
+    ``Kernel(pid_max=32768, threads_max=..., nr_cpus=2)``: the tunables are named after their
+    sysctls (kernel.pid_max, kernel.threads-max).
+    """
+
+    def __init__(self, pid_max: int = 32768, threads_max: int | None = None, nr_cpus: int = 2,
+                 version: str = "5.6.14") -> None:
+        from forklab.fs.vfs import Vfs
+        from forklab.init.init_task import start_kernel
+        from forklab.kernel.pid import PID_MAX_LIMIT
+        from forklab.mm.page_alloc import MemMap
+
+        if version not in VERSIONS:
+            raise ValueError(f"unknown kernel version {version!r}; this model knows {', '.join(VERSIONS)}")
+        _check_int("pid_max", pid_max)
+        _check_int("nr_cpus", nr_cpus)
+        if not max(301, 8 * nr_cpus) <= pid_max <= PID_MAX_LIMIT:
+            raise ValueError(f"pid_max must be in [{max(301, 8 * nr_cpus)}, {PID_MAX_LIMIT}] (kernel/pid.c:579-583)")
+        if not 1 <= nr_cpus <= 64:
+            raise ValueError("nr_cpus must be between 1 and 64")
+        if threads_max is not None:
+            _check_int("threads_max", threads_max)
+            if not 20 <= threads_max <= 0x3FFFFFFF:
+                raise ValueError("threads_max must be in [20, FUTEX_TID_MASK] (kernel/fork.c:113-118)")
+        self.version = version
+        self.pid_max = pid_max
+        self.nr_cpus = nr_cpus
+        self.max_threads = threads_max if threads_max is not None else 191928
+        self.fault = FaultInjector()
+        self.current: Task | None = None
+        self.listeners: list[Listener] = []
+        self._seq = 0
+        self._inum = 0xF0000100
+        self.clock_ns = 0
+        self.nr_threads = 0
+        self.process_counts = 0
+        self.total_forks = 0
+        self.tasks: list[Task] = []
+        self.uidhash: dict[int, UserStruct] = {}
+        self.runqueues = [Rq(cpu) for cpu in range(nr_cpus)]
+        self.signals_delivered: list[tuple[int, int, str]] = []
+        self.mem = MemMap()
+        self.vfs = Vfs()
+        self.init_user_ns: UserNamespace
+        self.init_pid_ns: PidNamespace
+        self.root_user: UserStruct
+        self.cgroup_root: Cgroup
+        self.idle_task: Task
+        self.init_task: Task = start_kernel(self)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def trace(self, kind: str, source: str, detail: str = "", tid: int | None = None) -> None:
+        """Emit one trace event to every listener; returns at once when there are none."""
+        if not self.listeners:
+            return
+        self._seq += 1
+        if tid is None:
+            tid = self.current.pid if self.current is not None else 0
+        event = TraceEvent(self._seq, kind, tid, source, detail)
+        for listener in list(self.listeners):
+            listener(event)
+
+    def new_inum(self) -> int:
+        """A fresh namespace inode number (fs/proc/generic.c:proc_alloc_inum), deterministic."""
+        self._inum += 1
+        return self._inum
+
+    def all_threads(self) -> list[Task]:
+        """Every live or zombie task, leaders first, in creation order."""
+        out: list[Task] = []
+        for leader in self.tasks:
+            assert leader.signal is not None
+            out.extend(t for t in leader.signal.thread_head if t not in out)
+            if leader not in out:
+                out.append(leader)
+        return out
+
+    def _check_task(self, t: object) -> Task:
+        if not isinstance(t, Task):
+            raise TypeError(f"expected a Task as the calling task, got {type(t).__name__}")
+        if t.exit_state or t.flags & 0x4:
+            raise ValueError(f"task {t.pid} has exited; it cannot make syscalls")
+        if t.state not in (TaskState.TASK_RUNNING,):
+            raise ValueError(f"task {t.pid} is sleeping ({t.waits_on or t.state!r}); it cannot make syscalls until woken")
+        if t.mm is None and t.pid and self._is_unknown(t):
+            raise ValueError(f"task {t.pid} does not belong to this kernel")
+        return t
+
+    def _is_unknown(self, t: Task) -> bool:
+        return t not in self.all_threads()
+
+    def _syscall(self, t: object, name: str, fn: Callable[[Task], T]) -> T:
+        """Run one syscall as ``t``: fail-nth, signal restart, fatal signals (arch/x86/entry/common.c)."""
+        task = self._check_task(t)
+        self.clock_ns += 1000
+        while True:
+            self.fault.arm(task.fail_nth)
+            task.fail_nth = 0
+            self.current = task
+            try:
+                result = fn(task)
+            except KernelError as e:
+                if e.errno != ERESTARTNOINTR:
+                    raise
+                self.current = None
+                self._deliver_one_signal(task)
+                continue
+            finally:
+                self.current = None
+                self.fault.arm(0)
+            self._exit_to_user(task)
+            return result
+
+    def _exit_to_user(self, task: Task) -> None:
+        """A fatal signal that arrived during the call takes the task down now (kernel/signal.c:get_signal)."""
+        from forklab.kernel.signal import fatal_signal_pending
+
+        if not task.exit_state and fatal_signal_pending(task):
+            from forklab.kernel.exit import do_group_exit
+
+            assert task.signal is not None
+            sig = task.signal.group_exit_code or 9
+            do_group_exit(self, task, sig)
+            raise TaskKilled(task.pid, sig)
+
+    def _deliver_one_signal(self, task: Task) -> None:
+        """get_signal + handle_signal for the lowest pending signal (kernel/signal.c:2524-2760)."""
+        from forklab.kernel.exit import do_group_exit
+        from forklab.kernel.signal import SIG_KERNEL_IGNORE, SIG_KERNEL_STOP, sigmask
+        from forklab.uapi import SA_RESETHAND, SIG_DFL, SIG_IGN
+
+        assert task.signal is not None and task.sighand is not None
+        for pending in (task.pending, task.signal.shared_pending):
+            ready = pending.signal & ~task.blocked
+            if ready:
+                break
+        else:
+            return
+        sig = (ready & -ready).bit_length()
+        pending.signal &= ~sigmask(sig)
+        pending.list = [q for q in pending.list if q.si_signo != sig]
+        action = task.sighand.action[sig - 1]
+        if action.sa_handler == SIG_IGN or (action.sa_handler == SIG_DFL and sig in SIG_KERNEL_IGNORE):
+            how = "ignored"
+        elif action.sa_handler != SIG_DFL:
+            how = f"handler {action.sa_handler:#x} ran"
+            if action.sa_flags & SA_RESETHAND:
+                task.sighand.action[sig - 1] = SigAction(SIG_DFL)
+        elif sig in SIG_KERNEL_STOP:
+            raise Unmodelled(f"signal {sig} would stop task {task.pid}: job-control stops are not modelled yet")
+        else:
+            self.signals_delivered.append((task.pid, sig, "killed"))
+            do_group_exit(self, task, sig)
+            raise TaskKilled(task.pid, sig)
+        self.signals_delivered.append((task.pid, sig, how))
+        self.trace("get_signal", "kernel/signal.c:2524", f"sig {sig}: {how}", tid=task.pid)
+
+    # --- process creation -----------------------------------------------------------------
+
+    def fork(self, t: Task) -> int:
+        """fork(2) (kernel/fork.c:2520)."""
+        from forklab.kernel.fork import sys_fork
+
+        return self._syscall(t, "fork", lambda c: sys_fork(self, c))
+
+    def vfork(self, t: Task) -> int:
+        """vfork(2): returns the child's pid; ``t`` sleeps on vfork_done until the child execs or exits (kernel/fork.c:2536)."""
+        from forklab.kernel.fork import sys_vfork
+
+        return self._syscall(t, "vfork", lambda c: sys_vfork(self, c))
+
+    def clone(self, t: Task, flags: int, newsp: int = 0, parent_tid: int = 0, child_tid: int = 0, tls: int = 0) -> int:
+        """clone(2), x86-64 argument order (kernel/fork.c:2566)."""
+        from forklab.kernel.fork import sys_clone
+
+        for name, v in (("flags", flags), ("newsp", newsp), ("parent_tid", parent_tid), ("child_tid", child_tid),
+                        ("tls", tls)):
+            _check_int(name, v)
+        return self._syscall(t, "clone", lambda c: sys_clone(self, c, flags & (2**64 - 1), newsp & (2**64 - 1),
+                                                              parent_tid & (2**64 - 1), child_tid & (2**64 - 1),
+                                                              tls & (2**64 - 1)))
+
+    def clone3(self, t: Task, args: CloneArgs | int, size: int | None = None) -> int:
+        """clone3(2) with a CloneArgs or the address of a raw struct in ``t``'s memory (kernel/fork.c:2722)."""
+        from forklab.kernel.fork import sys_clone3
+
+        if not isinstance(args, CloneArgs):
+            _check_int("args", args)
+        else:
+            for name in ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size", "tls"):
+                _check_int(f"args.{name}", getattr(args, name))
+            if isinstance(args.set_tid, list):
+                for v in args.set_tid:
+                    _check_int("args.set_tid[i]", v)
+            else:
+                _check_int("args.set_tid", args.set_tid)
+            if args.set_tid_size is not None:
+                _check_int("args.set_tid_size", args.set_tid_size)
+        usize = CLONE_ARGS_SIZE_VER1 if size is None else _check_int("size", size)
+        if usize < 0:  # size_t: a negative size is a huge one
+            raise kerr(errno.E2BIG, f"clone_args size {usize} exceeds PAGE_SIZE", "kernel/fork.c:2608")
+        return self._syscall(t, "clone3", lambda c: sys_clone3(self, c, args, usize))
+
+    def unshare(self, t: Task, flags: int) -> int:
+        """unshare(2) (kernel/fork.c:2905)."""
+        from forklab.kernel.fork import ksys_unshare
+
+        _check_int("flags", flags)
+        self._syscall(t, "unshare", lambda c: ksys_unshare(self, c, flags & (2**64 - 1)))
+        return 0
+
+    # --- exit and wait ----------------------------------------------------------------------
+
+    def exit(self, t: Task, status: int) -> None:
+        """exit(2): ends only the calling thread (kernel/exit.c:866-869)."""
+        from forklab.kernel.exit import do_exit
+
+        _check_int("status", status)
+        self._syscall(t, "exit", lambda c: do_exit(self, c, (status & 0xFF) << 8))
+
+    def exit_group(self, t: Task, status: int) -> None:
+        """exit_group(2): ends every thread of the group (kernel/exit.c:876-909)."""
+        from forklab.kernel.exit import do_group_exit
+
+        _check_int("status", status)
+        self._syscall(t, "exit_group", lambda c: do_group_exit(self, c, (status & 0xFF) << 8))
+
+    def wait4(self, t: Task, pid: int, options: int = 0) -> tuple[int, int]:
+        """wait4(2) -> (pid, wstatus); (0, 0) with WNOHANG; raises ``Blocked`` when it must sleep (kernel/exit.c:1582)."""
+        from forklab.kernel.exit import kernel_wait4
+
+        _check_int("pid", pid)
+        _check_int("options", options)
+        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options))
+
+    def kill(self, t: Task, pid: int, sig: int) -> int:
+        """kill(2) (kernel/signal.c:3710)."""
+        from forklab.kernel.signal import kill_something_info
+
+        _check_int("pid", pid)
+        _check_int("sig", sig)
+        self._syscall(t, "kill", lambda c: kill_something_info(self, c, sig, pid))
+        return 0
+
+    # --- lookups ---------------------------------------------------------------------------
+
+    def find_task(self, pid: int, ns: PidNamespace | None = None) -> Task:
+        """The task with thread id ``pid`` in ``ns`` (default: the initial pid namespace)."""
+        from forklab.kernel.pid import find_task_by_pid_ns
+
+        _check_int("pid", pid)
+        task = find_task_by_pid_ns(pid, ns if ns is not None else self.init_pid_ns)
+        if task is None:
+            raise ValueError(f"no task {pid} in that pid namespace")
+        return task
+
+    def getpid(self, t: Task) -> int:
+        """getpid(2): the thread group id in the caller's pid namespace (kernel/sys.c:893)."""
+        from forklab.kernel.pid import pid_vnr
+
+        return self._syscall(t, "getpid", lambda c: pid_vnr(c, c.group_leader.thread_pid if c.group_leader else None))
+
+    def gettid(self, t: Task) -> int:
+        """gettid(2) (kernel/sys.c:899)."""
+        from forklab.kernel.pid import pid_vnr
+
+        return self._syscall(t, "gettid", lambda c: pid_vnr(c, c.thread_pid))
+
+    def getppid(self, t: Task) -> int:
+        """getppid(2): the real parent's tgid, 0 if it is outside the caller's namespace (kernel/sys.c:910)."""
+        from forklab.kernel.pid import pid_vnr
+
+        def run(c: Task) -> int:
+            assert c.real_parent is not None
+            return pid_vnr(c, c.real_parent.group_leader.thread_pid if c.real_parent.group_leader else None)
+
+        return self._syscall(t, "getppid", run)
+
+    def set_tid_address(self, t: Task, tidptr: int) -> int:
+        """set_tid_address(2) (kernel/fork.c:1634)."""
+        from forklab.kernel.fork import set_tid_address
+
+        _check_int("tidptr", tidptr)
+        return self._syscall(t, "set_tid_address", lambda c: set_tid_address(c, tidptr))
+
+    # --- memory ---------------------------------------------------------------------------
+
+    def mmap(self, t: Task, addr: int, length: int, prot: int, flags: int, fd: int = -1, offset: int = 0) -> int:
+        """mmap(2) (arch/x86/kernel/sys_x86_64.c:89, mm/mmap.c:1591)."""
+        from forklab.mm.mmap import ksys_mmap_pgoff
+
+        for name, v in (("addr", addr), ("length", length), ("prot", prot), ("flags", flags), ("fd", fd),
+                        ("offset", offset)):
+            _check_int(name, v)
+        if offset & 0xFFF:
+            return self._syscall(t, "mmap", lambda c: _raise(kerr(errno.EINVAL, "mmap offset is not page aligned",
+                                                                   "arch/x86/kernel/sys_x86_64.c:96")))
+        return self._syscall(t, "mmap", lambda c: ksys_mmap_pgoff(self, c, addr & (2**64 - 1), length & (2**64 - 1),
+                                                                  prot, flags, fd, (offset & (2**64 - 1)) >> 12))
+
+    def munmap(self, t: Task, addr: int, length: int) -> int:
+        """munmap(2) (mm/mmap.c:2843)."""
+        from forklab.mm.mmap import vm_munmap
+
+        _check_int("addr", addr)
+        _check_int("length", length)
+        self._syscall(t, "munmap", lambda c: vm_munmap(self, c, addr & (2**64 - 1), length & (2**64 - 1)))
+        return 0
+
+    def mprotect(self, t: Task, addr: int, length: int, prot: int) -> int:
+        """mprotect(2) (mm/mprotect.c:605)."""
+        from forklab.mm.mprotect import do_mprotect_pkey
+
+        for name, v in (("addr", addr), ("length", length), ("prot", prot)):
+            _check_int(name, v)
+        self._syscall(t, "mprotect", lambda c: do_mprotect_pkey(self, c, addr & (2**64 - 1), length & (2**64 - 1), prot))
+        return 0
+
+    def madvise(self, t: Task, addr: int, length: int, advice: int) -> int:
+        """madvise(2) (mm/madvise.c:1053)."""
+        from forklab.mm.madvise import do_madvise
+
+        for name, v in (("addr", addr), ("length", length), ("advice", advice)):
+            _check_int(name, v)
+        self._syscall(t, "madvise", lambda c: do_madvise(self, c, addr & (2**64 - 1), length & (2**64 - 1), advice))
+        return 0
+
+    def store(self, t: Task, addr: int, data: bytes) -> None:
+        """Write ``data`` at ``addr`` as ``t``'s own user code would, taking page faults (raises Segfault)."""
+        from forklab.mm.uaccess import user_store
+
+        _check_int("addr", addr)
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError("data must be bytes")
+        task = self._check_task(t)
+        self.current = task
+        try:
+            user_store(self, task, addr, bytes(data))
+        finally:
+            self.current = None
+
+    def load(self, t: Task, addr: int, n: int) -> bytes:
+        """Read ``n`` bytes at ``addr`` as ``t``'s own user code would (raises Segfault)."""
+        from forklab.mm.uaccess import user_load
+
+        _check_int("addr", addr)
+        _check_int("n", n)
+        if n < 0:
+            raise ValueError("n must be non-negative")
+        task = self._check_task(t)
+        self.current = task
+        try:
+            return user_load(self, task, addr, n)
+        finally:
+            self.current = None
+
+    def page(self, pfn: int) -> Any:
+        """A read-only view of physical page ``pfn`` (``_refcount``, ``_mapcount``)."""
+        _check_int("pfn", pfn)
+        return self.mem.page(pfn)
+
+    def translate(self, t: Task, addr: int) -> int | None:
+        """The page frame ``addr`` maps to in ``t``'s page table, or None if not present."""
+        from forklab.mm.memory import follow_pte_pfn
+
+        _check_int("addr", addr)
+        if not isinstance(t, Task) or t.mm is None:
+            return None
+        return follow_pte_pfn(t.mm, addr)
+
+    # --- files and fs ------------------------------------------------------------------------
+
+    def open(self, t: Task, path: str, flags: int = 0, mode: int = 0o666) -> int:
+        """open(2) (fs/open.c:1097)."""
+        from forklab.fs.open import do_sys_open
+        from forklab.uapi import AT_FDCWD
+
+        if not isinstance(path, str):
+            raise TypeError("path must be a str")
+        _check_int("flags", flags)
+        _check_int("mode", mode)
+        return self._syscall(t, "open", lambda c: do_sys_open(self, c, AT_FDCWD, path, flags, mode))
+
+    def close(self, t: Task, fd: int) -> int:
+        """close(2) (fs/open.c:1189)."""
+        from forklab.fs.file import ksys_close
+
+        _check_int("fd", fd)
+        self._syscall(t, "close", lambda c: ksys_close(self, c, fd))
+        return 0
+
+    def dup(self, t: Task, fd: int) -> int:
+        """dup(2) (fs/file.c:960)."""
+        from forklab.fs.file import ksys_dup
+
+        _check_int("fd", fd)
+        return self._syscall(t, "dup", lambda c: ksys_dup(self, c, fd))
+
+    def dup2(self, t: Task, oldfd: int, newfd: int) -> int:
+        """dup2(2) (fs/file.c:944)."""
+        from forklab.fs.file import ksys_dup2
+
+        _check_int("oldfd", oldfd)
+        _check_int("newfd", newfd)
+        return self._syscall(t, "dup2", lambda c: ksys_dup2(self, c, oldfd, newfd))
+
+    def lseek(self, t: Task, fd: int, offset: int, whence: int) -> int:
+        """lseek(2) (fs/read_write.c:296)."""
+        from forklab.fs.read_write import ksys_lseek
+
+        for name, v in (("fd", fd), ("offset", offset), ("whence", whence)):
+            _check_int(name, v)
+        return self._syscall(t, "lseek", lambda c: ksys_lseek(self, c, fd, offset, whence))
+
+    def read(self, t: Task, fd: int, count: int) -> bytes:
+        """read(2), returning the bytes read (fs/read_write.c:583)."""
+        from forklab.fs.read_write import ksys_read
+
+        _check_int("fd", fd)
+        _check_int("count", count)
+        return self._syscall(t, "read", lambda c: ksys_read(self, c, fd, count))
+
+    def write(self, t: Task, fd: int, data: bytes) -> int:
+        """write(2) (fs/read_write.c:607)."""
+        from forklab.fs.read_write import ksys_write
+
+        _check_int("fd", fd)
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError("data must be bytes")
+        return self._syscall(t, "write", lambda c: ksys_write(self, c, fd, bytes(data)))
+
+    def fcntl(self, t: Task, fd: int, cmd: int, arg: int = 0) -> int:
+        """fcntl(2) (fs/fcntl.c:448)."""
+        from forklab.fs.fcntl import do_fcntl
+
+        for name, v in (("fd", fd), ("cmd", cmd), ("arg", arg)):
+            _check_int(name, v)
+        return self._syscall(t, "fcntl", lambda c: do_fcntl(self, c, fd, cmd, arg))
+
+    def chdir(self, t: Task, path: str) -> int:
+        """chdir(2) (fs/open.c:482)."""
+        from forklab.fs.open import ksys_chdir
+
+        if not isinstance(path, str):
+            raise TypeError("path must be a str")
+        self._syscall(t, "chdir", lambda c: ksys_chdir(self, c, path))
+        return 0
+
+    def chroot(self, t: Task, path: str) -> int:
+        """chroot(2) (fs/open.c:529)."""
+        from forklab.fs.open import ksys_chroot
+
+        if not isinstance(path, str):
+            raise TypeError("path must be a str")
+        self._syscall(t, "chroot", lambda c: ksys_chroot(self, c, path))
+        return 0
+
+    def umask(self, t: Task, mask: int) -> int:
+        """umask(2) (kernel/sys.c:1758)."""
+        from forklab.kernel.sys import sys_umask
+
+        _check_int("mask", mask)
+        return self._syscall(t, "umask", lambda c: sys_umask(c, mask))
+
+    # --- credentials, limits, scheduling ---------------------------------------------------
+
+    def setresuid(self, t: Task, ruid: int, euid: int, suid: int) -> int:
+        """setresuid(2); -1 keeps an id (kernel/sys.c:622)."""
+        from forklab.kernel.sys import __sys_setresid
+
+        for name, v in (("ruid", ruid), ("euid", euid), ("suid", suid)):
+            _check_int(name, v)
+        self._syscall(t, "setresuid", lambda c: __sys_setresid(self, c, (ruid, euid, suid), gid=False))
+        return 0
+
+    def setresgid(self, t: Task, rgid: int, egid: int, sgid: int) -> int:
+        """setresgid(2); -1 keeps an id (kernel/sys.c:704)."""
+        from forklab.kernel.sys import __sys_setresid
+
+        for name, v in (("rgid", rgid), ("egid", egid), ("sgid", sgid)):
+            _check_int(name, v)
+        self._syscall(t, "setresgid", lambda c: __sys_setresid(self, c, (rgid, egid, sgid), gid=True))
+        return 0
+
+    def capset(self, t: Task, effective: int, permitted: int, inheritable: int = 0) -> int:
+        """capset(2) on the caller, with the three sets as bit masks (kernel/capability.c:220)."""
+        from forklab.kernel.sys import sys_capset
+
+        for name, v in (("effective", effective), ("permitted", permitted), ("inheritable", inheritable)):
+            _check_int(name, v)
+        self._syscall(t, "capset", lambda c: sys_capset(self, c, effective, permitted, inheritable))
+        return 0
+
+    def setrlimit(self, t: Task, resource: int, limits: tuple[int, int]) -> int:
+        """setrlimit(2) with (soft, hard) (kernel/sys.c:1656)."""
+        from forklab.kernel.sys import do_prlimit
+
+        _check_int("resource", resource)
+        if not (isinstance(limits, tuple) and len(limits) == 2):
+            raise TypeError("limits must be a (soft, hard) tuple")
+        soft, hard = (_check_int("soft", limits[0]), _check_int("hard", limits[1]))
+        self._syscall(t, "setrlimit", lambda c: do_prlimit(self, c, resource, (soft, hard)))
+        return 0
+
+    def getrlimit(self, t: Task, resource: int) -> tuple[int, int]:
+        """getrlimit(2) -> (soft, hard) (kernel/sys.c:1401)."""
+        from forklab.kernel.sys import do_prlimit
+
+        _check_int("resource", resource)
+        return self._syscall(t, "getrlimit", lambda c: do_prlimit(self, c, resource, None))
+
+    def prctl(self, t: Task, option: int, arg2: int = 0) -> int:
+        """prctl(2) for PR_SET/GET_CHILD_SUBREAPER, PDEATHSIG, NO_NEW_PRIVS (kernel/sys.c:2282)."""
+        from forklab.kernel.sys import prctl
+
+        _check_int("option", option)
+        _check_int("arg2", arg2)
+        return self._syscall(t, "prctl", lambda c: prctl(self, c, option, arg2))
+
+    def sched_setscheduler(self, t: Task, pid: int, policy: int, priority: int = 0) -> int:
+        """sched_setscheduler(2); SCHED_RESET_ON_FORK may be or-ed into ``policy`` (kernel/sched/core.c:5170)."""
+        from forklab.kernel.pid import find_task_by_vpid
+        from forklab.kernel.sched.core import sched_setscheduler
+        from forklab.uapi import SCHED_RESET_ON_FORK
+
+        for name, v in (("pid", pid), ("policy", policy), ("priority", priority)):
+            _check_int(name, v)
+
+        def run(c: Task) -> int:
+            target = c if pid == 0 else find_task_by_vpid(c, pid)
+            if pid < 0:
+                raise kerr(errno.EINVAL, "negative pid", "kernel/sched/core.c:5111")
+            if target is None:
+                raise kerr(errno.ESRCH, f"no task {pid}", "kernel/sched/core.c:5118")
+            sched_setscheduler(self, target, policy & ~SCHED_RESET_ON_FORK, priority, bool(policy & SCHED_RESET_ON_FORK))
+            return 0
+
+        return self._syscall(t, "sched_setscheduler", run)
+
+    def ioprio_set(self, t: Task, ioprio: int) -> int:
+        """ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio) on the caller: creates its io_context (block/ioprio.c:69)."""
+        from forklab.include.linux.sched import IoContext
+
+        _check_int("ioprio", ioprio)
+
+        def run(c: Task) -> int:
+            if c.io_context is None:
+                c.io_context = IoContext()
+            c.io_context.ioprio = ioprio
+            c.ioprio_set = True
+            return 0
+
+        return self._syscall(t, "ioprio_set", run)
+
+    # --- signals ---------------------------------------------------------------------------
+
+    def rt_sigaction(self, t: Task, sig: int, act: SigAction | int | None = None) -> SigAction:
+        """rt_sigaction(2): install ``act`` (a SigAction or a bare handler) and return the old action (kernel/signal.c:3955)."""
+        from forklab.kernel.signal import do_sigaction
+
+        _check_int("sig", sig)
+        if act is not None and not isinstance(act, SigAction):
+            act = SigAction(_check_int("act", act))
+        new = act
+        return self._syscall(t, "rt_sigaction", lambda c: do_sigaction(self, c, sig, new))
+
+    def rt_sigprocmask(self, t: Task, how: int, set: int | None = None) -> int:
+        """rt_sigprocmask(2): change the blocked mask, return the old one (kernel/signal.c:2998)."""
+        from forklab.kernel.signal import sigprocmask
+
+        _check_int("how", how)
+        if set is not None:
+            _check_int("set", set)
+        return self._syscall(t, "rt_sigprocmask", lambda c: sigprocmask(c, how, set))
+
+    def sigaltstack(self, t: Task, sp: int, size: int, flags: int = 0) -> int:
+        """sigaltstack(2) (kernel/signal.c:3915), setting the alternate stack."""
+        _check_int("sp", sp)
+        _check_int("size", size)
+        _check_int("flags", flags)
+
+        def run(c: Task) -> int:
+            c.sas_ss_sp, c.sas_ss_size, c.sas_ss_flags = sp, size, flags
+            return 0
+
+        return self._syscall(t, "sigaltstack", run)
+
+    def ptrace(self, t: Task, request: int, pid: int, addr: int = 0, data: int = 0) -> int:
+        """ptrace(2): PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_SETOPTIONS, PTRACE_GETEVENTMSG, PTRACE_DETACH (kernel/ptrace.c:1238)."""
+        from forklab.kernel.ptrace import sys_ptrace
+
+        for name, v in (("request", request), ("pid", pid), ("addr", addr), ("data", data)):
+            _check_int(name, v)
+        return self._syscall(t, "ptrace", lambda c: sys_ptrace(self, c, request, pid, addr, data))
+
+    # --- cgroups and user namespaces (the model's stand-ins for writing their files) -----
+
+    def cgroup_mkdir(self, parent: Cgroup, name: str, pids_max: int | None = None) -> Cgroup:
+        """Create a child cgroup (mkdir in cgroupfs) with an optional ``pids.max``."""
+        from forklab.kernel.cgroup.pids import PIDS_MAX
+
+        if not isinstance(parent, Cgroup) or not isinstance(name, str):
+            raise TypeError("cgroup_mkdir(parent: Cgroup, name: str)")
+        child = Cgroup(name=name, parent=parent, limit=PIDS_MAX if pids_max is None else pids_max)
+        parent.children.append(child)
+        return child
+
+    def cgroup_attach(self, t: Task, cgroup: Cgroup) -> None:
+        """Move ``t``'s whole thread group into ``cgroup`` (writing cgroup.procs), moving its pids charge."""
+        from forklab.kernel.cgroup.pids import pids_charge, pids_uncharge
+
+        task = self._check_task(t)
+        if not isinstance(cgroup, Cgroup):
+            raise TypeError("cgroup must be a Cgroup")
+        assert task.signal is not None
+        for thread in task.signal.thread_head:
+            assert thread.cgroups is not None
+            pids_uncharge(thread.cgroups, 1)
+            thread.cgroups.nr_tasks -= 1
+            thread.cgroups = cgroup
+            pids_charge(cgroup, 1)
+            cgroup.nr_tasks += 1
+
+    def write_id_map(self, t: Task, target: Task, uid_map: list[tuple[int, int, int]],
+                     gid_map: list[tuple[int, int, int]] | None = None) -> None:
+        """Write /proc/<target>/uid_map (and gid_map): (first, lower_first, count) extents (kernel/user_namespace.c:855)."""
+        from forklab.kernel.user_namespace import proc_write_id_map
+
+        task = self._check_task(t)
+        if not isinstance(target, Task):
+            raise TypeError("target must be a Task")
+        self.current = task
+        try:
+            proc_write_id_map(self, task, target, uid_map, gid_map)
+        finally:
+            self.current = None
+
+    # --- invariants ---------------------------------------------------------------------------
+
+    def check_invariants(self) -> None:
+        """Raise ``InternalError`` listing every broken invariant of the whole kernel state."""
+        from forklab.debug import check_invariants
+
+        check_invariants(self)
+
+    def snapshot(self) -> Any:
+        """A hashable, comparable snapshot of the whole kernel state."""
+        from forklab.debug import snapshot
+
+        return snapshot(self)
