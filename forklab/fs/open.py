@@ -1,0 +1,397 @@
+"""open, chdir, fchdir, chroot and close (fs/open.c, with the open path of fs/namei.c).
+
+``do_sys_open`` keeps the kernel's order, which decides which errno wins when several apply:
+flag checks (``build_open_flags``), the pathname (``getname``: empty is ENOENT, PATH_MAX is
+ENAMETOOLONG), the fd reservation (EMFILE), then ``path_openat``: the ``struct file`` is
+allocated *before* the name is looked up (ENFILE/ENOMEM beat ENOENT), the walk
+(ENOENT/ENOTDIR), and ``do_last`` on the final component:
+
+* without O_CREAT: missing is ENOENT; a trailing slash or O_DIRECTORY on a non-directory is
+  ENOTDIR;
+* with O_CREAT: a trailing slash is EISDIR; a missing name is created with
+  ``mode & ~umask`` (fs/namei.c:3253-3254), and then neither truncated nor checked for
+  O_DIRECTORY -- so on 5.6 ``open(new, O_CREAT|O_DIRECTORY)`` creates a regular file and
+  succeeds, a quirk later kernels removed; an existing name is EEXIST under O_EXCL and
+  EISDIR if it is a directory;
+* ``may_open``: writing (or O_TRUNC on) a directory is EISDIR;
+* O_TRUNC of an existing regular file empties it, even when opened O_RDONLY.
+
+``f_flags`` keep the open flags minus O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC and O_CLOEXEC
+(O_CLOEXEC lives in the fd table). ``ksys_open``/``sys_openat`` add O_LARGEFILE as x86-64's
+open(2) and openat(2) do (fs/open.c:1174-1175), so F_GETFL of an fd from them shows it.
+
+Not modelled: permissions (DAC, so no EACCES except creating in /proc, which has no
+->create), symlinks, O_TMPFILE (Unmodelled), read-only mounts, leases and locks.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from forklab.errors import Unmodelled, kerr
+from forklab.fs.file import fd_install, fdget_raw, filp_close, get_unused_fd_flags, put_unused_fd
+from forklab.fs.file_table import alloc_empty_file, fput
+from forklab.fs.fs_struct import current_umask, set_fs_pwd, set_fs_root
+from forklab.fs.vfs import PATH_MAX, Vfs, dotdot, is_dir, is_reg, join
+from forklab.include.linux.fdtable import (
+    FMODE_ATOMIC_POS,
+    FMODE_CAN_READ,
+    FMODE_CAN_WRITE,
+    FMODE_LSEEK,
+    FMODE_OPENED,
+    FMODE_PATH,
+    FMODE_PREAD,
+    FMODE_PWRITE,
+    FMODE_READ,
+    FMODE_WRITE,
+    File,
+    Inode,
+)
+from forklab.include.linux.fs_struct import Path
+from forklab.kernel.capability import ns_capable
+from forklab.uapi import (
+    AT_FDCWD,
+    CAP_FOWNER,
+    CAP_SYS_CHROOT,
+    O_ACCMODE,
+    O_APPEND,
+    O_CLOEXEC,
+    O_CREAT,
+    O_DIRECTORY,
+    O_EXCL,
+    O_NOCTTY,
+    O_TRUNC,
+)
+
+if TYPE_CHECKING:
+    from forklab.include.linux.sched import Task
+    from forklab.syscalls import Kernel
+
+# include/uapi/asm-generic/fcntl.h (x86-64 values) not in forklab.uapi
+O_DSYNC = 0o10000
+FASYNC = 0o20000
+O_DIRECT = 0o40000
+O_LARGEFILE = 0o100000
+O_NOFOLLOW = 0o400000
+O_NOATIME = 0o1000000
+O_PATH = 0o10000000
+__O_SYNC = 0o4000000
+__O_TMPFILE = 0o20000000
+O_NDELAY = 0o4000
+VALID_OPEN_FLAGS = (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NDELAY | O_DSYNC | FASYNC
+                    | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC | __O_SYNC | O_PATH
+                    | __O_TMPFILE)  # include/linux/fcntl.h:10-13
+O_PATH_FLAGS = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC  # fs/open.c:956
+S_IALLUGO = 0o7777
+MAY_WRITE = 0x2
+MAY_READ = 0x4
+
+
+def ACC_MODE(flags: int) -> int:
+    """MAY_READ/MAY_WRITE wanted by an access mode: RDONLY 4, WRONLY 2, RDWR and 3 both (include/linux/fs.h:3542)."""
+    return (4, 2, 6, 6)[flags & O_ACCMODE]
+
+
+def build_open_how(flags: int, mode: int) -> tuple[int, int]:
+    """Valid flags only; O_PATH keeps only O_PATH_FLAGS; mode only for O_CREAT (fs/open.c:958-972)."""
+    flags &= VALID_OPEN_FLAGS
+    mode &= S_IALLUGO
+    if flags & O_PATH:
+        flags &= O_PATH_FLAGS
+    if not flags & (O_CREAT | __O_TMPFILE):
+        mode = 0
+    return flags, mode
+
+
+def build_open_flags(flags: int, mode: int) -> tuple[int, int]:
+    """The flags do_last sees (O_CLOEXEC removed) and the access wanted; EINVAL (fs/open.c:974-1071)."""
+    acc_mode = ACC_MODE(flags)
+    flags &= ~O_CLOEXEC
+    if flags & __O_TMPFILE:
+        raise Unmodelled("O_TMPFILE is not modelled (fs/open.c:1010)")
+    if flags & O_PATH:
+        acc_mode = 0
+    if flags & __O_SYNC:
+        flags |= O_DSYNC
+    if flags & O_TRUNC:
+        acc_mode |= MAY_WRITE
+    return flags, acc_mode
+
+
+def getname(filename: str) -> str:
+    """Copy the pathname in: ENAMETOOLONG at PATH_MAX, ENOENT when empty (fs/namei.c:127-240)."""
+    filename = filename.split("\0", 1)[0]  # strncpy_from_user stops at the NUL
+    if len(filename.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+        raise kerr(errno.ENAMETOOLONG, "pathname is PATH_MAX bytes or longer", "fs/namei.c:185")
+    if not filename:
+        raise kerr(errno.ENOENT, "empty pathname", "fs/namei.c:196")
+    return filename
+
+
+def path_init(k: Kernel, t: Task, dfd: int, name: str) -> tuple[str, str]:
+    """Start of a walk: (root, start dir); a relative name with a dfd needs a directory fd (fs/namei.c:2287-2370)."""
+    if t.fs is None:
+        raise kerr(errno.ENOENT, "task has no fs_struct", "fs/namei.c:2290")
+    root = t.fs.root.dentry
+    if name.startswith("/"):
+        return root, root
+    if dfd == AT_FDCWD:
+        return root, t.fs.pwd.dentry
+    f = fdget_raw(t, dfd)
+    if f is None:
+        raise kerr(errno.EBADF, "dirfd is not an open file descriptor", "fs/namei.c:2340")
+    if not is_dir(f.f_inode):
+        raise kerr(errno.ENOTDIR, "dirfd does not refer to a directory", "fs/namei.c:2346")
+    return root, f.f_path.dentry
+
+
+def user_path_at(k: Kernel, t: Task, dfd: int, filename: str, directory: bool) -> tuple[str, Inode]:
+    """Look a name up to its inode: ENOENT, ENOTDIR (fs/namei.c:2743-2748 user_path_at_empty)."""
+    name = getname(filename)
+    root, start = path_init(k, t, dfd, name)
+    vfs: Vfs = k.vfs
+    cur, last, trailing = vfs.walk(root, start, name)
+    target = _last_component(cur, root, last)
+    inode = vfs.lookup(target)
+    if inode is None:
+        raise kerr(errno.ENOENT, f"no such file or directory: {target}", "fs/namei.c:1697")
+    if (directory or trailing) and not is_dir(inode):
+        raise kerr(errno.ENOTDIR, f"{target} is not a directory", "fs/namei.c:2261-2266")
+    return target, inode
+
+
+def _last_component(cur: str, root: str, last: str) -> str:
+    """The path a last component names: itself, its dir for '.', the parent for '..' (fs/namei.c:1791 handle_dots)."""
+    if last in ("", "."):
+        return cur
+    if last == "..":
+        return dotdot(cur, root)
+    return join(cur, last)
+
+
+def _mnt_root(t: Task) -> str:
+    """The mount root Paths of this task carry (fs/namespace.c:3941 current_chrooted compares it)."""
+    return t.fs.root.mnt_root if t.fs is not None else "/"
+
+
+def may_open(t: Task, inode: Inode, acc_mode: int, flag: int) -> int:
+    """Type checks of the final inode; returns the flags (O_TRUNC dropped for devices) (fs/namei.c:3021-3067)."""
+    if inode.kind == "dir":
+        if acc_mode & MAY_WRITE:
+            raise kerr(errno.EISDIR, "a directory cannot be opened for writing", "fs/namei.c:3035")
+    elif inode.kind == "chr":
+        flag &= ~O_TRUNC
+    if flag & O_NOATIME and not inode_owner_or_capable(t, inode):
+        raise kerr(errno.EPERM, "O_NOATIME on a file the caller does not own", "fs/namei.c:3064")
+    return flag
+
+
+def inode_owner_or_capable(t: Task, inode: Inode) -> bool:
+    """The caller's fsuid owns the inode, or it has CAP_FOWNER (fs/inode.c:2083-2094)."""
+    cred = t.cred
+    if cred is None:
+        return False
+    if cred.fsuid == inode.i_uid:
+        return True
+    return cred.user_ns is not None and ns_capable(t, cred.user_ns, CAP_FOWNER)
+
+
+def _fops(inode: Inode) -> tuple[bool, bool, bool]:
+    """Which of read, write and llseek the inode's file_operations provide (fs/libfs.c:228, mm/shmem.c:3783, drivers/char/mem.c:843-868)."""
+    if inode.kind == "dir":
+        return True, False, True  # simple_dir_operations: generic_read_dir, dcache_dir_lseek
+    if inode.kind == "anon":
+        return False, False, False  # pidfd_fops: poll and show_fdinfo only
+    return True, True, True  # shmem_file_operations; null_fops/zero_fops (drivers/char/mem.c:843-868)
+
+
+def vfs_open(t: Task, path: Path, inode: Inode, f: File) -> None:
+    """do_dentry_open: f_inode, f_mode bits from the fops, f_flags cleaned (fs/open.c:733-830)."""
+    f.f_path = path
+    f.f_inode = inode
+    if f.f_flags & O_PATH:
+        f.f_mode = FMODE_PATH | FMODE_OPENED
+        return
+    if is_reg(inode) or is_dir(inode):
+        f.f_mode |= FMODE_ATOMIC_POS
+    can_read, can_write, can_seek = _fops(inode)
+    f.f_mode |= FMODE_PREAD | FMODE_PWRITE | (FMODE_LSEEK if can_seek else 0)
+    f.f_mode |= FMODE_OPENED
+    if f.f_mode & FMODE_READ and can_read:
+        f.f_mode |= FMODE_CAN_READ
+    if f.f_mode & FMODE_WRITE and can_write:
+        f.f_mode |= FMODE_CAN_WRITE
+    f.f_flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)
+    if f.f_flags & O_DIRECT:
+        raise kerr(errno.EINVAL, "O_DIRECT on a file without ->direct_IO", "fs/open.c:819")
+
+
+def do_last(k: Kernel, t: Task, root: str, cur: str, last: str, trailing: bool,
+            f: File, open_flag: int, acc_mode: int, mode: int) -> None:
+    """The final component of an open: lookup or create, the type checks, open and truncate (fs/namei.c:3332-3505)."""
+    vfs: Vfs = k.vfs
+    will_truncate = bool(open_flag & O_TRUNC)
+    directory = bool(open_flag & O_DIRECTORY)
+    created = False
+    if last in ("", ".", ".."):  # LAST_ROOT/LAST_DOT/LAST_DOTDOT: handle_dots, finish_open
+        target = _last_component(cur, root, last)
+        inode = vfs.lookup(target)
+        if inode is None:
+            raise kerr(errno.ENOENT, f"no such directory: {target}", "fs/namei.c:1564")
+    else:
+        if not open_flag & O_CREAT:
+            if trailing:
+                directory = True  # LOOKUP_FOLLOW | LOOKUP_DIRECTORY (fs/namei.c:3358-3359)
+        elif trailing:
+            raise kerr(errno.EISDIR, "O_CREAT with a trailing slash", "fs/namei.c:3384")
+        target = join(cur, last)
+        found = vfs.lookup(target)
+        if found is None:
+            if not open_flag & O_CREAT:
+                raise kerr(errno.ENOENT, f"no such file or directory: {target}", "fs/namei.c:3175")
+            inode = lookup_open_create(k, t, cur, target, mode)
+            created = True
+        else:
+            inode = found
+            if open_flag & (O_EXCL | O_CREAT) == (O_EXCL | O_CREAT):
+                raise kerr(errno.EEXIST, f"{target} exists and O_CREAT|O_EXCL was given", "fs/namei.c:3449")
+    if created:
+        open_flag &= ~O_TRUNC
+        will_truncate = False
+        acc_mode = 0
+    else:
+        if open_flag & O_CREAT and is_dir(inode):
+            raise kerr(errno.EISDIR, "O_CREAT on an existing directory", "fs/namei.c:3465-3467")
+        if directory and not is_dir(inode):
+            raise kerr(errno.ENOTDIR, f"{target} is not a directory", "fs/namei.c:3474-3475")
+        if not is_reg(inode):
+            will_truncate = False
+    open_flag = may_open(t, inode, acc_mode, open_flag)
+    vfs_open(t, Path(target, _mnt_root(t)), inode, f)
+    if will_truncate:
+        handle_truncate(inode)
+
+
+def lookup_open_create(k: Kernel, t: Task, parent: str, target: str, mode: int) -> Inode:
+    """O_CREAT of a missing name: d_alloc, then ->create with mode & ~umask (fs/namei.c:3202-3327)."""
+    vfs: Vfs = k.vfs
+    if k.fault.should_fail("lookup_open:d_alloc_parallel"):
+        raise kerr(errno.ENOMEM, "dentry allocation failed", "fs/namei.c:3222-3224")
+    mode &= ~current_umask(t)
+    if parent in vfs.no_create:
+        raise kerr(errno.EACCES, "the directory has no ->create (procfs)", "fs/namei.c:3305-3307")
+    if k.fault.should_fail("shmem_mknod:shmem_get_inode"):
+        raise kerr(errno.ENOSPC, "inode allocation failed", "mm/shmem.c:2883-2885")
+    uid = t.cred.fsuid if t.cred is not None else 0
+    return vfs.create(target, mode=mode, uid=uid)
+
+
+def handle_truncate(inode: Inode) -> None:
+    """O_TRUNC of an existing regular file: size 0 (fs/namei.c:3069-3089)."""
+    inode.data.clear()
+    inode.i_size = 0
+
+
+def do_o_path(k: Kernel, t: Task, root: str, cur: str, last: str, trailing: bool, f: File, open_flag: int) -> None:
+    """O_PATH: look the name up and open it without access (fs/namei.c:3578-3588)."""
+    target = _last_component(cur, root, last)
+    inode = k.vfs.lookup(target)
+    if inode is None:
+        raise kerr(errno.ENOENT, f"no such file or directory: {target}", "fs/namei.c:1697")
+    if (open_flag & O_DIRECTORY or trailing) and not is_dir(inode):
+        raise kerr(errno.ENOTDIR, f"{target} is not a directory", "fs/namei.c:2324")
+    vfs_open(t, Path(target, _mnt_root(t)), inode, f)
+
+
+def path_openat(k: Kernel, t: Task, dfd: int, name: str, open_flag: int, acc_mode: int, mode: int) -> File:
+    """Allocate the file first, then walk and open; on error the file is put (fs/namei.c:3590-3627)."""
+    f = alloc_empty_file(k, open_flag)
+    try:
+        root, start = path_init(k, t, dfd, name)
+        cur, last, trailing = k.vfs.walk(root, start, name)
+        if open_flag & O_PATH:
+            do_o_path(k, t, root, cur, last, trailing, f, open_flag)
+        else:
+            do_last(k, t, root, cur, last, trailing, f, open_flag, acc_mode, mode)
+    except OSError:
+        fput(k, f)
+        raise
+    return f
+
+
+def do_sys_open(k: Kernel, t: Task, dfd: int, filename: str, flags: int, mode: int) -> int:
+    """open/openat: reserve an fd, open the file, install it (fs/open.c:1130-1163)."""
+    how_flags, how_mode = build_open_how(flags, mode)
+    open_flag, acc_mode = build_open_flags(how_flags, how_mode)
+    name = getname(filename)
+    fd = get_unused_fd_flags(k, t, how_flags)
+    try:
+        f = path_openat(k, t, dfd, name, open_flag, acc_mode, how_mode)
+    except OSError:
+        put_unused_fd(t, fd)
+        raise
+    fd_install(t, fd, f)
+    k.trace("open", "fs/open.c:1152", f"{f.f_path.dentry} -> fd {fd}")
+    return fd
+
+
+def ksys_open(k: Kernel, t: Task, filename: str, flags: int, mode: int) -> int:
+    """open(2) on x86-64: O_LARGEFILE forced, relative to the cwd (include/linux/syscalls.h:1381-1388)."""
+    return do_sys_open(k, t, AT_FDCWD, filename, flags | O_LARGEFILE, mode)
+
+
+def sys_openat(k: Kernel, t: Task, dfd: int, filename: str, flags: int, mode: int) -> int:
+    """openat(2) on x86-64: O_LARGEFILE forced (fs/open.c:1171-1177)."""
+    return do_sys_open(k, t, dfd, filename, flags | O_LARGEFILE, mode)
+
+
+def ksys_chdir(k: Kernel, t: Task, filename: str) -> int:
+    """chdir(2): look up a directory and make it the cwd; ENOENT, ENOTDIR (fs/open.c:453-477)."""
+    target, _ = user_path_at(k, t, AT_FDCWD, filename, directory=True)
+    if t.fs is None:
+        raise kerr(errno.ENOENT, "task has no fs_struct", "fs/open.c:459")
+    set_fs_pwd(t.fs, Path(target, _mnt_root(t)))
+    return 0
+
+
+def ksys_fchdir(k: Kernel, t: Task, fd: int) -> int:
+    """fchdir(2): the directory open at ``fd`` becomes the cwd; EBADF, ENOTDIR (fs/open.c:484-504)."""
+    f = fdget_raw(t, fd)
+    if f is None:
+        raise kerr(errno.EBADF, "fd is not an open file descriptor", "fs/open.c:490")
+    if not is_dir(f.f_inode):
+        raise kerr(errno.ENOTDIR, "fd does not refer to a directory", "fs/open.c:494")
+    if t.fs is None:
+        raise kerr(errno.ENOENT, "task has no fs_struct", "fs/open.c:499")
+    set_fs_pwd(t.fs, f.f_path)
+    return 0
+
+
+def ksys_chroot(k: Kernel, t: Task, filename: str) -> int:
+    """chroot(2): lookup (ENOENT/ENOTDIR) first, then CAP_SYS_CHROOT in the caller's user ns (EPERM) (fs/open.c:506-537)."""
+    target, _ = user_path_at(k, t, AT_FDCWD, filename, directory=True)
+    cred = t.cred
+    if cred is None or cred.user_ns is None or not ns_capable(t, cred.user_ns, CAP_SYS_CHROOT):
+        raise kerr(errno.EPERM, "chroot needs CAP_SYS_CHROOT in the caller's user namespace", "fs/open.c:521")
+    if t.fs is None:
+        raise kerr(errno.ENOENT, "task has no fs_struct", "fs/open.c:527")
+    set_fs_root(t.fs, Path(target, _mnt_root(t)))
+    return 0
+
+
+__all__ = [
+    "build_open_flags",
+    "build_open_how",
+    "do_sys_open",
+    "filp_close",
+    "getname",
+    "ksys_chdir",
+    "ksys_chroot",
+    "ksys_fchdir",
+    "ksys_open",
+    "may_open",
+    "sys_openat",
+    "user_path_at",
+    "vfs_open",
+]
