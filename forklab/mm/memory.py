@@ -1,0 +1,838 @@
+"""Page tables, fork-time PTE copy, page faults and unmapping (mm/memory.c, parts of mm/shmem.c).
+
+Design essay
+------------
+**Page tables.** ``mm.pgd`` maps a PMD index (``addr >> 21``) to a numpy array of 512 uint64
+PTEs in the x86-64 layout (pfn in bits 12+, flag bits below). The upper levels (pgd, p4d, pud,
+pmd) are folded into that dict: only PTE pages are allocations here (fallible, 4096 bytes
+each in ``mm.pgtables_bytes``). The kernel also counts PMD and PUD pages in pgtables_bytes;
+the model does not have them, so ``pgtables_bytes == 4096 * len(mm.pgd)`` always.
+
+**PTE bits.** ``vm_get_page_prot`` gives x86's ``protection_map`` (arch/x86/include/asm/
+pgtable_types.h:200-240): private mappings never carry ``_PAGE_RW`` in ``vm_page_prot`` (writes
+go through a fault that sets it with ``maybe_mkwrite``); shared writable mappings do. PROT_NONE
+is ``_PAGE_PROTNONE | _PAGE_ACCESSED`` without ``_PAGE_PRESENT``; ``pte_present`` accepts
+either bit, as x86 does. The zero page is mapped with ``_PAGE_SPECIAL`` and ``vm_normal_page``
+returns None for it, so it is never refcounted, never counted in RSS.
+
+**Fork copy.** ``copy_page_range`` skips vmas without an anon_vma (and not PFNMAP/MIXEDMAP/
+hugetlb): shared anonymous memory and untouched private memory are faulted in again by the
+child. Otherwise ``copy_pte_range`` allocates the child's PTE page (fallible) and applies
+``copy_one_pte`` to every present entry of the table at once (numpy over the index array of
+non-empty entries; the rules are exactly the per-entry rules of mm/memory.c:775-792). The model
+has no swap, migration or device-private entries, so the non-present branch of copy_one_pte
+never runs (a PROT_NONE entry is "present" to x86's pte_present). A failure part-way leaves
+the parent's already write-protected PTEs read-only, as in the kernel; the child's partial
+tables are torn down by the caller (mmput -> exit_mmap).
+
+**COW fault.** ``do_wp_page`` follows 5.6: an anonymous page is reused in place iff
+``reuse_swap_page`` says so, i.e. iff mapcount + swapcount <= 1 — the model has no swap cache,
+so the swap count is always 0 and the rule is "mapcount <= 1". ``page_count`` (GUP pins etc.)
+is not consulted, exactly as in 5.6. When the total is 1 the page moves to the faulting
+vma's own anon_vma (``page_move_anon_rmap``). Otherwise ``wp_page_copy`` allocates a new page
+(a zeroed one when the old PTE mapped the zero page), copies, maps it writable and drops the
+old mapping (mapcount-1, refcount-1) — the *other* side's next write then finds mapcount 1 and
+reuses the original page.
+
+**Shared anonymous memory.** MAP_SHARED|MAP_ANONYMOUS vmas point at a shmem ``File`` whose
+``Inode.i_pages`` (pgoff -> pfn) is the page cache. The cache holds one reference per page;
+each PTE holds another and one mapcount. Read faults go through ``do_fault_around``
+(``fault_around_bytes`` = 64 KiB): pages already in the cache within the 16-page window are
+mapped too, as filemap_map_pages does. Write faults on a shared mapping go to
+``do_shared_fault``; write-protect faults on shmem pages reuse in place (``wp_page_shared``:
+shmem has no ``page_mkwrite``). Pages are zero-filled on first use (``shmem_getpage_gfp``).
+
+**Not modelled.** memcg charging (never fails), NUMA hinting faults, THP (all mappings are
+4 KiB pages), KSM, userfaultfd, swap, the per-task RSS cache (SPLIT_RSS_COUNTING: the model
+updates ``mm.rss_stat`` exactly and immediately), TLB flushing (no TLB).
+
+Fallible sites (``k.fault.should_fail``): ``copy_pte_range:pte_alloc``,
+``do_anonymous_page:pte_alloc``, ``do_anonymous_page:alloc_page``, ``wp_page_copy:alloc_page``,
+``do_fault_around:pte_alloc_one``, ``__do_fault:pte_alloc_one``,
+``shmem_getpage_gfp:alloc_page``, plus the anon_vma sites of forklab.mm.rmap.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from forklab.errors import InternalError
+from forklab.include.linux.mm_types import (
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_NX,
+    _PAGE_PRESENT,
+    _PAGE_PROTNONE,
+    _PAGE_RW,
+    _PAGE_SPECIAL,
+    _PAGE_USER,
+    MM_ANONPAGES,
+    MM_FILEPAGES,
+    MM_SHMEMPAGES,
+    PMD_SHIFT,
+    PTE_PFN_SHIFT,
+    PTRS_PER_PTE,
+    VM,
+    MmStruct,
+    PteTable,
+    VmAreaStruct,
+)
+from forklab.mm.page_alloc import (
+    ZERO_PFN,
+    MmKernel,
+    PageAnon,
+    PG_anon,
+    PG_swapbacked,
+    alloc_page,
+    copy_user_highpage,
+    get_page,
+    page_mapcount,
+    put_page,
+)
+from forklab.mm.rmap import (
+    anon_vma_prepare,
+    page_add_file_rmap,
+    page_add_new_anon_rmap,
+    page_move_anon_rmap,
+    page_remove_rmap,
+)
+
+if TYPE_CHECKING:
+    from forklab.include.linux.fdtable import File, Inode
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PMD_SIZE = 1 << PMD_SHIFT
+PTE_TABLE_BYTES = PTRS_PER_PTE * 8
+_PFN_MASK = ((1 << 52) - 1) & ~(PAGE_SIZE - 1)
+# pte_modify keeps these (arch/x86/include/asm/pgtable_types.h:124-126, _PAGE_CHG_MASK)
+_PAGE_CHG_MASK = _PFN_MASK | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY
+
+# vm_fault_t (include/linux/mm_types.h:675-700)
+VM_FAULT_OOM = 0x000001
+VM_FAULT_SIGBUS = 0x000002
+VM_FAULT_MAJOR = 0x000004
+VM_FAULT_WRITE = 0x000008
+VM_FAULT_SIGSEGV = 0x000040
+VM_FAULT_NOPAGE = 0x000100
+VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV
+
+# fault flags (include/linux/mm.h:385-393)
+FAULT_FLAG_WRITE = 0x01
+FAULT_FLAG_USER = 0x40
+
+FAULT_AROUND_BYTES = 65536  # mm/memory.c:3561
+
+VM_SPECIAL_PAGES = VM.VM_PFNMAP | VM.VM_MIXEDMAP
+
+
+# --- PTE helpers (arch/x86/include/asm/pgtable.h) -------------------------------------------------
+
+
+def pte_pfn(pte: int) -> int:
+    """The page frame number in a PTE (arch/x86/include/asm/pgtable.h:211-216)."""
+    return (pte & _PFN_MASK) >> PTE_PFN_SHIFT
+
+
+def pfn_pte(pfn: int, prot: int) -> int:
+    """A PTE mapping ``pfn`` with protection bits ``prot`` (arch/x86/include/asm/pgtable.h:591-598)."""
+    return (pfn << PTE_PFN_SHIFT) | (prot & ~_PFN_MASK)
+
+
+def pte_present(pte: int) -> bool:
+    """Present or PROT_NONE (arch/x86/include/asm/pgtable.h:775-778)."""
+    return bool(pte & (_PAGE_PRESENT | _PAGE_PROTNONE))
+
+
+def pte_write(pte: int) -> bool:
+    """_PAGE_RW set (arch/x86/include/asm/pgtable.h:166)."""
+    return bool(pte & _PAGE_RW)
+
+
+def pte_special(pte: int) -> bool:
+    """_PAGE_SPECIAL set (arch/x86/include/asm/pgtable.h:196)."""
+    return bool(pte & _PAGE_SPECIAL)
+
+
+def pte_modify(pte: int, newprot: int) -> int:
+    """Keep pfn, special, accessed and dirty; take the rest from ``newprot`` (arch/x86/include/asm/pgtable.h:611-624)."""
+    return (pte & _PAGE_CHG_MASK) | (newprot & ~_PAGE_CHG_MASK)
+
+
+def is_zero_pfn(pfn: int) -> bool:
+    """The ZERO_PAGE (include/linux/pgtable.h: is_zero_pfn)."""
+    return pfn == ZERO_PFN
+
+
+def is_cow_mapping(flags: int) -> bool:
+    """Private and may be written: VM_MAYWRITE without VM_SHARED (mm/internal.h:258-261)."""
+    return (flags & (VM.VM_SHARED | VM.VM_MAYWRITE)) == VM.VM_MAYWRITE
+
+
+def maybe_mkwrite(pte: int, vma: VmAreaStruct) -> int:
+    """Set _PAGE_RW if the vma is writable (include/linux/mm.h:885-890)."""
+    return pte | _PAGE_RW if vma.vm_flags & VM.VM_WRITE else pte
+
+
+_PROT_BASE = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED
+# protection_map[VM_READ|VM_WRITE|VM_EXEC|VM_SHARED] (mm/mmap.c:92-95, x86 __P/__S values)
+_PAGE_NONE = _PAGE_PROTNONE | _PAGE_ACCESSED
+_PAGE_READONLY = _PROT_BASE | _PAGE_NX
+_PAGE_READONLY_EXEC = _PROT_BASE
+_PAGE_COPY = _PROT_BASE | _PAGE_NX
+_PAGE_COPY_EXEC = _PROT_BASE
+_PAGE_SHARED = _PROT_BASE | _PAGE_RW | _PAGE_NX
+_PAGE_SHARED_EXEC = _PROT_BASE | _PAGE_RW
+PROTECTION_MAP = (
+    _PAGE_NONE, _PAGE_READONLY, _PAGE_COPY, _PAGE_COPY,
+    _PAGE_READONLY_EXEC, _PAGE_READONLY_EXEC, _PAGE_COPY_EXEC, _PAGE_COPY_EXEC,
+    _PAGE_NONE, _PAGE_READONLY, _PAGE_SHARED, _PAGE_SHARED,
+    _PAGE_READONLY_EXEC, _PAGE_READONLY_EXEC, _PAGE_SHARED_EXEC, _PAGE_SHARED_EXEC,
+)
+
+
+def vm_get_page_prot(vm_flags: int) -> int:
+    """The PTE protection bits for ``vm_flags`` (mm/mmap.c:106-114)."""
+    return PROTECTION_MAP[vm_flags & (VM.VM_READ | VM.VM_WRITE | VM.VM_EXEC | VM.VM_SHARED)]
+
+
+def vma_is_anonymous(vma: VmAreaStruct) -> bool:
+    """No vm_ops: private anonymous memory (include/linux/mm.h:569-572); shmem vmas have a file."""
+    return vma.vm_file is None
+
+
+def vma_pages(vma: VmAreaStruct) -> int:
+    """Length of the vma in pages (include/linux/mm.h:2585-2588)."""
+    return (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
+
+
+# --- counters -------------------------------------------------------------------------------------
+
+
+def add_mm_counter(mm: MmStruct, member: int, value: int) -> None:
+    """RSS counter update (include/linux/mm.h:1703-1710); never negative in a consistent model."""
+    mm.rss_stat[member] += value
+    if mm.rss_stat[member] < 0:
+        raise InternalError(f"rss counter {member} went negative in {mm!r}")
+
+
+def mm_counter_file(k: MmKernel, pfn: int) -> int:
+    """MM_SHMEMPAGES for swap-backed page-cache pages, else MM_FILEPAGES (include/linux/mm.h:1739-1744)."""
+    return MM_SHMEMPAGES if int(k.mem.flags[pfn]) & PG_swapbacked else MM_FILEPAGES
+
+
+def mm_counter(k: MmKernel, pfn: int) -> int:
+    """Which RSS counter a page belongs to (include/linux/mm.h:1746-1751)."""
+    return MM_ANONPAGES if PageAnon(k, pfn) else mm_counter_file(k, pfn)
+
+
+def get_mm_rss(mm: MmStruct) -> int:
+    """file + anon + shmem pages (include/linux/mm.h:1753-1758)."""
+    return mm.rss_stat[MM_FILEPAGES] + mm.rss_stat[MM_ANONPAGES] + mm.rss_stat[MM_SHMEMPAGES]
+
+
+# --- page table access ----------------------------------------------------------------------------
+
+
+def pte_offset(mm: MmStruct, addr: int) -> tuple[PteTable | None, int]:
+    """The PTE table covering ``addr`` (None if not allocated) and the index in it."""
+    return mm.pgd.get(addr >> PMD_SHIFT), (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+
+
+def get_pte(mm: MmStruct, addr: int) -> int:
+    """The PTE for ``addr``; 0 (pte_none) if no table or no entry."""
+    table, idx = pte_offset(mm, addr)
+    return 0 if table is None else int(table[idx])
+
+
+def follow_pte_pfn(mm: MmStruct, addr: int) -> int | None:
+    """The pfn a present PTE maps at ``addr``, else None (mm/memory.c:4253-4310: follow_pte, reduced)."""
+    pte = get_pte(mm, addr)
+    return pte_pfn(pte) if pte & _PAGE_PRESENT else None
+
+
+def pmd_populate(mm: MmStruct, addr: int) -> PteTable:
+    """Install a new zeroed PTE table for ``addr``'s PMD slot (mm/memory.c:423-455: __pte_alloc)."""
+    pmd = addr >> PMD_SHIFT
+    table = mm.pgd.get(pmd)
+    if table is not None:
+        raise InternalError(f"PTE table for pmd {pmd:#x} already present")
+    table = np.zeros(PTRS_PER_PTE, dtype=np.uint64)
+    mm.pgd[pmd] = table
+    mm.pgtables_bytes += PTE_TABLE_BYTES
+    return table
+
+
+def pte_alloc(k: MmKernel, mm: MmStruct, addr: int, site: str) -> PteTable | None:
+    """pte_alloc(): allocate the PTE page if the PMD is empty; None = ENOMEM (include/linux/mm.h:2052-2053)."""
+    table = mm.pgd.get(addr >> PMD_SHIFT)
+    if table is not None:
+        return table
+    if k.fault.should_fail(site):
+        return None
+    return pmd_populate(mm, addr)
+
+
+def set_pte_at(mm: MmStruct, addr: int, pte: int) -> None:
+    """Write one PTE; the table must exist (arch/x86/include/asm/pgtable.h:1211)."""
+    table, idx = pte_offset(mm, addr)
+    if table is None:
+        raise InternalError(f"set_pte_at({addr:#x}) without a PTE table")
+    table[idx] = np.uint64(pte)
+
+
+# --- vm_normal_page and fork ----------------------------------------------------------------------
+
+
+def vm_normal_page(k: MmKernel, vma: VmAreaStruct, addr: int, pte: int) -> int | None:
+    """The pfn of a refcounted page, or None for special mappings (zero page, PFNMAP) (mm/memory.c:592-646)."""
+    pfn = pte_pfn(pte)
+    if pte_special(pte):
+        if vma.vm_flags & VM_SPECIAL_PAGES or is_zero_pfn(pfn):
+            return None
+        return None  # print_bad_pte
+    if vma.vm_flags & VM_SPECIAL_PAGES:
+        return None
+    if is_zero_pfn(pfn):
+        return None
+    if pfn >= k.mem.max_pfn:
+        raise InternalError(f"PTE {pte:#x} at {addr:#x} maps pfn {pfn} beyond mem_map")
+    return pfn
+
+
+def copy_one_pte(k: MmKernel, dst_table: PteTable, src_table: PteTable, idx: np.ndarray,
+                 vma: VmAreaStruct, rss: list[int]) -> None:
+    """Copy the present PTEs at ``idx``: COW write-protects both sides, child clean (shared) and old (mm/memory.c:695-800).
+
+    Vectorised over the index array of non-empty entries of one table; each entry gets exactly
+    the kernel's per-entry treatment.
+    """
+    vm_flags = int(vma.vm_flags)
+    pte = src_table[idx]
+    if is_cow_mapping(vm_flags):
+        writable = (pte & np.uint64(_PAGE_RW)) != 0
+        if writable.any():
+            src_table[idx[writable]] &= np.uint64(~_PAGE_RW & (2**64 - 1))
+            pte = np.where(writable, pte & np.uint64(~_PAGE_RW & (2**64 - 1)), pte)
+    if vm_flags & VM.VM_SHARED:
+        pte = pte & np.uint64(~_PAGE_DIRTY & (2**64 - 1))
+    pte = pte & np.uint64(~_PAGE_ACCESSED & (2**64 - 1))
+    dst_table[idx] = pte
+    if vm_flags & VM_SPECIAL_PAGES:
+        return
+    normal = (pte & np.uint64(_PAGE_SPECIAL)) == 0
+    pfns = ((pte[normal] & np.uint64(_PFN_MASK)) >> np.uint64(PTE_PFN_SHIFT)).astype(np.int64)
+    pfns = pfns[pfns != ZERO_PFN]
+    if pfns.size == 0:
+        return
+    mem = k.mem
+    if int(pfns.max()) >= mem.max_pfn or (mem._refcount[pfns] <= 0).any():
+        raise InternalError(f"fork copies a PTE of a free page in {vma!r}")
+    np.add.at(mem._refcount, pfns, 1)  # get_page
+    np.add.at(mem._mapcount, pfns, 1)  # page_dup_rmap
+    fl = mem.flags[pfns]
+    anon = (fl & PG_anon) != 0
+    shmem = ~anon & ((fl & PG_swapbacked) != 0)
+    rss[MM_ANONPAGES] += int(anon.sum())
+    rss[MM_SHMEMPAGES] += int(shmem.sum())
+    rss[MM_FILEPAGES] += int((~anon & ~shmem).sum())
+
+
+def copy_pte_range(k: MmKernel, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct,
+                   addr: int, end: int) -> int:
+    """Allocate the child's PTE page and copy the entries of ``[addr, end)`` (mm/memory.c:802-863)."""
+    dst_table = pte_alloc(k, dst_mm, addr, "copy_pte_range:pte_alloc")
+    if dst_table is None:
+        return -errno.ENOMEM
+    src_table, first = pte_offset(src_mm, addr)
+    if src_table is None:
+        raise InternalError("copy_pte_range without a source table")
+    last = first + ((end - addr) >> PAGE_SHIFT)
+    window = src_table[first:last]
+    idx = np.nonzero(window)[0] + first
+    rss = [0, 0, 0, 0]
+    if idx.size:
+        copy_one_pte(k, dst_table, src_table, idx, vma, rss)
+    for member, value in enumerate(rss):
+        if value:
+            add_mm_counter(dst_mm, member, value)
+    return 0
+
+
+def copy_page_range(k: MmKernel, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct) -> int:
+    """Copy the parent's PTEs of ``vma`` into the child, or skip when faults can refill them (mm/memory.c:955-1020)."""
+    if not vma.vm_flags & (VM.VM_HUGETLB | VM.VM_PFNMAP | VM.VM_MIXEDMAP) and vma.anon_vma is None:
+        return 0
+    start, end = vma.vm_start, vma.vm_end
+    first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
+    for pmd in sorted(p for p in src_mm.pgd if first <= p <= last):  # pmd_none_or_clear_bad skips the rest
+        ret = copy_pte_range(k, dst_mm, src_mm, vma, max(start, pmd << PMD_SHIFT),
+                             min(end, (pmd + 1) << PMD_SHIFT))
+        if ret:
+            return ret
+    return 0
+
+
+# --- unmapping ------------------------------------------------------------------------------------
+
+
+def zap_pte_range(k: MmKernel, vma: VmAreaStruct, addr: int, end: int, rss: list[int]) -> None:
+    """Clear the PTEs of ``[addr, end)`` in one table, dropping rmap, refcounts and RSS (mm/memory.c:1022-1130).
+
+    Vectorised over the table like copy_one_pte: page_remove_rmap and the mmu_gather's
+    put_page for every normal page; pages whose last reference goes are freed.
+    """
+    mm = vma.vm_mm
+    if mm is None:
+        raise InternalError(f"zap on a detached vma {vma!r}")
+    table, first = pte_offset(mm, addr)
+    if table is None:
+        return
+    last = first + ((end - addr) >> PAGE_SHIFT)
+    idx = np.nonzero(table[first:last])[0] + first
+    if idx.size == 0:
+        return
+    ptes = table[idx]
+    table[idx] = np.uint64(0)
+    if vma.vm_flags & VM_SPECIAL_PAGES:
+        return
+    normal = (ptes & np.uint64(_PAGE_SPECIAL)) == 0
+    pfns = ((ptes[normal] & np.uint64(_PFN_MASK)) >> np.uint64(PTE_PFN_SHIFT)).astype(np.int64)
+    pfns = pfns[pfns != ZERO_PFN]
+    if pfns.size == 0:
+        return
+    mem = k.mem
+    if int(pfns.max()) >= mem.max_pfn:
+        raise InternalError(f"zap of a PTE beyond mem_map in {vma!r}")
+    fl = mem.flags[pfns]
+    anon = (fl & PG_anon) != 0
+    shmem = ~anon & ((fl & PG_swapbacked) != 0)
+    rss[MM_ANONPAGES] -= int(anon.sum())
+    rss[MM_SHMEMPAGES] -= int(shmem.sum())
+    rss[MM_FILEPAGES] -= int((~anon & ~shmem).sum())
+    np.subtract.at(mem._mapcount, pfns, 1)  # page_remove_rmap
+    np.subtract.at(mem._refcount, pfns, 1)  # tlb_remove_page -> put_page
+    if (mem._mapcount[pfns] < -1).any() or (mem._refcount[pfns] < 0).any():
+        raise InternalError(f"zap underflowed a page count in {vma!r}")
+    for pfn in np.unique(pfns[mem._refcount[pfns] == 0]).tolist():
+        mem._free_pfn(pfn)
+
+
+def unmap_single_vma(k: MmKernel, vma: VmAreaStruct, start_addr: int, end_addr: int) -> None:
+    """Zap the part of ``vma`` inside ``[start_addr, end_addr)`` (mm/memory.c:1261-1320)."""
+    start = max(vma.vm_start, start_addr)
+    if start >= vma.vm_end:
+        return
+    end = min(vma.vm_end, end_addr)
+    if end <= vma.vm_start:
+        return
+    mm = vma.vm_mm
+    if mm is None:
+        raise InternalError(f"unmap of a detached vma {vma!r}")
+    rss = [0, 0, 0, 0]
+    first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
+    for pmd in sorted(p for p in mm.pgd if first <= p <= last):
+        lo = max(start, pmd << PMD_SHIFT)
+        hi = min(end, (pmd + 1) << PMD_SHIFT)
+        zap_pte_range(k, vma, lo, hi, rss)
+    for member, value in enumerate(rss):
+        if value:
+            add_mm_counter(mm, member, value)
+
+
+def unmap_vmas(k: MmKernel, vmas: list[VmAreaStruct], start_addr: int, end_addr: int) -> None:
+    """Unmap ``[start_addr, end_addr)`` of each vma of the list (mm/memory.c:1322-1334)."""
+    for vma in vmas:
+        if vma.vm_start >= end_addr:
+            break
+        unmap_single_vma(k, vma, start_addr, end_addr)
+
+
+def zap_page_range(k: MmKernel, vma: VmAreaStruct, start: int, size: int) -> None:
+    """Remove user pages in a range (MADV_DONTNEED) without freeing page tables (mm/memory.c:1344-1362)."""
+    unmap_single_vma(k, vma, start, start + size)
+
+
+def free_pgtables(k: MmKernel, mm: MmStruct, start: int, end: int) -> None:
+    """Free the PTE pages over ``[start, end)`` that no remaining vma needs (mm/memory.c:388-421).
+
+    The kernel frees from the previous vma's end to the next vma's start, PMD-aligned
+    (free_pgd_range, mm/memory.c:326-386); that is: every PTE page whose 2 MiB span meets the
+    unmapped range and meets no vma still in ``mm.mmap``. Call after the vmas are detached.
+    """
+    del k
+    if end <= start:
+        return
+    first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
+    for pmd in sorted(p for p in mm.pgd if first <= p <= last):
+        lo, hi = pmd << PMD_SHIFT, (pmd + 1) << PMD_SHIFT
+        if any(v.vm_start < hi and v.vm_end > lo for v in mm.mmap):
+            continue
+        table = mm.pgd.pop(pmd)
+        if table.any():
+            raise InternalError(f"freeing PTE table {pmd:#x} that still maps pages")
+        mm.pgtables_bytes -= PTE_TABLE_BYTES
+
+
+# --- shmem page cache (mm/shmem.c) ----------------------------------------------------------------
+
+
+def shmem_getpage_gfp(k: MmKernel, inode: Inode, index: int) -> tuple[int, int | None]:
+    """Find or create the page cache page at ``index``; returns (vm_fault_t, pfn with a ref) (mm/shmem.c:1696-1915)."""
+    if index << PAGE_SHIFT >= inode.i_size:
+        return VM_FAULT_SIGBUS, None
+    pfn = inode.i_pages.get(index)
+    if pfn is None:
+        pfn = alloc_page(k, "shmem_getpage_gfp:alloc_page")
+        if pfn is None:
+            return VM_FAULT_OOM, None
+        k.mem.flags[pfn] |= PG_swapbacked
+        k.mem.mapping[pfn] = inode.i_ino
+        k.mem.index[pfn] = index
+        inode.i_pages[index] = pfn  # the page cache's reference is the allocation's
+    get_page(k, pfn)  # the reference returned to the fault handler
+    return 0, pfn
+
+
+def shmem_fault(k: MmKernel, vma: VmAreaStruct, address: int) -> tuple[int, int | None]:
+    """vm_ops->fault of shmem: the page at the vma offset, with a reference (mm/shmem.c:1972-2063)."""
+    file = vma.vm_file
+    if file is None:
+        raise InternalError("shmem_fault on a vma without a file")
+    index = ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+    return shmem_getpage_gfp(k, file.f_inode, index)
+
+
+def shmem_evict_inode(k: MmKernel, inode: Inode) -> None:
+    """Last reference to a shmem inode: truncate its page cache, unaccount its size (mm/shmem.c:1120-1150)."""
+    for index in sorted(inode.i_pages):
+        put_page(k, inode.i_pages[index])
+    inode.i_pages.clear()
+    from forklab.mm.mmap import vm_unacct_memory
+
+    vm_unacct_memory(k, k.mem.shmem_acct.pop(inode.i_ino, 0))
+
+
+def vma_fput(k: MmKernel, file: File) -> None:
+    """fput() of a vma's file (fs/file_table.c:334-358) as far as the mm needs it.
+
+    Shmem files made by ``shmem_zero_setup`` are private to the mm code (never in an fd table):
+    the last reference releases the inode and so its page cache (iput -> shmem_evict_inode).
+    """
+    if file.f_count <= 0:
+        raise InternalError(f"fput on a file with f_count {file.f_count}")
+    file.f_count -= 1
+    if file.f_count:
+        return
+    inode = file.f_inode
+    inode.i_count -= 1
+    if inode.i_count == 0 and inode.kind == "shmem":
+        shmem_evict_inode(k, inode)
+
+
+# --- faults ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class VmFault:
+    """struct vm_fault (include/linux/mm.h:412-450), reduced to what the model's handlers use."""
+
+    vma: VmAreaStruct
+    address: int
+    flags: int
+    pgoff: int = 0
+    orig_pte: int = 0
+    page: int | None = None
+    prealloc_pte: bool = False
+
+
+def _mm_of(vma: VmAreaStruct) -> MmStruct:
+    if vma.vm_mm is None:
+        raise InternalError(f"fault on a detached vma {vma!r}")
+    return vma.vm_mm
+
+
+def wp_page_reuse(k: MmKernel, vmf: VmFault) -> None:
+    """Make the faulting PTE young, dirty and (if VM_WRITE) writable in place (mm/memory.c:2458-2478)."""
+    entry = maybe_mkwrite(vmf.orig_pte | _PAGE_ACCESSED | _PAGE_DIRTY, vmf.vma)
+    set_pte_at(_mm_of(vmf.vma), vmf.address, entry)
+
+
+def wp_page_copy(k: MmKernel, vmf: VmFault) -> int:
+    """Break COW: new page (zeroed for the zero page, else a copy), map it writable, drop the old (mm/memory.c:2496-2641)."""
+    vma = vmf.vma
+    mm = _mm_of(vma)
+    old_page = vmf.page
+    if anon_vma_prepare(k, vma):
+        if old_page is not None:
+            put_page(k, old_page)
+        return VM_FAULT_OOM
+    new_page = alloc_page(k, "wp_page_copy:alloc_page", zeroed=is_zero_pfn(pte_pfn(vmf.orig_pte)))
+    if new_page is None:
+        if old_page is not None:
+            put_page(k, old_page)
+        return VM_FAULT_OOM
+    if not is_zero_pfn(pte_pfn(vmf.orig_pte)):
+        copy_user_highpage(k, new_page, pte_pfn(vmf.orig_pte))  # cow_user_page
+    if old_page is not None:
+        if not PageAnon(k, old_page):
+            add_mm_counter(mm, mm_counter_file(k, old_page), -1)
+            add_mm_counter(mm, MM_ANONPAGES, 1)
+    else:
+        add_mm_counter(mm, MM_ANONPAGES, 1)
+    entry = maybe_mkwrite(pfn_pte(new_page, vma.vm_page_prot) | _PAGE_DIRTY, vma)
+    page_add_new_anon_rmap(k, new_page, vma, vmf.address)
+    set_pte_at(mm, vmf.address, entry)
+    if old_page is not None:
+        page_remove_rmap(k, old_page)
+        put_page(k, old_page)  # the reference the old PTE held
+        put_page(k, old_page)  # the reference do_wp_page took
+    return VM_FAULT_WRITE
+
+
+def wp_page_shared(k: MmKernel, vmf: VmFault) -> int:
+    """Write fault on a present shared page: shmem has no page_mkwrite, reuse in place (mm/memory.c:2698-2730)."""
+    wp_page_reuse(k, vmf)
+    return VM_FAULT_WRITE
+
+
+def reuse_swap_page(k: MmKernel, pfn: int) -> tuple[bool, int]:
+    """Can the faulting vma keep the page? iff mapcount + swapcount <= 1 (mm/swapfile.c:1653-1687).
+
+    No swap is modelled: the swap count is 0 and no page is ever in the swap cache.
+    """
+    count = page_mapcount(k, pfn)
+    return count <= 1, count
+
+
+def do_wp_page(k: MmKernel, vmf: VmFault) -> int:
+    """Write to a present read-only PTE: reuse or copy, as 5.6 decides (mm/memory.c:2750-2832)."""
+    vma = vmf.vma
+    vmf.page = vm_normal_page(k, vma, vmf.address, vmf.orig_pte)
+    if vmf.page is None:
+        if (vma.vm_flags & (VM.VM_WRITE | VM.VM_SHARED)) == (VM.VM_WRITE | VM.VM_SHARED):
+            wp_page_reuse(k, vmf)  # wp_pfn_shared, no pfn_mkwrite
+            return VM_FAULT_WRITE
+        return wp_page_copy(k, vmf)
+    if PageAnon(k, vmf.page):
+        reuse, total_map_swapcount = reuse_swap_page(k, vmf.page)
+        if reuse:
+            if total_map_swapcount == 1:
+                page_move_anon_rmap(k, vmf.page, vma)
+            wp_page_reuse(k, vmf)
+            return VM_FAULT_WRITE
+    elif (vma.vm_flags & (VM.VM_WRITE | VM.VM_SHARED)) == (VM.VM_WRITE | VM.VM_SHARED):
+        return wp_page_shared(k, vmf)
+    get_page(k, vmf.page)
+    return wp_page_copy(k, vmf)
+
+
+def do_anonymous_page(k: MmKernel, vmf: VmFault) -> int:
+    """First touch of private anonymous memory: zero page on read, fresh zeroed page on write (mm/memory.c:3153-3266)."""
+    vma = vmf.vma
+    mm = _mm_of(vma)
+    if vma.vm_flags & VM.VM_SHARED:
+        return VM_FAULT_SIGBUS
+    if pte_alloc(k, mm, vmf.address, "do_anonymous_page:pte_alloc") is None:
+        return VM_FAULT_OOM
+    if not vmf.flags & FAULT_FLAG_WRITE:
+        set_pte_at(mm, vmf.address, pfn_pte(ZERO_PFN, vma.vm_page_prot) | _PAGE_SPECIAL)
+        return 0
+    if anon_vma_prepare(k, vma):
+        return VM_FAULT_OOM
+    page = alloc_page(k, "do_anonymous_page:alloc_page", zeroed=True)
+    if page is None:
+        return VM_FAULT_OOM
+    entry = pfn_pte(page, vma.vm_page_prot)
+    if vma.vm_flags & VM.VM_WRITE:
+        entry |= _PAGE_DIRTY | _PAGE_RW
+    add_mm_counter(mm, MM_ANONPAGES, 1)
+    page_add_new_anon_rmap(k, page, vma, vmf.address)
+    set_pte_at(mm, vmf.address, entry)
+    return 0
+
+
+def _install_prealloc(mm: MmStruct, vmf: VmFault) -> PteTable:
+    table = mm.pgd.get(vmf.address >> PMD_SHIFT)
+    if table is not None:
+        return table
+    if not vmf.prealloc_pte:
+        raise InternalError("mapping a file page without a PTE table or a preallocated one")
+    vmf.prealloc_pte = False
+    return pmd_populate(mm, vmf.address)
+
+
+def alloc_set_pte(k: MmKernel, vmf: VmFault, page: int) -> int:
+    """Map the page-cache ``page`` at the fault address (mm/memory.c:3470-3534)."""
+    vma = vmf.vma
+    mm = _mm_of(vma)
+    table = _install_prealloc(mm, vmf)
+    idx = (vmf.address >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    if int(table[idx]):
+        return VM_FAULT_NOPAGE
+    write = bool(vmf.flags & FAULT_FLAG_WRITE)
+    entry = pfn_pte(page, vma.vm_page_prot)
+    if write:
+        entry = maybe_mkwrite(entry | _PAGE_DIRTY, vma)
+    if write and not vma.vm_flags & VM.VM_SHARED:
+        raise InternalError("private file mappings (do_cow_fault) are not modelled")
+    add_mm_counter(mm, mm_counter_file(k, page), 1)
+    page_add_file_rmap(k, page)
+    table[idx] = np.uint64(entry)
+    return 0
+
+
+def filemap_map_pages(k: MmKernel, vmf: VmFault, start_pgoff: int, end_pgoff: int) -> None:
+    """Map the cached pages of ``[start_pgoff, end_pgoff]`` around a read fault (mm/filemap.c:2645-2720)."""
+    vma = vmf.vma
+    file = vma.vm_file
+    if file is None:
+        raise InternalError("filemap_map_pages without a file")
+    cache = file.f_inode.i_pages
+    fault_address = vmf.address
+    for pgoff in range(start_pgoff, end_pgoff + 1):
+        pfn = cache.get(pgoff)
+        if pfn is None:
+            continue
+        vmf.address = vma.vm_start + ((pgoff - vma.vm_pgoff) << PAGE_SHIFT)
+        get_page(k, pfn)
+        if alloc_set_pte(k, vmf, pfn):
+            put_page(k, pfn)
+    vmf.address = fault_address
+
+
+def do_fault_around(k: MmKernel, vmf: VmFault) -> int:
+    """Map up to 16 cached pages around a read fault before calling ->fault (mm/memory.c:3600-3651)."""
+    vma = vmf.vma
+    mm = _mm_of(vma)
+    address = vmf.address
+    nr_pages = FAULT_AROUND_BYTES >> PAGE_SHIFT
+    mask = ~(nr_pages * PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    start_addr = max(address & mask, vma.vm_start)
+    off = ((address - start_addr) >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    start_pgoff = vmf.pgoff - off
+    end_pgoff = start_pgoff - ((start_addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)) + PTRS_PER_PTE - 1
+    end_pgoff = min(end_pgoff, vma_pages(vma) + vma.vm_pgoff - 1, start_pgoff + nr_pages - 1)
+    if (address >> PMD_SHIFT) not in mm.pgd:
+        if k.fault.should_fail("do_fault_around:pte_alloc_one"):
+            return 0
+        vmf.prealloc_pte = True
+    filemap_map_pages(k, vmf, start_pgoff, end_pgoff)
+    return VM_FAULT_NOPAGE if get_pte(mm, address) else 0
+
+
+def __do_fault(k: MmKernel, vmf: VmFault) -> int:
+    """Preallocate the PTE page, then call vm_ops->fault (shmem_fault) (mm/memory.c:3268-3305)."""
+    mm = _mm_of(vmf.vma)
+    if (vmf.address >> PMD_SHIFT) not in mm.pgd and not vmf.prealloc_pte:
+        if k.fault.should_fail("__do_fault:pte_alloc_one"):
+            return VM_FAULT_OOM
+        vmf.prealloc_pte = True
+    ret, page = shmem_fault(k, vmf.vma, vmf.address)
+    vmf.page = page
+    return ret
+
+
+def finish_fault(k: MmKernel, vmf: VmFault) -> int:
+    """Map the page the ->fault handler returned (mm/memory.c:3536-3560)."""
+    if vmf.page is None:
+        raise InternalError("finish_fault without a page")
+    return alloc_set_pte(k, vmf, vmf.page)
+
+
+def do_read_fault(k: MmKernel, vmf: VmFault) -> int:
+    """Read fault on a file/shmem vma: fault-around, then ->fault and map (mm/memory.c:3676-3701)."""
+    ret = do_fault_around(k, vmf)
+    if ret:
+        return ret
+    ret = __do_fault(k, vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
+        return ret
+    ret |= finish_fault(k, vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE) and vmf.page is not None:
+        put_page(k, vmf.page)
+    return ret
+
+
+def do_shared_fault(k: MmKernel, vmf: VmFault) -> int:
+    """Write fault on a shared file/shmem vma: ->fault, map writable and dirty (mm/memory.c:3742-3783)."""
+    ret = __do_fault(k, vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
+        return ret
+    ret |= finish_fault(k, vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE) and vmf.page is not None:
+        put_page(k, vmf.page)
+    return ret
+
+
+def do_fault(k: MmKernel, vmf: VmFault) -> int:
+    """Fault on a vma with vm_ops: read, COW or shared variant (mm/memory.c:3785-3830)."""
+    if not vmf.flags & FAULT_FLAG_WRITE:
+        ret = do_read_fault(k, vmf)
+    elif not vmf.vma.vm_flags & VM.VM_SHARED:
+        raise InternalError("private file mappings (do_cow_fault) are not modelled")
+    else:
+        ret = do_shared_fault(k, vmf)
+    vmf.prealloc_pte = False  # pte_free of an unused preallocation
+    return ret
+
+
+def handle_pte_fault(k: MmKernel, vmf: VmFault) -> int:
+    """Dispatch on the PTE: none -> anonymous/file fault, write to read-only -> do_wp_page (mm/memory.c:4008-4094)."""
+    mm = _mm_of(vmf.vma)
+    vmf.orig_pte = get_pte(mm, vmf.address)
+    if vmf.orig_pte == 0:
+        if vma_is_anonymous(vmf.vma):
+            return do_anonymous_page(k, vmf)
+        return do_fault(k, vmf)
+    if not vmf.orig_pte & _PAGE_PRESENT:
+        raise InternalError(f"fault on a PROT_NONE PTE at {vmf.address:#x} in an accessible vma")
+    entry = vmf.orig_pte
+    if vmf.flags & FAULT_FLAG_WRITE:
+        if not pte_write(entry):
+            return do_wp_page(k, vmf)
+        entry |= _PAGE_DIRTY
+    entry |= _PAGE_ACCESSED
+    set_pte_at(mm, vmf.address, entry)
+    return 0
+
+
+def handle_mm_fault(k: MmKernel, vma: VmAreaStruct, address: int, flags: int) -> int:
+    """Resolve a fault at ``address`` in ``vma``; returns vm_fault_t bits (mm/memory.c:4191-4230)."""
+    address &= ~(PAGE_SIZE - 1)
+    pgoff = ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+    vmf = VmFault(vma=vma, address=address, flags=flags, pgoff=pgoff)
+    return handle_pte_fault(k, vmf)
+
+
+__all__ = [
+    "FAULT_FLAG_USER",
+    "FAULT_FLAG_WRITE",
+    "VM_FAULT_ERROR",
+    "VM_FAULT_OOM",
+    "VM_FAULT_SIGBUS",
+    "VM_FAULT_WRITE",
+    "copy_one_pte",
+    "copy_page_range",
+    "copy_pte_range",
+    "do_anonymous_page",
+    "do_wp_page",
+    "follow_pte_pfn",
+    "free_pgtables",
+    "get_mm_rss",
+    "get_pte",
+    "handle_mm_fault",
+    "is_cow_mapping",
+    "pte_modify",
+    "unmap_vmas",
+    "vm_get_page_prot",
+    "vm_normal_page",
+    "vma_fput",
+    "wp_page_copy",
+    "wp_page_reuse",
+    "zap_page_range",
+]

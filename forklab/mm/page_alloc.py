@@ -1,0 +1,334 @@
+"""Physical memory: the page frame array, the page allocator and the mm sysctls (mm/page_alloc.c).
+
+Design essay
+------------
+The kernel describes every physical page with a ``struct page`` in the ``mem_map`` array. The
+model keeps the handful of ``struct page`` fields that fork and copy-on-write depend on as
+numpy arrays indexed by pfn, never one Python object per page:
+
+* ``_refcount`` (int32): references held by page tables, the page cache and transient users.
+* ``_mapcount`` (int32), with the kernel's bias: -1 means "mapped by no PTE", so
+  ``page_mapcount(pfn) == _mapcount + 1`` (include/linux/mm.h:768).
+* ``flags`` (uint32): ``PG_anon`` (the PAGE_MAPPING_ANON bit of ``page->mapping``) and
+  ``PG_swapbacked`` (anon and shmem pages).
+* ``mapping`` (int64): for an anonymous page the ``serial`` of the anon_vma that
+  ``page->mapping`` points at; for a shmem page the inode number; 0 when free.
+* ``index`` (int64): ``page->index`` (the linear page index in its anon_vma or file).
+
+The arrays double their capacity when the allocator runs past the end. Page contents are
+stored lazily: ``contents[pfn]`` is a 4096-byte ``bytearray`` that exists only once a page has
+been written with non-zero data; an absent entry reads as zeros (a freshly zeroed page costs
+nothing). ``copy_user_highpage`` copies the entry.
+
+The allocator is deterministic: a freed pfn goes on a min-heap and the lowest free pfn is
+reused first; otherwise the next never-used pfn is taken. pfn 0 is the ZERO_PAGE
+(``empty_zero_page``): it is reserved at boot with ``_refcount`` 1 and is never freed. A PTE
+that maps it carries ``_PAGE_SPECIAL`` and is not counted in the page's refcount or mapcount
+(mm/memory.c:598-605, vm_normal_page returns NULL for it).
+
+Fault injection: ``alloc_page(k, site)`` asks ``k.fault.should_fail(site)`` first and returns
+``None`` when told to fail, exactly where ``alloc_pages`` would return NULL. Callers turn
+``None`` into -ENOMEM (syscalls) or VM_FAULT_OOM (page faults). A page allocation also fails
+naturally when ``totalram_pages`` pages are in use (the model has no reclaim and no swap).
+
+The mm sysctls (``vm.max_map_count``, ``vm.overcommit_memory``, ``vm.overcommit_ratio``) and the
+commit counter ``vm_committed_as`` (mm/util.c:765) live here because they are mm-global;
+``Kernel`` holds one ``MemMap`` as ``k.mem``. The model has no swap: ``total_swap_pages`` is 0.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from forklab.errors import InternalError
+
+if TYPE_CHECKING:
+    from forklab.include.linux.mm_types import AnonVma
+    from forklab.include.linux.sched import Task
+    from forklab.lib.fault_inject import FaultInjector
+
+PAGE_SIZE = 4096
+ZERO_PFN = 0
+
+# page flags the model keeps (include/linux/page-flags.h; PG_anon stands for PAGE_MAPPING_ANON)
+PG_anon = 1 << 0
+PG_swapbacked = 1 << 1
+
+# sysctl defaults (mm/util.c:637-640, include/linux/mm.h:188 DEFAULT_MAX_MAP_COUNT)
+DEFAULT_MAX_MAP_COUNT = 65530
+OVERCOMMIT_GUESS = 0
+OVERCOMMIT_ALWAYS = 1
+OVERCOMMIT_NEVER = 2
+DEFAULT_TOTALRAM_PAGES = 1 << 20  # a 4 GiB machine
+
+
+class MmKernel(Protocol):
+    """What the mm code needs from ``forklab.syscalls.Kernel``: fault injector, MemMap, current, trace."""
+
+    fault: FaultInjector
+    mem: MemMap
+    current: Task | None
+
+    def trace(self, kind: str, source: str, detail: str = "", tid: int | None = None) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class Page:
+    """A read-only view of one ``struct page`` (include/linux/mm_types.h:68-200)."""
+
+    pfn: int
+    _refcount: int
+    _mapcount: int
+    anon: bool
+    swapbacked: bool
+    mapping: int
+    index: int
+
+    @property
+    def mapcount(self) -> int:
+        """page_mapcount(): the number of PTEs mapping the page (include/linux/mm.h:768)."""
+        return self._mapcount + 1
+
+
+class MemMap:
+    """mem_map plus the buddy allocator's free list and the mm sysctls: all mm-global state."""
+
+    __slots__ = (
+        "_anon_vma_serial",
+        "_free",
+        "_mapcount",
+        "_next_ino",
+        "_next_pfn",
+        "_nr_used",
+        "_refcount",
+        "anon_vmas",
+        "contents",
+        "flags",
+        "index",
+        "last_mm_ctx_id",
+        "mapping",
+        "shmem_acct",
+        "sysctl_max_map_count",
+        "sysctl_overcommit_kbytes",
+        "sysctl_overcommit_memory",
+        "sysctl_overcommit_ratio",
+        "total_swap_pages",
+        "totalram_pages",
+        "vm_committed_as",
+    )
+
+    def __init__(self, capacity: int = 1024, totalram_pages: int = DEFAULT_TOTALRAM_PAGES) -> None:
+        capacity = max(capacity, 2)
+        self._refcount: npt.NDArray[np.int32] = np.zeros(capacity, dtype=np.int32)
+        self._mapcount: npt.NDArray[np.int32] = np.full(capacity, -1, dtype=np.int32)
+        self.flags: npt.NDArray[np.uint32] = np.zeros(capacity, dtype=np.uint32)
+        self.mapping: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
+        self.index: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
+        self.contents: dict[int, bytearray] = {}
+        self._free: list[int] = []
+        self._next_pfn = ZERO_PFN + 1
+        self._nr_used = 0
+        self._refcount[ZERO_PFN] = 1  # reserved at boot, never freed
+        self.sysctl_max_map_count = DEFAULT_MAX_MAP_COUNT
+        self.sysctl_overcommit_memory = OVERCOMMIT_GUESS
+        self.sysctl_overcommit_ratio = 50
+        self.sysctl_overcommit_kbytes = 0
+        self.totalram_pages = totalram_pages
+        self.total_swap_pages = 0
+        self.vm_committed_as = 0
+        self.anon_vmas: dict[int, AnonVma] = {}
+        self._anon_vma_serial = 0
+        self._next_ino = 0
+        # pages charged to vm_committed_as by each live shmem inode (mm/shmem.c:169-179)
+        self.shmem_acct: dict[int, int] = {}
+        self.last_mm_ctx_id = 1  # arch/x86/kernel/cpu/common.c / mmu_context.h: last_mm_ctx_id (init_mm has 1)
+
+    # --- views ---------------------------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        """Number of pfns the arrays currently describe."""
+        return int(self._refcount.shape[0])
+
+    @property
+    def max_pfn(self) -> int:
+        """One past the highest pfn ever handed out (``highest_memmap_pfn + 1``)."""
+        return self._next_pfn
+
+    def page(self, pfn: int) -> Page:
+        """A read-only snapshot of ``struct page`` for ``pfn``; unknown pfns raise ValueError."""
+        if not 0 <= pfn < self._next_pfn:
+            raise ValueError(f"pfn {pfn} is outside mem_map (0..{self._next_pfn - 1})")
+        fl = int(self.flags[pfn])
+        return Page(pfn, int(self._refcount[pfn]), int(self._mapcount[pfn]), bool(fl & PG_anon),
+                    bool(fl & PG_swapbacked), int(self.mapping[pfn]), int(self.index[pfn]))
+
+    def is_allocated(self, pfn: int) -> bool:
+        """Whether ``pfn`` is a page in use (the zero page counts as in use)."""
+        return 0 <= pfn < self._next_pfn and int(self._refcount[pfn]) > 0
+
+    def allocated_pfns(self) -> list[int]:
+        """All in-use pfns except the zero page, ascending."""
+        used = np.nonzero(self._refcount[: self._next_pfn] > 0)[0]
+        return [int(p) for p in used if p != ZERO_PFN]
+
+    def nr_used(self) -> int:
+        """Pages handed out by the allocator and not yet freed (the zero page excluded)."""
+        return self._nr_used
+
+    def nr_free(self) -> int:
+        """Pages still available before the model's memory is exhausted."""
+        return self.totalram_pages - self._nr_used
+
+    def read_page(self, pfn: int) -> bytes:
+        """The 4096 bytes of page ``pfn`` (zeros when never written)."""
+        data = self.contents.get(pfn)
+        return bytes(data) if data is not None else bytes(PAGE_SIZE)
+
+    def write_page(self, pfn: int, offset: int, data: bytes) -> None:
+        """Store ``data`` at ``offset`` inside page ``pfn`` (a user or kernel store)."""
+        if pfn == ZERO_PFN:
+            raise InternalError("write to the ZERO_PAGE")
+        if offset < 0 or offset + len(data) > PAGE_SIZE:
+            raise InternalError(f"write of {len(data)} bytes at offset {offset} crosses a page")
+        buf = self.contents.get(pfn)
+        if buf is None:
+            if not any(data):
+                return
+            buf = self.contents[pfn] = bytearray(PAGE_SIZE)
+        buf[offset : offset + len(data)] = data
+
+    def new_ino(self) -> int:
+        """get_next_ino() for shmem inodes (fs/inode.c:880-900), deterministic."""
+        self._next_ino += 1
+        return self._next_ino
+
+    def new_anon_vma_serial(self) -> int:
+        """A fresh anon_vma serial (1, 2, ...); 0 means "no anon_vma" in ``mapping``."""
+        self._anon_vma_serial += 1
+        return self._anon_vma_serial
+
+    # --- allocator internals ------------------------------------------------------------------
+
+    def _grow(self, need: int) -> None:
+        cap = self.capacity
+        while cap <= need:
+            cap *= 2
+        extra = cap - self.capacity
+        self._refcount = np.concatenate([self._refcount, np.zeros(extra, dtype=np.int32)])
+        self._mapcount = np.concatenate([self._mapcount, np.full(extra, -1, dtype=np.int32)])
+        self.flags = np.concatenate([self.flags, np.zeros(extra, dtype=np.uint32)])
+        self.mapping = np.concatenate([self.mapping, np.zeros(extra, dtype=np.int64)])
+        self.index = np.concatenate([self.index, np.zeros(extra, dtype=np.int64)])
+
+    def _take_pfn(self) -> int:
+        if self._free:
+            return heapq.heappop(self._free)
+        pfn = self._next_pfn
+        if pfn >= self.capacity:
+            self._grow(pfn)
+        self._next_pfn += 1
+        return pfn
+
+    def _free_pfn(self, pfn: int) -> None:
+        if int(self._mapcount[pfn]) != -1:
+            raise InternalError(f"freeing pfn {pfn} that is still mapped ({self._mapcount[pfn] + 1} PTEs)")
+        self.flags[pfn] = 0
+        self.mapping[pfn] = 0
+        self.index[pfn] = 0
+        self.contents.pop(pfn, None)
+        heapq.heappush(self._free, pfn)
+        self._nr_used -= 1
+
+
+def alloc_page(k: MmKernel, site: str, zeroed: bool = True) -> int | None:
+    """alloc_pages(GFP_HIGHUSER_MOVABLE [| __GFP_ZERO], 0) (mm/page_alloc.c:4784); None = NULL.
+
+    Every page the model hands out starts zeroed (contents are lazy); ``zeroed`` is kept for
+    the call sites' documentation value (``alloc_zeroed_user_highpage_movable`` vs a page that
+    is about to be overwritten by ``copy_user_highpage``).
+    """
+    del zeroed
+    mem = k.mem
+    if k.fault.should_fail(site):
+        return None
+    if mem._nr_used >= mem.totalram_pages:
+        return None
+    pfn = mem._take_pfn()
+    mem._refcount[pfn] = 1
+    mem._mapcount[pfn] = -1
+    mem._nr_used += 1
+    return pfn
+
+
+def get_page(k: MmKernel, pfn: int) -> None:
+    """get_page(): take a reference (include/linux/mm.h:1044-1055)."""
+    mem = k.mem
+    if pfn == ZERO_PFN:
+        return
+    if int(mem._refcount[pfn]) <= 0:
+        raise InternalError(f"get_page on free pfn {pfn}")
+    mem._refcount[pfn] += 1
+
+
+def put_page(k: MmKernel, pfn: int) -> None:
+    """put_page(): drop a reference, free the page at zero (include/linux/mm.h:1057-1080)."""
+    mem = k.mem
+    if pfn == ZERO_PFN:
+        return
+    if int(mem._refcount[pfn]) <= 0:
+        raise InternalError(f"put_page on free pfn {pfn}")
+    mem._refcount[pfn] -= 1
+    if int(mem._refcount[pfn]) == 0:
+        mem._free_pfn(pfn)
+
+
+def page_mapcount(k: MmKernel, pfn: int) -> int:
+    """page_mapcount(): _mapcount + 1 (include/linux/mm.h:768-775)."""
+    return int(k.mem._mapcount[pfn]) + 1
+
+
+def page_count(k: MmKernel, pfn: int) -> int:
+    """page_count(): the reference count (include/linux/mm.h:932)."""
+    return int(k.mem._refcount[pfn])
+
+
+def PageAnon(k: MmKernel, pfn: int) -> bool:
+    """PageAnon(): page->mapping has PAGE_MAPPING_ANON (include/linux/page-flags.h:432-435)."""
+    return bool(int(k.mem.flags[pfn]) & PG_anon)
+
+
+def copy_user_highpage(k: MmKernel, dst: int, src: int) -> None:
+    """copy_user_highpage(): copy the 4096 bytes of ``src`` into ``dst`` (include/linux/highmem.h:249)."""
+    mem = k.mem
+    data = mem.contents.get(src)
+    if data is None:
+        mem.contents.pop(dst, None)
+    else:
+        mem.contents[dst] = bytearray(data)
+
+
+__all__ = [
+    "DEFAULT_MAX_MAP_COUNT",
+    "OVERCOMMIT_ALWAYS",
+    "OVERCOMMIT_GUESS",
+    "OVERCOMMIT_NEVER",
+    "ZERO_PFN",
+    "MemMap",
+    "MmKernel",
+    "PG_anon",
+    "PG_swapbacked",
+    "Page",
+    "PageAnon",
+    "alloc_page",
+    "copy_user_highpage",
+    "get_page",
+    "page_count",
+    "page_mapcount",
+    "put_page",
+]

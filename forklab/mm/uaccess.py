@@ -1,0 +1,203 @@
+"""User memory access: loads and stores by a task, and the kernel's copy_{to,from}_user.
+
+Design essay
+------------
+Every access goes page by page through what the MMU and the x86 fault handler do
+(arch/x86/mm/fault.c:do_user_addr_fault). If the PTE already allows the access, the "hardware"
+sets the accessed bit (and the dirty bit on a write) and no fault is taken. Otherwise it is a
+page fault: ``find_vma``; no vma, or the address below the vma (the model does not grow
+stacks), or an access the vma forbids (``access_error``: a write to a vma without VM_WRITE; a
+read of a vma with none of VM_READ/VM_WRITE/VM_EXEC, i.e. PROT_NONE — x86 cannot express
+write-only or exec-only, so those are readable) is a bad area; otherwise ``handle_mm_fault``
+resolves it and the task's ``min_flt`` is incremented (no fault is ever major: no I/O).
+
+A bad area in a user access sends SIGSEGV (``force_sig_fault``) and raises ``Segfault``. In
+kernel mode (``copy_to_user``/``copy_from_user``/``put_user_int``/``get_user_int``) the
+exception table turns it into EFAULT: the functions return False/None and no signal is sent.
+An address above TASK_SIZE fails ``access_ok`` the same way.
+
+VM_FAULT_OOM (an allocation in the fault path failed, e.g. under fail-nth): from user mode
+5.6 runs the OOM killer and retries (arch/x86/mm/fault.c:1077, pagefault_out_of_memory); the
+model has no OOM killer and instead raises ``kerr(ENOMEM, ...)`` for the access. From kernel
+mode the fault is fixed up as EFAULT (fault.c:1066-1070), so the copy_* functions fail.
+VM_FAULT_SIGBUS in user mode raises ``Segfault`` with reason "SIGBUS" after sending SIGBUS.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, cast
+
+from forklab.errors import InternalError, Segfault, kerr
+from forklab.include.linux.mm_types import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, VM, MmStruct
+from forklab.mm.memory import (
+    FAULT_FLAG_USER,
+    FAULT_FLAG_WRITE,
+    PAGE_SIZE,
+    VM_FAULT_OOM,
+    VM_FAULT_SIGBUS,
+    VM_FAULT_SIGSEGV,
+    handle_mm_fault,
+    pte_offset,
+    pte_pfn,
+    pte_write,
+)
+from forklab.mm.mmap import TASK_SIZE, find_vma
+from forklab.mm.page_alloc import MmKernel
+
+if TYPE_CHECKING:
+    from forklab.include.linux.sched import Task
+    from forklab.syscalls import Kernel
+
+SIGBUS = 7
+SIGSEGV = 11
+
+
+class _BadArea(Exception):
+    def __init__(self, addr: int, reason: str, sig: int = SIGSEGV) -> None:
+        super().__init__(reason)
+        self.addr = addr
+        self.reason = reason
+        self.sig = sig
+
+
+class _FaultOom(Exception):
+    pass
+
+
+def access_error(write: bool, vm_flags: int) -> bool:
+    """Whether the vma forbids the access (arch/x86/mm/fault.c:1190-1229)."""
+    if write:
+        return not vm_flags & VM.VM_WRITE
+    return not vm_flags & (VM.VM_READ | VM.VM_EXEC | VM.VM_WRITE)
+
+
+def _mm(t: Task) -> MmStruct:
+    if t.mm is None:
+        raise InternalError(f"user access by {t!r}, which has no mm")
+    return t.mm
+
+
+def _fault_in(k: MmKernel, t: Task, addr: int, write: bool, user: bool) -> int:
+    """Make ``addr``'s page accessible; return its pfn (do_user_addr_fault, arch/x86/mm/fault.c:1300-1520)."""
+    mm = _mm(t)
+    if addr >= TASK_SIZE:
+        raise _BadArea(addr, "address outside the user address space")
+    for _attempt in range(3):
+        table, idx = pte_offset(mm, addr)
+        pte = 0 if table is None else int(table[idx])
+        if pte & _PAGE_PRESENT and (not write or pte_write(pte)):
+            if table is None:
+                raise InternalError("present PTE without a table")
+            table[idx] = pte | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+            return pte_pfn(pte)
+        vma = find_vma(mm, addr)
+        if vma is None or vma.vm_start > addr:
+            raise _BadArea(addr, "no mapping at this address")
+        if access_error(write, int(vma.vm_flags)):
+            raise _BadArea(addr, "write to a read-only mapping" if write else "read of a PROT_NONE mapping")
+        flags = (FAULT_FLAG_WRITE if write else 0) | (FAULT_FLAG_USER if user else 0)
+        fault = handle_mm_fault(k, vma, addr, flags)
+        if fault & VM_FAULT_OOM:
+            raise _FaultOom()
+        if fault & VM_FAULT_SIGBUS:
+            raise _BadArea(addr, "SIGBUS: the page cannot be provided", SIGBUS)
+        if fault & VM_FAULT_SIGSEGV:
+            raise _BadArea(addr, "fault handler refused the access")
+        t.min_flt += 1
+    raise InternalError(f"fault at {addr:#x} did not make the page accessible")
+
+
+def _chunks(addr: int, n: int) -> list[tuple[int, int, int]]:
+    out = []
+    pos = 0
+    while pos < n:
+        a = addr + pos
+        off = a & (PAGE_SIZE - 1)
+        size = min(PAGE_SIZE - off, n - pos)
+        out.append((a, off, size))
+        pos += size
+    return out
+
+
+def _user_fault(k: MmKernel, t: Task, e: _BadArea) -> Segfault:
+    from forklab.kernel.signal import force_sig_fault
+
+    force_sig_fault(cast("Kernel", k), t, e.sig, e.addr)
+    return Segfault(e.addr, e.reason, t.pid)
+
+
+def _oom() -> OSError:
+    return kerr(errno.ENOMEM, "page allocation failed in the fault handler (VM_FAULT_OOM)", "mm/memory.c:3210")
+
+
+def user_store(k: MmKernel, t: Task, addr: int, data: bytes) -> None:
+    """A store by task ``t`` to its own memory; SIGSEGV + Segfault on a bad access."""
+    mem = k.mem
+    for a, off, size in _chunks(addr, len(data)):
+        try:
+            pfn = _fault_in(k, t, a, True, True)
+        except _BadArea as e:
+            raise _user_fault(k, t, e) from None
+        except _FaultOom:
+            raise _oom() from None
+        pos = a - addr
+        mem.write_page(pfn, off, bytes(data[pos : pos + size]))
+
+
+def user_load(k: MmKernel, t: Task, addr: int, n: int) -> bytes:
+    """A load by task ``t`` from its own memory; SIGSEGV + Segfault on a bad access."""
+    mem = k.mem
+    out = bytearray()
+    for a, off, size in _chunks(addr, n):
+        try:
+            pfn = _fault_in(k, t, a, False, True)
+        except _BadArea as e:
+            raise _user_fault(k, t, e) from None
+        except _FaultOom:
+            raise _oom() from None
+        out += mem.read_page(pfn)[off : off + size]
+    return bytes(out)
+
+
+def copy_to_user(k: MmKernel, t: Task, addr: int, data: bytes) -> bool:
+    """Kernel write into ``t``'s memory; False = EFAULT, no signal (arch/x86/lib/usercopy_64.c, fault.c:1066)."""
+    mem = k.mem
+    for a, off, size in _chunks(addr, len(data)):
+        try:
+            pfn = _fault_in(k, t, a, True, False)
+        except (_BadArea, _FaultOom):
+            return False
+        pos = a - addr
+        mem.write_page(pfn, off, bytes(data[pos : pos + size]))
+    return True
+
+
+def copy_from_user(k: MmKernel, t: Task, addr: int, n: int) -> bytes | None:
+    """Kernel read of ``t``'s memory; None = EFAULT, no signal (include/linux/uaccess.h:139-148)."""
+    mem = k.mem
+    out = bytearray()
+    for a, off, size in _chunks(addr, n):
+        try:
+            pfn = _fault_in(k, t, a, False, False)
+        except (_BadArea, _FaultOom):
+            return None
+        out += mem.read_page(pfn)[off : off + size]
+    return bytes(out)
+
+
+def put_user_int(k: MmKernel, t: Task, addr: int, value: int, size: int = 4) -> bool:
+    """put_user of a little-endian integer of ``size`` bytes; False = EFAULT (arch/x86/include/asm/uaccess.h:237)."""
+    data = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+    return copy_to_user(k, t, addr, data)
+
+
+def get_user_int(k: MmKernel, t: Task, addr: int, size: int = 4, signed: bool = True) -> int | None:
+    """get_user of a little-endian integer; None = EFAULT (arch/x86/include/asm/uaccess.h:165)."""
+    raw = copy_from_user(k, t, addr, size)
+    if raw is None:
+        return None
+    return int.from_bytes(raw, "little", signed=signed)
+
+
+__all__ = ["copy_from_user", "copy_to_user", "get_user_int", "put_user_int", "user_load", "user_store"]
