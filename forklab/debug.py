@@ -9,8 +9,9 @@ every violation.
 ``snapshot`` walks every object reachable from the Kernel and returns a canonical nested
 tuple, with objects numbered in the order they are first reached, so two snapshots are equal
 exactly when the two states are the same up to object identity. Excluded: trace listeners,
-the clock, namespace inode numbers and pid-allocation cursors, which a failed call advances
-on Linux too (a failed fork leaves the next pid one higher, as Linux's idr_alloc_cyclic does).
+the clock, namespace inode numbers, mm context ids and pid-allocation cursors, which a failed call advances
+on Linux too (a failed fork leaves the next pid one higher, as Linux's idr_alloc_cyclic does),
+and close-on-exec bits of free fds, which the kernel leaves stale and nothing can observe.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forklab.errors import InternalError
+from forklab.include.linux.fdtable import Fdtable
 from forklab.include.linux.pid import PIDNS_ADDING, PidNamespace
 from forklab.include.linux.sched import PF, PIDTYPE, Task, TaskState
 
 if TYPE_CHECKING:
     from forklab.syscalls import Kernel
 
-SNAPSHOT_SKIP = frozenset({"listeners", "_seq", "fault", "clock_ns", "_inum", "idr_next", "inum", "current"})
+SNAPSHOT_SKIP = frozenset({"listeners", "_seq", "fault", "clock_ns", "_inum", "idr_next", "inum", "current",
+                           "last_mm_ctx_id", "context_id", "_anon_vma_serial"})
 
 
 def live_tasks(k: Kernel) -> list[Task]:
@@ -159,6 +162,14 @@ def _check_namespace_counts(k: Kernel, nsproxies: list[Any], creds: list[tuple[A
     _expect(errors, "namespace", "count", holders)
     pid_holders: list[tuple[Any, int]] = [(nsp.pid_ns_for_children, 1) for nsp in nsproxies]
     pids = {id(p): p for ns in _all_pid_namespaces(k, nsproxies) for p in ns.idr.values() if p is not None}
+    distinct_files = {id(f): p for p, f in _pidfd_files(k)}
+    pidfd_refs = Counter(id(p) for p in distinct_files.values())
+    pids.update({id(p): p for p, _f in _pidfd_files(k)})
+    hashed = {id(p) for ns in _all_pid_namespaces(k, nsproxies) for p in ns.idr.values() if p is not None}
+    for p in pids.values():
+        want = (1 if id(p) in hashed else 0) + pidfd_refs.get(id(p), 0)
+        if p.count != want:
+            errors.append(f"struct pid {p!r}: count {p.count} != {want} holders")
     pid_holders += [(p.numbers[p.level].ns, 1) for p in pids.values()]
     pid_nss = _all_pid_namespaces(k, nsproxies)
     pid_holders += [(ns.parent, 1) for ns in pid_nss]
@@ -188,6 +199,17 @@ def _check_namespace_counts(k: Kernel, nsproxies: list[Any], creds: list[tuple[A
         want = users.get(id(u), (u, 0))[1] + children.get(id(u), 0)
         if u.count != want:
             errors.append(f"user namespace level {u.level}: count {u.count} != {want} holders")
+
+
+def _pidfd_files(k: Kernel) -> list[tuple[Any, Any]]:
+    """(struct pid, file) for every pidfd file in any fd table: the file holds a pid reference."""
+    out = []
+    for t in live_tasks(k):
+        if t.files is not None:
+            for f in t.files.fdt.fd:
+                if f is not None and f.private_data is not None:
+                    out.append((f.private_data, f))
+    return out
 
 
 def _all_pid_namespaces(k: Kernel, nsproxies: list[Any]) -> list[PidNamespace]:
@@ -233,7 +255,16 @@ def _check_subsystems(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
 
     mms = list({id(t.mm): t.mm for t in tasks if t.mm is not None}.values())
     errors.extend(check_mm_invariants(k, mms))
-    errors.extend(check_fs_invariants(k, [t for t in tasks if not t.flags & PF.PF_EXITING]))
+    vm_files = Counter(id(vma.vm_file) for mm in mms for vma in mm.mmap if vma.vm_file is not None)
+    errors.extend(check_fs_invariants(k, tasks, dict(vm_files)))
+
+
+def _visible(obj: Any, name: str) -> Any:
+    """A field as far as it is observable: close-on-exec bits of free fds are stale (fs/file.c:554-560)."""
+    value = getattr(obj, name, None)
+    if name == "close_on_exec" and isinstance(obj, Fdtable):
+        return value & obj.open_fds
+    return value
 
 
 def snapshot(k: Kernel) -> tuple[Any, ...]:
@@ -271,5 +302,5 @@ def _snap(obj: Any, ids: dict[int, int], depth: int) -> Any:
         names = sorted(vars(obj))
     else:
         names = [n for cls in type(obj).__mro__ for n in getattr(cls, "__slots__", ())]
-    items = tuple((n, _snap(getattr(obj, n, None), ids, depth + 1)) for n in names if n not in SNAPSHOT_SKIP)
+    items = tuple((n, _snap(_visible(obj, n), ids, depth + 1)) for n in names if n not in SNAPSHOT_SKIP)
     return ("obj", type(obj).__name__, ids[key], items)

@@ -126,12 +126,7 @@ class Kernel:
             raise ValueError(f"task {t.pid} has exited; it cannot make syscalls")
         if t.state not in (TaskState.TASK_RUNNING,):
             raise ValueError(f"task {t.pid} is sleeping ({t.waits_on or t.state!r}); it cannot make syscalls until woken")
-        if t.mm is None and t.pid and self._is_unknown(t):
-            raise ValueError(f"task {t.pid} does not belong to this kernel")
         return t
-
-    def _is_unknown(self, t: Task) -> bool:
-        return t not in self.all_threads()
 
     def _syscall(self, t: object, name: str, fn: Callable[[Task], T]) -> T:
         """Run one syscall as ``t``: fail-nth, signal restart, fatal signals (arch/x86/entry/common.c)."""
@@ -151,7 +146,7 @@ class Kernel:
                 continue
             finally:
                 self.current = None
-                self.fault.arm(0)
+                self.fault.countdown = 0
             self._exit_to_user(task)
             return result
 
@@ -416,14 +411,13 @@ class Kernel:
 
     def open(self, t: Task, path: str, flags: int = 0, mode: int = 0o666) -> int:
         """open(2) (fs/open.c:1097)."""
-        from forklab.fs.open import do_sys_open
-        from forklab.uapi import AT_FDCWD
+        from forklab.fs.open import ksys_open
 
         if not isinstance(path, str):
             raise TypeError("path must be a str")
         _check_int("flags", flags)
         _check_int("mode", mode)
-        return self._syscall(t, "open", lambda c: do_sys_open(self, c, AT_FDCWD, path, flags, mode))
+        return self._syscall(t, "open", lambda c: ksys_open(self, c, path, flags, mode))
 
     def close(self, t: Task, fd: int) -> int:
         """close(2) (fs/open.c:1189)."""
@@ -462,6 +456,8 @@ class Kernel:
 
         _check_int("fd", fd)
         _check_int("count", count)
+        if not 0 <= count <= 1 << 24:
+            raise ValueError("count must be between 0 and 16 MiB (the model returns the bytes read)")
         return self._syscall(t, "read", lambda c: ksys_read(self, c, fd, count))
 
     def write(self, t: Task, fd: int, data: bytes) -> int:
@@ -510,20 +506,20 @@ class Kernel:
 
     def setresuid(self, t: Task, ruid: int, euid: int, suid: int) -> int:
         """setresuid(2); -1 keeps an id (kernel/sys.c:622)."""
-        from forklab.kernel.sys import __sys_setresid
+        from forklab.kernel.sys import sys_setresuid
 
         for name, v in (("ruid", ruid), ("euid", euid), ("suid", suid)):
             _check_int(name, v)
-        self._syscall(t, "setresuid", lambda c: __sys_setresid(self, c, (ruid, euid, suid), gid=False))
+        self._syscall(t, "setresuid", lambda c: sys_setresuid(self, c, ruid, euid, suid))
         return 0
 
     def setresgid(self, t: Task, rgid: int, egid: int, sgid: int) -> int:
         """setresgid(2); -1 keeps an id (kernel/sys.c:704)."""
-        from forklab.kernel.sys import __sys_setresid
+        from forklab.kernel.sys import sys_setresgid
 
         for name, v in (("rgid", rgid), ("egid", egid), ("sgid", sgid)):
             _check_int(name, v)
-        self._syscall(t, "setresgid", lambda c: __sys_setresid(self, c, (rgid, egid, sgid), gid=True))
+        self._syscall(t, "setresgid", lambda c: sys_setresgid(self, c, rgid, egid, sgid))
         return 0
 
     def capset(self, t: Task, effective: int, permitted: int, inheritable: int = 0) -> int:

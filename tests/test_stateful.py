@@ -53,6 +53,8 @@ from forklab.uapi import (
     __WALL,
 )
 
+WALL = __WALL  # a module-level alias: names with two leading underscores are mangled in class bodies
+
 FLAG_BITS = [CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND, CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT,
              CLONE_THREAD, CLONE_NEWNS, CLONE_SYSVSEM, CLONE_SETTLS, CLONE_CHILD_CLEARTID, CLONE_UNTRACED,
              CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_IO,
@@ -109,7 +111,7 @@ class ForkMachine(RuleBasedStateMachine):
         if ts:
             self.call(self.k.exit, ts[i % len(ts)], status)
 
-    @rule(i=st.integers(0, 1000), opts=st.sampled_from([WNOHANG, WNOHANG | __WALL]))
+    @rule(i=st.integers(0, 1000), opts=st.sampled_from([WNOHANG, WNOHANG | WALL]))
     def wait(self, i: int, opts: int) -> None:
         ts = self.runnable()
         self.call(self.k.wait4, ts[i % len(ts)], -1, opts)

@@ -169,7 +169,7 @@ def do_exit(k: Kernel, tsk: Task, code: int) -> None:
         raise InternalError(f"task {tsk.pid} exits twice")
     assert tsk.signal is not None
     if tsk.pid == 1 and task_active_pid_ns(tsk).level == 0 and tsk.signal.live == 1:
-        raise kerr(errno.EPERM, "the global init may not exit (the kernel would panic)", "kernel/exit.c:766")
+        raise ValueError("the global init may not exit: Linux panics here (kernel/exit.c:766)")
     _release_vfork_waiter(k, tsk)
     tsk.flags |= PF.PF_EXITING
     tsk.signal.live -= 1

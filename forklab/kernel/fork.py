@@ -101,7 +101,7 @@ TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE
 class CleanupLadder(ExitStack):
     """copy_process's ``bad_fork_*`` ladder: undo steps registered in order, run in reverse on failure."""
 
-    def __init__(self, k: Kernel) -> None:
+    def __init__(self, k: Kernel | None = None) -> None:
         super().__init__()
         self.k = k
 
@@ -110,7 +110,8 @@ class CleanupLadder(ExitStack):
 
         def run(exc_type: object, _exc: object, _tb: object) -> bool:
             if exc_type is not None:
-                self.k.trace("cleanup", "kernel/fork.c:2300", label)
+                if self.k is not None:
+                    self.k.trace("cleanup", "kernel/fork.c:2300", label)
                 undo(*args)
             return False
 
@@ -467,7 +468,8 @@ def _cleanup_mm(k: Kernel, p: Task) -> None:
     if p.mm is not None:
         mm = p.mm
         p.mm = p.active_mm = None
-        mm.owner = None
+        if mm.owner is p:  # mm_clear_owner (kernel/fork.c:1000-1004)
+            mm.owner = None
         mmput(k, mm)
 
 

@@ -123,6 +123,16 @@ def __sys_setresid(k: Kernel, current: Task, ids: tuple[int, int, int], gid: boo
     k.trace("setresgid" if gid else "setresuid", "kernel/sys.c:622", f"ids {new.uid}/{new.euid}/{new.suid}, caps {new.cap_effective:#x}")
 
 
+def sys_setresuid(k: Kernel, current: Task, ruid: int, euid: int, suid: int) -> None:
+    """SYSCALL_DEFINE3(setresuid) (kernel/sys.c:692-695)."""
+    __sys_setresid(k, current, (ruid, euid, suid), gid=False)
+
+
+def sys_setresgid(k: Kernel, current: Task, rgid: int, egid: int, sgid: int) -> None:
+    """SYSCALL_DEFINE3(setresgid) (kernel/sys.c:762-765)."""
+    __sys_setresid(k, current, (rgid, egid, sgid), gid=True)
+
+
 def do_prlimit(k: Kernel, current: Task, resource: int, new: tuple[int, int] | None) -> tuple[int, int]:
     """getrlimit/setrlimit on the caller's process (kernel/sys.c:1523-1580); returns the old limit."""
     if not 0 <= resource < RLIM_NLIMITS:

@@ -25,7 +25,8 @@ FREE: EINVAL unless anonymous; otherwise accepted and a no-op (without memory pr
 kernel keeps lazily-freed pages and their data). WILLNEED, COLD and PAGEOUT are accepted and
 no-ops (no swap, no LRU); COLD/PAGEOUT still give EINVAL on locked/hugetlb/pfnmap vmas.
 REMOVE: the EINVAL/EACCES checks are modelled; a hole punch in shmem raises ``Unmodelled``.
-HWPOISON/SOFT_OFFLINE: EPERM without CAP_SYS_ADMIN, otherwise ``Unmodelled``.
+HWPOISON/SOFT_OFFLINE: the model is a kernel built without CONFIG_MEMORY_FAILURE, so both are
+unknown advice (EINVAL), as madvise_behavior_valid makes them there (mm/madvise.c:984-987).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from forklab.mm.mmap import (
     PAGE_ALIGN,
     VM_SPECIAL,
     __split_vma,
-    _capable,
     find_vma,
     find_vma_prev,
     vma_merge,
@@ -48,7 +48,6 @@ from forklab.mm.mmap import (
 )
 from forklab.mm.page_alloc import MmKernel
 from forklab.uapi import (
-    CAP_SYS_ADMIN,
     MADV_COLD,
     MADV_DODUMP,
     MADV_DOFORK,
@@ -57,7 +56,6 @@ from forklab.uapi import (
     MADV_DONTNEED,
     MADV_FREE,
     MADV_HUGEPAGE,
-    MADV_HWPOISON,
     MADV_KEEPONFORK,
     MADV_MERGEABLE,
     MADV_NOHUGEPAGE,
@@ -66,7 +64,6 @@ from forklab.uapi import (
     MADV_RANDOM,
     MADV_REMOVE,
     MADV_SEQUENTIAL,
-    MADV_SOFT_OFFLINE,
     MADV_UNMERGEABLE,
     MADV_WILLNEED,
     MADV_WIPEONFORK,
@@ -79,13 +76,12 @@ _U64 = 2**64 - 1
 _VALID = frozenset({
     MADV_DOFORK, MADV_DONTFORK, MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM, MADV_REMOVE, MADV_WILLNEED,
     MADV_DONTNEED, MADV_FREE, MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE,
-    MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_SOFT_OFFLINE,
-    MADV_HWPOISON,
+    MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK,
 })
 
 
 def madvise_behavior_valid(behavior: int) -> bool:
-    """The advice values 5.6 knows (CONFIG_KSM, CONFIG_TRANSPARENT_HUGEPAGE, CONFIG_MEMORY_FAILURE on) (mm/madvise.c:955-990)."""
+    """The advice values 5.6 knows (CONFIG_KSM and CONFIG_TRANSPARENT_HUGEPAGE on, CONFIG_MEMORY_FAILURE off) (mm/madvise.c:955-990)."""
     return behavior in _VALID
 
 
@@ -211,10 +207,6 @@ def do_madvise(k: MmKernel, t: Task, start: int, len_in: int, behavior: int) -> 
         raise kerr(errno.EINVAL, "the range wraps around the address space", "mm/madvise.c:1078")
     if end == start:
         return
-    if behavior in (MADV_HWPOISON, MADV_SOFT_OFFLINE):
-        if not _capable(t, CAP_SYS_ADMIN):
-            raise kerr(errno.EPERM, "memory failure injection needs CAP_SYS_ADMIN", "mm/madvise.c:876")
-        raise Unmodelled("MADV_HWPOISON / MADV_SOFT_OFFLINE are not modelled")
     if madvise_need_mmap_write(behavior) and mm.core_state is not None:
         raise kerr(errno.EINTR, "the mm is being core-dumped (mmget_still_valid)", "mm/madvise.c:1092 (5.6.8)")
     vma, prev = find_vma_prev(mm, start)
