@@ -128,7 +128,7 @@ def _expect(errors: list[str], what: str, field_name: str, holders: dict[int, tu
 
 
 def _check_refcounts(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
-    every = tasks + [k.idle_task]
+    every = [*tasks, k.idle_task]
     creds = _count([(t.cred, 1) for t in every] + [(t.real_cred, 1) for t in every])
     _expect(errors, "cred", "usage", creds)
     procs = Counter(id(t.real_cred.user) for t in tasks if t.real_cred is not None and t.real_cred.user is not None)
@@ -141,9 +141,9 @@ def _check_refcounts(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
         if user.count != expected:
             errors.append(f"uid {user.uid}: __count {user.count} != {expected}")
     alive = [t for t in tasks if not t.flags & PF.PF_EXITING]
-    nsproxies = _count([(t.nsproxy, 1) for t in alive + [k.idle_task]])
+    nsproxies = _count([(t.nsproxy, 1) for t in [*alive, k.idle_task]])
     _expect(errors, "nsproxy", "count", nsproxies)
-    sighands = _count([(t.sighand, 1) for t in tasks + [k.idle_task]])
+    sighands = _count([(t.sighand, 1) for t in [*tasks, k.idle_task]])
     _expect(errors, "sighand", "count", sighands)
     mms = _count([(t.mm, 1) for t in alive])
     _expect(errors, "mm", "mm_users", mms)
@@ -261,9 +261,9 @@ def _check_subsystems(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
 
 def _visible(obj: Any, name: str) -> Any:
     """A field as far as it is observable: close-on-exec bits of free fds are stale (fs/file.c:554-560)."""
-    value = getattr(obj, name, None)
+    value: Any = getattr(obj, name, None)
     if name == "close_on_exec" and isinstance(obj, Fdtable):
-        return value & obj.open_fds
+        return obj.close_on_exec & obj.open_fds
     return value
 
 

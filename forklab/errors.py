@@ -43,13 +43,19 @@ def kerr(code: int, rule: str, source: str) -> KernelError:
 
 
 class Segfault(Exception):
-    """A user access the mapping does not allow: the task was sent SIGSEGV (arch/x86/mm/fault.c)."""
+    """A user access the mapping does not allow: the task was sent SIGSEGV (arch/x86/mm/fault.c).
 
-    def __init__(self, addr: int, reason: str, tid: int) -> None:
+    ``killed`` says whether delivering the signal ended the task (no handler installed);
+    ``Kernel.signals_delivered`` records the delivery either way.
+    """
+
+    def __init__(self, addr: int, reason: str, tid: int, sig: int = 11) -> None:
         super().__init__(f"SIGSEGV at {addr:#x} in task {tid}: {reason}")
         self.addr = addr
         self.reason = reason
         self.tid = tid
+        self.sig = sig
+        self.killed = False
 
 
 class Blocked(Exception):
@@ -79,9 +85,9 @@ class InternalError(AssertionError):
 
 
 __all__ = [
-    "Blocked",
     "ERESTARTNOINTR",
     "ERESTARTSYS",
+    "Blocked",
     "InternalError",
     "KernelError",
     "Segfault",

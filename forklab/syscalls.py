@@ -14,10 +14,10 @@ import errno
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from forklab.errors import ERESTARTNOINTR, KernelError, TaskKilled, Unmodelled, kerr
+from forklab.errors import ERESTARTNOINTR, KernelError, Segfault, TaskKilled, Unmodelled, kerr
 from forklab.include.linux.cred import UserStruct
 from forklab.include.linux.pid import PidNamespace
-from forklab.include.linux.sched import PIDTYPE, SigAction, Task, TaskState
+from forklab.include.linux.sched import SIGNAL_GROUP_EXIT, SigAction, Task, TaskState
 from forklab.include.linux.user_namespace import UserNamespace
 from forklab.kernel.cgroup.pids import Cgroup
 from forklab.kernel.sched.core import Rq
@@ -27,9 +27,6 @@ from forklab.uapi import CLONE_ARGS_SIZE_VER1, CloneArgs
 
 T = TypeVar("T")
 
-
-def _raise(e: BaseException) -> Any:
-    raise e
 VERSIONS = ("5.6.14",)
 
 
@@ -129,7 +126,7 @@ class Kernel:
         return t
 
     def _syscall(self, t: object, name: str, fn: Callable[[Task], T]) -> T:
-        """Run one syscall as ``t``: fail-nth, signal restart, fatal signals (arch/x86/entry/common.c)."""
+        """Run one syscall as ``t``: fail-nth, signal restart, signal delivery on the way out (arch/x86/entry/common.c)."""
         task = self._check_task(t)
         self.clock_ns += 1000
         while True:
@@ -140,6 +137,7 @@ class Kernel:
                 result = fn(task)
             except KernelError as e:
                 if e.errno != ERESTARTNOINTR:
+                    self._exit_to_user(task)
                     raise
                 self.current = None
                 self._deliver_one_signal(task)
@@ -151,19 +149,19 @@ class Kernel:
             return result
 
     def _exit_to_user(self, task: Task) -> None:
-        """A fatal signal that arrived during the call takes the task down now (kernel/signal.c:get_signal)."""
-        from forklab.kernel.signal import fatal_signal_pending
+        """On the way back to user mode, deliver what is pending; a fatal one ends the task (kernel/signal.c:get_signal).
 
-        if not task.exit_state and fatal_signal_pending(task):
-            from forklab.kernel.exit import do_group_exit
+        Signals other tasks sent while ``task`` was between syscalls are still pending at its
+        next syscall (the model does not run it in between), which is where a fork meets them.
+        """
+        self.current = None
+        if task.exit_state or task.flags & 0x4 or task.state != TaskState.TASK_RUNNING:
+            return
+        while self._deliver_one_signal(task):
+            pass
 
-            assert task.signal is not None
-            sig = task.signal.group_exit_code or 9
-            do_group_exit(self, task, sig)
-            raise TaskKilled(task.pid, sig)
-
-    def _deliver_one_signal(self, task: Task) -> None:
-        """get_signal + handle_signal for the lowest pending signal (kernel/signal.c:2524-2760)."""
+    def _deliver_one_signal(self, task: Task) -> bool:
+        """get_signal + handle_signal for the lowest pending signal; False if none (kernel/signal.c:2524-2760)."""
         from forklab.kernel.exit import do_group_exit
         from forklab.kernel.signal import SIG_KERNEL_IGNORE, SIG_KERNEL_STOP, sigmask
         from forklab.uapi import SA_RESETHAND, SIG_DFL, SIG_IGN
@@ -174,7 +172,7 @@ class Kernel:
             if ready:
                 break
         else:
-            return
+            return False
         sig = (ready & -ready).bit_length()
         pending.signal &= ~sigmask(sig)
         pending.list = [q for q in pending.list if q.si_signo != sig]
@@ -188,11 +186,15 @@ class Kernel:
         elif sig in SIG_KERNEL_STOP:
             raise Unmodelled(f"signal {sig} would stop task {task.pid}: job-control stops are not modelled yet")
         else:
+            if task.signal.flags & SIGNAL_GROUP_EXIT:
+                sig = task.signal.group_exit_code or sig
             self.signals_delivered.append((task.pid, sig, "killed"))
+            self.trace("get_signal", "kernel/signal.c:2524", f"sig {sig}: kills task {task.pid}", tid=task.pid)
             do_group_exit(self, task, sig)
             raise TaskKilled(task.pid, sig)
         self.signals_delivered.append((task.pid, sig, how))
         self.trace("get_signal", "kernel/signal.c:2524", f"sig {sig}: {how}", tid=task.pid)
+        return True
 
     # --- process creation -----------------------------------------------------------------
 
@@ -326,16 +328,13 @@ class Kernel:
 
     def mmap(self, t: Task, addr: int, length: int, prot: int, flags: int, fd: int = -1, offset: int = 0) -> int:
         """mmap(2) (arch/x86/kernel/sys_x86_64.c:89, mm/mmap.c:1591)."""
-        from forklab.mm.mmap import ksys_mmap_pgoff
+        from forklab.mm.mmap import sys_mmap
 
         for name, v in (("addr", addr), ("length", length), ("prot", prot), ("flags", flags), ("fd", fd),
                         ("offset", offset)):
             _check_int(name, v)
-        if offset & 0xFFF:
-            return self._syscall(t, "mmap", lambda c: _raise(kerr(errno.EINVAL, "mmap offset is not page aligned",
-                                                                   "arch/x86/kernel/sys_x86_64.c:96")))
-        return self._syscall(t, "mmap", lambda c: ksys_mmap_pgoff(self, c, addr & (2**64 - 1), length & (2**64 - 1),
-                                                                  prot, flags, fd, (offset & (2**64 - 1)) >> 12))
+        return self._syscall(t, "mmap", lambda c: sys_mmap(self, c, addr & (2**64 - 1), length & (2**64 - 1),
+                                                           prot, flags, fd, offset & (2**64 - 1)))
 
     def munmap(self, t: Task, addr: int, length: int) -> int:
         """munmap(2) (mm/mmap.c:2843)."""
@@ -371,10 +370,20 @@ class Kernel:
         _check_int("addr", addr)
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("data must be bytes")
+        self._user_access(t, lambda task: user_store(self, task, addr, bytes(data)))
+
+    def _user_access(self, t: object, access: Callable[[Task], T]) -> T:
+        """Run a user-mode access; a fault's signal is delivered before returning (arch/x86/mm/fault.c)."""
         task = self._check_task(t)
         self.current = task
         try:
-            user_store(self, task, addr, bytes(data))
+            return access(task)
+        except Segfault as fault:
+            try:
+                self._exit_to_user(task)
+            except TaskKilled:
+                fault.killed = True
+            raise
         finally:
             self.current = None
 
@@ -386,12 +395,7 @@ class Kernel:
         _check_int("n", n)
         if n < 0:
             raise ValueError("n must be non-negative")
-        task = self._check_task(t)
-        self.current = task
-        try:
-            return user_load(self, task, addr, n)
-        finally:
-            self.current = None
+        return self._user_access(t, lambda task: user_load(self, task, addr, n))
 
     def page(self, pfn: int) -> Any:
         """A read-only view of physical page ``pfn`` (``_refcount``, ``_mapcount``)."""

@@ -388,9 +388,6 @@ def test_clone3_stack_ending_exactly_at_task_size_max_is_valid(k):
     k.check_invariants()
 
 
-@pytest.mark.xfail(strict=True, reason="model bug: clone3_stack_valid checks stack + stack_size against "
-                   "TASK_SIZE_MAX + PAGE_SIZE (2^47) instead of access_ok's limit USER_DS = TASK_SIZE_MAX "
-                   "(arch/x86/include/asm/uaccess.h:26,56-59)")
 def test_clone3_stack_one_byte_past_task_size_max_is_einval(k):
     """__chk_range_not_ok: addr + size > limit (TASK_SIZE_MAX = 2^47 - 4096) -> not ok
     (arch/x86/include/asm/uaccess.h:56-59, processor.h:901) -> EINVAL (kernel/fork.c:2674-2675, 2705)."""

@@ -197,15 +197,19 @@ def test_check7_precedes_check8(k):
 
 
 def test_flag_checks_precede_the_signal_fence(k):
-    """The EINVAL checks return before the ERESTARTNOINTR fence (kernel/fork.c:1907-1917): a pending
-    signal is not delivered by a fork that fails a flag check."""
+    """The EINVAL checks return before the ERESTARTNOINTR fence (kernel/fork.c:1907-1917): a fork that
+    fails a flag check is not restarted; the pending signal is delivered once, on the way back to
+    user mode after the EINVAL (arch/x86/entry/common.c:exit_to_usermode_loop)."""
     t = fork_child(k)
     k.rt_sigaction(t, SIGUSR1, SigAction(0x1000))
     k.kill(k.init_task, t.pid, SIGUSR1)
     delivered = list(k.signals_delivered)
-    expect_errno(errno.EINVAL, k.clone, t, CLONE_SIGHAND | SIGCHLD)
-    assert k.signals_delivered == delivered
     assert t.pending.signal | t.signal.shared_pending.signal
+    forks = k.total_forks
+    expect_errno(errno.EINVAL, k.clone, t, CLONE_SIGHAND | SIGCHLD)
+    assert k.signals_delivered == [*delivered, (t.pid, SIGUSR1, "handler 0x1000 ran")]
+    assert k.total_forks == forks
+    assert not (t.pending.signal | t.signal.shared_pending.signal)
     k.check_invariants()
 
 

@@ -316,9 +316,6 @@ def test_vfork_parent_released_when_child_killed(k, init):
     k.check_invariants()
 
 
-@pytest.mark.xfail(strict=True, reason="model bug: a SIGKILLed vfork parent does not clear child->vfork_done "
-                   "(kernel/fork.c:1266-1270); wake_up_process clears waits_on before do_exit's _release_vfork_waiter "
-                   "looks at it")
 def test_vfork_parent_killed_while_waiting(k, init):
     """The vfork wait is killable (kernel/fork.c:1261): when killed, the parent clears child->vfork_done
     (1266-1270) so the child will not complete into the dead parent's stack; the child lives on."""

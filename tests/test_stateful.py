@@ -14,6 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from forklab import Blocked, CloneArgs, Kernel, Segfault, Task, TaskKilled, TaskState
 from forklab.uapi import (
+    __WALL,
     CLONE_CHILD_CLEARTID,
     CLONE_CLEAR_SIGHAND,
     CLONE_FILES,
@@ -50,7 +51,6 @@ from forklab.uapi import (
     RLIMIT_NPROC,
     SIGCHLD,
     WNOHANG,
-    __WALL,
 )
 
 WALL = __WALL  # a module-level alias: names with two leading underscores are mangled in class bodies

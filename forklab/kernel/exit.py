@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from forklab.errors import Blocked, InternalError, kerr
 from forklab.include.linux.sched import PF, PIDTYPE, SIGNAL_GROUP_EXIT, SIGNAL_UNKILLABLE, Task, TaskState
 from forklab.kernel.pid import detach_pid, pid_nr_ns, task_active_pid_ns
-from forklab.uapi import SIGCHLD, WNOHANG, __WALL, __WCLONE, __WNOTHREAD, WCONTINUED, WUNTRACED
+from forklab.uapi import __WALL, __WCLONE, __WNOTHREAD, SIGCHLD, WCONTINUED, WNOHANG, WUNTRACED
 
 if TYPE_CHECKING:
     from forklab.syscalls import Kernel
@@ -170,7 +170,6 @@ def do_exit(k: Kernel, tsk: Task, code: int) -> None:
     assert tsk.signal is not None
     if tsk.pid == 1 and task_active_pid_ns(tsk).level == 0 and tsk.signal.live == 1:
         raise ValueError("the global init may not exit: Linux panics here (kernel/exit.c:766)")
-    _release_vfork_waiter(k, tsk)
     tsk.flags |= PF.PF_EXITING
     tsk.signal.live -= 1
     group_dead = tsk.signal.live == 0
@@ -185,16 +184,6 @@ def do_exit(k: Kernel, tsk: Task, code: int) -> None:
     exit_notify(k, tsk, group_dead)
     deactivate_task(k, tsk)
     tsk.state = TaskState.TASK_DEAD
-
-
-def _release_vfork_waiter(k: Kernel, tsk: Task) -> None:
-    """A vfork parent killed while waiting: the child must not complete into its stack (kernel/fork.c:1266-1270)."""
-    if tsk.waits_on != "vfork_done":
-        return
-    for child in k.all_threads():
-        if child.vfork_done is not None and tsk in child.vfork_done.waiters:
-            child.vfork_done = None
-            child.usage -= 1
 
 
 def do_group_exit(k: Kernel, current: Task, exit_code: int) -> None:

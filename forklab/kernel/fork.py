@@ -28,7 +28,8 @@ from copy import copy
 from typing import TYPE_CHECKING, Any
 
 from forklab.errors import ERESTARTNOINTR, kerr
-from forklab.include.linux.pid import PIDNS_ADDING, Pid
+from forklab.include.linux.mm_types import TASK_SIZE_MAX
+from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, Pid
 from forklab.include.linux.sched import (
     PF,
     PIDTYPE,
@@ -50,7 +51,6 @@ from forklab.kernel.pid import (
     get_pid,
     ns_of_pid,
     pid_vnr,
-    put_pid,
     task_active_pid_ns,
 )
 from forklab.kernel.signal import fatal_signal_pending, flush_signal_handlers, signal_pending
@@ -94,8 +94,6 @@ if TYPE_CHECKING:
     from forklab.syscalls import Kernel
 
 CLONE_LEGACY_FLAGS = 0xFFFFFFFF  # include/linux/sched/task.h:18
-MAX_PID_NS_LEVEL = 32
-TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE
 
 
 class CleanupLadder(ExitStack):
@@ -230,7 +228,7 @@ def clone3_stack_valid(kargs: KernelCloneArgs) -> bool:
         return kargs.stack_size == 0
     if kargs.stack_size == 0:
         return False
-    if kargs.stack + kargs.stack_size > TASK_SIZE_MAX + PAGE_SIZE:  # access_ok against TASK_SIZE
+    if kargs.stack + kargs.stack_size > TASK_SIZE_MAX:  # access_ok against USER_DS (asm/uaccess.h:43-59)
         return False
     kargs.stack += kargs.stack_size
     return True
@@ -283,12 +281,34 @@ def _do_fork(k: Kernel, current: Task, args: KernelCloneArgs) -> int:
         p.vfork_done = Completion()
         p.usage += 1  # get_task_struct
     wake_up_new_task(k, p)
+    schedule_tail(k, p)
     if trace:
         ptrace_event_pid(k, current, trace, nr)
     if clone_flags & CLONE_VFORK:
         wait_for_vfork_done(k, current, p)
     k.trace("_do_fork", "kernel/fork.c:2466", f"returns {nr}")
     return nr
+
+
+def schedule_tail(k: Kernel, p: Task) -> None:
+    """The child's first schedule writes CLONE_CHILD_SETTID (kernel/sched/core.c:3319-3320).
+
+    The model lets a new child take its first schedule at once, right after wake_up_new_task;
+    on Linux it happens whenever the child first runs. The write goes to the child's memory,
+    as the child sees its own pid; errors are ignored.
+    """
+    from forklab.mm.uaccess import put_user_int
+
+    if not p.set_child_tid:
+        return
+    saved = k.current
+    k.current = p
+    try:
+        assert p.thread_pid is not None
+        put_user_int(k, p, p.set_child_tid, pid_vnr(p, p.thread_pid))
+    finally:
+        k.current = saved
+    k.trace("schedule_tail", "kernel/sched/core.c:3320", f"child wrote its tid at {p.set_child_tid:#x}", tid=p.pid)
 
 
 def wait_for_vfork_done(k: Kernel, current: Task, child: Task) -> None:
@@ -302,6 +322,17 @@ def wait_for_vfork_done(k: Kernel, current: Task, child: Task) -> None:
     assert child.vfork_done is not None
     child.vfork_done.waiters.append(current)
     set_current_state_sleep(k, current, TaskState.TASK_KILLABLE, "vfork_done")
+
+
+def vfork_wait_killed(k: Kernel, parent: Task) -> None:
+    """A fatal signal ends the vfork wait: the child must not complete into the parent's stack (kernel/fork.c:1266-1270)."""
+    for child in k.all_threads():
+        vfork = child.vfork_done
+        if vfork is not None and parent in vfork.waiters:
+            child.vfork_done = None
+            child.usage -= 1  # put_task_struct
+            k.trace("wait_for_vfork_done", "kernel/fork.c:1266", f"killed: child {child.pid} forgets vfork_done",
+                    tid=parent.pid)
 
 
 def complete_vfork_done(k: Kernel, tsk: Task) -> None:

@@ -12,12 +12,12 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
+from forklab.fs.namespace import copy_mnt_ns, put_mnt_ns
 from forklab.include.linux.nsproxy import Nsproxy
 from forklab.include.linux.pid import PidNamespace
 from forklab.include.linux.sched import Task
 from forklab.include.linux.user_namespace import UserNamespace
 from forklab.ipc.namespace import copy_ipcs, put_ipc_ns
-from forklab.fs.namespace import copy_mnt_ns, put_mnt_ns
 from forklab.kernel.capability import ns_capable
 from forklab.kernel.cgroup.namespace import copy_cgroup_ns, put_cgroup_ns
 from forklab.kernel.pid_namespace import copy_pid_ns, put_pid_ns

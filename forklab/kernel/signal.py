@@ -143,21 +143,25 @@ def sig_fatal(t: Task, sig: int) -> bool:
 def complete_signal(k: Kernel, sig: int, t: Task) -> None:
     """Wake a thread to take the signal; a fatal one takes the whole group down (kernel/signal.c:989-1063).
 
-    The kernel kills the group when the killed threads next run; the model has no CPU, so
-    a group that is not in a syscall now exits at once (core-dumping signals included: the
-    model writes no core dump).
+    A fatal signal that does not dump core marks the group as exiting and gives every thread
+    SIGKILL at once, as the kernel's fast path does (so a fork in progress in that group fails
+    with EINTR). The threads then die when they next run: a group in a syscall at its end, any
+    other group at once, since the model has no CPU to let it run first (core-dumping signals
+    too; the model writes no core dump).
     """
     assert t.signal is not None
     if not (sig_fatal(t, sig) and not t.blocked & sigmask(sig) and (sig == SIGKILL or not t.ptrace)):
         signal_wake_up(k, t, fatal=False)
         return
-    t.signal.flags |= SIGNAL_GROUP_EXIT
-    t.signal.group_exit_code = sig
-    for thread in t.signal.thread_head:
-        thread.pending.signal |= sigmask(SIGKILL)
-        signal_wake_up(k, thread, fatal=True)
-    if k.current is not None and k.current.signal is t.signal:
-        return  # current notices it at the end of its syscall
+    in_syscall = k.current is not None and k.current.signal is t.signal
+    if sig not in SIG_KERNEL_COREDUMP:
+        t.signal.flags |= SIGNAL_GROUP_EXIT
+        t.signal.group_exit_code = sig
+        for thread in t.signal.thread_head:
+            thread.pending.signal |= sigmask(SIGKILL)
+            signal_wake_up(k, thread, fatal=True)
+    if in_syscall:
+        return  # get_signal takes it at the end of the syscall
     from forklab.kernel.exit import do_exit_for_signal
 
     for thread in list(t.signal.thread_head):
@@ -167,6 +171,10 @@ def complete_signal(k: Kernel, sig: int, t: Task) -> None:
 
 def signal_wake_up(k: Kernel, t: Task, fatal: bool) -> None:
     """Wake ``t`` if it sleeps interruptibly, or killably for a fatal signal (kernel/signal.c:757-770)."""
+    if fatal and t.waits_on == "vfork_done":
+        from forklab.kernel.fork import vfork_wait_killed
+
+        vfork_wait_killed(k, t)
     if t.state & TaskState.TASK_INTERRUPTIBLE or (fatal and t.state & TaskState.TASK_WAKEKILL):
         from forklab.kernel.sched.core import wake_up_process
 

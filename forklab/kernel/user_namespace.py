@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
@@ -176,7 +177,7 @@ def proc_write_id_map(k: Kernel, writer: Task_, target: Task_, uid_map: list[tup
             raise kerr(errno.EINVAL, "an id map holds 1 to 340 extents", "kernel/user_namespace.c:930")
         parsed = [UidGidExtent(int(a), int(b), int(c)) for a, b, c in extents]
         spans = sorted((e.first, e.first + e.count) for e in parsed)
-        if any(e.count <= 0 for e in parsed) or any(a[1] > b[0] for a, b in zip(spans, spans[1:], strict=False)):
+        if any(e.count <= 0 for e in parsed) or any(a[1] > b[0] for a, b in itertools.pairwise(spans)):
             raise kerr(errno.EINVAL, "id map extents must be non-empty and must not overlap", "kernel/user_namespace.c:944")
         single_own = len(parsed) == 1 and parsed[0].count == 1 and parsed[0].lower_first == own \
             and writer.cred.user_ns is ns.parent

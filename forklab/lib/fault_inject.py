@@ -13,7 +13,7 @@ from __future__ import annotations
 class FaultInjector:
     """The per-syscall countdown of ``task->fail_nth`` and the list of fallible sites visited."""
 
-    __slots__ = ("countdown", "sites", "failed_site")
+    __slots__ = ("countdown", "failed_site", "sites")
 
     def __init__(self) -> None:
         self.countdown = 0

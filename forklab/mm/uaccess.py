@@ -124,7 +124,7 @@ def _user_fault(k: MmKernel, t: Task, e: _BadArea) -> Segfault:
     from forklab.kernel.signal import force_sig_fault
 
     force_sig_fault(cast("Kernel", k), t, e.sig, e.addr)
-    return Segfault(e.addr, e.reason, t.pid)
+    return Segfault(e.addr, e.reason, t.pid, e.sig)
 
 
 def _oom() -> OSError:
