@@ -59,7 +59,7 @@ def make_task(k: Kernel, pid: int = 1, caps: int = CAP_FULL_SET, nofile: int = 1
 
 def fork_like(k: Kernel, parent: Task, pid: int, clone_flags: int = 0) -> Task:
     """A child built like dup_task_struct + copy_files + copy_fs (kernel/fork.c)."""
-    from forklab.kernel.fork_files import copy_files, copy_fs
+    from forklab.kernel.fork import copy_files, copy_fs
 
     sig = SignalStruct()
     assert parent.signal is not None

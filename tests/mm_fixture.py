@@ -5,7 +5,7 @@ from __future__ import annotations
 from forklab.include.linux.mm_types import MmStruct
 from forklab.include.linux.sched import SighandStruct, SignalStruct, Task
 from forklab.include.linux.user_namespace import UserNamespace
-from forklab.kernel.fork_mm import mm_alloc
+from forklab.kernel.fork import mm_alloc
 from forklab.lib.fault_inject import FaultInjector
 from forklab.mm.debug import check_mm_invariants
 from forklab.mm.mmap import ksys_mmap_pgoff

@@ -15,7 +15,7 @@ from forklab.fs.file_table import fput
 from forklab.fs.fs_struct import copy_fs_struct, exit_fs, unshare_fs, unshare_fs_struct
 from forklab.fs.open import do_sys_open, ksys_chdir
 from forklab.fs.read_write import ksys_lseek, ksys_read, ksys_write
-from forklab.kernel.fork_files import copy_files, copy_fs
+from forklab.kernel.fork import copy_files, copy_fs
 from forklab.uapi import (
     AT_FDCWD,
     CLONE_FILES,

@@ -1,6 +1,6 @@
 """fork-time memory: COW, zero page, shared anonymous memory, DONTFORK, WIPEONFORK, mlock, fail-nth.
 
-Each test drives forklab.kernel.fork_mm.copy_mm and forklab.mm.uaccess directly on hand-built
+Each test drives forklab.kernel.fork.copy_mm and forklab.mm.uaccess directly on hand-built
 tasks (see mm_fixture) and checks forklab.mm.debug.check_mm_invariants after every step.
 """
 
@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - rootdir-less layout
 from forklab.errors import KernelError, Segfault
 from forklab.include.linux.mm_types import _PAGE_ACCESSED, _PAGE_RW, _PAGE_SPECIAL, MM_ANONPAGES, MM_SHMEMPAGES, VM
 from forklab.include.linux.sched import Task
-from forklab.kernel.fork_mm import copy_mm, mmput
+from forklab.kernel.fork import copy_mm, mmput
 from forklab.mm.debug import mem_snapshot, mm_snapshot
 from forklab.mm.madvise import do_madvise
 from forklab.mm.memory import get_pte, pte_pfn

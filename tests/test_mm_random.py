@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover
 from forklab.errors import KernelError, Segfault
 from forklab.include.linux.mm_types import VM
 from forklab.include.linux.sched import SighandStruct, SignalStruct, Task
-from forklab.kernel.fork_mm import copy_mm, mmput
+from forklab.kernel.fork import copy_mm, mmput
 from forklab.mm.madvise import do_madvise
 from forklab.mm.mmap import find_vma, sys_mmap, vm_munmap
 from forklab.mm.mprotect import do_mprotect_pkey

@@ -46,7 +46,7 @@ def init_rlimits(max_threads: int) -> list[tuple[int, int]]:
 
 def start_kernel(k: Kernel) -> Task:
     """Build the initial objects and return init (pid 1), running on CPU 0."""
-    from forklab.kernel.fork_mm import mm_alloc
+    from forklab.kernel.fork import mm_alloc
     from forklab.kernel.sched.core import activate_task
 
     user_ns = UserNamespace(level=0, inum=0xEFFFFFFD, count=8)  # cred, pid ns, six other namespaces

@@ -40,7 +40,7 @@ def mm_release(k: Kernel, tsk: Task) -> None:
 
 def exit_mm(k: Kernel, tsk: Task) -> None:
     """mm_release, then detach and drop the mm (kernel/exit.c:435-488)."""
-    from forklab.kernel.fork_mm import mmput
+    from forklab.kernel.fork import mmput
 
     mm_release(k, tsk)
     mm = tsk.mm
