@@ -68,6 +68,7 @@ class Kernel:
         self.max_threads = threads_max if threads_max is not None else 191928
         self.fault = FaultInjector()
         self.current: Task | None = None
+        self.in_syscall: list[Task] = []
         self.listeners: list[Listener] = []
         self._seq = 0
         self._inum = 0xF0000100
@@ -126,27 +127,38 @@ class Kernel:
         return t
 
     def _syscall(self, t: object, name: str, fn: Callable[[Task], T]) -> T:
-        """Run one syscall as ``t``: fail-nth, signal restart, signal delivery on the way out (arch/x86/entry/common.c)."""
+        """Run one syscall as ``t``: fail-nth, signal restart, signal delivery on the way out (arch/x86/entry/common.c).
+
+        Calls may nest: a trace listener may make another task call into the kernel while a
+        syscall is in progress (that is how the model shows races, e.g. a signal arriving in
+        the middle of a fork). The outer call's state is restored afterwards.
+        """
         task = self._check_task(t)
         self.clock_ns += 1000
-        while True:
-            self.fault.arm(task.fail_nth)
-            task.fail_nth = 0
-            self.current = task
-            try:
-                result = fn(task)
-            except KernelError as e:
-                if e.errno != ERESTARTNOINTR:
-                    self._exit_to_user(task)
-                    raise
-                self.current = None
-                self._deliver_one_signal(task)
-                continue
-            finally:
-                self.current = None
+        outer = (self.current, self.fault.countdown, self.fault.sites, self.fault.failed_site)
+        self.in_syscall.append(task)
+        try:
+            while True:
+                self.fault.arm(task.fail_nth)
+                task.fail_nth = 0
+                self.current = task
+                try:
+                    result = fn(task)
+                except KernelError as e:
+                    self.fault.countdown = 0
+                    if e.errno != ERESTARTNOINTR:
+                        self._exit_to_user(task)
+                        raise
+                    self._deliver_one_signal(task)
+                    continue
                 self.fault.countdown = 0
-            self._exit_to_user(task)
-            return result
+                self._exit_to_user(task)
+                return result
+        finally:
+            self.in_syscall.pop()
+            self.current = outer[0]
+            if outer[0] is not None:
+                self.fault.countdown, self.fault.sites, self.fault.failed_site = outer[1:]
 
     def _exit_to_user(self, task: Task) -> None:
         """On the way back to user mode, deliver what is pending; a fatal one ends the task (kernel/signal.c:get_signal).
@@ -154,7 +166,6 @@ class Kernel:
         Signals other tasks sent while ``task`` was between syscalls are still pending at its
         next syscall (the model does not run it in between), which is where a fork meets them.
         """
-        self.current = None
         if task.exit_state or task.flags & 0x4 or task.state != TaskState.TASK_RUNNING:
             return
         while self._deliver_one_signal(task):
@@ -375,7 +386,9 @@ class Kernel:
     def _user_access(self, t: object, access: Callable[[Task], T]) -> T:
         """Run a user-mode access; a fault's signal is delivered before returning (arch/x86/mm/fault.c)."""
         task = self._check_task(t)
+        outer = self.current
         self.current = task
+        self.in_syscall.append(task)
         try:
             return access(task)
         except Segfault as fault:
@@ -385,7 +398,8 @@ class Kernel:
                 fault.killed = True
             raise
         finally:
-            self.current = None
+            self.in_syscall.pop()
+            self.current = outer
 
     def load(self, t: Task, addr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``addr`` as ``t``'s own user code would (raises Segfault)."""
@@ -673,11 +687,7 @@ class Kernel:
         task = self._check_task(t)
         if not isinstance(target, Task):
             raise TypeError("target must be a Task")
-        self.current = task
-        try:
-            proc_write_id_map(self, task, target, uid_map, gid_map)
-        finally:
-            self.current = None
+        self._syscall(task, "write", lambda c: proc_write_id_map(self, c, target, uid_map, gid_map))
 
     # --- invariants ---------------------------------------------------------------------------
 

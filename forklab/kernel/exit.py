@@ -98,9 +98,10 @@ def forget_original_parent(k: Kernel, father: Task) -> list[Task]:
 
     if father.ptraced:
         exit_ptrace(k, father)
+    child_reaper = find_child_reaper(k, father)  # a dying namespace init zaps its namespace here
     if not father.children:
         return []
-    reaper = find_new_reaper(k, father, find_child_reaper(k, father))
+    reaper = find_new_reaper(k, father, child_reaper)
     dead: list[Task] = []
     for p in list(father.children):
         for t in _threads(p):

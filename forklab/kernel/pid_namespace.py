@@ -86,7 +86,8 @@ def zap_pid_ns_processes(k: Kernel, ns: PidNamespace, reaper: Task) -> None:
 
     The model kills and reaps synchronously: there is no scheduler loop to wait in.
     """
-    from forklab.include.linux.sched import PIDTYPE
+    from forklab.include.linux.sched import PF, PIDTYPE, TaskState
+    from forklab.kernel.exit import release_task
     from forklab.kernel.signal import send_sig_kill
     from forklab.uapi import SIG_IGN, SIGCHLD
 
@@ -96,7 +97,13 @@ def zap_pid_ns_processes(k: Kernel, ns: PidNamespace, reaper: Task) -> None:
 
     reaper.sighand.action[SIGCHLD - 1] = SigAction(SIG_IGN)
     for nr in sorted(n for n in ns.idr if n > 1):
-        pid = ns.idr[nr]
+        pid = ns.idr.get(nr)
         task = pid.tasks[PIDTYPE.PIDTYPE_PID][0] if pid is not None and pid.tasks[PIDTYPE.PIDTYPE_PID] else None
-        if task is not None and not (task.flags & 0x4):
+        if task is not None and not task.flags & PF.PF_EXITING:
             send_sig_kill(k, task)
+    # kernel_wait4(-1, __WALL) until ECHILD: reap what is left (kernel/pid_namespace.c:215-224)
+    for child in list(reaper.children):
+        if child.exit_state == TaskState.EXIT_ZOMBIE and child.signal is not None \
+                and child.signal.thread_head == [child]:
+            child.exit_state = TaskState.EXIT_DEAD
+            release_task(k, child)

@@ -153,7 +153,7 @@ def complete_signal(k: Kernel, sig: int, t: Task) -> None:
     if not (sig_fatal(t, sig) and not t.blocked & sigmask(sig) and (sig == SIGKILL or not t.ptrace)):
         signal_wake_up(k, t, fatal=False)
         return
-    in_syscall = k.current is not None and k.current.signal is t.signal
+    in_syscall = any(th.signal is t.signal for th in k.in_syscall)
     if sig not in SIG_KERNEL_COREDUMP:
         t.signal.flags |= SIGNAL_GROUP_EXIT
         t.signal.group_exit_code = sig
@@ -182,15 +182,21 @@ def signal_wake_up(k: Kernel, t: Task, fatal: bool) -> None:
 
 
 def send_signal(k: Kernel, sig: int, t: Task, kind: PIDTYPE, sender: Task | None = None) -> None:
-    """Build the siginfo for a user send and queue it (kernel/signal.c:1208-1232)."""
+    """Build the siginfo for a send from user space and queue it (kernel/signal.c:1208-1250).
+
+    A sender that is not visible in the target's pid namespace (it lives in an ancestor)
+    forces SIGKILL/SIGSTOP through to a namespace init (``force``, :1216, :1238-1240).
+    """
+    from forklab.kernel.pid import pid_nr_ns, task_active_pid_ns
+
     si_pid = 0
     si_uid = 0
+    force = False
     if sender is not None and sender.cred is not None:
-        from forklab.kernel.pid import pid_nr_ns, task_active_pid_ns
-
         si_pid = pid_nr_ns(sender.group_leader.thread_pid if sender.group_leader else None, task_active_pid_ns(t))
         si_uid = sender.cred.uid
-    __send_signal(k, sig, SigQueue(sig, SI_USER, si_pid, si_uid), t, kind)
+        force = si_pid == 0
+    __send_signal(k, sig, SigQueue(sig, SI_USER, si_pid, si_uid), t, kind, force)
 
 
 def force_sig_fault(k: Kernel, t: Task, sig: int, addr: int) -> None:
@@ -318,7 +324,7 @@ def kill_something_info(k: Kernel, sender: Task, sig: int, pid: int) -> None:
             continue
         sent += 1
         if sig:
-            __send_signal(k, sig, SigQueue(sig, SI_USER, 0, sender.cred.uid if sender.cred else 0), t, kind)
+            send_signal(k, sig, t, kind, sender)
     if not sent and last is not None:
         raise last
 
