@@ -108,6 +108,88 @@ def tour() -> None:
     console.print("[green]check_invariants(): every refcount equals its holders[/]")
 
 
+def parse_flags(text: str) -> int:
+    """``CLONE_VM|CLONE_FS|SIGCHLD`` or a number (0x..., decimal) to a flags word."""
+    import forklab.uapi as uapi
+
+    value = 0
+    for part in filter(None, (p.strip() for p in text.replace(",", "|").split("|"))):
+        if part.lstrip("-").isdigit() or part.lower().startswith("0x"):
+            value |= int(part, 0)
+        elif isinstance(getattr(uapi, part, None), int) and part.startswith(("CLONE_", "SIG")):
+            value |= int(getattr(uapi, part))
+        else:
+            raise typer.BadParameter(f"unknown flag {part!r}")
+    return value
+
+
+@app.command()
+def explain(
+    call: str = typer.Argument(..., help="clone, clone3, fork, vfork or unshare"),
+    flags: str = typer.Argument("0", help="e.g. 'CLONE_VM|CLONE_SIGHAND|SIGCHLD' (clone: exit signal in the low byte)"),
+    kernel: str = typer.Option("5.6.14", "--kernel", help="kernel version profile: 5.6.14 or 6.18"),
+    exit_signal: str = typer.Option("SIGCHLD", help="clone3's exit_signal"),
+    uid: int = typer.Option(0, help="run the call as a task of this uid (setresuid drops capabilities)"),
+    set_tid: str = typer.Option("", help="clone3 set_tid, comma separated"),
+) -> None:
+    """Run one call on a fresh model and say what it returned and which rule decided."""
+    from forklab import CloneArgs
+
+    console = Console()
+    k = Kernel(version=kernel)
+    task = k.find_task(k.fork(k.init_task))
+    if uid:
+        k.setresuid(task, uid, uid, uid)
+    word = parse_flags(flags)
+    rec = Recorder()
+    k.listeners.append(rec)
+    label = f"{call}({flags})" + (f" as uid {uid}" if uid else "") + f" on Linux {kernel}"
+    try:
+        if call == "clone":
+            result = k.clone(task, word)
+        elif call == "clone3":
+            tids = [int(x) for x in set_tid.split(",") if x.strip()]
+            result = k.clone3(task, CloneArgs(flags=word, exit_signal=parse_flags(exit_signal), set_tid=tids))
+        elif call == "fork":
+            result = k.fork(task)
+        elif call == "vfork":
+            result = k.vfork(task)
+        elif call == "unshare":
+            result = k.unshare(task, word)
+        else:
+            raise typer.BadParameter(f"unknown call {call!r}")
+    except OSError as e:
+        console.print(f"{label} -> [red]{e}[/]")
+        _print_steps(console, rec)
+        raise typer.Exit(1) from None
+    finally:
+        k.listeners.remove(rec)
+    console.print(f"{label} -> [green]{result}[/]")
+    _print_steps(console, rec)
+    if call != "unshare":
+        console.print(_sharing_table(k, task.pid, task.children[-1].pid if task.children else result, "child vs caller"))
+
+
+def _print_steps(console: Console, rec: Recorder) -> None:
+    for e in rec.events:
+        console.print(f"  [cyan]{e.kind}[/] {e.detail} [dim]({e.source})[/]")
+
+
+@app.command("diff-versions")
+def diff_versions_cmd(old: str = typer.Argument("5.6.14"), new: str = typer.Argument("6.18")) -> None:
+    """List what changed in the clone path between two kernel versions, one switch per change."""
+    from forklab.version import diff_versions
+
+    table = Table(title=f"clone path: Linux {old} -> {new}")
+    table.add_column("since")
+    table.add_column("switch")
+    table.add_column("what a user sees")
+    table.add_column("where")
+    for change in diff_versions(old, new):
+        table.add_row(".".join(map(str, change.since)), change.name, change.effect, change.source)
+    Console().print(table)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -23,11 +23,11 @@ from forklab.kernel.cgroup.pids import Cgroup
 from forklab.kernel.sched.core import Rq
 from forklab.lib.fault_inject import FaultInjector
 from forklab.trace import Listener, TraceEvent
-from forklab.uapi import CLONE_ARGS_SIZE_VER1, CloneArgs
+from forklab.uapi import CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SIZE_VER2, CloneArgs
+from forklab.version import changes_in
 
 T = TypeVar("T")
 
-VERSIONS = ("5.6.14",)
 
 
 def _check_int(name: str, value: object) -> int:
@@ -50,8 +50,9 @@ class Kernel:
         from forklab.kernel.pid import PID_MAX_LIMIT
         from forklab.mm.page_alloc import MemMap
 
-        if version not in VERSIONS:
-            raise ValueError(f"unknown kernel version {version!r}; this model knows {', '.join(VERSIONS)}")
+        if not isinstance(version, str):
+            raise TypeError("version must be a str such as '5.6.14' or '6.18'")
+        self.changes = changes_in(version)
         _check_int("pid_max", pid_max)
         _check_int("nr_cpus", nr_cpus)
         if not max(301, 8 * nr_cpus) <= pid_max <= PID_MAX_LIMIT:
@@ -90,6 +91,15 @@ class Kernel:
         self.init_task: Task = start_kernel(self)
 
     # --- plumbing -----------------------------------------------------------------------
+
+    def has(self, change: str) -> bool:
+        """Whether this kernel version has the named change (forklab/version.py)."""
+        return change in self.changes
+
+    @property
+    def cap_full_set(self) -> int:
+        """Every capability this version knows: CAP_LAST_CAP is 37 in 5.6, 40 from 5.9."""
+        return (1 << (41 if self.has("set_tid_checkpoint_restore") else 38)) - 1
 
     def trace(self, kind: str, source: str, detail: str = "", tid: int | None = None) -> None:
         """Emit one trace event to every listener; returns at once when there are none."""
@@ -239,7 +249,8 @@ class Kernel:
         if not isinstance(args, CloneArgs):
             _check_int("args", args)
         else:
-            for name in ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size", "tls"):
+            for name in ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size", "tls",
+                         "cgroup"):
                 _check_int(f"args.{name}", getattr(args, name))
             if isinstance(args.set_tid, list):
                 for v in args.set_tid:
@@ -248,7 +259,8 @@ class Kernel:
                 _check_int("args.set_tid", args.set_tid)
             if args.set_tid_size is not None:
                 _check_int("args.set_tid_size", args.set_tid_size)
-        usize = CLONE_ARGS_SIZE_VER1 if size is None else _check_int("size", size)
+        default = CLONE_ARGS_SIZE_VER2 if self.has("clone_into_cgroup") else CLONE_ARGS_SIZE_VER1
+        usize = default if size is None else _check_int("size", size)
         if usize < 0:  # size_t: a negative size is a huge one
             raise kerr(errno.E2BIG, f"clone_args size {usize} exceeds PAGE_SIZE", "kernel/fork.c:2608")
         return self._syscall(t, "clone3", lambda c: sys_clone3(self, c, args, usize))

@@ -37,8 +37,11 @@ CLONE_NEWNET = 0x40000000
 CLONE_IO = 0x80000000
 CLONE_CLEAR_SIGHAND = 0x100000000
 
+CLONE_INTO_CGROUP = 0x200000000  # 5.7+: not in 5.6 (forklab.version "clone_into_cgroup")
+
 CLONE_ARGS_SIZE_VER0 = 64  # sched.h:103
 CLONE_ARGS_SIZE_VER1 = 80  # sched.h:104
+CLONE_ARGS_SIZE_VER2 = 88  # 5.7+
 SCHED_RESET_ON_FORK = 0x40000000
 
 CLONE_FLAG_NAMES: dict[int, str] = {
@@ -68,6 +71,7 @@ CLONE_FLAG_NAMES: dict[int, str] = {
     CLONE_NEWNET: "CLONE_NEWNET",
     CLONE_IO: "CLONE_IO",
     CLONE_CLEAR_SIGHAND: "CLONE_CLEAR_SIGHAND",
+    CLONE_INTO_CGROUP: "CLONE_INTO_CGROUP",
 }
 
 
@@ -155,6 +159,7 @@ CAP_SYS_RESOURCE, CAP_SYS_TIME, CAP_SYS_TTY_CONFIG, CAP_MKNOD, CAP_LEASE = 24, 2
 CAP_AUDIT_WRITE, CAP_AUDIT_CONTROL, CAP_SETFCAP, CAP_MAC_OVERRIDE, CAP_MAC_ADMIN = 29, 30, 31, 32, 33
 CAP_SYSLOG, CAP_WAKE_ALARM, CAP_BLOCK_SUSPEND, CAP_AUDIT_READ = 34, 35, 36, 37
 CAP_LAST_CAP = CAP_AUDIT_READ
+CAP_PERFMON, CAP_BPF, CAP_CHECKPOINT_RESTORE = 38, 39, 40  # 5.8 and 5.9; the 6.18 profile only
 CAP_FULL_SET = (1 << (CAP_LAST_CAP + 1)) - 1
 
 # include/uapi/linux/prctl.h
@@ -219,12 +224,13 @@ class CloneArgs:
     tls: int = 0
     set_tid: int | list[int] = 0
     set_tid_size: int | None = None
+    cgroup: int = 0  # 5.7+ (CLONE_ARGS_SIZE_VER2); ignored by the 5.6 profile, whose struct ends at 80
 
     def to_bytes(self) -> bytes:
-        """The 80-byte little-endian struct as user space lays it out; a list ``set_tid`` counts as address 0."""
+        """The 88-byte little-endian struct as user space lays it out; a list ``set_tid`` counts as address 0."""
         set_tid = self.set_tid if isinstance(self.set_tid, int) else 0
         size = self.set_tid_size if self.set_tid_size is not None else (
             len(self.set_tid) if isinstance(self.set_tid, list) else 0)
         fields = (self.flags, self.pidfd, self.child_tid, self.parent_tid, self.exit_signal,
-                  self.stack, self.stack_size, self.tls, set_tid, size)
+                  self.stack, self.stack_size, self.tls, set_tid, size, self.cgroup)
         return b"".join((v & (2**64 - 1)).to_bytes(8, "little") for v in fields)

@@ -24,3 +24,30 @@ def test_tour_is_deterministic() -> None:
     first = runner.invoke(app, ["tour"], env={"COLUMNS": "200"}).output
     second = runner.invoke(app, ["tour"], env={"COLUMNS": "200"}).output
     assert first == second
+
+
+def test_explain_names_the_rule_for_each_version() -> None:
+    """``forklab explain clone3 CLONE_NEWTIME --kernel V``: EINVAL with its line in 5.6, a pid in 6.18."""
+    runner = CliRunner()
+    old = runner.invoke(app, ["explain", "clone3", "CLONE_NEWTIME"], env={"COLUMNS": "200"})
+    assert old.exit_code == 1 and "EINVAL" in old.output and "kernel/fork.c:2694" in old.output
+    new = runner.invoke(app, ["explain", "clone3", "CLONE_NEWTIME", "--kernel", "6.18"], env={"COLUMNS": "200"})
+    assert new.exit_code == 0, new.output
+    assert "copy_time_ns" in new.output and "timens_on_fork" in new.output
+
+
+def test_explain_unprivileged_user_namespace() -> None:
+    """CLONE_NEWUSER|CLONE_NEWNET works for uid 1000; CLONE_NEWNET alone is EPERM (kernel/nsproxy.c:163)."""
+    runner = CliRunner()
+    ok = runner.invoke(app, ["explain", "clone", "CLONE_NEWUSER|CLONE_NEWNET|SIGCHLD", "--uid", "1000"])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, ["explain", "clone", "CLONE_NEWNET|SIGCHLD", "--uid", "1000"], env={"COLUMNS": "200"})
+    assert bad.exit_code == 1 and "EPERM" in bad.output and "kernel/nsproxy.c:163" in bad.output
+
+
+def test_diff_versions_lists_each_switch() -> None:
+    """``forklab diff-versions`` lists every change between 5.6.14 and 6.18 with its version."""
+    result = CliRunner().invoke(app, ["diff-versions"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    for name in ("clone_into_cgroup", "clone3_newtime", "pidfd_thread", "timens_vm_allowed", "pid_max_per_ns"):
+        assert name in result.output

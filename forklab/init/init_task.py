@@ -25,7 +25,7 @@ from forklab.include.linux.sched import (
 )
 from forklab.include.linux.user_namespace import UCOUNT_COUNTS, UserNamespace
 from forklab.kernel.cgroup.pids import Cgroup
-from forklab.uapi import CAP_FULL_SET, RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK
+from forklab.uapi import RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK
 
 if TYPE_CHECKING:
     from forklab.syscalls import Kernel
@@ -55,9 +55,11 @@ def start_kernel(k: Kernel) -> Task:
     root_user = UserStruct(uid=0, count=1)
     k.uidhash[0] = root_user
     k.root_user = root_user
-    cred = Cred(usage=4, cap_permitted=CAP_FULL_SET, cap_effective=CAP_FULL_SET, cap_bset=CAP_FULL_SET,
+    full = k.cap_full_set
+    cred = Cred(usage=4, cap_permitted=full, cap_effective=full, cap_bset=full,
                 user=root_user, user_ns=user_ns)
-    pid_ns = PidNamespace(level=0, user_ns=user_ns, inum=0xEFFFFFFC, count=1, pid_allocated=PIDNS_ADDING)
+    pid_ns = PidNamespace(level=0, user_ns=user_ns, inum=0xEFFFFFFC, count=1, pid_allocated=PIDNS_ADDING,
+                          pid_max=k.pid_max)
     k.init_pid_ns = pid_ns
 
     def ns(kind: str, inum: int) -> Namespace:

@@ -107,15 +107,18 @@ from forklab.uapi import (
     CAP_SYS_RESOURCE,
     CLONE_ARGS_SIZE_VER0,
     CLONE_ARGS_SIZE_VER1,
+    CLONE_ARGS_SIZE_VER2,
     CLONE_CHILD_CLEARTID,
     CLONE_CHILD_SETTID,
     CLONE_CLEAR_SIGHAND,
     CLONE_DETACHED,
     CLONE_FILES,
     CLONE_FS,
+    CLONE_INTO_CGROUP,
     CLONE_IO,
     CLONE_NEWNS,
     CLONE_NEWPID,
+    CLONE_NEWTIME,
     CLONE_NEWUSER,
     CLONE_PARENT,
     CLONE_PARENT_SETTID,
@@ -182,7 +185,8 @@ def sys_vfork(k: Kernel, current: Task) -> int:
 def sys_clone(k: Kernel, current: Task, clone_flags: int, newsp: int, parent_tidptr: int,
               child_tidptr: int, tls: int) -> int:
     """clone(2) in x86-64 argument order; 5.6.14 keeps only the low 32 flag bits (kernel/fork.c:2566-2587)."""
-    clone_flags &= CLONE_LEGACY_FLAGS
+    if k.has("legacy_clone_low32"):
+        clone_flags &= CLONE_LEGACY_FLAGS
     args = KernelCloneArgs(
         flags=clone_flags & ~CSIGNAL,
         pidfd=parent_tidptr,
@@ -192,7 +196,8 @@ def sys_clone(k: Kernel, current: Task, clone_flags: int, newsp: int, parent_tid
         stack=newsp,
         tls=tls,
     )
-    legacy_clone_args_valid(args)
+    if not k.has("pidfd_parent_tid_same_address"):
+        legacy_clone_args_valid(args)  # 5.9 folded it into kernel_clone
     return _do_fork(k, current, args)
 
 
@@ -216,9 +221,11 @@ def copy_clone_args_from_user(k: Kernel, current: Task, uargs: CloneArgs | int, 
         raise kerr(errno.E2BIG, f"clone_args size {usize} exceeds PAGE_SIZE", "kernel/fork.c:2608")
     if usize < CLONE_ARGS_SIZE_VER0:
         raise kerr(errno.EINVAL, f"clone_args size {usize} is below CLONE_ARGS_SIZE_VER0 (64)", "kernel/fork.c:2610")
-    raw = _copy_struct_from_user(k, current, uargs, usize)
-    f = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, CLONE_ARGS_SIZE_VER1, 8)]
-    flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid_ptr, set_tid_size = f
+    ksize = CLONE_ARGS_SIZE_VER2 if k.has("clone_into_cgroup") else CLONE_ARGS_SIZE_VER1
+    raw = _copy_struct_from_user(k, current, uargs, usize, ksize)
+    f = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, ksize, 8)] + [0]
+    flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid_ptr, set_tid_size = f[:10]
+    cgroup = f[10]
     set_tid_list = uargs.set_tid if isinstance(uargs, CloneArgs) and isinstance(uargs.set_tid, list) else None
     if set_tid_list is not None and usize >= CLONE_ARGS_SIZE_VER1:
         set_tid_ptr = 1 if set_tid_list or set_tid_size else 0  # a Python list stands for a valid pointer
@@ -230,30 +237,34 @@ def copy_clone_args_from_user(k: Kernel, current: Task, uargs: CloneArgs | int, 
         raise kerr(errno.EINVAL, "set_tid is set but set_tid_size is 0", "kernel/fork.c:2623")
     if exit_signal & ~CSIGNAL or exit_signal > 64:
         raise kerr(errno.EINVAL, f"exit_signal {exit_signal} is not a valid signal", "kernel/fork.c:2630")
+    if k.has("clone_into_cgroup") and flags & CLONE_INTO_CGROUP and (cgroup > 2**31 - 1 or usize < CLONE_ARGS_SIZE_VER2):
+        raise kerr(errno.EINVAL, "CLONE_INTO_CGROUP needs a cgroup fd <= INT_MAX and an 88-byte struct",
+                   "kernel/fork.c:copy_clone_args_from_user (5.7)")
     set_tid = _copy_set_tid(k, current, set_tid_list, set_tid_ptr, set_tid_size)
     return KernelCloneArgs(flags=flags, pidfd=pidfd, child_tid=child_tid, parent_tid=parent_tid,
-                           exit_signal=exit_signal, stack=stack, stack_size=stack_size, tls=tls, set_tid=set_tid)
+                           exit_signal=exit_signal, stack=stack, stack_size=stack_size, tls=tls, set_tid=set_tid,
+                           cgroup=cgroup)
 
 
-def _copy_struct_from_user(k: Kernel, current: Task, uargs: CloneArgs | int, usize: int) -> bytes:
-    """copy_struct_from_user: the first 80 bytes, zero-filled; a larger tail must be zero (include/linux/uaccess.h:283-302)."""
+def _copy_struct_from_user(k: Kernel, current: Task, uargs: CloneArgs | int, usize: int, ksize: int) -> bytes:
+    """copy_struct_from_user: the first ``ksize`` bytes, zero-filled; a larger tail must be zero (include/linux/uaccess.h:283-302)."""
     from forklab.mm.uaccess import copy_from_user
 
     if isinstance(uargs, CloneArgs):
-        data = uargs.to_bytes()[:usize]
+        data = uargs.to_bytes()[: min(usize, ksize)]
     else:
-        if usize > CLONE_ARGS_SIZE_VER1:
-            tail = copy_from_user(k, current, uargs + CLONE_ARGS_SIZE_VER1, usize - CLONE_ARGS_SIZE_VER1)
+        if usize > ksize:
+            tail = copy_from_user(k, current, uargs + ksize, usize - ksize)
             if tail is None:
                 raise kerr(errno.EFAULT, "clone_args tail is not readable", "include/linux/uaccess.h:293")
             if any(tail):
                 raise kerr(errno.E2BIG, "clone_args has non-zero bytes past the known struct",
                            "include/linux/uaccess.h:295")
-        got = copy_from_user(k, current, uargs, min(usize, CLONE_ARGS_SIZE_VER1))
+        got = copy_from_user(k, current, uargs, min(usize, ksize))
         if got is None:
             raise kerr(errno.EFAULT, "clone_args is not readable", "kernel/fork.c:2614")
         data = got
-    return data + bytes(CLONE_ARGS_SIZE_VER1 - len(data))
+    return data + bytes(ksize - len(data))
 
 
 def _copy_set_tid(k: Kernel, current: Task, as_list: list[int] | None, ptr: int, size: int) -> list[int]:
@@ -286,9 +297,14 @@ def clone3_stack_valid(kargs: KernelCloneArgs) -> bool:
 
 def clone3_args_valid(k: Kernel, current: Task, kargs: KernelCloneArgs) -> None:
     """The clone3-only flag rules, all EINVAL (kernel/fork.c:2684-2709)."""
-    if kargs.flags & ~(CLONE_LEGACY_FLAGS | CLONE_CLEAR_SIGHAND):
-        raise kerr(errno.EINVAL, "clone3: unknown flag bits above CLONE_CLEAR_SIGHAND", "kernel/fork.c:2687")
-    if kargs.flags & (CLONE_DETACHED | CSIGNAL):
+    known = CLONE_LEGACY_FLAGS | CLONE_CLEAR_SIGHAND | (CLONE_INTO_CGROUP if k.has("clone_into_cgroup") else 0)
+    if kargs.flags & ~known:
+        raise kerr(errno.EINVAL, "clone3: unknown flag bits", "kernel/fork.c:2687")
+    if k.has("clone3_newtime"):
+        if kargs.flags & (CLONE_DETACHED | (CSIGNAL & ~CLONE_NEWTIME)):
+            raise kerr(errno.EINVAL, "clone3: CLONE_DETACHED and CSIGNAL bits other than CLONE_NEWTIME are rejected",
+                       "kernel/fork.c:clone3_args_valid (6.3)")
+    elif kargs.flags & (CLONE_DETACHED | CSIGNAL):
         raise kerr(errno.EINVAL, "clone3: CLONE_DETACHED and CSIGNAL bits (incl. CLONE_NEWTIME) are rejected",
                    "kernel/fork.c:2694")
     if kargs.flags & (CLONE_SIGHAND | CLONE_CLEAR_SIGHAND) == CLONE_SIGHAND | CLONE_CLEAR_SIGHAND:
@@ -310,6 +326,9 @@ def _do_fork(k: Kernel, current: Task, args: KernelCloneArgs) -> int:
     from forklab.mm.uaccess import put_user_int
 
     clone_flags = args.flags
+    if k.has("pidfd_parent_tid_same_address") and clone_flags & CLONE_PIDFD and clone_flags & CLONE_PARENT_SETTID \
+            and args.pidfd == args.parent_tid:
+        raise kerr(errno.EINVAL, "CLONE_PIDFD and CLONE_PARENT_SETTID at the same address", "kernel/fork.c:kernel_clone (5.9)")
     trace = 0
     if not clone_flags & CLONE_UNTRACED:
         if clone_flags & CLONE_VFORK:
@@ -336,7 +355,10 @@ def _do_fork(k: Kernel, current: Task, args: KernelCloneArgs) -> int:
         ptrace_event_pid(k, current, trace, nr)
     if clone_flags & CLONE_VFORK:
         wait_for_vfork_done(k, current, p)
-    k.trace("_do_fork", "kernel/fork.c:2466", f"returns {nr}")
+    if k.has("kernel_clone_name"):
+        k.trace("kernel_clone", "kernel/fork.c:kernel_clone (5.10)", f"returns {nr}")
+    else:
+        k.trace("_do_fork", "kernel/fork.c:2466", f"returns {nr}")
     return nr
 
 
@@ -408,7 +430,7 @@ def complete_vfork_done(k: Kernel, tsk: Task) -> None:
 # --- copy_process ---------------------------------------------------------------------------
 
 
-def copy_process_checks(current: Task, clone_flags: int) -> None:
+def copy_process_checks(k: Kernel, current: Task, clone_flags: int) -> None:
     """The eight up-front EINVAL checks of copy_process, in source order (kernel/fork.c:1841-1899)."""
     assert current.signal is not None and current.nsproxy is not None
     if clone_flags & (CLONE_NEWNS | CLONE_FS) == CLONE_NEWNS | CLONE_FS:
@@ -427,10 +449,15 @@ def copy_process_checks(current: Task, clone_flags: int) -> None:
         or task_active_pid_ns(current) is not current.nsproxy.pid_ns_for_children
     ):
         raise kerr(errno.EINVAL, "a thread cannot be in another user or pid namespace", "kernel/fork.c:1876")
-    if clone_flags & (CLONE_THREAD | CLONE_VM) and current.nsproxy.time_ns is not current.nsproxy.time_ns_for_children:
+    if not k.has("timens_vm_allowed") and clone_flags & (CLONE_THREAD | CLONE_VM) \
+            and current.nsproxy.time_ns is not current.nsproxy.time_ns_for_children:
         raise kerr(errno.EINVAL, "CLONE_VM/CLONE_THREAD after unshare(CLONE_NEWTIME), before a plain fork",
                    "kernel/fork.c:1886")
-    if clone_flags & CLONE_PIDFD and clone_flags & (CLONE_DETACHED | CLONE_THREAD):
+    if k.has("pidfd_thread"):
+        if clone_flags & CLONE_PIDFD and clone_flags & CLONE_DETACHED:
+            raise kerr(errno.EINVAL, "CLONE_PIDFD cannot be combined with CLONE_DETACHED",
+                       "kernel/fork.c:copy_process (6.9)")
+    elif clone_flags & CLONE_PIDFD and clone_flags & (CLONE_DETACHED | CLONE_THREAD):
         raise kerr(errno.EINVAL, "CLONE_PIDFD cannot be combined with CLONE_DETACHED or CLONE_THREAD",
                    "kernel/fork.c:1896")
 
@@ -438,7 +465,7 @@ def copy_process_checks(current: Task, clone_flags: int) -> None:
 def copy_process(k: Kernel, current: Task, trace: int, args: KernelCloneArgs) -> Task:
     """Create a new task as a copy of ``current``; nothing is published unless every step succeeds (kernel/fork.c:1824-2362)."""
     clone_flags = args.flags
-    copy_process_checks(current, clone_flags)
+    copy_process_checks(k, current, clone_flags)
     assert current.signal is not None
     delayed = MultiprocessSignals()
     if not clone_flags & CLONE_THREAD:
@@ -455,7 +482,7 @@ def copy_process(k: Kernel, current: Task, trace: int, args: KernelCloneArgs) ->
             ladder.on_failure("bad_fork_free_pid", free_pid, k, pid)
             pidfile = _copy_process_pidfd(k, current, pid, clone_flags, args, ladder)
             _copy_process_identity(current, p, pid, clone_flags, args)
-            _copy_process_publish(k, current, p, pid, pidfile, clone_flags, trace, delayed, ladder)
+            _copy_process_publish(k, current, p, pid, pidfile, clone_flags, trace, delayed, ladder, args)
             ladder.pop_all()
     finally:
         if delayed in current.signal.multiprocess:
@@ -476,15 +503,14 @@ def _copy_process_creds(k: Kernel, current: Task, p: Task, clone_flags: int, arg
 
     p.set_child_tid = args.child_tid if clone_flags & CLONE_CHILD_SETTID else 0
     p.clear_child_tid = args.child_tid if clone_flags & CLONE_CHILD_CLEARTID else 0
-    assert p.real_cred is not None and p.real_cred.user is not None and p.signal is not None
-    user = p.real_cred.user
-    if user.processes >= p.signal.rlim[RLIMIT_NPROC][0]:
-        if user is not k.root_user and not capable(current, CAP_SYS_RESOURCE) and not capable(current, CAP_SYS_ADMIN):
-            raise kerr(errno.EAGAIN, f"RLIMIT_NPROC: uid {user.uid} already has {user.processes} tasks",
-                       "kernel/fork.c:1946")
-    current.flags &= ~PF.PF_NPROC_EXCEEDED
+    if not k.has("nproc_after_copy_creds"):
+        check_rlimit_nproc(k, current, p, counted=0, where="kernel/fork.c:1946")
+        current.flags &= ~PF.PF_NPROC_EXCEEDED
     copy_creds(k, p, clone_flags)
     ladder.on_failure("bad_fork_cleanup_count", _cleanup_count, k, p)
+    if k.has("nproc_after_copy_creds"):  # 5.14: after copy_creds, counting the child (is_rlimit_overlimit)
+        check_rlimit_nproc(k, current, p, counted=1, where="kernel/fork.c:copy_process (5.14)")
+        current.flags &= ~PF.PF_NPROC_EXCEEDED
     if k.nr_threads >= k.max_threads:
         raise kerr(errno.EAGAIN, f"threads-max ({k.max_threads}) reached", "kernel/fork.c:1963")
     p.flags = (p.flags & ~(PF.PF_SUPERPRIV | PF.PF_WQ_WORKER | PF.PF_IDLE)) | PF.PF_FORKNOEXEC
@@ -495,6 +521,18 @@ def _copy_process_creds(k: Kernel, current: Task, p: Task, clone_flags: int, arg
     p.default_timer_slack_ns = current.timer_slack_ns
     p.io_context = None
     p.cgroups = current.cgroups  # cgroup_fork (kernel/cgroup/cgroup.c:5866)
+
+
+def check_rlimit_nproc(k: Kernel, current: Task, p: Task, counted: int, where: str) -> None:
+    """EAGAIN when the real user already has RLIMIT_NPROC tasks, unless exempt (kernel/fork.c:1944-1950).
+
+    ``counted`` is 1 when the child's own count is already in (the 5.14+ position after copy_creds).
+    """
+    assert p.real_cred is not None and p.real_cred.user is not None and p.signal is not None
+    user = p.real_cred.user
+    if user.processes - counted >= p.signal.rlim[RLIMIT_NPROC][0] and user is not k.root_user \
+            and not capable(current, CAP_SYS_RESOURCE) and not capable(current, CAP_SYS_ADMIN):
+        raise kerr(errno.EAGAIN, f"RLIMIT_NPROC: uid {user.uid} already has {user.processes - counted} tasks", where)
 
 
 def _cleanup_count(k: Kernel, p: Task) -> None:
@@ -602,12 +640,13 @@ def _copy_process_identity(current: Task, p: Task, pid: Pid, clone_flags: int, a
 
 
 def _copy_process_publish(k: Kernel, current: Task, p: Task, pid: Pid, pidfile: Any, clone_flags: int,
-                          trace: int, delayed: MultiprocessSignals, ladder: CleanupLadder) -> None:
+                          trace: int, delayed: MultiprocessSignals, ladder: CleanupLadder,
+                          args: KernelCloneArgs) -> None:
     """The cgroup gate, the last checks under tasklist_lock, then make the child visible (kernel/fork.c:2177-2288)."""
     from forklab.fs.file import fd_install
     from forklab.kernel.cgroup.pids import cgroup_can_fork, cgroup_cancel_fork
 
-    cgroup_can_fork(k, current)
+    cgroup_can_fork(k, current, args if clone_flags & CLONE_INTO_CGROUP else None)
     ladder.on_failure("bad_fork_cancel_cgroup", cgroup_cancel_fork, current)
     p.start_time = k.clock_ns
     if clone_flags & (CLONE_PARENT | CLONE_THREAD):

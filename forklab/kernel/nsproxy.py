@@ -34,6 +34,7 @@ from forklab.uapi import (
     CLONE_NEWTIME,
     CLONE_NEWUTS,
     CLONE_SYSVSEM,
+    CLONE_VM,
 )
 
 if TYPE_CHECKING:
@@ -77,7 +78,8 @@ def copy_namespaces(k: Kernel, flags: int, tsk: Task) -> None:
     assert old is not None and tsk.cred is not None and tsk.cred.user_ns is not None
     user_ns = tsk.cred.user_ns
     if not flags & CLONE_NEW_ANY:
-        if old.time_ns_for_children is old.time_ns:
+        vm_stays = k.has("timens_vm_allowed") and bool(flags & CLONE_VM)  # 6.2: switch at exec instead
+        if old.time_ns_for_children is old.time_ns or vm_stays:
             old.count += 1
             k.trace("copy_namespaces", "kernel/nsproxy.c:158", "shares the parent's nsproxy")
             return
@@ -87,7 +89,8 @@ def copy_namespaces(k: Kernel, flags: int, tsk: Task) -> None:
     if flags & (CLONE_NEWIPC | CLONE_SYSVSEM) == CLONE_NEWIPC | CLONE_SYSVSEM:
         raise kerr(errno.EINVAL, "CLONE_NEWIPC cannot be combined with CLONE_SYSVSEM", "kernel/nsproxy.c:173")
     new = create_new_namespaces(k, flags, tsk, user_ns)
-    timens_on_fork(k, new)
+    if not (k.has("timens_vm_allowed") and flags & CLONE_VM):
+        timens_on_fork(k, new)
     tsk.nsproxy = new
     k.trace("copy_namespaces", "kernel/nsproxy.c:187", "new nsproxy")
 

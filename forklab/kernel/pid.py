@@ -22,7 +22,7 @@ from forklab.errors import kerr
 from forklab.include.linux.pid import PIDNS_ADDING, Pid, PidNamespace, Upid
 from forklab.include.linux.sched import PIDTYPE, Task
 from forklab.kernel.capability import ns_capable
-from forklab.uapi import CAP_SYS_ADMIN
+from forklab.uapi import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 
 if TYPE_CHECKING:
     from forklab.syscalls import Kernel
@@ -85,13 +85,14 @@ def alloc_pid(k: Kernel, ns: PidNamespace, set_tid: list[int]) -> Pid:
 def _alloc_one_level(k: Kernel, current: Task, tmp: PidNamespace, tid: int) -> int:
     """One iteration of alloc_pid's level loop (kernel/pid.c:188-248): a chosen or a cyclic number."""
     if tid:
-        if tid < 1 or tid >= k.pid_max:
+        if tid < 1 or tid >= pid_max_of(k, tmp):
             raise kerr(errno.EINVAL, f"set_tid {tid} is outside [1, pid_max)", "kernel/pid.c:194")
         if tid != 1 and tmp.child_reaper is None:
             raise kerr(errno.EINVAL, "set_tid other than 1 in a pid namespace without an init",
                        "kernel/pid.c:201")
         assert tmp.user_ns is not None
-        if not ns_capable(current, tmp.user_ns, CAP_SYS_ADMIN):
+        if not (ns_capable(current, tmp.user_ns, CAP_SYS_ADMIN) or (
+                k.has("set_tid_checkpoint_restore") and ns_capable(current, tmp.user_ns, CAP_CHECKPOINT_RESTORE))):
             raise kerr(errno.EPERM, "set_tid needs CAP_SYS_ADMIN in the pid namespace's user namespace",
                        "kernel/pid.c:203")
         if k.fault.should_fail("alloc_pid:idr_alloc"):
@@ -103,10 +104,16 @@ def _alloc_one_level(k: Kernel, current: Task, tmp: PidNamespace, tid: int) -> i
     pid_min = RESERVED_PIDS if tmp.idr_next > RESERVED_PIDS else 1
     if k.fault.should_fail("alloc_pid:idr_alloc_cyclic"):
         raise kerr(errno.ENOMEM, "idr node allocation failed", "kernel/pid.c:233")
-    nr = idr_alloc_cyclic(tmp, pid_min, k.pid_max)
+    nr = idr_alloc_cyclic(tmp, pid_min, pid_max_of(k, tmp))
     if nr < 0:
-        raise kerr(errno.EAGAIN, f"no free pid in level {tmp.level} below pid_max {k.pid_max}", "kernel/pid.c:241")
+        raise kerr(errno.EAGAIN, f"no free pid in level {tmp.level} below pid_max {pid_max_of(k, tmp)}",
+                   "kernel/pid.c:241")
     return nr
+
+
+def pid_max_of(k: Kernel, ns: PidNamespace) -> int:
+    """The pid_max bounding ``ns``: global in 5.6 (kernel/pid.c:60), per namespace from 6.14."""
+    return ns.pid_max if k.has("pid_max_per_ns") else k.pid_max
 
 
 def get_pid(pid: Pid) -> Pid:

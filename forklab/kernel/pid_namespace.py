@@ -40,7 +40,7 @@ def create_pid_namespace(k: Kernel, user_ns: UserNamespace, parent: PidNamespace
         raise kerr(errno.ENOMEM, "pid_namespace allocation failed", "kernel/pid_namespace.c:95")
     parent.count += 1
     ns = PidNamespace(level=level, parent=parent, user_ns=get_user_ns(user_ns), inum=k.new_inum(),
-                      pid_allocated=PIDNS_ADDING, ucounts_uid=euid, ucounts_ns=user_ns)
+                      pid_allocated=PIDNS_ADDING, ucounts_uid=euid, ucounts_ns=user_ns, pid_max=parent.pid_max)
     k.trace("create_pid_namespace", "kernel/pid_namespace.c:76", f"level {level} [{ns.inum}]")
     return ns
 

@@ -133,20 +133,18 @@ def create_user_ns(k: Kernel, new: Cred) -> None:
     ns = UserNamespace(level=parent_ns.level + 1, parent=parent_ns, owner=owner, group=group,
                        flags=parent_ns.flags, inum=k.new_inum())
     # The new ns holds the creator's reference to the parent (kernel/user_namespace.c:119).
-    set_cred_user_ns(new, ns)
+    set_cred_user_ns(new, ns, k.cap_full_set)
     k.trace("create_user_ns", "kernel/user_namespace.c:69", f"level {ns.level} owner {owner} [{ns.inum}]")
 
 
-def set_cred_user_ns(cred: Cred, user_ns: UserNamespace) -> None:
+def set_cred_user_ns(cred: Cred, user_ns: UserNamespace, full_set: int) -> None:
     """Give ``cred`` a fresh start in ``user_ns``: all capabilities (kernel/user_namespace.c:42-59)."""
-    from forklab.uapi import CAP_FULL_SET
-
     cred.securebits = 0
     cred.cap_inheritable = 0
-    cred.cap_permitted = CAP_FULL_SET
-    cred.cap_effective = CAP_FULL_SET
+    cred.cap_permitted = full_set
+    cred.cap_effective = full_set
     cred.cap_ambient = 0
-    cred.cap_bset = CAP_FULL_SET
+    cred.cap_bset = full_set
     cred.user_ns = user_ns
 
 

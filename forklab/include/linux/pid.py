@@ -35,6 +35,7 @@ class PidNamespace:
     ucounts_uid: int | None = None
     ucounts_ns: UserNamespace | None = None
     proc_mnt: bool = False
+    pid_max: int = 32768  # 6.14+: per namespace; the 5.6 profile uses the global kernel.pid_max
 
     def __repr__(self) -> str:
         return f"<pid_ns level={self.level} [{self.inum}]>"

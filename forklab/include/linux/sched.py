@@ -325,3 +325,4 @@ class KernelCloneArgs:
     stack_size: int = 0
     tls: int = 0
     set_tid: list[int] = field(default_factory=list)
+    cgroup: int = 0  # 5.7+
