@@ -5,7 +5,7 @@
     child = k.fork(k.init_task)
 """
 
-from forklab.errors import Blocked, InternalError, KernelError, Segfault, TaskKilled, Unmodelled
+from forklab.errors import Blocked, InternalError, KernelError, KernelPanic, Segfault, TaskKilled, Unmodelled
 from forklab.include.linux.sched import SigAction, Task, TaskState
 from forklab.syscalls import Kernel
 from forklab.trace import Recorder, TraceEvent
@@ -17,6 +17,7 @@ __all__ = [
     "InternalError",
     "Kernel",
     "KernelError",
+    "KernelPanic",
     "Recorder",
     "Segfault",
     "SigAction",

@@ -76,6 +76,13 @@ class TaskKilled(Exception):
         self.sig = sig
 
 
+class KernelPanic(Exception):
+    """The kernel would panic here (e.g. the global init died: "Attempted to kill init!", kernel/exit.c:766).
+
+    The model stops where Linux stops; the Kernel object should not be used afterwards.
+    """
+
+
 class Unmodelled(NotImplementedError):
     """The call reached kernel behaviour this model does not implement (documented in docs/model.md)."""
 
@@ -90,6 +97,7 @@ __all__ = [
     "Blocked",
     "InternalError",
     "KernelError",
+    "KernelPanic",
     "Segfault",
     "TaskKilled",
     "Unmodelled",

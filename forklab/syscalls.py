@@ -701,6 +701,14 @@ class Kernel:
             raise TypeError("target must be a Task")
         self._syscall(task, "write", lambda c: proc_write_id_map(self, c, target, uid_map, gid_map))
 
+    def proc(self, path: str, viewer: Task | None = None) -> str:
+        """The text of ``/proc/<pid>/status`` or ``/proc/<pid>/maps`` as ``viewer`` (default: init) reads it."""
+        from forklab.fs.proc.array import proc_read
+
+        if not isinstance(path, str):
+            raise TypeError("path must be a str such as '/proc/1/status'")
+        return proc_read(self, path, viewer)
+
     # --- invariants ---------------------------------------------------------------------------
 
     def check_invariants(self) -> None:

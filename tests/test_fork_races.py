@@ -114,3 +114,22 @@ def test_namespace_init_exit_kills_and_reaps_the_namespace() -> None:
     assert sorted(ns.idr) == [1]  # only the dead init's own pid, until its parent reaps it
     assert k.wait4(a, ns_init.pid, 0) == (ns_init.pid, 0)
     k.check_invariants()
+
+
+def test_a_fault_in_the_global_init_panics() -> None:
+    """force_sig_fault clears SIGNAL_UNKILLABLE (kernel/signal.c:1320-1325), so init dies of its own
+    SIGSEGV and the kernel panics (kernel/exit.c:766); a namespace init just dies."""
+    from forklab import KernelPanic, Segfault
+
+    k = Kernel()
+    with pytest.raises(KernelPanic):
+        k.store(k.init_task, 0x1000, b"x")
+    k = Kernel()
+    a = k.find_task(k.fork(k.init_task))
+    k.unshare(a, CLONE_NEWPID)
+    ns_init = k.find_task(k.fork(a))
+    with pytest.raises(Segfault) as info:
+        k.store(ns_init, 0x1000, b"x")
+    assert info.value.killed and ns_init.exit_state == TaskState.EXIT_ZOMBIE
+    assert k.wait4(a, ns_init.pid, 0) == (ns_init.pid, 11)
+    k.check_invariants()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from forklab.errors import Blocked, InternalError, kerr
+from forklab.errors import Blocked, InternalError, KernelPanic, kerr
 from forklab.include.linux.sched import PF, PIDTYPE, SIGNAL_GROUP_EXIT, SIGNAL_UNKILLABLE, Task, TaskState
 from forklab.kernel.pid import detach_pid, pid_nr_ns, task_active_pid_ns
 from forklab.uapi import __WALL, __WCLONE, __WNOTHREAD, SIGCHLD, WCONTINUED, WNOHANG, WUNTRACED
@@ -170,7 +170,7 @@ def do_exit(k: Kernel, tsk: Task, code: int) -> None:
         raise InternalError(f"task {tsk.pid} exits twice")
     assert tsk.signal is not None
     if tsk.pid == 1 and task_active_pid_ns(tsk).level == 0 and tsk.signal.live == 1:
-        raise ValueError("the global init may not exit: Linux panics here (kernel/exit.c:766)")
+        raise KernelPanic(f"Attempted to kill init! exitcode={code:#x} (kernel/exit.c:766)")
     tsk.flags |= PF.PF_EXITING
     tsk.signal.live -= 1
     group_dead = tsk.signal.live == 0

@@ -206,8 +206,10 @@ def force_sig_fault(k: Kernel, t: Task, sig: int, addr: int) -> None:
     blocked = bool(t.blocked & sigmask(sig))
     if action.sa_handler == SIG_IGN or blocked:
         t.blocked &= ~sigmask(sig)
-        if action.sa_handler == SIG_IGN or blocked:
-            t.sighand.action[sig - 1] = SigAction(SIG_DFL)
+        t.sighand.action[sig - 1] = SigAction(SIG_DFL)
+    assert t.signal is not None
+    if t.sighand.action[sig - 1].sa_handler == SIG_DFL and not t.ptrace:
+        t.signal.flags &= ~SIGNAL_UNKILLABLE  # even an init dies of its own fault (kernel/signal.c:1320-1325)
     __send_signal(k, sig, SigQueue(sig, 1, 0, 0, addr), t, PIDTYPE.PIDTYPE_PID)
 
 

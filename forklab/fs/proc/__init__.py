@@ -1,0 +1,1 @@
+"""forklab.fs.proc (mirrors the kernel's fs/proc/): text views of tasks."""
