@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pytest
@@ -97,6 +98,10 @@ CALLS: dict[str, Callable[[Kernel, Task, int], int]] = {
     "set_tid": lambda k, t, s: k.clone3(t, CloneArgs(exit_signal=SIGCHLD, set_tid=[777])),
     "io": lambda k, t, s: k.clone(t, CLONE_IO | SIGCHLD),
     "io_private": lambda k, t, s: k.fork(t),
+    "settls": lambda k, t, s: k.clone(t, CLONE_SETTLS | SIGCHLD, 0, 0, 0, 0x7f00_0000_0000),
+    **{f"new_{name}": partial(lambda flag, k, t, s: k.clone(t, flag | SIGCHLD), flag)
+       for name, flag in (("ns", CLONE_NEWNS), ("uts", CLONE_NEWUTS), ("ipc", CLONE_NEWIPC), ("net", CLONE_NEWNET),
+                          ("cgroup", CLONE_NEWCGROUP), ("pid", CLONE_NEWPID), ("user", CLONE_NEWUSER))},
 }
 
 

@@ -1,0 +1,189 @@
+"""A state machine over the whole syscall surface, with the kernel's global properties checked.
+
+Random sequences of fork/vfork/clone/clone3, exit/wait, unshare, mmap/munmap/mprotect/madvise,
+store/load, setrlimit, setresuid, rt_sigaction, kill and prctl run on random tasks. After every
+step: ``check_invariants()`` holds, pids are unique in each namespace, every task is in exactly
+one thread group, and the per-uid process counts add up to the number of tasks. Only OSError,
+Segfault, TaskKilled and Blocked may escape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from forklab import Blocked, CloneArgs, Kernel, Segfault, SigAction, Task, TaskKilled, TaskState
+from forklab.testing import FLAG_POOL
+from forklab.uapi import (
+    MADV_DOFORK,
+    MADV_DONTFORK,
+    MADV_WIPEONFORK,
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_PDEATHSIG,
+    PROT_NONE,
+    PROT_READ,
+    PROT_WRITE,
+    RLIMIT_NPROC,
+    SIG_IGN,
+    SIGCHLD,
+    SIGKILL,
+    SIGTERM,
+    SIGUSR1,
+    WNOHANG,
+)
+
+ALLOWED = (OSError, Segfault, TaskKilled, Blocked)
+flags_st = st.lists(st.sampled_from(FLAG_POOL), max_size=4).map(lambda xs: sum(set(xs)))
+pick = st.integers(0, 10_000)
+
+
+class WholeSurface(RuleBasedStateMachine):
+    """Every syscall the model has, on random live tasks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.k = Kernel(pid_max=500, threads_max=80)
+        self.regions: list[int] = []
+
+    def live(self, i: int, not_init: bool = False) -> Task | None:
+        ts = [t for t in self.k.all_threads() if t.state == TaskState.TASK_RUNNING and not t.exit_state
+              and not (not_init and t is self.k.init_task)]
+        return ts[i % len(ts)] if ts else None
+
+    def run(self, fn: object, *args: object) -> None:
+        with contextlib.suppress(*ALLOWED):
+            fn(*args)  # type: ignore[operator]
+
+    def region(self, i: int) -> int:
+        return self.regions[i % len(self.regions)] if self.regions else 0x1000
+
+    @rule(i=pick, kind=st.sampled_from(["fork", "vfork"]))
+    def fork(self, i: int, kind: str) -> None:
+        t = self.live(i)
+        assert t is not None
+        self.run(getattr(self.k, kind), t)
+
+    @rule(i=pick, flags=flags_st, sig=st.sampled_from([0, SIGCHLD, SIGUSR1]))
+    def clone(self, i: int, flags: int, sig: int) -> None:
+        t = self.live(i)
+        assert t is not None
+        r = self.region(i)
+        self.run(self.k.clone, t, flags | sig, 0, r, r + 4, 0x7000)
+
+    @rule(i=pick, flags=flags_st, tids=st.lists(st.integers(1, 520), max_size=2))
+    def clone3(self, i: int, flags: int, tids: list[int]) -> None:
+        t = self.live(i)
+        assert t is not None
+        self.run(self.k.clone3, t, CloneArgs(flags=flags, pidfd=self.region(i), set_tid=tids, exit_signal=SIGCHLD))
+
+    @rule(i=pick, flags=flags_st)
+    def unshare(self, i: int, flags: int) -> None:
+        t = self.live(i)
+        assert t is not None
+        self.run(self.k.unshare, t, flags)
+
+    @rule(i=pick, status=st.integers(0, 255), group=st.booleans())
+    def exit(self, i: int, status: int, group: bool) -> None:
+        t = self.live(i, not_init=True)
+        if t is not None:
+            self.run(self.k.exit_group if group else self.k.exit, t, status)
+
+    @rule(i=pick, opts=st.sampled_from([WNOHANG, WNOHANG | 0x40000000, 0x40000000]))
+    def wait(self, i: int, opts: int) -> None:
+        t = self.live(i)
+        assert t is not None
+        self.run(self.k.wait4, t, -1, opts)
+
+    @rule(i=pick, j=pick, sig=st.sampled_from([0, SIGTERM, SIGKILL, SIGUSR1, SIGCHLD]))
+    def kill(self, i: int, j: int, sig: int) -> None:
+        t, victim = self.live(i), self.live(j, not_init=True)
+        if t is not None and victim is not None:
+            self.run(self.k.kill, t, victim.tgid, sig)
+
+    @rule(i=pick, sig=st.sampled_from([SIGUSR1, SIGCHLD, SIGTERM]), handler=st.sampled_from([0, SIG_IGN, 0x4000]))
+    def sigaction(self, i: int, sig: int, handler: int) -> None:
+        t = self.live(i)
+        assert t is not None
+        self.run(self.k.rt_sigaction, t, sig, SigAction(handler))
+
+    @rule(i=pick, opt=st.sampled_from([PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG]), arg=st.sampled_from([0, 1, 9]))
+    def prctl(self, i: int, opt: int, arg: int) -> None:
+        t = self.live(i)
+        assert t is not None
+        self.run(self.k.prctl, t, opt, arg)
+
+    @rule(i=pick, pages=st.integers(1, 3), shared=st.booleans())
+    def mmap(self, i: int, pages: int, shared: bool) -> None:
+        t = self.live(i)
+        assert t is not None
+        with contextlib.suppress(*ALLOWED):
+            self.regions.append(self.k.mmap(t, 0, pages * 4096, PROT_READ | PROT_WRITE,
+                                            (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS))
+
+    @precondition(lambda self: bool(self.regions))
+    @rule(i=pick, what=st.sampled_from(["munmap", "protnone", "protrw", "dontfork", "dofork", "wipe"]))
+    def memctl(self, i: int, what: str) -> None:
+        t = self.live(i)
+        assert t is not None
+        r = self.region(i)
+        calls = {"munmap": (self.k.munmap, t, r, 4096), "protnone": (self.k.mprotect, t, r, 4096, PROT_NONE),
+                 "protrw": (self.k.mprotect, t, r, 4096, PROT_READ | PROT_WRITE),
+                 "dontfork": (self.k.madvise, t, r, 4096, MADV_DONTFORK),
+                 "dofork": (self.k.madvise, t, r, 4096, MADV_DOFORK),
+                 "wipe": (self.k.madvise, t, r, 4096, MADV_WIPEONFORK)}
+        self.run(*calls[what])
+
+    @precondition(lambda self: bool(self.regions))
+    @rule(i=pick, off=st.integers(0, 12287), write=st.booleans())
+    def touch(self, i: int, off: int, write: bool) -> None:
+        t = self.live(i, not_init=True)  # a fault in the global init panics the kernel
+        if t is not None:
+            addr = self.region(i) + off
+            self.run(self.k.store, t, addr, b"w") if write else self.run(self.k.load, t, addr, 1)
+
+    @rule(i=pick, soft=st.integers(1, 30))
+    def setrlimit(self, i: int, soft: int) -> None:
+        t = self.live(i)
+        assert t is not None
+        self.run(self.k.setrlimit, t, RLIMIT_NPROC, (soft, 2**64 - 1))
+
+    @rule(i=pick, uid=st.sampled_from([-1, 0, 1000]))
+    def setresuid(self, i: int, uid: int) -> None:
+        t = self.live(i)
+        assert t is not None
+        self.run(self.k.setresuid, t, uid, uid, uid)
+
+    @invariant()
+    def kernel_invariants(self) -> None:
+        self.k.check_invariants()
+
+    @invariant()
+    def pids_unique_per_namespace(self) -> None:
+        seen: Counter[tuple[int, int]] = Counter()
+        for t in self.k.all_threads():
+            assert t.thread_pid is not None
+            for upid in t.thread_pid.numbers:
+                seen[(id(upid.ns), upid.nr)] += 1
+        assert all(n == 1 for n in seen.values())
+
+    @invariant()
+    def one_thread_group_each(self) -> None:
+        groups = Counter(id(t) for leader in self.k.tasks if leader.signal for t in leader.signal.thread_head)
+        assert set(groups.values()) <= {1}
+        assert sum(groups.values()) == len(self.k.all_threads())
+
+    @invariant()
+    def process_counts_add_up(self) -> None:
+        assert sum(u.processes for u in self.k.uidhash.values()) == len(self.k.all_threads())
+
+
+WholeSurface.TestCase.settings = settings(max_examples=80, stateful_step_count=30, deadline=None,
+                                          suppress_health_check=[HealthCheck.too_slow])
+test_whole_surface = WholeSurface.TestCase
