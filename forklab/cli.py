@@ -190,6 +190,37 @@ def diff_versions_cmd(old: str = typer.Argument("5.6.14"), new: str = typer.Argu
     Console().print(table)
 
 
+@app.command()
+def verify(
+    against_host: bool = typer.Option(False, "--against-host", help="compare the model with this machine's kernel"),
+    n: int = typer.Option(2000, "-n", help="number of seeded random cases"),
+    seed: int = typer.Option(0, help="seed of the random cases"),
+    kernel: str = typer.Option("", "--kernel", help="model version (default: the one matching the host)"),
+    modes: str = typer.Option("priv,unpriv,userns", help="callers: priv, unpriv (uid 1000), userns"),
+    limit: int = typer.Option(40, help="disagreements to print"),
+) -> None:
+    """Run single flags, flag pairs and random clone/clone3 cases on the model and the host; print agreement."""
+    from forklab import host
+    from forklab import verify as verify_mod
+
+    if not against_host:
+        raise typer.BadParameter("only --against-host is supported: the host kernel is the oracle")
+    version = kernel or verify_mod.model_version_for_host()
+    if version is None:
+        typer.echo("the model has no version matching this kernel; pass --kernel", err=True)
+        raise typer.Exit(2)
+    wanted = [m for m in modes.split(",") if m]
+    usable = [m for m in wanted if host.available(m)]
+    for m in set(wanted) - set(usable):
+        typer.echo(f"skipping mode {m}: {host.unavailable_reason(m)}", err=True)
+    if not usable:
+        raise typer.Exit(2)
+    report = verify_mod.verify(version, n_random=n, seed=seed, modes=usable)
+    typer.echo(verify_mod.format_report(report, limit=limit))
+    if report.disagreements:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

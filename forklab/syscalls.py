@@ -691,15 +691,18 @@ class Kernel:
             pids_charge(cgroup, 1)
             cgroup.nr_tasks += 1
 
-    def write_id_map(self, t: Task, target: Task, uid_map: list[tuple[int, int, int]],
-                     gid_map: list[tuple[int, int, int]] | None = None) -> None:
-        """Write /proc/<target>/uid_map (and gid_map): (first, lower_first, count) extents (kernel/user_namespace.c:855)."""
+    def write_id_map(self, t: Task, target: Task, uid_map: list[tuple[int, int, int]] | None,
+                     gid_map: list[tuple[int, int, int]] | None = None, deny_setgroups: bool = False) -> None:
+        """Write /proc/<target>/uid_map and gid_map as ``t``: (first, lower_first, count) extents, lower ids as
+        ``t``'s parent namespace numbers them; ``deny_setgroups`` writes "deny" to /proc/<target>/setgroups first
+        (kernel/user_namespace.c:844)."""
         from forklab.kernel.user_namespace import proc_write_id_map
 
         task = self._check_task(t)
         if not isinstance(target, Task):
             raise TypeError("target must be a Task")
-        self._syscall(task, "write", lambda c: proc_write_id_map(self, c, target, uid_map, gid_map))
+        self._syscall(task, "write", lambda c: proc_write_id_map(self, c, target, uid_map or None, gid_map,
+                                                                  deny_setgroups))
 
     def proc(self, path: str, viewer: Task | None = None) -> str:
         """The text of ``/proc/<pid>/status`` or ``/proc/<pid>/maps`` as ``viewer`` (default: init) reads it."""

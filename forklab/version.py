@@ -54,8 +54,9 @@ CHANGES: tuple[Change, ...] = (
     Change("pidfd_thread", (6, 9), "pidfd: clone: allow CLONE_THREAD | CLONE_PIDFD together",
            "CLONE_PIDFD|CLONE_THREAD is allowed; the pidfd refers to the thread", "kernel/fork.c:copy_process"),
     Change("pid_max_per_ns", (6, 14), "pid: allow pid_max to be set per pid namespace",
-           "each pid namespace has its own pid_max, inherited from its parent at creation",
-           "kernel/pid.c:alloc_pid (7863dcc72d0f)"),
+           "each pid namespace has its own pid_max; a new one starts at PID_MAX_LIMIT (4194304), not the "
+           "parent's value (seen on the 6.18 host: set_tid 32768 succeeds in a new namespace)",
+           "kernel/pid.c:alloc_pid (7863dcc72d0f); host oracle"),
 )
 
 VERSIONS: dict[str, tuple[int, ...]] = {"5.6.14": (5, 6, 14), "6.18": (6, 18)}

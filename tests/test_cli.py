@@ -51,3 +51,16 @@ def test_diff_versions_lists_each_switch() -> None:
     assert result.exit_code == 0
     for name in ("clone_into_cgroup", "clone3_newtime", "pidfd_thread", "timens_vm_allowed", "pid_max_per_ns"):
         assert name in result.output
+
+
+def test_verify_against_host_command() -> None:
+    """``forklab verify --against-host`` prints the agreement table; skips where the host can't run the probe."""
+    import pytest
+
+    from forklab import host
+
+    if not host.available("priv"):
+        pytest.skip(f"host oracle unavailable: {host.unavailable_reason('priv')}")
+    result = CliRunner().invoke(app, ["verify", "--against-host", "-n", "30", "--modes", "priv", "--seed", "5"])
+    assert "agree %" in result.output
+    assert result.exit_code == 0, result.output

@@ -60,7 +60,8 @@ def alloc_pid(k: Kernel, ns: PidNamespace, set_tid: list[int]) -> Pid:
     try:
         for i in range(ns.level, -1, -1):
             assert tmp is not None
-            nr = _alloc_one_level(k, current, tmp, set_tid[ns.level - i] if ns.level - i < set_tid_size else 0)
+            requested = ns.level - i < set_tid_size
+            nr = _alloc_one_level(k, current, tmp, set_tid[ns.level - i] if requested else None)
             numbers.append(Upid(nr, tmp))
             tmp = tmp.parent
         if numbers[0].nr == 1 and k.fault.should_fail("alloc_pid:pid_ns_prepare_proc"):
@@ -82,9 +83,12 @@ def alloc_pid(k: Kernel, ns: PidNamespace, set_tid: list[int]) -> Pid:
     return pid
 
 
-def _alloc_one_level(k: Kernel, current: Task, tmp: PidNamespace, tid: int) -> int:
-    """One iteration of alloc_pid's level loop (kernel/pid.c:188-248): a chosen or a cyclic number."""
-    if tid:
+def _alloc_one_level(k: Kernel, current: Task, tmp: PidNamespace, tid: int | None) -> int:
+    """One iteration of alloc_pid's level loop (kernel/pid.c:188-248): a chosen (``tid``) or a cyclic number.
+
+    A requested tid of 0 is invalid like any other below 1 (kernel/pid.c:194).
+    """
+    if tid is not None:
         if tid < 1 or tid >= pid_max_of(k, tmp):
             raise kerr(errno.EINVAL, f"set_tid {tid} is outside [1, pid_max)", "kernel/pid.c:194")
         if tid != 1 and tmp.child_reaper is None:

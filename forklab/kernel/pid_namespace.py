@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from forklab.errors import kerr
 from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, PidNamespace
 from forklab.include.linux.user_namespace import UCOUNT, UserNamespace
+from forklab.kernel.pid import PID_MAX_LIMIT
 from forklab.kernel.user_namespace import dec_ucount, get_user_ns, inc_ucount, put_user_ns
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ def create_pid_namespace(k: Kernel, user_ns: UserNamespace, parent: PidNamespace
         raise kerr(errno.ENOMEM, "pid_namespace allocation failed", "kernel/pid_namespace.c:95")
     parent.count += 1
     ns = PidNamespace(level=level, parent=parent, user_ns=get_user_ns(user_ns), inum=k.new_inum(),
-                      pid_allocated=PIDNS_ADDING, ucounts_uid=euid, ucounts_ns=user_ns, pid_max=parent.pid_max)
+                      pid_allocated=PIDNS_ADDING, ucounts_uid=euid, ucounts_ns=user_ns,
+                      pid_max=PID_MAX_LIMIT if k.has("pid_max_per_ns") else parent.pid_max)
     k.trace("create_pid_namespace", "kernel/pid_namespace.c:76", f"level {level} [{ns.inum}]")
     return ns
 

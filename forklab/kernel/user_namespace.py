@@ -81,6 +81,15 @@ def map_id_up(extents: list[object], kid: int) -> int | None:
     return None
 
 
+def _map_down(extents: list[object], lower: int, count: int) -> int | None:
+    """The kernel id of the range [lower, lower+count) of a parent namespace, or None (map_id_range_down)."""
+    for e in extents:
+        first, kfirst, n = e.first, e.lower_first, e.count  # type: ignore[attr-defined]
+        if first <= lower and lower + count <= first + n:
+            return int(kfirst + lower - first)
+    return None
+
+
 def kuid_has_mapping(ns: UserNamespace, kuid: int) -> bool:
     """Whether ``kuid`` is visible in ``ns`` (include/linux/uidgid.h:kuid_has_mapping)."""
     if ns.parent is None:
@@ -148,39 +157,55 @@ def set_cred_user_ns(cred: Cred, user_ns: UserNamespace, full_set: int) -> None:
     cred.user_ns = user_ns
 
 
-def proc_write_id_map(k: Kernel, writer: Task_, target: Task_, uid_map: list[tuple[int, int, int]],
-                      gid_map: list[tuple[int, int, int]] | None) -> None:
-    """Write a user namespace's uid_map/gid_map once (kernel/user_namespace.c:855-1000, the common rules).
+def proc_write_id_map(k: Kernel, writer: Task_, target: Task_, uid_map: list[tuple[int, int, int]] | None,
+                      gid_map: list[tuple[int, int, int]] | None, deny_setgroups: bool = False) -> None:
+    """Write /proc/<target>/uid_map and gid_map (and "deny" to setgroups) as ``writer`` (kernel/user_namespace.c:844-1000, 1084-1115).
 
-    Only once per map (EPERM); at most 340 extents; extents may not overlap (EINVAL); the
-    writer needs CAP_SETUID (CAP_SETGID) in the parent namespace, unless it maps exactly its
-    own euid (egid) with one extent of count 1 (kernel/user_namespace.c:new_idmap_permitted).
+    The writer must live in the namespace or its parent (:1042) and hold CAP_SYS_ADMIN over it
+    (:898); each map is written once (:892), 1 to 340 non-overlapping extents (:930, :950).
+    ``new_idmap_permitted``: one extent of one id that maps the namespace owner's own euid
+    (egid, once setgroups is denied) needs no privilege; anything else needs CAP_SETUID
+    (CAP_SETGID) over the parent. Lower ids are the parent's and are stored as kernel ids (:984).
     """
     from forklab.include.linux.user_namespace import UidGidExtent
     from forklab.kernel.capability import ns_capable
-    from forklab.uapi import CAP_SETGID, CAP_SETUID
+    from forklab.uapi import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 
     assert target.cred is not None and writer.cred is not None
     ns = target.cred.user_ns
     assert ns is not None
     if ns.parent is None:
-        raise kerr(errno.EPERM, "the initial user namespace's maps are fixed", "kernel/user_namespace.c:880")
+        raise kerr(errno.EPERM, "the initial user namespace's maps are fixed", "kernel/user_namespace.c:892")
+    if writer.cred.user_ns is not ns and writer.cred.user_ns is not ns.parent:
+        raise kerr(errno.EPERM, "the writer must be in the namespace or its parent", "kernel/user_namespace.c:1042")
+    if deny_setgroups:
+        if gid_map is None and ns.gid_map:
+            raise kerr(errno.EPERM, "setgroups cannot be denied after gid_map is written", "kernel/user_namespace.c:1178")
+        ns.flags &= ~USERNS_SETGROUPS_ALLOWED
     for attr, extents, cap, own in (("uid_map", uid_map, CAP_SETUID, writer.cred.euid),
                                     ("gid_map", gid_map, CAP_SETGID, writer.cred.egid)):
         if extents is None:
             continue
         if getattr(ns, attr):
-            raise kerr(errno.EPERM, f"{attr} may be written only once", "kernel/user_namespace.c:881")
+            raise kerr(errno.EPERM, f"{attr} may be written only once", "kernel/user_namespace.c:892")
+        if not ns_capable(writer, ns, CAP_SYS_ADMIN):
+            raise kerr(errno.EPERM, "writing an id map needs CAP_SYS_ADMIN over the namespace", "kernel/user_namespace.c:898")
         if not extents or len(extents) > 340:
             raise kerr(errno.EINVAL, "an id map holds 1 to 340 extents", "kernel/user_namespace.c:930")
-        parsed = [UidGidExtent(int(a), int(b), int(c)) for a, b, c in extents]
+        parent_attr = attr if ns.parent.parent is not None else None
+        parsed = []
+        for first, lower, count in extents:
+            kernel_lower = lower if parent_attr is None else _map_down(getattr(ns.parent, parent_attr), lower, count)
+            if kernel_lower is None:
+                raise kerr(errno.EPERM, "lower ids are not mapped in the parent namespace", "kernel/user_namespace.c:987")
+            parsed.append(UidGidExtent(int(first), int(kernel_lower), int(count)))
         spans = sorted((e.first, e.first + e.count) for e in parsed)
         if any(e.count <= 0 for e in parsed) or any(a[1] > b[0] for a, b in itertools.pairwise(spans)):
-            raise kerr(errno.EINVAL, "id map extents must be non-empty and must not overlap", "kernel/user_namespace.c:944")
-        single_own = len(parsed) == 1 and parsed[0].count == 1 and parsed[0].lower_first == own \
-            and writer.cred.user_ns is ns.parent
-        if not single_own and not ns_capable(writer, ns.parent, cap):
-            raise kerr(errno.EPERM, f"mapping other ids needs {'CAP_SETUID' if attr == 'uid_map' else 'CAP_SETGID'} "
-                       "in the parent user namespace", "kernel/user_namespace.c:1181")
+            raise kerr(errno.EINVAL, "id map extents must be non-empty and must not overlap", "kernel/user_namespace.c:950")
+        own_id = len(parsed) == 1 and parsed[0].count == 1 and ns.owner == writer.cred.euid \
+            and parsed[0].lower_first == own and (attr == "uid_map" or not ns.flags & USERNS_SETGROUPS_ALLOWED)
+        if not own_id and not ns_capable(writer, ns.parent, cap):
+            raise kerr(errno.EPERM, f"mapping these ids needs {'CAP_SETUID' if attr == 'uid_map' else 'CAP_SETGID'} "
+                       "over the parent user namespace", "kernel/user_namespace.c:1109")
         setattr(ns, attr, parsed)
     k.trace("write_id_map", "kernel/user_namespace.c:855", f"user ns [{ns.inum}] maps set")
