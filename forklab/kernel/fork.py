@@ -64,7 +64,7 @@ from forklab.errors import ERESTARTNOINTR, InternalError, kerr
 from forklab.fs.file import dup_fd
 from forklab.fs.fs_struct import copy_fs_struct
 from forklab.include.linux.mm_types import NR_MM_COUNTERS, TASK_SIZE_MAX, VM, MmStruct
-from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, Pid
+from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, Pid, PidNamespace
 from forklab.include.linux.sched import (
     PF,
     PIDTYPE,
@@ -491,7 +491,8 @@ def copy_process(k: Kernel, current: Task, trace: int, args: KernelCloneArgs) ->
     return p
 
 
-def _pid_ns_for_children(p: Task) -> Any:
+def _pid_ns_for_children(p: Task) -> PidNamespace:
+    """The namespace the child's pid comes from: its nsproxy's pid_ns_for_children (kernel/fork.c:2098)."""
     assert p.nsproxy is not None and p.nsproxy.pid_ns_for_children is not None
     return p.nsproxy.pid_ns_for_children
 
@@ -565,7 +566,7 @@ def _copy_process_resources(k: Kernel, current: Task, p: Task, clone_flags: int,
     ladder.on_failure("bad_fork_cleanup_sighand", __cleanup_sighand, p.sighand)
     copy_signal(k, clone_flags, p, current)
     if not clone_flags & CLONE_THREAD:
-        ladder.on_failure("bad_fork_cleanup_signal", lambda: None)
+        ladder.on_failure("bad_fork_cleanup_signal", free_signal_struct, p)
     copy_mm(k, clone_flags, p, current)
     ladder.on_failure("bad_fork_cleanup_mm", _cleanup_mm, k, p)
     copy_namespaces(k, clone_flags, p)
@@ -780,6 +781,12 @@ def copy_signal(k: Kernel, clone_flags: int, tsk: Task, current: Task) -> None:
     sig.oom_score_adj_min = current.signal.oom_score_adj_min
     tsk.signal = sig
     k.trace("copy_signal", "kernel/fork.c:1558", "new signal_struct with the parent's rlimits")
+
+
+def free_signal_struct(p: Task) -> None:
+    """bad_fork_cleanup_signal: the child's own signal_struct goes; nothing else holds it (kernel/fork.c:2326-2328)."""
+    if p.signal is not None:
+        p.signal.thread_head.clear()
 
 
 def copy_seccomp(p: Task, current: Task) -> None:
