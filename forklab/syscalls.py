@@ -273,6 +273,38 @@ class Kernel:
         self._syscall(t, "unshare", lambda c: ksys_unshare(self, c, flags & (2**64 - 1)))
         return 0
 
+    # --- exec and pipes ----------------------------------------------------------------------
+
+    def execve(self, t: Task, path: str, argv: list[str] | tuple[str, ...] | None = None,
+               envp: list[str] | tuple[str, ...] | None = None) -> None:
+        """execve(2): run the file at ``path`` in ``t`` (fs/exec.c:1959-1965, 1719-1863).
+
+        None for ``argv``/``envp`` is the kernel's NULL array (5.6 accepts argc 0). The model has
+        no binaries: a non-empty regular file with an execute bit runs; an empty one is ENOEXEC.
+        Returns nothing on success; a failure after the point of no return kills ``t`` with SIGSEGV.
+        """
+        from forklab.fs.exec import do_execve
+
+        if not isinstance(path, str):
+            raise TypeError("path must be a str")
+        args: list[str | bytes] = [] if argv is None else list(argv)
+        env: list[str | bytes] = [] if envp is None else list(envp)
+        for name, seq in (("argv", args), ("envp", env)):
+            if not all(isinstance(s, (str, bytes)) for s in seq):
+                raise TypeError(f"{name} must be a list of str")
+        self._syscall(t, "execve", lambda c: do_execve(self, c, path, args, env))
+
+    def pipe2(self, t: Task, flags: int = 0) -> tuple[int, int]:
+        """pipe2(2) -> (read fd, write fd) (fs/pipe.c:1006-1009, 984-1003)."""
+        from forklab.fs.pipe import do_pipe2
+
+        _check_int("flags", flags)
+        return self._syscall(t, "pipe2", lambda c: do_pipe2(self, c, flags & 0xFFFFFFFF))
+
+    def pipe(self, t: Task) -> tuple[int, int]:
+        """pipe(2): pipe2 without flags (fs/pipe.c:1011-1014)."""
+        return self.pipe2(t, 0)
+
     # --- exit and wait ----------------------------------------------------------------------
 
     def exit(self, t: Task, status: int) -> None:

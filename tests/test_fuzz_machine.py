@@ -1,7 +1,7 @@
 """A state machine over the whole syscall surface, with the kernel's global properties checked.
 
-Random sequences of fork/vfork/clone/clone3, exit/wait, unshare, mmap/munmap/mprotect/madvise,
-store/load, setrlimit, setresuid, rt_sigaction, kill and prctl run on random tasks. After every
+Random sequences of fork/vfork/clone/clone3, exit/wait, exec, unshare, mmap/munmap/mprotect/
+madvise, store/load, setrlimit, setresuid, rt_sigaction, kill, prctl and pipes run on random tasks. After every
 step: ``check_invariants()`` holds, pids are unique in each namespace, every task is in exactly
 one thread group, and the per-uid process counts add up to the number of tasks. Only OSError,
 Segfault, TaskKilled and Blocked may escape.
@@ -51,6 +51,10 @@ class WholeSurface(RuleBasedStateMachine):
         super().__init__()
         self.k = Kernel(pid_max=500, threads_max=80)
         self.regions: list[int] = []
+        self.k.vfs.mkdir("/bin")
+        prog = self.k.vfs.create("/bin/prog", mode=0o755)
+        prog.data[:] = b"\x7fELF\x02\x01\x01"
+        prog.i_size = len(prog.data)
 
     def live(self, i: int, not_init: bool = False) -> Task | None:
         ts = [t for t in self.k.all_threads() if t.state == TaskState.TASK_RUNNING and not t.exit_state
@@ -147,6 +151,29 @@ class WholeSurface(RuleBasedStateMachine):
         if t is not None:
             addr = self.region(i) + off
             self.run(self.k.store, t, addr, b"w") if write else self.run(self.k.load, t, addr, 1)
+
+    @rule(i=pick, path=st.sampled_from(["/bin/prog", "/bin", "/nonexistent"]))
+    def execve(self, i: int, path: str) -> None:
+        t = self.live(i, not_init=True)  # an exec'ing init that fails late would panic
+        if t is not None:
+            self.run(self.k.execve, t, path, ["prog", "-x"], ["A=1"])
+
+    @rule(i=pick, cloexec=st.booleans())
+    def pipe(self, i: int, cloexec: bool) -> None:
+        t = self.live(i)
+        assert t is not None
+        self.run(self.k.pipe2, t, 0o2000000 | 0o4000 if cloexec else 0o4000)
+
+    @rule(i=pick, fd=st.integers(0, 12), write=st.booleans(), close=st.booleans())
+    def fdio(self, i: int, fd: int, write: bool, close: bool) -> None:
+        t = self.live(i)
+        assert t is not None
+        if close:
+            self.run(self.k.close, t, fd)
+        elif write:
+            self.run(self.k.write, t, fd, b"data")
+        else:
+            self.run(self.k.read, t, fd, 8)
 
     @rule(i=pick, soft=st.integers(1, 30))
     def setrlimit(self, i: int, soft: int) -> None:

@@ -15,7 +15,12 @@ stored counts, the way a refcount leak detector would:
   set (see forklab.fs.file); only the bits of open fds are meaningful;
 * ``vfs.nr_files`` equals the number of live files, every live file has ``f_count > 0`` and
   every file found in a table is live (allocated by ``alloc_empty_file``, not yet freed);
-* the anon inode's ``i_count`` is 1 (its own) plus one per live anon file.
+* the anon inode's ``i_count`` is 1 (its own) plus one per live anon file;
+* ``mm->exe_file`` holds a file reference (set by exec, copied by dup_mmap): each distinct mm
+  of ``tasks`` counts one reference to its exe_file, in addition to ``extra``;
+* every pipe's ``readers``/``writers``/``files`` equal the live struct files on it open for
+  reading/writing/at all (fs/pipe.c:699-737), its ring holds at most ``max_usage`` non-empty
+  buffers that fit in a page, and a pipe with files left is still attached to its inode.
 
 The snapshots are hashable values for "nothing changed" assertions around a failed call.
 """
@@ -42,8 +47,12 @@ def check_fs_invariants(k: Kernel, tasks: Iterable[Task], extra: Mapping[int, in
     ``extra`` maps ``id(obj)`` (a File, FilesStruct or FsStruct) to references held outside
     task pointers and fd tables.
     """
-    extra = extra or {}
+    extra = dict(extra or {})
     errors: list[str] = []
+    mms = {id(t.mm): t.mm for t in tasks if t.mm is not None}
+    for mm in mms.values():
+        if mm.exe_file is not None:
+            extra[id(mm.exe_file)] = extra.get(id(mm.exe_file), 0) + 1
     files_users: dict[int, tuple[FilesStruct, int]] = {}
     fs_users: dict[int, tuple[FsStruct, int]] = {}
     for t in tasks:
@@ -89,6 +98,34 @@ def check_fs_invariants(k: Kernel, tasks: Iterable[Task], extra: Mapping[int, in
     n_anon = sum(1 for f in vfs.files.values() if f.f_inode is vfs.anon_inode and f.f_mode & FMODE_OPENED)
     if vfs.anon_inode.i_count != 1 + n_anon:
         errors.append(f"anon inode i_count {vfs.anon_inode.i_count} but {n_anon} anon files")
+    errors.extend(_check_pipes(vfs))
+    return errors
+
+
+def _check_pipes(vfs: Vfs) -> list[str]:
+    """Pipe counts against the live files on each pipe inode, and the ring's shape (fs/pipe.c:699-737)."""
+    from forklab.include.linux.fdtable import FMODE_READ, FMODE_WRITE, Inode
+
+    errors: list[str] = []
+    by_inode: dict[int, tuple[Inode, list[File]]] = {}
+    for f in vfs.files.values():
+        if f.f_inode.kind == "pipe":
+            by_inode.setdefault(id(f.f_inode), (f.f_inode, []))[1].append(f)
+    for inode, files in by_inode.values():
+        pipe = inode.pipe
+        if pipe is None:
+            errors.append(f"{inode.name}: {len(files)} live files but the pipe was freed")
+            continue
+        readers = sum(1 for f in files if f.f_mode & FMODE_READ)
+        writers = sum(1 for f in files if f.f_mode & FMODE_WRITE)
+        if (pipe.readers, pipe.writers, pipe.files) != (readers, writers, len(files)):
+            errors.append(f"{inode.name}: readers/writers/files {pipe.readers}/{pipe.writers}/{pipe.files} "
+                          f"but {readers}/{writers}/{len(files)} live files")
+        if len(pipe.bufs) > pipe.max_usage:
+            errors.append(f"{inode.name}: {len(pipe.bufs)} buffers in a ring of {pipe.max_usage}")
+        for buf in pipe.bufs:
+            if not buf.data or buf.offset + len(buf.data) > 4096:
+                errors.append(f"{inode.name}: buffer offset {buf.offset} len {len(buf.data)} is empty or overflows its page")
     return errors
 
 

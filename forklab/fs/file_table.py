@@ -77,6 +77,11 @@ def alloc_file_pseudo(k: Kernel, inode: Inode, name: str, flags: int,
     return alloc_file(k, Path(name), inode, flags, can_read, can_write)
 
 
+def alloc_file_clone(k: Kernel, base: File, flags: int, can_read: bool = False, can_write: bool = False) -> File:
+    """A second file on ``base``'s path and inode (a pipe's read end) (fs/file_table.c:241-250)."""
+    return alloc_file(k, base.f_path, base.f_inode, flags, can_read, can_write)
+
+
 def __fput(k: Kernel, file: File) -> None:
     """Release the last reference: f_op->release, drop the inode, file_free (fs/file_table.c:254-299)."""
     if file.f_mode & FMODE_OPENED:
@@ -89,6 +94,10 @@ def __fput(k: Kernel, file: File) -> None:
                 file.private_data = None
                 put_pid(k, pid)
             inode.i_count -= 1  # dput -> iput of the anon inode held by ihold() in anon_inode_getfile
+        elif inode.kind == "pipe":  # f_op->release = pipe_release (fs/pipe.c:715-737)
+            from forklab.fs.pipe import pipe_release
+
+            pipe_release(k, inode, file)
     k.vfs.unregister_file(file)
     k.trace("fput", "fs/file_table.c:254", f"last reference to {file.f_path.dentry or file.f_inode.name} dropped")
 

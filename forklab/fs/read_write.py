@@ -13,8 +13,12 @@ is ESPIPE; /dev/null and /dev/zero always seek to 0 (null_lseek); directories ac
 SEEK_SET and SEEK_CUR (dcache_dir_lseek). Regular files use generic_file_llseek_size,
 including SEEK_DATA and SEEK_HOLE (the model's files have no holes).
 
-Not modelled: RLIMIT_FSIZE (SIGXFSZ/EFBIG), s_maxbytes, mandatory locks, short reads of
-O_NONBLOCK (no file here ever blocks).
+Pipes are stream files (FMODE_STREAM, set by ``stream_open``): ``file_ppos`` is NULL for
+them, so read and write neither use nor move ``f_pos`` and ``rw_verify_area`` checks only the
+count (fs/read_write.c:365-401, 570-574); the data moves through ``forklab.fs.pipe``'s
+``pipe_read``/``pipe_write``, which may also block (``Blocked``) or fail with EAGAIN/EPIPE.
+
+Not modelled: RLIMIT_FSIZE (SIGXFSZ/EFBIG), s_maxbytes, mandatory locks.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from forklab.include.linux.fdtable import (
     FMODE_CAN_WRITE,
     FMODE_LSEEK,
     FMODE_READ,
+    FMODE_STREAM,
     FMODE_WRITE,
     File,
 )
@@ -170,21 +175,47 @@ def vfs_write(file: File, data: bytes, pos: int) -> tuple[int, int]:
     return len(data), _write_inode(file, data, pos)
 
 
+def _stream_checks(file: File, count: int, write: bool) -> int:
+    """vfs_read/vfs_write's access checks with a NULL ppos; returns the clamped count (fs/read_write.c:446-457, 542-553)."""
+    if write:
+        if not file.f_mode & FMODE_WRITE:
+            raise kerr(errno.EBADF, "fd is not open for writing", "fs/read_write.c:547")
+        if not file.f_mode & FMODE_CAN_WRITE:
+            raise kerr(errno.EINVAL, "the file has no write operation", "fs/read_write.c:549")
+    else:
+        if not file.f_mode & FMODE_READ:
+            raise kerr(errno.EBADF, "fd is not open for reading", "fs/read_write.c:451")
+        if not file.f_mode & FMODE_CAN_READ:
+            raise kerr(errno.EINVAL, "the file has no read operation", "fs/read_write.c:453")
+    if _s64(count) < 0:
+        raise kerr(errno.EINVAL, "count does not fit in ssize_t", "fs/read_write.c:372")
+    return min(count, MAX_RW_COUNT)
+
+
 def ksys_read(k: Kernel, t: Task, fd: int, count: int) -> bytes:
-    """read(2): read at the shared f_pos and advance it (fs/read_write.c:576-593)."""
+    """read(2): read at the shared f_pos and advance it; a stream (pipe) has no position (fs/read_write.c:576-593)."""
     f = fdget(t, fd)
     if f is None:
         raise kerr(errno.EBADF, "fd is not an open file descriptor", "fs/read_write.c:579")
+    if f.f_mode & FMODE_STREAM:  # file_ppos() is NULL (fs/read_write.c:571-574)
+        from forklab.fs.pipe import pipe_read
+
+        return pipe_read(k, t, f, _stream_checks(f, count, write=False))
     data, pos = vfs_read(f, count, f.f_pos)
     f.f_pos = pos
     return data
 
 
 def ksys_write(k: Kernel, t: Task, fd: int, data: bytes) -> int:
-    """write(2): write at the shared f_pos (at EOF with O_APPEND) and advance it (fs/read_write.c:600-618)."""
+    """write(2): write at the shared f_pos (at EOF with O_APPEND) and advance it; pipes are streams (fs/read_write.c:600-618)."""
     f = fdget(t, fd)
     if f is None:
         raise kerr(errno.EBADF, "fd is not an open file descriptor", "fs/read_write.c:603")
+    if f.f_mode & FMODE_STREAM:  # file_ppos() is NULL (fs/read_write.c:571-574)
+        from forklab.fs.pipe import pipe_write
+
+        n = _stream_checks(f, len(data), write=True)
+        return pipe_write(k, t, f, bytes(data[:n]))
     written, pos = vfs_write(f, bytes(data), f.f_pos)
     f.f_pos = pos
     return written

@@ -112,10 +112,27 @@ def exit_creds(k: Kernel, tsk: Task) -> None:
     put_cred(k, cred)
 
 
+def cred_cap_issubset(set_: Cred, subset: Cred) -> bool:
+    """Whether ``subset`` holds no capability ``set_`` lacks, across user namespaces (kernel/cred.c:412-432)."""
+    if set_.user_ns is subset.user_ns:
+        return not subset.cap_permitted & ~set_.cap_permitted
+    ns = subset.user_ns
+    while ns is not None and ns.parent is not None:
+        if ns.parent is set_.user_ns and ns.owner == set_.euid:
+            return True
+        ns = ns.parent
+    return False
+
+
 def commit_creds(k: Kernel, task: Task, new: Cred) -> None:
     """Install ``new`` as both cred pointers, moving the process count if the user changed (kernel/cred.c:434-509)."""
     old = task.real_cred
     assert old is not None and old.user is not None and new.user is not None
+    if (old.euid, old.egid, old.fsuid, old.fsgid) != (new.euid, new.egid, new.fsuid, new.fsgid) \
+            or not cred_cap_issubset(old, new):
+        if task.mm is not None:
+            task.mm.flags &= ~3  # set_dumpable(task->mm, suid_dumpable) with suid_dumpable 0 (kernel/cred.c:455)
+        task.pdeath_signal = 0  # kernel/cred.c:462
     if new.user is not old.user:
         new.user.processes += 1
         old.user.processes -= 1

@@ -9,6 +9,7 @@ from forklab.include.linux.fs_struct import Path
 
 if TYPE_CHECKING:
     from forklab.include.linux.pid import Pid
+    from forklab.include.linux.sched import Task
 
 NR_OPEN_DEFAULT = 64  # include/linux/fdtable.h:23
 SYSCTL_NR_OPEN = 1024 * 1024  # fs/file.c:22
@@ -20,18 +21,65 @@ FMODE_WRITE = 0x2
 FMODE_LSEEK = 0x4
 FMODE_PREAD = 0x8
 FMODE_PWRITE = 0x10
+FMODE_EXEC = 0x20
 FMODE_ATOMIC_POS = 0x8000
 FMODE_PATH = 0x4000
 FMODE_CAN_READ = 0x20000
 FMODE_CAN_WRITE = 0x40000
 FMODE_OPENED = 0x80000
 FMODE_CREATED = 0x100000
+FMODE_STREAM = 0x200000
 
 # i_mode file types (include/uapi/linux/stat.h:9-20)
 S_IFMT = 0o170000
 S_IFREG = 0o100000
 S_IFDIR = 0o040000
 S_IFCHR = 0o020000
+S_IFIFO = 0o010000
+S_ISUID = 0o4000
+S_ISGID = 0o2000
+S_IXGRP = 0o010
+S_IXUGO = 0o111
+
+PIPE_DEF_BUFFERS = 16  # include/linux/pipe_fs_i.h:5
+PIPE_BUF_FLAG_PACKET = 0x08  # include/linux/pipe_fs_i.h:10
+
+
+@dataclass(slots=True, eq=False)
+class PipeBuffer:
+    """struct pipe_buffer (include/linux/pipe_fs_i.h:21-27): one page of a pipe's ring.
+
+    ``data`` holds the unread bytes ``[offset, offset + len)`` of the page; ``offset`` is kept
+    because a write merges into the last buffer only while ``offset + len + n <= PAGE_SIZE``.
+    """
+
+    data: bytearray = field(default_factory=bytearray)
+    offset: int = 0
+    flags: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class PipeInodeInfo:
+    """struct pipe_inode_info (include/linux/pipe_fs_i.h:49-66): the ring, the counts, the wait queues.
+
+    ``bufs`` holds the occupied slots from tail to head (``len(bufs)`` is ``head - tail``);
+    ``readers``/``writers`` count the open struct files of each direction and ``files`` all of
+    them (fs/pipe.c:699-737). ``rd_wait``/``wr_wait`` are the tasks asleep in pipe_read and
+    pipe_write. ``tmp_page`` is the one spare page a pipe caches between writes
+    (fs/pipe.c:127-141, 509-519).
+    """
+
+    bufs: list[PipeBuffer] = field(default_factory=list)
+    max_usage: int = PIPE_DEF_BUFFERS
+    ring_size: int = PIPE_DEF_BUFFERS
+    readers: int = 0
+    writers: int = 0
+    files: int = 0
+    r_counter: int = 1
+    w_counter: int = 1
+    tmp_page: bool = False
+    rd_wait: list[Task] = field(default_factory=list)
+    wr_wait: list[Task] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)
@@ -50,6 +98,8 @@ class Inode:
     i_uid: int = 0
     i_rdev: int = 0
     data: bytearray = field(default_factory=bytearray)
+    # a pipe's inode->i_pipe (include/linux/fs.h:716); None for every other inode
+    pipe: PipeInodeInfo | None = None
 
 
 @dataclass(slots=True, eq=False)
