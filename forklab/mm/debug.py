@@ -42,9 +42,9 @@ from forklab.include.linux.mm_types import (
     PTE_PFN_SHIFT,
     MmStruct,
 )
-from forklab.mm.memory import _PFN_MASK, PAGE_SHIFT, PAGE_SIZE, PTE_TABLE_BYTES
+from forklab.mm.memory import _PFN_MASK, PAGE_SHIFT, PAGE_SIZE, PTE_TABLE_BYTES, add_rss_of
 from forklab.mm.mmap import TASK_SIZE
-from forklab.mm.page_alloc import ZERO_PFN, MmKernel, PG_anon, PG_swapbacked
+from forklab.mm.page_alloc import ZERO_PFN, MmKernel
 
 Snapshot = tuple[object, ...]
 
@@ -115,12 +115,7 @@ def check_mm_invariants(k: MmKernel, mms: list[MmStruct]) -> list[str]:
                 errs.append(f"{tag}: PTE table {pmd:#x} maps a pfn beyond mem_map")
                 continue
             np.add.at(pte_refs, pfns, 1)
-            fl = mem.flags[pfns]
-            anon = (fl & PG_anon) != 0
-            shmem = ~anon & ((fl & PG_swapbacked) != 0)
-            rss[MM_ANONPAGES] += int(anon.sum())
-            rss[MM_SHMEMPAGES] += int(shmem.sum())
-            rss[MM_FILEPAGES] += int((~anon & ~shmem).sum())
+            anon = add_rss_of(k, rss, pfns, 1)
             for i, pfn in zip(idx[anon].tolist(), pfns[anon].tolist(), strict=True):
                 addr = lo + (i << PAGE_SHIFT)
                 serial = int(mem.mapping[pfn])

@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from forklab.errors import InternalError
 from forklab.include.linux.mm_types import (
@@ -230,6 +231,20 @@ def mm_counter(k: MmKernel, pfn: int) -> int:
     return MM_ANONPAGES if PageAnon(k, pfn) else mm_counter_file(k, pfn)
 
 
+def add_rss_of(k: MmKernel, rss: list[int], pfns: npt.NDArray[np.int64], sign: int) -> npt.NDArray[np.bool_]:
+    """Count ``pfns`` into the RSS counters by kind (mm_counter, include/linux/mm.h:1835-1844); returns the anon mask.
+
+    NOTE: vectorised over a whole PTE table, where the kernel counts one page at a time.
+    """
+    fl = k.mem.flags[pfns]
+    anon: npt.NDArray[np.bool_] = (fl & PG_anon) != 0
+    shmem = ~anon & ((fl & PG_swapbacked) != 0)
+    rss[MM_ANONPAGES] += sign * int(anon.sum())
+    rss[MM_SHMEMPAGES] += sign * int(shmem.sum())
+    rss[MM_FILEPAGES] += sign * int((~anon & ~shmem).sum())
+    return anon
+
+
 def get_mm_rss(mm: MmStruct) -> int:
     """file + anon + shmem pages (include/linux/mm.h:1753-1758)."""
     return mm.rss_stat[MM_FILEPAGES] + mm.rss_stat[MM_ANONPAGES] + mm.rss_stat[MM_SHMEMPAGES]
@@ -334,12 +349,7 @@ def copy_one_pte(k: MmKernel, dst_table: PteTable, src_table: PteTable, idx: np.
         raise InternalError(f"fork copies a PTE of a free page in {vma!r}")
     np.add.at(mem._refcount, pfns, 1)  # get_page
     np.add.at(mem._mapcount, pfns, 1)  # page_dup_rmap
-    fl = mem.flags[pfns]
-    anon = (fl & PG_anon) != 0
-    shmem = ~anon & ((fl & PG_swapbacked) != 0)
-    rss[MM_ANONPAGES] += int(anon.sum())
-    rss[MM_SHMEMPAGES] += int(shmem.sum())
-    rss[MM_FILEPAGES] += int((~anon & ~shmem).sum())
+    add_rss_of(k, rss, pfns, 1)
 
 
 def copy_pte_range(k: MmKernel, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct,
@@ -408,12 +418,7 @@ def zap_pte_range(k: MmKernel, vma: VmAreaStruct, addr: int, end: int, rss: list
     mem = k.mem
     if int(pfns.max()) >= mem.max_pfn:
         raise InternalError(f"zap of a PTE beyond mem_map in {vma!r}")
-    fl = mem.flags[pfns]
-    anon = (fl & PG_anon) != 0
-    shmem = ~anon & ((fl & PG_swapbacked) != 0)
-    rss[MM_ANONPAGES] -= int(anon.sum())
-    rss[MM_SHMEMPAGES] -= int(shmem.sum())
-    rss[MM_FILEPAGES] -= int((~anon & ~shmem).sum())
+    add_rss_of(k, rss, pfns, -1)
     np.subtract.at(mem._mapcount, pfns, 1)  # page_remove_rmap
     np.subtract.at(mem._refcount, pfns, 1)  # tlb_remove_page -> put_page
     if (mem._mapcount[pfns] < -1).any() or (mem._refcount[pfns] < 0).any():
