@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 
 import pytest
+from conftest import assert_cites, expect_errno, state
 
 from forklab import Kernel, SigAction, Task, TaskKilled, TaskState, TraceEvent, Unmodelled
 from forklab.fs.exec import MAX_ARG_STRLEN, STACK_TOP_MAX, do_execve
@@ -35,7 +36,6 @@ from forklab.uapi import (
     SIGUSR1,
     SIGUSR2,
 )
-from tests.conftest import assert_cites, expect_errno, state
 
 THREAD = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD
 HANDLER = 0x401000

@@ -9,11 +9,7 @@ from __future__ import annotations
 import errno
 
 import pytest
-
-try:
-    from tests.mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task, mmap_anon
-except ImportError:  # pragma: no cover - rootdir-less layout
-    from mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task, mmap_anon
+from mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task, mmap_anon
 
 from forklab.errors import KernelError, Segfault
 from forklab.include.linux.mm_types import _PAGE_ACCESSED, _PAGE_RW, _PAGE_SPECIAL, MM_ANONPAGES, MM_SHMEMPAGES, VM

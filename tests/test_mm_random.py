@@ -12,11 +12,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-try:
-    from tests.mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task
-except ImportError:  # pragma: no cover
-    from mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task
+from mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task
 
 from forklab.errors import KernelError, Segfault
 from forklab.include.linux.mm_types import VM

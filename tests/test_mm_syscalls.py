@@ -8,11 +8,7 @@ from __future__ import annotations
 import errno
 
 import pytest
-
-try:
-    from tests.mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task
-except ImportError:  # pragma: no cover
-    from mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task
+from mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task
 
 from forklab.errors import KernelError, Segfault
 from forklab.include.linux.fdtable import File, Inode

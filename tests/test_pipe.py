@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 
 import pytest
+from conftest import assert_cites, expect_errno, state
 
 from forklab import Blocked, Kernel, SigAction, Task, TaskKilled, TaskState
 from forklab.fs.exec import do_execve
@@ -29,7 +30,6 @@ from forklab.uapi import (
     SIGCHLD,
     SIGPIPE,
 )
-from tests.conftest import assert_cites, expect_errno, state
 
 HANDLER = 0x401000
 
