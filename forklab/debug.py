@@ -218,6 +218,8 @@ def _all_pid_namespaces(k: Kernel, nsproxies: list[Any]) -> list[PidNamespace]:
     for t in live_tasks(k):
         if t.thread_pid is not None:
             todo.extend(u.ns for u in t.thread_pid.numbers)
+    for pid, _file in _pidfd_files(k):  # a pidfd keeps its pid, and so the pid's namespace, alive
+        todo.extend(u.ns for u in pid.numbers)
     while todo:
         ns = todo.pop()
         if ns is not None and id(ns) not in found:

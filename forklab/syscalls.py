@@ -586,7 +586,7 @@ class Kernel:
 
     def capset(self, t: Task, effective: int, permitted: int, inheritable: int = 0) -> int:
         """capset(2) on the caller, with the three sets as bit masks (kernel/capability.c:220)."""
-        from forklab.kernel.sys import sys_capset
+        from forklab.kernel.capability import sys_capset
 
         for name, v in (("effective", effective), ("permitted", permitted), ("inheritable", inheritable)):
             _check_int(name, v)

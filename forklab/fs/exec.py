@@ -591,11 +591,10 @@ def mm_update_next_owner(k: Kernel, mm: MmStruct, p: Task) -> None:
 
 def exec_mmap(k: Kernel, tsk: Task, mm: MmStruct) -> None:
     """mm_release (vfork parent, clear_child_tid), then switch to the new mm and drop the old (fs/exec.c:1013-1056)."""
-    from forklab.kernel.exit import mm_release
-    from forklab.kernel.fork import mmdrop, mmput
+    from forklab.kernel.fork import exec_mm_release, mmdrop, mmput
 
     old_mm = tsk.mm
-    mm_release(k, tsk)  # exec_mm_release (kernel/fork.c:1329-1333)
+    exec_mm_release(k, tsk)
     if old_mm is not None and old_mm.core_state is not None:
         raise kerr(errno.EINTR, "a core dump of the old mm is in progress", "fs/exec.c:1034")
     active_mm = tsk.active_mm

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING
+
+from forklab.errors import kerr
+from forklab.uapi import CAP_SETPCAP
 
 if TYPE_CHECKING:
     from forklab.include.linux.cred import Cred
     from forklab.include.linux.sched import Task
     from forklab.include.linux.user_namespace import UserNamespace
+    from forklab.syscalls import Kernel
 
 
 def cap_capable(cred: Cred, targ_ns: UserNamespace, cap: int) -> bool:
@@ -44,3 +49,26 @@ def capable(t: Task, cap: int) -> bool:
     while init_ns.parent is not None:
         init_ns = init_ns.parent
     return ns_capable(t, init_ns, cap)
+
+
+def sys_capset(k: Kernel, current: Task, effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) on the caller: the new sets must stay within what it has (kernel/capability.c:220-275, security/commoncap.c:240-277)."""
+    from forklab.kernel.cred import commit_creds, prepare_creds
+
+    old = current.cred
+    assert old is not None and old.user_ns is not None
+    if permitted & ~old.cap_permitted:
+        raise kerr(errno.EPERM, "capset: permitted may only shrink", "security/commoncap.c:262")
+    if effective & ~permitted:
+        raise kerr(errno.EPERM, "capset: effective must be a subset of permitted", "security/commoncap.c:268")
+    allowed_inh = old.cap_inheritable | old.cap_permitted
+    if not ns_capable(current, old.user_ns, CAP_SETPCAP):
+        if inheritable & ~allowed_inh:
+            raise kerr(errno.EPERM, "capset: inheritable beyond inheritable|permitted needs CAP_SETPCAP",
+                       "security/commoncap.c:249")
+    if inheritable & ~(old.cap_inheritable | old.cap_bset):
+        raise kerr(errno.EPERM, "capset: inheritable beyond the bounding set", "security/commoncap.c:256")
+    new = prepare_creds(k, current)
+    new.cap_effective, new.cap_permitted, new.cap_inheritable = effective, permitted, inheritable
+    new.cap_ambient &= permitted & inheritable
+    commit_creds(k, current, new)

@@ -24,25 +24,11 @@ if TYPE_CHECKING:
     from forklab.syscalls import Kernel
 
 
-def mm_release(k: Kernel, tsk: Task) -> None:
-    """Write 0 to clear_child_tid if the mm is shared, then release a vfork parent (kernel/fork.c:1289-1321)."""
-    from forklab.kernel.fork import complete_vfork_done
-    from forklab.mm.uaccess import put_user_int
-
-    if tsk.clear_child_tid:
-        if tsk.mm is not None and tsk.mm.mm_users > 1:
-            put_user_int(k, tsk, tsk.clear_child_tid, 0)  # then FUTEX_WAKE; errors ignored
-            k.trace("clear_child_tid", "kernel/fork.c:1308", f"wrote 0 at {tsk.clear_child_tid:#x}", tid=tsk.pid)
-        tsk.clear_child_tid = 0
-    if tsk.vfork_done is not None:
-        complete_vfork_done(k, tsk)
-
-
 def exit_mm(k: Kernel, tsk: Task) -> None:
     """mm_release, then detach and drop the mm (kernel/exit.c:435-488)."""
-    from forklab.kernel.fork import mmput
+    from forklab.kernel.fork import exit_mm_release, mmput
 
-    mm_release(k, tsk)
+    exit_mm_release(k, tsk)
     mm = tsk.mm
     if mm is None:
         return
@@ -212,7 +198,7 @@ def do_exit_for_signal(k: Kernel, t: Task, sig: int) -> None:
 
 def release_task(k: Kernel, p: Task) -> None:
     """Free a dead task: uncount it, unhash its pids, drop its signal and sighand refs (kernel/exit.c:191-235)."""
-    from forklab.kernel.cgroup.pids import cgroup_release
+    from forklab.kernel.cgroup.cgroup import cgroup_release
     from forklab.kernel.cred import exit_creds
 
     assert p.real_cred is not None and p.real_cred.user is not None and p.signal is not None

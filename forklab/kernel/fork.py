@@ -396,6 +396,29 @@ def wait_for_vfork_done(k: Kernel, current: Task, child: Task) -> None:
     set_current_state_sleep(k, current, TaskState.TASK_KILLABLE, "vfork_done")
 
 
+def mm_release(k: Kernel, tsk: Task) -> None:
+    """Write 0 to clear_child_tid if the mm is shared, then release a vfork parent (kernel/fork.c:1289-1321)."""
+    from forklab.mm.uaccess import put_user_int
+
+    if tsk.clear_child_tid:
+        if tsk.mm is not None and tsk.mm.mm_users > 1:
+            put_user_int(k, tsk, tsk.clear_child_tid, 0)  # then FUTEX_WAKE; errors ignored
+            k.trace("clear_child_tid", "kernel/fork.c:1308", f"wrote 0 at {tsk.clear_child_tid:#x}", tid=tsk.pid)
+        tsk.clear_child_tid = 0
+    if tsk.vfork_done is not None:
+        complete_vfork_done(k, tsk)
+
+
+def exit_mm_release(k: Kernel, tsk: Task) -> None:
+    """mm_release on the way out of do_exit (kernel/fork.c:1323-1327)."""
+    mm_release(k, tsk)
+
+
+def exec_mm_release(k: Kernel, tsk: Task) -> None:
+    """mm_release when execve drops the old mm (kernel/fork.c:1329-1333)."""
+    mm_release(k, tsk)
+
+
 def vfork_wait_killed(k: Kernel, parent: Task) -> None:
     """A fatal signal ends the vfork wait: the child must not complete into the parent's stack (kernel/fork.c:1266-1270)."""
     for child in k.all_threads():
@@ -645,7 +668,7 @@ def _copy_process_publish(k: Kernel, current: Task, p: Task, pid: Pid, pidfile: 
                           args: KernelCloneArgs) -> None:
     """The cgroup gate, the last checks under tasklist_lock, then make the child visible (kernel/fork.c:2177-2288)."""
     from forklab.fs.file import fd_install
-    from forklab.kernel.cgroup.pids import cgroup_can_fork, cgroup_cancel_fork
+    from forklab.kernel.cgroup.cgroup import cgroup_can_fork, cgroup_cancel_fork
 
     cgroup_can_fork(k, current, args if clone_flags & CLONE_INTO_CGROUP else None)
     ladder.on_failure("bad_fork_cancel_cgroup", cgroup_cancel_fork, current)
@@ -706,7 +729,7 @@ def _attach_child(k: Kernel, current: Task, p: Task, pid: Pid, clone_flags: int,
 
 def _post_fork(k: Kernel, current: Task, p: Task, clone_flags: int) -> None:
     """After the tasklist lock: cgroup_post_fork and the tracepoint (kernel/fork.c:2290-2296)."""
-    from forklab.kernel.cgroup.pids import cgroup_post_fork
+    from forklab.kernel.cgroup.cgroup import cgroup_post_fork
 
     cgroup_post_fork(p)
     k.trace("copy_process", "kernel/fork.c:2296", f"task {p.pid} created (tgid {p.tgid}, parent {p.real_parent.pid if p.real_parent else 0})")

@@ -18,7 +18,6 @@ from forklab.include.linux.user_namespace import UserNamespace
 from forklab.kernel.capability import capable, ns_capable
 from forklab.uapi import (
     CAP_SETGID,
-    CAP_SETPCAP,
     CAP_SETUID,
     CAP_SYS_RESOURCE,
     PR_GET_CHILD_SUBREAPER,
@@ -195,29 +194,6 @@ def prctl(k: Kernel, me: Task, option: int, arg2: int) -> int:
         raise kerr(errno.EINVAL, "PR_SET_NAME/PR_GET_NAME take a user buffer; use Task.comm in the model",
                    "kernel/sys.c:2320")
     raise kerr(errno.EINVAL, f"prctl option {option} is not modelled (the kernel's default case)", "kernel/sys.c:2545")
-
-
-def sys_capset(k: Kernel, current: Task, effective: int, permitted: int, inheritable: int) -> None:
-    """capset(2) on the caller: the new sets must stay within what it has (kernel/capability.c:220-275, security/commoncap.c:240-277)."""
-    from forklab.kernel.cred import commit_creds, prepare_creds
-
-    old = current.cred
-    assert old is not None and old.user_ns is not None
-    if permitted & ~old.cap_permitted:
-        raise kerr(errno.EPERM, "capset: permitted may only shrink", "security/commoncap.c:262")
-    if effective & ~permitted:
-        raise kerr(errno.EPERM, "capset: effective must be a subset of permitted", "security/commoncap.c:268")
-    allowed_inh = old.cap_inheritable | old.cap_permitted
-    if not ns_capable(current, old.user_ns, CAP_SETPCAP):
-        if inheritable & ~allowed_inh:
-            raise kerr(errno.EPERM, "capset: inheritable beyond inheritable|permitted needs CAP_SETPCAP",
-                       "security/commoncap.c:249")
-    if inheritable & ~(old.cap_inheritable | old.cap_bset):
-        raise kerr(errno.EPERM, "capset: inheritable beyond the bounding set", "security/commoncap.c:256")
-    new = prepare_creds(k, current)
-    new.cap_effective, new.cap_permitted, new.cap_inheritable = effective, permitted, inheritable
-    new.cap_ambient &= permitted & inheritable
-    commit_creds(k, current, new)
 
 
 def sys_umask(current: Task, mask: int) -> int:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from forklab.errors import kerr
 
 if TYPE_CHECKING:
-    from forklab.include.linux.sched import KernelCloneArgs, Task
+    from forklab.include.linux.sched import Task
     from forklab.syscalls import Kernel
 
 PIDS_MAX = 4 * 1024 * 1024 + 1  # kernel/cgroup/pids.c:37, PID_MAX_LIMIT + 1: "max"
@@ -89,38 +89,3 @@ def pids_release(task: Task) -> None:
     """Uncharge a released task (kernel/cgroup/pids.c:248-253)."""
     assert task.cgroups is not None
     pids_uncharge(task.cgroups, 1)
-
-
-def cgroup_can_fork(k: Kernel, current: Task, into: KernelCloneArgs | None = None) -> None:
-    """Ask every controller whether the fork may go on; only pids can refuse here (kernel/cgroup/cgroup.c:5884-5906).
-
-    ``into`` (5.7+, CLONE_INTO_CGROUP): the target cgroup comes from a directory fd in
-    cgroupfs (cgroup_css_set_fork). The model has no cgroupfs files, so an open fd is never a
-    cgroup directory: EBADF, as the kernel answers for a file that is not one.
-    """
-    if into is not None:
-        from forklab.fs.file import fdget_raw
-
-        if fdget_raw(current, into.cgroup) is None:
-            raise kerr(errno.EBADF, f"CLONE_INTO_CGROUP: fd {into.cgroup} is not open", "kernel/cgroup/cgroup.c:cgroup_css_set_fork")
-        raise kerr(errno.EBADF, f"CLONE_INTO_CGROUP: fd {into.cgroup} is not a cgroup2 directory (the model has no cgroupfs)",
-                   "kernel/cgroup/cgroup.c:cgroup_css_set_fork")
-    pids_can_fork(k, current)
-
-
-def cgroup_cancel_fork(current: Task) -> None:
-    """Undo cgroup_can_fork (kernel/cgroup/cgroup.c:5916-5925)."""
-    pids_cancel_fork(current)
-
-
-def cgroup_post_fork(child: Task) -> None:
-    """Link the child into its css_set (kernel/cgroup/cgroup.c:5935-5992)."""
-    assert child.cgroups is not None
-    child.cgroups.nr_tasks += 1
-
-
-def cgroup_release(task: Task) -> None:
-    """Take a released task out of its cgroup and uncharge pids (kernel/cgroup/cgroup.c:6047-6063)."""
-    assert task.cgroups is not None
-    task.cgroups.nr_tasks -= 1
-    pids_release(task)
