@@ -572,23 +572,6 @@ def de_thread(k: Kernel, tsk: Task) -> None:
         raise InternalError("de_thread: not the group leader at the end")
 
 
-def mm_update_next_owner(k: Kernel, mm: MmStruct, p: Task) -> None:
-    """Hand mm->owner to another user of the mm: children, siblings, parent, then anyone (kernel/exit.c:347-430)."""
-    if mm.owner is not p:
-        return
-    if mm.mm_users <= 1:
-        mm.owner = None
-        return
-    parent = p.real_parent
-    candidates = [*p.children, *(parent.children if parent is not None else []),
-                  *([parent] if parent is not None else []), *k.all_threads()]
-    for c in candidates:
-        if c is not p and c.mm is mm and not c.exit_state:
-            mm.owner = c
-            return
-    mm.owner = None
-
-
 def exec_mmap(k: Kernel, tsk: Task, mm: MmStruct) -> None:
     """mm_release (vfork parent, clear_child_tid), then switch to the new mm and drop the old (fs/exec.c:1013-1056)."""
     from forklab.kernel.fork import exec_mm_release, mmdrop, mmput
@@ -601,6 +584,8 @@ def exec_mmap(k: Kernel, tsk: Task, mm: MmStruct) -> None:
     tsk.mm = tsk.active_mm = mm
     k.trace("exec_mmap", "fs/exec.c:1040", f"task {tsk.pid} switches to the new mm", tid=tsk.pid)
     if old_mm is not None:
+        from forklab.kernel.exit import mm_update_next_owner
+
         mm_update_next_owner(k, old_mm, tsk)
         mmput(k, old_mm)
     elif active_mm is not None:

@@ -21,7 +21,25 @@ from forklab.kernel.pid import detach_pid, pid_nr_ns, task_active_pid_ns
 from forklab.uapi import __WALL, __WCLONE, __WNOTHREAD, SIGCHLD, WCONTINUED, WNOHANG, WUNTRACED
 
 if TYPE_CHECKING:
+    from forklab.include.linux.mm_types import MmStruct
     from forklab.syscalls import Kernel
+
+
+def mm_update_next_owner(k: Kernel, mm: MmStruct, p: Task) -> None:
+    """Hand mm->owner to another user of the mm: children, siblings, parent, then anyone (kernel/exit.c:347-430)."""
+    if mm.owner is not p:
+        return
+    if mm.mm_users <= 1:
+        mm.owner = None
+        return
+    parent = p.real_parent
+    candidates = [*p.children, *(parent.children if parent is not None else []),
+                  *([parent] if parent is not None else []), *k.all_threads()]
+    for c in candidates:
+        if c is not p and c.mm is mm and not c.exit_state:
+            mm.owner = c
+            return
+    mm.owner = None
 
 
 def exit_mm(k: Kernel, tsk: Task) -> None:
@@ -33,6 +51,7 @@ def exit_mm(k: Kernel, tsk: Task) -> None:
     if mm is None:
         return
     tsk.mm = None
+    mm_update_next_owner(k, mm, tsk)
     mmput(k, mm)
 
 
