@@ -217,3 +217,27 @@ def test_model_runner_modes_without_host():
     assert run_model(CloneCase("clone", flags=CLONE_PARENT), "userns").errno == errno.EINVAL
     assert run_model(CloneCase("clone3", size=4097), "priv").errno == errno.E2BIG
     assert random_cases(5, 3) == random_cases(5, 3)
+
+
+def test_host_allows_vfork_after_unshare_newtime_as_the_6_18_profile_does():
+    """§16.8 (6.2): after unshare(CLONE_NEWTIME), a CLONE_VM|CLONE_VFORK child (glibc's posix_spawn)
+    is allowed; 5.6 said EINVAL (kernel/fork.c:1886). Checked in a throw-away process on the host."""
+    import subprocess
+    import sys
+
+    need()
+    script = ("import ctypes, os; libc = ctypes.CDLL(None, use_errno=True)\n"
+              "assert libc.unshare(0x80) == 0, ctypes.get_errno()\n"
+              "pid = os.posix_spawn('/bin/true', ['true'], {}); print(os.waitpid(pid, 0)[1])\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        pytest.skip(f"unshare(CLONE_NEWTIME) not allowed here: {out.stderr.strip()[-200:]}")
+    assert out.stdout.strip() == "0"
+    if model_version_for_host() == "6.18":
+        from forklab import Kernel
+        from forklab.uapi import CLONE_NEWTIME, CLONE_VFORK, CLONE_VM
+
+        k = Kernel(version="6.18")
+        t = k.find_task(k.fork(k.init_task))
+        k.unshare(t, CLONE_NEWTIME)
+        assert k.clone(t, CLONE_VM | CLONE_VFORK | SIGCHLD) > 0
