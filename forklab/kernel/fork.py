@@ -510,7 +510,7 @@ def copy_process(k: Kernel, current: Task, trace: int, args: KernelCloneArgs) ->
     finally:
         if delayed in current.signal.multiprocess:
             current.signal.multiprocess.remove(delayed)
-    _post_fork(k, current, p, clone_flags)
+    _post_fork(k, p)
     return p
 
 
@@ -727,7 +727,7 @@ def _attach_child(k: Kernel, current: Task, p: Task, pid: Pid, clone_flags: int,
     k.total_forks += 1
 
 
-def _post_fork(k: Kernel, current: Task, p: Task, clone_flags: int) -> None:
+def _post_fork(k: Kernel, p: Task) -> None:
     """After the tasklist lock: cgroup_post_fork and the tracepoint (kernel/fork.c:2290-2296)."""
     from forklab.kernel.cgroup.cgroup import cgroup_post_fork
 

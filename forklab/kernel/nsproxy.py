@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from forklab.errors import kerr
 from forklab.fs.namespace import copy_mnt_ns, put_mnt_ns
 from forklab.include.linux.nsproxy import Nsproxy
-from forklab.include.linux.pid import PidNamespace
 from forklab.include.linux.sched import Task
 from forklab.include.linux.user_namespace import UserNamespace
 from forklab.ipc.namespace import copy_ipcs, put_ipc_ns
@@ -145,7 +144,3 @@ def unshare_nsproxy_namespaces(k: Kernel, unshare_flags: int, current: Task,
         raise kerr(errno.EPERM, "unshare(CLONE_NEW*) needs CAP_SYS_ADMIN in the user namespace",
                    "kernel/nsproxy.c:225")
     return create_new_namespaces(k, unshare_flags, current, user_ns)
-
-
-__all__ = ["PidNamespace", "copy_namespaces", "create_new_namespaces", "exit_task_namespaces",
-           "free_nsproxy", "switch_task_namespaces", "unshare_nsproxy_namespaces"]

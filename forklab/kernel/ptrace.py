@@ -106,9 +106,6 @@ def exit_ptrace(k: Kernel, tracer: Task) -> None:
         __ptrace_unlink(child)
 
 
-__all__ = ["PTRACE_ATTACH", "PTRACE_SEIZE", "PTRACE_SETOPTIONS", "PTRACE_TRACEME"]
-
-
 def sys_ptrace(k: Kernel, current: Task, request: int, pid: int, addr: int, data: int) -> int:
     """ptrace(2) for the requests the fork path needs (kernel/ptrace.c:1238-1285)."""
     from forklab.kernel.pid import find_task_by_vpid
