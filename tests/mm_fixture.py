@@ -28,6 +28,10 @@ class FakeKernel:
     def trace(self, kind: str, source: str, detail: str = "", tid: int | None = None) -> None:
         self.events.append((kind, source, detail))
 
+    def has(self, change: str) -> bool:
+        """The 5.6.14 profile: no later change (forklab/version.py)."""
+        return False
+
 
 def make_task(k: FakeKernel, pid: int = 1, mm: MmStruct | None = None) -> Task:
     t = Task(pid=pid, tgid=pid, comm=f"t{pid}")

@@ -614,12 +614,6 @@ def reuse_swap_page(k: MmKernel, pfn: int) -> tuple[bool, int]:
     return count <= 1, count
 
 
-def _has(k: MmKernel, change: str) -> bool:
-    """Whether the kernel version has a change (forklab/version.py); test fixtures have no version."""
-    has = getattr(k, "has", None)
-    return bool(has(change)) if callable(has) else False
-
-
 def do_wp_page(k: MmKernel, vmf: VmFault) -> int:
     """Write to a present read-only PTE: reuse or copy, as 5.6 decides (mm/memory.c:2750-2832)."""
     vma = vmf.vma
@@ -629,7 +623,7 @@ def do_wp_page(k: MmKernel, vmf: VmFault) -> int:
             wp_page_reuse(k, vmf)  # wp_pfn_shared, no pfn_mkwrite
             return VM_FAULT_WRITE
         return wp_page_copy(k, vmf)
-    if PageAnon(k, vmf.page) and _has(k, "cow_reuse_page_count"):
+    if PageAnon(k, vmf.page) and k.has("cow_reuse_page_count"):
         if k.mem.page(vmf.page)._refcount == 1:  # 5.9+: reuse only an unshared, unpinned page
             page_move_anon_rmap(k, vmf.page, vma)
             wp_page_reuse(k, vmf)

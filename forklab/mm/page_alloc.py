@@ -76,6 +76,8 @@ class MmKernel(Protocol):
 
     def trace(self, kind: str, source: str, detail: str = "", tid: int | None = None) -> None: ...
 
+    def has(self, change: str) -> bool: ...
+
 
 @dataclass(slots=True, frozen=True)
 class Page:
