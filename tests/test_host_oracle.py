@@ -241,3 +241,80 @@ def test_host_allows_vfork_after_unshare_newtime_as_the_6_18_profile_does():
         t = k.find_task(k.fork(k.init_task))
         k.unshare(t, CLONE_NEWTIME)
         assert k.clone(t, CLONE_VM | CLONE_VFORK | SIGCHLD) > 0
+
+
+NPROC_SCRIPT = r'''
+import ctypes, os, resource, errno, sys
+libc = ctypes.CDLL(None, use_errno=True)
+resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))
+if sys.argv[1] == "chroot":
+    os.chroot("/tmp")
+os.setresgid(1000, 1000, 1000)
+os.setresuid(1000, 1000, 1000)
+r = libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)  # clone(CLONE_NEWUSER|SIGCHLD): fork-like, no shared VM
+if r == 0:
+    os._exit(0)
+print(errno.errorcode.get(ctypes.get_errno(), "ok") if r < 0 else "ok")
+'''
+
+
+def test_host_checks_rlimit_nproc_after_copy_creds_as_the_6_18_profile_does():
+    """§16.6 (5.14): over RLIMIT_NPROC, clone(CLONE_NEWUSER) from a chrooted uid-1000 task is EPERM
+    (create_user_ns, kernel/user_namespace.c:91) on 6.18, where 5.6 said EAGAIN (kernel/fork.c:1946)."""
+    import subprocess
+    import sys
+
+    need("unpriv")
+    results = {}
+    for variant in ("plain", "chroot"):
+        out = subprocess.run([sys.executable, "-c", NPROC_SCRIPT, variant], capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            pytest.skip(f"cannot set up the uid-1000 caller here: {out.stderr.strip()[-200:]}")
+        results[variant] = out.stdout.strip()
+    assert results["plain"] == "EAGAIN"  # the limit does bite
+    if model_version_for_host() == "6.18":
+        assert results["chroot"] == "EPERM"
+
+
+CKPT_SCRIPT = r'''
+import ctypes, os, errno, sys, struct
+libc = ctypes.CDLL(None, use_errno=True)
+drop = [21] + ([40] if sys.argv[1] == "both" else [])
+hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)
+data = (ctypes.c_uint32 * 6)()
+assert libc.syscall(125, hdr, data) == 0  # capget
+for cap in drop:
+    for i in (0, 1):  # effective, permitted of word cap//32
+        data[(cap // 32) * 3 + i] &= ~(1 << (cap % 32))
+assert libc.syscall(126, hdr, data) == 0, ctypes.get_errno()  # capset
+tid = next(n for n in range(32000, 30000, -1) if not os.path.exists(f"/proc/{n}"))
+tids = (ctypes.c_int * 1)(tid)
+args = struct.pack("<10Q", 0, 0, 0, 0, 17, 0, 0, 0, ctypes.addressof(tids), 1)
+buf = ctypes.create_string_buffer(args, 80)
+r = libc.syscall(435, buf, 80)
+if r == 0:
+    os._exit(0)
+if r > 0:
+    os.waitpid(r, 0)
+print("ok" if r == tid else errno.errorcode.get(ctypes.get_errno(), str(r)))
+'''
+
+
+def test_host_allows_set_tid_with_checkpoint_restore_as_the_6_18_profile_does():
+    """§16 (5.9): set_tid needs CAP_SYS_ADMIN *or* CAP_CHECKPOINT_RESTORE in the pid namespace's user
+    namespace (5.6: CAP_SYS_ADMIN only, kernel/pid.c:203). Root without CAP_SYS_ADMIN, on the host."""
+    import subprocess
+    import sys
+
+    need()
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop single capabilities")
+    out = {}
+    for variant in ("sysadmin", "both"):
+        run_ = subprocess.run([sys.executable, "-c", CKPT_SCRIPT, variant], capture_output=True, text=True, timeout=30)
+        if run_.returncode != 0:
+            pytest.skip(f"cannot run the capability probe here: {run_.stderr.strip()[-200:]}")
+        out[variant] = run_.stdout.strip()
+    assert out["both"] == "EPERM"
+    if model_version_for_host() == "6.18":
+        assert out["sysadmin"] == "ok"
