@@ -118,13 +118,15 @@ class Kernel:
         return self._inum
 
     def all_threads(self) -> list[Task]:
-        """Every live or zombie task, leaders first, in creation order."""
+        """Every live or zombie task: each thread group in process-list order, its threads in list order."""
         out: list[Task] = []
+        seen: set[int] = set()
         for leader in self.tasks:
             assert leader.signal is not None
-            out.extend(t for t in leader.signal.thread_head if t not in out)
-            if leader not in out:
-                out.append(leader)
+            for t in (*leader.signal.thread_head, leader):
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    out.append(t)
         return out
 
     def _check_task(self, t: object) -> Task:

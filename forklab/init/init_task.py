@@ -45,7 +45,7 @@ def init_rlimits(max_threads: int) -> list[tuple[int, int]]:
 
 
 def start_kernel(k: Kernel) -> Task:
-    """Build the initial objects and return init (pid 1), running on CPU 0."""
+    """Build the initial objects and return init (pid 1), running on CPU 0 (init/main.c:start_kernel, init/init_task.c)."""
     from forklab.kernel.fork import mm_alloc
     from forklab.kernel.sched.core import activate_task
 

@@ -208,7 +208,8 @@ def do_group_exit(k: Kernel, current: Task, exit_code: int) -> None:
 
 
 def do_exit_for_signal(k: Kernel, t: Task, sig: int) -> None:
-    """A fatal signal ends a task that is not in a syscall (the model has no CPU to let it run first)."""
+    """A fatal signal ends a task that is not in a syscall: get_signal's do_group_exit, run at once since the
+    model has no CPU to let the task run first (kernel/signal.c:2740-2760)."""
     assert t.signal is not None
     if t.signal.flags & SIGNAL_UNKILLABLE and t.pid == 1 and task_active_pid_ns(t).level == 0:
         return

@@ -140,6 +140,7 @@ from forklab.uapi import (
     SIGCHLD,
     SS_DISABLE,
     CloneArgs,
+    clone_flags_str,
 )
 
 if TYPE_CHECKING:
@@ -930,14 +931,7 @@ def ksys_unshare(k: Kernel, current: Task, unshare_flags: int) -> None:
         put_files_struct(k, old_files)
     if new_cred is not None:
         commit_creds(k, current, new_cred)
-    k.trace("unshare", "kernel/fork.c:2905", clone_flags_text(unshare_flags))
-
-
-def clone_flags_text(flags: int) -> str:
-    """Flags as ``CLONE_A|CLONE_B`` for traces."""
-    from forklab.uapi import clone_flags_str
-
-    return clone_flags_str(flags & ~CSIGNAL)
+    k.trace("unshare", "kernel/fork.c:2905", clone_flags_str(unshare_flags & ~CSIGNAL))
 
 
 # --- copy_files and copy_fs (kernel/fork.c:1429-1474) ---------------------------------

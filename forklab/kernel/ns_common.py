@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def copy_ns(k: Kernel, flags: int, flag: int, user_ns: UserNamespace, old: Namespace,
             ucount: UCOUNT, where: tuple[str, str]) -> Namespace:
-    """Share ``old`` or create a copy owned by ``user_ns``; ``where`` = (ucount line, alloc line)."""
+    """Share ``old`` or create a copy owned by ``user_ns``, as copy_utsname does (kernel/utsname.c:89-103);
+    ``where`` = (ucount line, alloc line) of the kind's own file."""
     if not flags & flag:
         old.count += 1
         return old

@@ -254,12 +254,12 @@ def get_mm_rss(mm: MmStruct) -> int:
 
 
 def pte_offset(mm: MmStruct, addr: int) -> tuple[PteTable | None, int]:
-    """The PTE table covering ``addr`` (None if not allocated) and the index in it."""
+    """The PTE table covering ``addr`` (None if not allocated) and the index in it (include/linux/mm.h:pte_offset_map)."""
     return mm.pgd.get(addr >> PMD_SHIFT), (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
 
 
 def get_pte(mm: MmStruct, addr: int) -> int:
-    """The PTE for ``addr``; 0 (pte_none) if no table or no entry."""
+    """The PTE for ``addr``; 0 (pte_none) if no table or no entry (mm/memory.c:__follow_pte_pmd, simplified)."""
     table, idx = pte_offset(mm, addr)
     return 0 if table is None else int(table[idx])
 

@@ -236,13 +236,13 @@ def _index_of(mm: MmStruct, vma: VmAreaStruct) -> int:
 
 
 def vma_prev_of(mm: MmStruct, vma: VmAreaStruct) -> VmAreaStruct | None:
-    """``vma->vm_prev``."""
+    """``vma->vm_prev``: the vma before ``vma`` in the address-ordered list (include/linux/mm_types.h:302)."""
     i = _index_of(mm, vma)
     return mm.mmap[i - 1] if i else None
 
 
 def vma_next_of(mm: MmStruct, vma: VmAreaStruct | None) -> VmAreaStruct | None:
-    """``vma->vm_next``, or ``mm->mmap`` for None."""
+    """``vma->vm_next``, or ``mm->mmap`` for None (include/linux/mm_types.h:302, mm_types.h:373)."""
     if vma is None:
         return mm.mmap[0] if mm.mmap else None
     i = _index_of(mm, vma)

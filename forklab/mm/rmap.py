@@ -37,17 +37,6 @@ from forklab.mm.page_alloc import MmKernel, PG_anon, PG_swapbacked
 PAGE_SHIFT = 12
 
 
-def vma_prev(vma: VmAreaStruct) -> VmAreaStruct | None:
-    """``vma->vm_prev``: the vma before ``vma`` in its mm's address-ordered list."""
-    mm = vma.vm_mm
-    if mm is None:
-        return None
-    for i, v in enumerate(mm.mmap):
-        if v is vma:
-            return mm.mmap[i - 1] if i > 0 else None
-    return None
-
-
 def anon_vma_alloc(k: MmKernel, site: str) -> AnonVma | None:
     """Allocate an anon_vma: refcount 1, degree 1, its own root and parent (mm/rmap.c:79-96)."""
     if k.fault.should_fail(site):
@@ -128,7 +117,9 @@ def anon_vma_prepare(k: MmKernel, vma: VmAreaStruct,
 
 def anon_vma_clone(k: MmKernel, dst: VmAreaStruct, src: VmAreaStruct) -> int:
     """Link ``dst`` into every anon_vma ``src`` is linked into, maybe reusing one (mm/rmap.c:268-333)."""
-    pprev = vma_prev(src)
+    from forklab.mm.mmap import vma_prev_of
+
+    pprev = vma_prev_of(src.vm_mm, src) if src.vm_mm is not None else None
     if dst.anon_vma is None and src.anon_vma is not None and pprev is not None \
             and pprev.anon_vma is src.anon_vma:
         dst.anon_vma = pprev.anon_vma
@@ -255,5 +246,4 @@ __all__ = [
     "page_remove_rmap",
     "put_anon_vma",
     "unlink_anon_vmas",
-    "vma_prev",
 ]

@@ -132,32 +132,28 @@ def _oom() -> OSError:
 
 
 def user_store(k: MmKernel, t: Task, addr: int, data: bytes) -> None:
-    """A store by task ``t`` to its own memory; SIGSEGV + Segfault on a bad access."""
-    mem = k.mem
+    """A store by task ``t`` to its own memory; SIGSEGV + Segfault on a bad access (arch/x86/mm/fault.c:do_user_addr_fault)."""
     for a, off, size in _chunks(addr, len(data)):
-        try:
-            pfn = _fault_in(k, t, a, True, True)
-        except _BadArea as e:
-            raise _user_fault(k, t, e) from None
-        except _FaultOom:
-            raise _oom() from None
         pos = a - addr
-        mem.write_page(pfn, off, bytes(data[pos : pos + size]))
+        k.mem.write_page(_user_page(k, t, a, True), off, bytes(data[pos : pos + size]))
 
 
 def user_load(k: MmKernel, t: Task, addr: int, n: int) -> bytes:
-    """A load by task ``t`` from its own memory; SIGSEGV + Segfault on a bad access."""
-    mem = k.mem
+    """A load by task ``t`` from its own memory; SIGSEGV + Segfault on a bad access (arch/x86/mm/fault.c:do_user_addr_fault)."""
     out = bytearray()
     for a, off, size in _chunks(addr, n):
-        try:
-            pfn = _fault_in(k, t, a, False, True)
-        except _BadArea as e:
-            raise _user_fault(k, t, e) from None
-        except _FaultOom:
-            raise _oom() from None
-        out += mem.read_page(pfn)[off : off + size]
+        out += k.mem.read_page(_user_page(k, t, a, False))[off : off + size]
     return bytes(out)
+
+
+def _user_page(k: MmKernel, t: Task, addr: int, write: bool) -> int:
+    """The page a user access at ``addr`` lands on, faulting it in; a bad area is SIGSEGV, OOM is ENOMEM."""
+    try:
+        return _fault_in(k, t, addr, write, True)
+    except _BadArea as e:
+        raise _user_fault(k, t, e) from None
+    except _FaultOom:
+        raise _oom() from None
 
 
 def copy_to_user(k: MmKernel, t: Task, addr: int, data: bytes) -> bool:
