@@ -381,8 +381,10 @@ def test_madvise_range_wraps(k: FakeKernel, t: Task) -> None:
 
 
 def test_madvise_len_zero_succeeds_unmapped(k: FakeKernel, t: Task) -> None:
-    """mm/madvise.c:1080-1082: len 0 returns 0 before looking at the vmas."""
-    do_madvise(k, t, 0x10000000, 0, MADV_DONTFORK)
+    """mm/madvise.c:1080-1082: len 0 returns 0 before looking at the vmas (no vma there: no ENOMEM)."""
+    assert t.mm is not None and not t.mm.mmap
+    assert do_madvise(k, t, 0x10000000, 0, MADV_DONTFORK) is None
+    assert not t.mm.mmap
 
 
 def test_madvise_unmapped_enomem(k: FakeKernel, t: Task) -> None:
