@@ -6,7 +6,7 @@ page refcounts and mapcounts) and checks the pid maps, the parent/child/thread l
 runqueues and the cgroup charges against the tasks. It raises ``InternalError`` listing
 every violation.
 
-``snapshot`` walks every object reachable from the Kernel and returns a canonical nested
+``snapshot`` walks every object reachable from the KernelState and returns a canonical nested
 tuple, with objects numbered in the order they are first reached, so two snapshots are equal
 exactly when the two states are the same up to object identity. Excluded: trace listeners,
 the clock, namespace inode numbers, mm context ids and pid-allocation cursors, which a failed call advances
@@ -29,18 +29,18 @@ from forklab.include.linux.pid import PIDNS_ADDING, PidNamespace
 from forklab.include.linux.sched import PF, PIDTYPE, Task, TaskState
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 SNAPSHOT_SKIP = frozenset({"listeners", "_seq", "fault", "clock_ns", "_inum", "idr_next", "inum", "current",
                            "last_mm_ctx_id", "context_id", "_anon_vma_serial"})
 
 
-def live_tasks(k: Kernel) -> list[Task]:
+def live_tasks(k: KernelState) -> list[Task]:
     """Every task not yet released: running, sleeping or zombie (not the idle task)."""
     return [t for t in k.all_threads() if t.exit_state != TaskState.EXIT_DEAD]
 
 
-def check_invariants(k: Kernel) -> None:
+def check_invariants(k: KernelState) -> None:
     """Raise InternalError if any invariant of the kernel state is broken."""
     errors: list[str] = []
     tasks = live_tasks(k)
@@ -53,7 +53,7 @@ def check_invariants(k: Kernel) -> None:
         raise InternalError("broken invariants:\n  " + "\n  ".join(errors))
 
 
-def _check_lists(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
+def _check_lists(k: KernelState, tasks: list[Task], errors: list[str]) -> None:
     leaders = [t for t in tasks if t.group_leader is t]
     if k.nr_threads != len(tasks):
         errors.append(f"nr_threads {k.nr_threads} != {len(tasks)} tasks")
@@ -86,7 +86,7 @@ def _check_lists(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
             errors.append(f"signal_struct: live {group.live} != {live}")
 
 
-def _check_pids(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
+def _check_pids(k: KernelState, tasks: list[Task], errors: list[str]) -> None:
     namespaces: dict[int, PidNamespace] = {}
     for t in tasks:
         pid = t.thread_pid
@@ -127,7 +127,7 @@ def _expect(errors: list[str], what: str, field_name: str, holders: dict[int, tu
             errors.append(f"{what} {obj!r}: {field_name} {have} != {n + extra} holders")
 
 
-def _check_refcounts(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
+def _check_refcounts(k: KernelState, tasks: list[Task], errors: list[str]) -> None:
     every = [*tasks, k.idle_task]
     creds = _count([(t.cred, 1) for t in every] + [(t.real_cred, 1) for t in every])
     _expect(errors, "cred", "usage", creds)
@@ -154,7 +154,7 @@ def _check_refcounts(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
     _expect(errors, "io_context", "nr_tasks", ioc)
 
 
-def _check_namespace_counts(k: Kernel, nsproxies: list[Any], creds: list[tuple[Any, int]],
+def _check_namespace_counts(k: KernelState, nsproxies: list[Any], creds: list[tuple[Any, int]],
                             mms: dict[int, tuple[Any, int]], errors: list[str]) -> None:
     """Each namespace's count equals the nsproxies, pids, child namespaces, creds and mms that hold it."""
     slots = ("uts_ns", "ipc_ns", "mnt_ns", "net_ns", "time_ns", "time_ns_for_children", "cgroup_ns")
@@ -201,7 +201,7 @@ def _check_namespace_counts(k: Kernel, nsproxies: list[Any], creds: list[tuple[A
             errors.append(f"user namespace level {u.level}: count {u.count} != {want} holders")
 
 
-def _pidfd_files(k: Kernel) -> list[tuple[Any, Any]]:
+def _pidfd_files(k: KernelState) -> list[tuple[Any, Any]]:
     """(struct pid, file) for every pidfd file in any fd table: the file holds a pid reference."""
     out = []
     for t in live_tasks(k):
@@ -212,7 +212,7 @@ def _pidfd_files(k: Kernel) -> list[tuple[Any, Any]]:
     return out
 
 
-def _all_pid_namespaces(k: Kernel, nsproxies: list[Any]) -> list[PidNamespace]:
+def _all_pid_namespaces(k: KernelState, nsproxies: list[Any]) -> list[PidNamespace]:
     found: dict[int, PidNamespace] = {}
     todo: list[PidNamespace | None] = [nsp.pid_ns_for_children for nsp in nsproxies]
     for t in live_tasks(k):
@@ -228,7 +228,7 @@ def _all_pid_namespaces(k: Kernel, nsproxies: list[Any]) -> list[PidNamespace]:
     return list(found.values())
 
 
-def _check_sched_and_cgroups(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
+def _check_sched_and_cgroups(k: KernelState, tasks: list[Task], errors: list[str]) -> None:
     queued = Counter(id(t) for rq in k.runqueues for t in rq.queue)
     for rq in k.runqueues:
         if rq.nr_running != len(rq.queue):
@@ -251,7 +251,7 @@ def _check_sched_and_cgroups(k: Kernel, tasks: list[Task], errors: list[str]) ->
             errors.append(f"cgroup {cg.path()}: pids.current {cg.counter} != {charged.get(id(cg), 0)}")
 
 
-def _check_subsystems(k: Kernel, tasks: list[Task], errors: list[str]) -> None:
+def _check_subsystems(k: KernelState, tasks: list[Task], errors: list[str]) -> None:
     from forklab.fs.debug import check_fs_invariants
     from forklab.mm.debug import check_mm_invariants
 
@@ -269,7 +269,7 @@ def _visible(obj: Any, name: str) -> Any:
     return value
 
 
-def snapshot(k: Kernel) -> tuple[Any, ...]:
+def snapshot(k: KernelState) -> tuple[Any, ...]:
     """A canonical, comparable picture of everything reachable from ``k``."""
     ids: dict[int, int] = {}
     out = _snap(k, ids, 0)

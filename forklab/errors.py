@@ -77,7 +77,7 @@ class TaskKilled(Exception):
 
 
 class KernelPanic(Exception):
-    """The kernel would panic here (e.g. the global init died: "Attempted to kill init!", kernel/exit.c:766).
+    """The kernel would panic here (e.g. the global init died: "Attempted to kill init!", kernel/exit.c:770).
 
     The model stops where Linux stops; the Kernel object should not be used afterwards.
     """

@@ -1,11 +1,12 @@
-"""The Kernel: global state of the model and its syscall table (arch/x86/entry/syscalls/syscall_64.tbl).
+"""The Kernel: a booted KernelState plus the syscall table (arch/x86/entry/syscalls/syscall_64.tbl).
 
 Each public method is one Linux syscall, named after it, with the calling task first and the
 other arguments in x86-64 order. It returns what the syscall returns to user space, or raises
-``OSError`` with the kernel's errno. The syscall layer (``_syscall``) does what the kernel's
-entry code does around every call: it arms fail-nth for the caller, and when the kernel asks
-for a restart (ERESTARTNOINTR from a fork that found a pending signal) it delivers the
-signal and runs the call again (arch/x86/kernel/signal.c:handle_signal, get_signal).
+``OSError`` with the kernel's errno. A method checks its arguments' Python types (TypeError
+for API misuse) and hands the syscall body to ``do_syscall_64`` (arch/x86/entry/common.py),
+which does what the kernel's entry code does around every call: fail-nth, the restart after
+ERESTARTNOINTR, and signal delivery on the way back to user mode. The global state itself
+lives in ``KernelState`` (forklab/state.py); in-kernel functions take it as ``k``.
 """
 
 from __future__ import annotations
@@ -14,210 +15,46 @@ import errno
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from forklab.errors import ERESTARTNOINTR, KernelError, Segfault, TaskKilled, Unmodelled, kerr
-from forklab.include.linux.cred import UserStruct
+from forklab.arch.x86.entry.common import check_caller, do_syscall_64, user_mode_access
+from forklab.errors import kerr
 from forklab.include.linux.pid import PidNamespace
-from forklab.include.linux.sched import SIGNAL_GROUP_EXIT, SigAction, Task, TaskState
-from forklab.include.linux.user_namespace import UserNamespace
+from forklab.include.linux.sched import SigAction, Task
 from forklab.kernel.cgroup.pids import Cgroup
-from forklab.kernel.sched.core import Rq
-from forklab.lib.fault_inject import FaultInjector
-from forklab.trace import Listener, TraceEvent
+from forklab.state import KernelState
+from forklab.state import check_int as _check_int
 from forklab.uapi import CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SIZE_VER2, CloneArgs
-from forklab.version import changes_in
 
 T = TypeVar("T")
 
+U64_MASK = 2**64 - 1  # a register's width: user values are truncated to it
 
 
-def _check_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    return value
+class Kernel(KernelState):
+    """A booted Linux 5.6.14 model: ``Kernel(pid_max=32768, threads_max=..., nr_cpus=2, version="5.6.14")``.
 
-
-class Kernel:
-    """A booted Linux 5.6.14 model. State that is global in the kernel lives here.
-
-    ``Kernel(pid_max=32768, threads_max=..., nr_cpus=2)``: the tunables are named after their
-    sysctls (kernel.pid_max, kernel.threads-max).
+    The tunables are named after their sysctls (kernel.pid_max, kernel.threads-max); the
+    state is ``KernelState``'s, the methods are the syscalls.
     """
+
+    __slots__ = ()
 
     def __init__(self, pid_max: int = 32768, threads_max: int | None = None, nr_cpus: int = 2,
                  version: str = "5.6.14") -> None:
-        from forklab.fs.vfs import Vfs
-        from forklab.init.init_task import start_kernel
-        from forklab.kernel.pid import PID_MAX_LIMIT
-        from forklab.mm.page_alloc import MemMap
+        from forklab.init.init_task import start_kernel  # init/ builds on every subsystem
 
-        if not isinstance(version, str):
-            raise TypeError("version must be a str such as '5.6.14' or '6.18'")
-        self.changes = changes_in(version)
-        _check_int("pid_max", pid_max)
-        _check_int("nr_cpus", nr_cpus)
-        if not max(301, 8 * nr_cpus) <= pid_max <= PID_MAX_LIMIT:
-            raise ValueError(f"pid_max must be in [{max(301, 8 * nr_cpus)}, {PID_MAX_LIMIT}] (kernel/pid.c:579-583)")
-        if not 1 <= nr_cpus <= 64:
-            raise ValueError("nr_cpus must be between 1 and 64")
-        if threads_max is not None:
-            _check_int("threads_max", threads_max)
-            if not 20 <= threads_max <= 0x3FFFFFFF:
-                raise ValueError("threads_max must be in [20, FUTEX_TID_MASK] (kernel/fork.c:113-118)")
-        self.version = version
-        self.pid_max = pid_max
-        self.nr_cpus = nr_cpus
-        self.max_threads = threads_max if threads_max is not None else 191928
-        self.fault = FaultInjector()
-        self.current: Task | None = None
-        self.in_syscall: list[Task] = []
-        self.listeners: list[Listener] = []
-        self._seq = 0
-        self._inum = 0xF0000100
-        self.clock_ns = 0
-        self.nr_threads = 0
-        self.process_counts = 0
-        self.total_forks = 0
-        self.tasks: list[Task] = []
-        self.uidhash: dict[int, UserStruct] = {}
-        self.runqueues = [Rq(cpu) for cpu in range(nr_cpus)]
-        self.signals_delivered: list[tuple[int, int, str]] = []
-        self.mem = MemMap()
-        self.vfs = Vfs()
-        self.init_user_ns: UserNamespace
-        self.init_pid_ns: PidNamespace
-        self.root_user: UserStruct
-        self.cgroup_root: Cgroup
-        self.idle_task: Task
-        self.init_task: Task = start_kernel(self)
-
-    # --- plumbing -----------------------------------------------------------------------
-
-    def has(self, change: str) -> bool:
-        """Whether this kernel version has the named change (forklab/version.py)."""
-        return change in self.changes
-
-    @property
-    def cap_full_set(self) -> int:
-        """Every capability this version knows: CAP_LAST_CAP is 37 in 5.6, 40 from 5.9."""
-        return (1 << (41 if self.has("set_tid_checkpoint_restore") else 38)) - 1
-
-    def trace(self, kind: str, source: str, detail: str = "", tid: int | None = None) -> None:
-        """Emit one trace event to every listener; returns at once when there are none."""
-        if not self.listeners:
-            return
-        self._seq += 1
-        if tid is None:
-            tid = self.current.pid if self.current is not None else 0
-        event = TraceEvent(self._seq, kind, tid, source, detail)
-        for listener in list(self.listeners):
-            listener(event)
-
-    def new_inum(self) -> int:
-        """A fresh namespace inode number (fs/proc/generic.c:proc_alloc_inum), deterministic."""
-        self._inum += 1
-        return self._inum
-
-    def all_threads(self) -> list[Task]:
-        """Every live or zombie task: each thread group in process-list order, its threads in list order."""
-        out: list[Task] = []
-        seen: set[int] = set()
-        for leader in self.tasks:
-            assert leader.signal is not None
-            for t in (*leader.signal.thread_head, leader):
-                if id(t) not in seen:
-                    seen.add(id(t))
-                    out.append(t)
-        return out
-
-    def _check_task(self, t: object) -> Task:
-        if not isinstance(t, Task):
-            raise TypeError(f"expected a Task as the calling task, got {type(t).__name__}")
-        if t.exit_state or t.flags & 0x4:
-            raise ValueError(f"task {t.pid} has exited; it cannot make syscalls")
-        if t.state not in (TaskState.TASK_RUNNING,):
-            raise ValueError(f"task {t.pid} is sleeping ({t.waits_on or t.state!r}); it cannot make syscalls until woken")
-        return t
+        super().__init__(pid_max, threads_max, nr_cpus, version)
+        self.init_task = start_kernel(self)
 
     def _syscall(self, t: object, name: str, fn: Callable[[Task], T]) -> T:
-        """Run one syscall as ``t``: fail-nth, signal restart, signal delivery on the way out (arch/x86/entry/common.c).
+        """Enter the kernel as ``t`` and run ``fn`` as the syscall body (arch/x86/entry/common.c:282)."""
+        return do_syscall_64(self, t, name, fn)
 
-        Calls may nest: a trace listener may make another task call into the kernel while a
-        syscall is in progress (that is how the model shows races, e.g. a signal arriving in
-        the middle of a fork). The outer call's state is restored afterwards.
-        """
-        task = self._check_task(t)
-        self.clock_ns += 1000
-        outer = (self.current, self.fault.countdown, self.fault.sites, self.fault.failed_site)
-        self.in_syscall.append(task)
-        try:
-            while True:
-                self.fault.arm(task.fail_nth)
-                task.fail_nth = 0
-                self.current = task
-                try:
-                    result = fn(task)
-                except KernelError as e:
-                    self.fault.countdown = 0
-                    if e.errno != ERESTARTNOINTR:
-                        self._exit_to_user(task)
-                        raise
-                    self._deliver_one_signal(task)
-                    continue
-                self.fault.countdown = 0
-                self._exit_to_user(task)
-                return result
-        finally:
-            self.in_syscall.pop()
-            self.current = outer[0]
-            if outer[0] is not None:
-                self.fault.countdown, self.fault.sites, self.fault.failed_site = outer[1:]
+    def _user_access(self, t: object, access: Callable[[Task], T]) -> T:
+        """Run an access by ``t``'s user code, faults and their signals included."""
+        return user_mode_access(self, t, access)
 
-    def _exit_to_user(self, task: Task) -> None:
-        """On the way back to user mode, deliver what is pending; a fatal one ends the task (kernel/signal.c:get_signal).
-
-        Signals other tasks sent while ``task`` was between syscalls are still pending at its
-        next syscall (the model does not run it in between), which is where a fork meets them.
-        """
-        if task.exit_state or task.flags & 0x4 or task.state != TaskState.TASK_RUNNING:
-            return
-        while self._deliver_one_signal(task):
-            pass
-
-    def _deliver_one_signal(self, task: Task) -> bool:
-        """get_signal + handle_signal for the lowest pending signal; False if none (kernel/signal.c:2524-2760)."""
-        from forklab.kernel.exit import do_group_exit
-        from forklab.kernel.signal import SIG_KERNEL_IGNORE, SIG_KERNEL_STOP, sigmask
-        from forklab.uapi import SA_RESETHAND, SIG_DFL, SIG_IGN
-
-        assert task.signal is not None and task.sighand is not None
-        for pending in (task.pending, task.signal.shared_pending):
-            ready = pending.signal & ~task.blocked
-            if ready:
-                break
-        else:
-            return False
-        sig = (ready & -ready).bit_length()
-        pending.signal &= ~sigmask(sig)
-        pending.list = [q for q in pending.list if q.si_signo != sig]
-        action = task.sighand.action[sig - 1]
-        if action.sa_handler == SIG_IGN or (action.sa_handler == SIG_DFL and sig in SIG_KERNEL_IGNORE):
-            how = "ignored"
-        elif action.sa_handler != SIG_DFL:
-            how = f"handler {action.sa_handler:#x} ran"
-            if action.sa_flags & SA_RESETHAND:
-                task.sighand.action[sig - 1] = SigAction(SIG_DFL)
-        elif sig in SIG_KERNEL_STOP:
-            raise Unmodelled(f"signal {sig} would stop task {task.pid}: job-control stops are not modelled yet")
-        else:
-            if task.signal.flags & SIGNAL_GROUP_EXIT:
-                sig = task.signal.group_exit_code or sig
-            self.signals_delivered.append((task.pid, sig, "killed"))
-            self.trace("get_signal", "kernel/signal.c:2524", f"sig {sig}: kills task {task.pid}", tid=task.pid)
-            do_group_exit(self, task, sig)
-            raise TaskKilled(task.pid, sig)
-        self.signals_delivered.append((task.pid, sig, how))
-        self.trace("get_signal", "kernel/signal.c:2524", f"sig {sig}: {how}", tid=task.pid)
-        return True
+    def _check_task(self, t: object) -> Task:
+        return check_caller(t)
 
     # --- process creation -----------------------------------------------------------------
 
@@ -240,9 +77,9 @@ class Kernel:
         for name, v in (("flags", flags), ("newsp", newsp), ("parent_tid", parent_tid), ("child_tid", child_tid),
                         ("tls", tls)):
             _check_int(name, v)
-        return self._syscall(t, "clone", lambda c: sys_clone(self, c, flags & (2**64 - 1), newsp & (2**64 - 1),
-                                                              parent_tid & (2**64 - 1), child_tid & (2**64 - 1),
-                                                              tls & (2**64 - 1)))
+        return self._syscall(t, "clone", lambda c: sys_clone(self, c, flags & U64_MASK, newsp & U64_MASK,
+                                                              parent_tid & U64_MASK, child_tid & U64_MASK,
+                                                              tls & U64_MASK))
 
     def clone3(self, t: Task, args: CloneArgs | int, size: int | None = None) -> int:
         """clone3(2) with a CloneArgs or the address of a raw struct in ``t``'s memory (kernel/fork.c:2722)."""
@@ -272,7 +109,7 @@ class Kernel:
         from forklab.kernel.fork import ksys_unshare
 
         _check_int("flags", flags)
-        self._syscall(t, "unshare", lambda c: ksys_unshare(self, c, flags & (2**64 - 1)))
+        self._syscall(t, "unshare", lambda c: ksys_unshare(self, c, flags & U64_MASK))
         return 0
 
     # --- exec and pipes ----------------------------------------------------------------------
@@ -390,8 +227,8 @@ class Kernel:
         for name, v in (("addr", addr), ("length", length), ("prot", prot), ("flags", flags), ("fd", fd),
                         ("offset", offset)):
             _check_int(name, v)
-        return self._syscall(t, "mmap", lambda c: sys_mmap(self, c, addr & (2**64 - 1), length & (2**64 - 1),
-                                                           prot, flags, fd, offset & (2**64 - 1)))
+        return self._syscall(t, "mmap", lambda c: sys_mmap(self, c, addr & U64_MASK, length & U64_MASK,
+                                                           prot, flags, fd, offset & U64_MASK))
 
     def munmap(self, t: Task, addr: int, length: int) -> int:
         """munmap(2) (mm/mmap.c:2843)."""
@@ -399,7 +236,7 @@ class Kernel:
 
         _check_int("addr", addr)
         _check_int("length", length)
-        self._syscall(t, "munmap", lambda c: vm_munmap(self, c, addr & (2**64 - 1), length & (2**64 - 1)))
+        self._syscall(t, "munmap", lambda c: vm_munmap(self, c, addr & U64_MASK, length & U64_MASK))
         return 0
 
     def mprotect(self, t: Task, addr: int, length: int, prot: int) -> int:
@@ -408,7 +245,7 @@ class Kernel:
 
         for name, v in (("addr", addr), ("length", length), ("prot", prot)):
             _check_int(name, v)
-        self._syscall(t, "mprotect", lambda c: do_mprotect_pkey(self, c, addr & (2**64 - 1), length & (2**64 - 1), prot))
+        self._syscall(t, "mprotect", lambda c: do_mprotect_pkey(self, c, addr & U64_MASK, length & U64_MASK, prot))
         return 0
 
     def madvise(self, t: Task, addr: int, length: int, advice: int) -> int:
@@ -417,7 +254,7 @@ class Kernel:
 
         for name, v in (("addr", addr), ("length", length), ("advice", advice)):
             _check_int(name, v)
-        self._syscall(t, "madvise", lambda c: do_madvise(self, c, addr & (2**64 - 1), length & (2**64 - 1), advice))
+        self._syscall(t, "madvise", lambda c: do_madvise(self, c, addr & U64_MASK, length & U64_MASK, advice))
         return 0
 
     def store(self, t: Task, addr: int, data: bytes) -> None:
@@ -428,24 +265,6 @@ class Kernel:
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("data must be bytes")
         self._user_access(t, lambda task: user_store(self, task, addr, bytes(data)))
-
-    def _user_access(self, t: object, access: Callable[[Task], T]) -> T:
-        """Run a user-mode access; a fault's signal is delivered before returning (arch/x86/mm/fault.c)."""
-        task = self._check_task(t)
-        outer = self.current
-        self.current = task
-        self.in_syscall.append(task)
-        try:
-            return access(task)
-        except Segfault as fault:
-            try:
-                self._exit_to_user(task)
-            except TaskKilled:
-                fault.killed = True
-            raise
-        finally:
-            self.in_syscall.pop()
-            self.current = outer
 
     def load(self, t: Task, addr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``addr`` as ``t``'s own user code would (raises Segfault)."""

@@ -59,6 +59,8 @@ CHANGES: tuple[Change, ...] = (
            "kernel/pid.c:alloc_pid (7863dcc72d0f); host oracle"),
 )
 
+CHANGE_NAMES: frozenset[str] = frozenset(c.name for c in CHANGES)
+
 VERSIONS: dict[str, tuple[int, ...]] = {"5.6.14": (5, 6, 14), "6.18": (6, 18)}
 
 

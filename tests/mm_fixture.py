@@ -1,4 +1,4 @@
-"""A tiny stand-in for the Kernel for the mm unit tests: fault injector, MemMap, current, trace."""
+"""mm unit-test helpers on a bare, unbooted KernelState: tasks with an mm, anonymous mappings, consistency."""
 
 from __future__ import annotations
 
@@ -6,34 +6,15 @@ from forklab.include.linux.mm_types import MmStruct
 from forklab.include.linux.sched import SighandStruct, SignalStruct, Task
 from forklab.include.linux.user_namespace import UserNamespace
 from forklab.kernel.fork import mm_alloc
-from forklab.lib.fault_inject import FaultInjector
 from forklab.mm.debug import check_mm_invariants
 from forklab.mm.mmap import ksys_mmap_pgoff
-from forklab.mm.page_alloc import MemMap
+from forklab.state import KernelState
 from forklab.uapi import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE
 
 PAGE = 4096
 
 
-class FakeKernel:
-    """The attributes of forklab.syscalls.Kernel that the mm code uses."""
-
-    def __init__(self) -> None:
-        self.fault = FaultInjector()
-        self.mem = MemMap()
-        self.current: Task | None = None
-        self.events: list[tuple[str, str, str]] = []
-        self.listeners: list[object] = []
-
-    def trace(self, kind: str, source: str, detail: str = "", tid: int | None = None) -> None:
-        self.events.append((kind, source, detail))
-
-    def has(self, change: str) -> bool:
-        """The 5.6.14 profile: no later change (forklab/version.py)."""
-        return False
-
-
-def make_task(k: FakeKernel, pid: int = 1, mm: MmStruct | None = None) -> Task:
+def make_task(k: KernelState, pid: int = 1, mm: MmStruct | None = None) -> Task:
     t = Task(pid=pid, tgid=pid, comm=f"t{pid}")
     t.signal = SignalStruct()
     t.sighand = SighandStruct()
@@ -48,14 +29,14 @@ def make_task(k: FakeKernel, pid: int = 1, mm: MmStruct | None = None) -> Task:
     return t
 
 
-def mmap_anon(k: FakeKernel, t: Task, npages: int, shared: bool = False, prot: int = PROT_READ | PROT_WRITE,
+def mmap_anon(k: KernelState, t: Task, npages: int, shared: bool = False, prot: int = PROT_READ | PROT_WRITE,
               flags: int = 0, addr: int = 0) -> int:
     kind = MAP_SHARED if shared else MAP_PRIVATE
     k.current = t
     return ksys_mmap_pgoff(k, t, addr, npages * PAGE, prot, kind | MAP_ANONYMOUS | flags, -1, 0)
 
 
-def assert_consistent(k: FakeKernel, tasks: list[Task]) -> None:
+def assert_consistent(k: KernelState, tasks: list[Task]) -> None:
     mms: list[MmStruct] = []
     for t in tasks:
         if t.mm is not None and not any(m is t.mm for m in mms):

@@ -118,7 +118,7 @@ def test_namespace_init_exit_kills_and_reaps_the_namespace() -> None:
 
 def test_a_fault_in_the_global_init_panics() -> None:
     """force_sig_fault clears SIGNAL_UNKILLABLE (kernel/signal.c:1320-1325), so init dies of its own
-    SIGSEGV and the kernel panics (kernel/exit.c:766); a namespace init just dies."""
+    SIGSEGV and the kernel panics (kernel/exit.c:770); a namespace init just dies."""
     from forklab import KernelPanic, Segfault
 
     k = Kernel()

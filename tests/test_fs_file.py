@@ -6,7 +6,7 @@ import errno
 from typing import TYPE_CHECKING
 
 import pytest
-from fs_model_helpers import assert_ok, fake_kernel, make_task
+from fs_model_helpers import assert_ok, bare_kernel, make_task
 
 from forklab.fs import file as F
 from forklab.fs.debug import files_snapshot
@@ -16,19 +16,19 @@ from forklab.uapi import AT_FDCWD, O_CLOEXEC, O_CREAT, O_RDONLY, O_RDWR, RLIMIT_
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 @pytest.fixture
-def k() -> Kernel:
-    return fake_kernel()
+def k() -> KernelState:
+    return bare_kernel()
 
 
-def _open(k: Kernel, t: Task, path: str = "/etc/hostname", flags: int = O_RDONLY) -> int:
+def _open(k: KernelState, t: Task, path: str = "/etc/hostname", flags: int = O_RDONLY) -> int:
     return do_sys_open(k, t, AT_FDCWD, path, flags, 0o644)
 
 
-def test_lowest_fd_first_and_reuse(k: Kernel) -> None:
+def test_lowest_fd_first_and_reuse(k: KernelState) -> None:
     """__alloc_fd hands out the lowest free fd and close frees it for reuse (fs/file.c:480-536, 626-646)."""
     t = make_task(k)
     fds = [_open(k, t) for _ in range(4)]
@@ -40,7 +40,7 @@ def test_lowest_fd_first_and_reuse(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_close_bad_fd_is_ebadf(k: Kernel) -> None:
+def test_close_bad_fd_is_ebadf(k: KernelState) -> None:
     """close of an fd holding no file is EBADF, including negative and huge fds (fs/file.c:633-645)."""
     t = make_task(k)
     for fd in (0, 5, -1, 10**6):
@@ -56,7 +56,7 @@ def test_close_bad_fd_is_ebadf(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_emfile_at_rlimit_nofile(k: Kernel) -> None:
+def test_emfile_at_rlimit_nofile(k: KernelState) -> None:
     """get_unused_fd_flags fails with EMFILE when no fd is below RLIMIT_NOFILE (fs/file.c:501-503)."""
     t = make_task(k, nofile=3)
     assert [_open(k, t) for _ in range(3)] == [0, 1, 2]
@@ -73,7 +73,7 @@ def test_emfile_at_rlimit_nofile(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_table_grows_in_kernel_steps(k: Kernel) -> None:
+def test_table_grows_in_kernel_steps(k: KernelState) -> None:
     """expand_files/alloc_fdtable grow the table from 64 to 128-fd power-of-two steps (fs/file.c:85-139, 193-226)."""
     t = make_task(k, nofile=4096)
     assert t.files is not None
@@ -86,7 +86,7 @@ def test_table_grows_in_kernel_steps(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_expand_files_emfile_at_nr_open(k: Kernel) -> None:
+def test_expand_files_emfile_at_nr_open(k: KernelState) -> None:
     """expand_files refuses an fd >= sysctl_nr_open with EMFILE (fs/file.c:208-209)."""
     t = make_task(k, nofile=10**9)
     k.vfs.nr_open = 128
@@ -97,7 +97,7 @@ def test_expand_files_emfile_at_nr_open(k: Kernel) -> None:
     assert F.expand_files(k, t.files, 100) == 1
 
 
-def test_expand_enomem_fails_open(k: Kernel) -> None:
+def test_expand_enomem_fails_open(k: KernelState) -> None:
     """A failed fdtable allocation during expansion is ENOMEM and leaves the table (fs/file.c:111-117, 164-165)."""
     t = make_task(k, nofile=4096)
     fd = _open(k, t)
@@ -113,7 +113,7 @@ def test_expand_enomem_fails_open(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_dup_shares_file_and_offset_but_not_cloexec(k: Kernel) -> None:
+def test_dup_shares_file_and_offset_but_not_cloexec(k: KernelState) -> None:
     """dup installs the same struct file (f_count 2) with close-on-exec clear (fs/file.c:988-1001)."""
     t = make_task(k)
     fd = _open(k, t, flags=O_RDONLY | O_CLOEXEC)
@@ -125,7 +125,7 @@ def test_dup_shares_file_and_offset_but_not_cloexec(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_dup_bad_fd(k: Kernel) -> None:
+def test_dup_bad_fd(k: KernelState) -> None:
     """dup of a closed fd is EBADF (fs/file.c:990-999)."""
     t = make_task(k)
     with pytest.raises(OSError) as e:
@@ -133,7 +133,7 @@ def test_dup_bad_fd(k: Kernel) -> None:
     assert e.value.errno == errno.EBADF
 
 
-def test_dup3_rules(k: Kernel) -> None:
+def test_dup3_rules(k: KernelState) -> None:
     """dup3: EINVAL for bad flags (fs/file.c:940-941) and oldfd == newfd (943-944); EBADF for newfd >= RLIMIT_NOFILE (946-947) and a closed oldfd (951-953)."""
     t = make_task(k, nofile=16)
     fd = _open(k, t)
@@ -148,7 +148,7 @@ def test_dup3_rules(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_dup3_emfile_from_nr_open_becomes_ebadf(k: Kernel) -> None:
+def test_dup3_emfile_from_nr_open_becomes_ebadf(k: KernelState) -> None:
     """dup3 turns expand_files' EMFILE (newfd >= sysctl_nr_open) into EBADF (fs/file.c:954-956)."""
     t = make_task(k, nofile=10**9)
     fd = _open(k, t)
@@ -158,7 +158,7 @@ def test_dup3_emfile_from_nr_open_becomes_ebadf(k: Kernel) -> None:
     assert e.value.errno == errno.EBADF
 
 
-def test_dup2_same_fd(k: Kernel) -> None:
+def test_dup2_same_fd(k: KernelState) -> None:
     """dup2(fd, fd) returns fd if open, else EBADF, without touching the table (fs/file.c:975-984)."""
     t = make_task(k)
     fd = _open(k, t)
@@ -171,7 +171,7 @@ def test_dup2_same_fd(k: Kernel) -> None:
     assert f is not None and f.f_count == 1
 
 
-def test_dup2_closes_target_and_clears_cloexec(k: Kernel) -> None:
+def test_dup2_closes_target_and_clears_cloexec(k: KernelState) -> None:
     """do_dup2 replaces newfd's file (closing it) and clears close-on-exec (fs/file.c:889-905)."""
     t = make_task(k)
     a = _open(k, t)
@@ -183,7 +183,7 @@ def test_dup2_closes_target_and_clears_cloexec(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_dup2_onto_reserved_fd_is_ebusy(k: Kernel) -> None:
+def test_dup2_onto_reserved_fd_is_ebusy(k: KernelState) -> None:
     """dup2 onto an fd reserved by an open in progress is EBUSY (fs/file.c:891-892, 907-909)."""
     t = make_task(k)
     fd = _open(k, t)
@@ -197,7 +197,7 @@ def test_dup2_onto_reserved_fd_is_ebusy(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_do_close_on_exec(k: Kernel) -> None:
+def test_do_close_on_exec(k: KernelState) -> None:
     """do_close_on_exec closes exactly the close-on-exec fds and clears the marks (fs/file.c:680-714)."""
     t = make_task(k)
     keep = _open(k, t)
@@ -216,7 +216,7 @@ def test_do_close_on_exec(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_f_dupfd_rules(k: Kernel) -> None:
+def test_f_dupfd_rules(k: KernelState) -> None:
     """f_dupfd: EINVAL if from >= RLIMIT_NOFILE (fs/file.c:1011-1012), else the lowest free fd >= from."""
     t = make_task(k, nofile=20)
     fd = _open(k, t)
@@ -233,7 +233,7 @@ def test_f_dupfd_rules(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_rlimit_change_does_not_close(k: Kernel) -> None:
+def test_rlimit_change_does_not_close(k: KernelState) -> None:
     """Lowering RLIMIT_NOFILE does not touch open fds; only new allocations see it (fs/file.c:502)."""
     t = make_task(k, nofile=10)
     for _ in range(5):
@@ -247,7 +247,7 @@ def test_rlimit_change_does_not_close(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_put_files_struct_closes_all(k: Kernel) -> None:
+def test_put_files_struct_closes_all(k: KernelState) -> None:
     """exit_files drops the table; the last reference closes every file (fs/file.c:368-447)."""
     t = make_task(k)
     for _ in range(3):
@@ -258,7 +258,7 @@ def test_put_files_struct_closes_all(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_create_helper_errors(k: Kernel) -> None:
+def test_create_helper_errors(k: KernelState) -> None:
     """Vfs.create refuses an existing name (EEXIST) and a missing parent (ENOENT) (fs/namei.c:3447-3449)."""
     with pytest.raises(OSError) as e:
         k.vfs.create("/tmp")
@@ -271,7 +271,7 @@ def test_create_helper_errors(k: Kernel) -> None:
     assert e.value.errno == errno.ENOTDIR
 
 
-def test_enfile_and_cap_sys_admin(k: Kernel) -> None:
+def test_enfile_and_cap_sys_admin(k: KernelState) -> None:
     """alloc_empty_file: ENFILE at files_stat.max_files unless capable(CAP_SYS_ADMIN) (fs/file_table.c:142-163)."""
     root = make_task(k)
     user = make_task(k, pid=2, caps=0, uid=1000)
@@ -290,7 +290,7 @@ def test_enfile_and_cap_sys_admin(k: Kernel) -> None:
     assert_ok(k, [root, user])
 
 
-def test_create_o_creat_fd_flags(k: Kernel) -> None:
+def test_create_o_creat_fd_flags(k: KernelState) -> None:
     """O_CLOEXEC goes to the fd table, not f_flags (fs/open.c:981, fs/file.c:520-523)."""
     t = make_task(k)
     fd = _open(k, t, "/tmp/x", O_CREAT | O_RDWR | O_CLOEXEC)

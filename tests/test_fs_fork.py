@@ -6,7 +6,7 @@ import errno
 from typing import TYPE_CHECKING
 
 import pytest
-from fs_model_helpers import assert_ok, fake_kernel, fork_like, make_pid, make_task
+from fs_model_helpers import assert_ok, bare_kernel, fork_like, make_pid, make_task
 
 from forklab.fs import file as F
 from forklab.fs.anon_inodes import anon_inode_getfile
@@ -30,19 +30,19 @@ from forklab.uapi import (
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 @pytest.fixture
-def k() -> Kernel:
-    return fake_kernel()
+def k() -> KernelState:
+    return bare_kernel()
 
 
-def _open(k: Kernel, t: Task, path: str = "/etc/hostname", flags: int = O_RDONLY) -> int:
+def _open(k: KernelState, t: Task, path: str = "/etc/hostname", flags: int = O_RDONLY) -> int:
     return do_sys_open(k, t, AT_FDCWD, path, flags, 0o644)
 
 
-def test_dup_fd_copies_bitmaps_and_shares_files(k: Kernel) -> None:
+def test_dup_fd_copies_bitmaps_and_shares_files(k: KernelState) -> None:
     """dup_fd copies the open and close-on-exec bits and takes a ref on each file (fs/file.c:333-352)."""
     p = make_task(k)
     a = _open(k, p)
@@ -62,7 +62,7 @@ def test_dup_fd_copies_bitmaps_and_shares_files(k: Kernel) -> None:
     assert_ok(k, [p, c_])
 
 
-def test_child_fd_allocation_starts_at_zero(k: Kernel) -> None:
+def test_child_fd_allocation_starts_at_zero(k: KernelState) -> None:
     """The copy's next_fd is 0, so the child reuses the parent's holes (fs/file.c:289)."""
     p = make_task(k)
     for _ in range(3):
@@ -74,7 +74,7 @@ def test_child_fd_allocation_starts_at_zero(k: Kernel) -> None:
     assert_ok(k, [p, child])
 
 
-def test_fork_shares_file_offset(k: Kernel) -> None:
+def test_fork_shares_file_offset(k: KernelState) -> None:
     """After dup_fd parent and child share one struct file, so one f_pos (fs/file.c:341, fs/read_write.c:576-618)."""
     p = make_task(k)
     fd = _open(k, p, "/tmp/log", O_CREAT | O_RDWR)
@@ -90,7 +90,7 @@ def test_fork_shares_file_offset(k: Kernel) -> None:
     assert_ok(k, [p, child])
 
 
-def test_separate_opens_have_separate_offsets(k: Kernel) -> None:
+def test_separate_opens_have_separate_offsets(k: KernelState) -> None:
     """Two open() calls make two struct files with independent offsets (fs/open.c:1144-1153)."""
     t = make_task(k)
     a = _open(k, t)
@@ -99,7 +99,7 @@ def test_separate_opens_have_separate_offsets(k: Kernel) -> None:
     assert ksys_read(k, t, b, 4) == b"fork"
 
 
-def test_reserved_fd_not_inherited(k: Kernel) -> None:
+def test_reserved_fd_not_inherited(k: KernelState) -> None:
     """A reserved-but-uninstalled fd is free in the copy (fs/file.c:342-350)."""
     p = make_task(k)
     _open(k, p)
@@ -114,7 +114,7 @@ def test_reserved_fd_not_inherited(k: Kernel) -> None:
     assert_ok(k, [p, child])
 
 
-def test_clone_files_shares_table(k: Kernel) -> None:
+def test_clone_files_shares_table(k: KernelState) -> None:
     """CLONE_FILES shares the files_struct (count++): opens and closes are seen by both (kernel/fork.c:1461-1464)."""
     p = make_task(k)
     child = fork_like(k, p, 2, CLONE_FILES)
@@ -129,7 +129,7 @@ def test_clone_files_shares_table(k: Kernel) -> None:
     assert_ok(k, [p, child])
 
 
-def test_no_files_gives_no_files(k: Kernel) -> None:
+def test_no_files_gives_no_files(k: KernelState) -> None:
     """A task without a files_struct forks a child without one (kernel/fork.c:1457-1459)."""
     p = make_task(k)
     p.files = None
@@ -137,7 +137,7 @@ def test_no_files_gives_no_files(k: Kernel) -> None:
     assert child.files is None
 
 
-def test_dup_fd_large_table(k: Kernel) -> None:
+def test_dup_fd_large_table(k: KernelState) -> None:
     """dup_fd sizes the copy by the highest open fd's word, allocating a bigger table (fs/file.c:299-331)."""
     p = make_task(k, nofile=10000)
     fd = _open(k, p)
@@ -153,7 +153,7 @@ def test_dup_fd_large_table(k: Kernel) -> None:
     assert_ok(k, [p, child])
 
 
-def test_dup_fd_emfile_past_nr_open(k: Kernel) -> None:
+def test_dup_fd_emfile_past_nr_open(k: KernelState) -> None:
     """dup_fd fails with EMFILE if the parent's table needs more than sysctl_nr_open (fs/file.c:316-320)."""
     p = make_task(k, nofile=10000)
     fd = _open(k, p)
@@ -167,7 +167,7 @@ def test_dup_fd_emfile_past_nr_open(k: Kernel) -> None:
     assert_ok(k, [p])
 
 
-def test_fork_ignores_rlimit_nofile(k: Kernel) -> None:
+def test_fork_ignores_rlimit_nofile(k: KernelState) -> None:
     """A fork copies every fd even above the child's RLIMIT_NOFILE: it is not checked (catalog 4.6, fs/file.c:272-366)."""
     p = make_task(k, nofile=100)
     fd = _open(k, p)
@@ -181,7 +181,7 @@ def test_fork_ignores_rlimit_nofile(k: Kernel) -> None:
 
 
 @pytest.mark.parametrize("nth", [1, 2, 3, 4])
-def test_fail_nth_dup_fd_leaves_state_unchanged(k: Kernel, nth: int) -> None:
+def test_fail_nth_dup_fd_leaves_state_unchanged(k: KernelState, nth: int) -> None:
     """Failing each allocation of dup_fd (files_cachep, then alloc_fdtable's three) is ENOMEM and changes nothing (fs/file.c:279-313)."""
     p = make_task(k, nofile=10000)
     fd = _open(k, p, flags=O_RDONLY | O_CLOEXEC)
@@ -198,7 +198,7 @@ def test_fail_nth_dup_fd_leaves_state_unchanged(k: Kernel, nth: int) -> None:
     assert_ok(k, [p])
 
 
-def test_fail_nth_sweep_over_fork(k: Kernel) -> None:
+def test_fail_nth_sweep_over_fork(k: KernelState) -> None:
     """Every fallible site of copy_files+copy_fs, failed in turn, leaves parent state equal (kernel/fork.c:1429-1474)."""
     p = make_task(k, nofile=10000)
     _open(k, p)
@@ -221,7 +221,7 @@ def test_fail_nth_sweep_over_fork(k: Kernel) -> None:
         assert_ok(k, [p])
 
 
-def test_copy_fs_copy_and_share(k: Kernel) -> None:
+def test_copy_fs_copy_and_share(k: KernelState) -> None:
     """Without CLONE_FS the child gets a copy (users 1, same umask/root/pwd); with it, users++ (kernel/fork.c:1429-1447)."""
     p = make_task(k)
     assert p.fs is not None
@@ -242,7 +242,7 @@ def test_copy_fs_copy_and_share(k: Kernel) -> None:
     assert_ok(k, [p, c1, c2])
 
 
-def test_clone_fs_in_exec_is_eagain(k: Kernel) -> None:
+def test_clone_fs_in_exec_is_eagain(k: KernelState) -> None:
     """CLONE_FS while the fs_struct is marked in_exec fails with EAGAIN (kernel/fork.c:1435-1438)."""
     p = make_task(k)
     assert p.fs is not None
@@ -257,7 +257,7 @@ def test_clone_fs_in_exec_is_eagain(k: Kernel) -> None:
     assert child.fs is not p.fs
 
 
-def test_copy_fs_struct_enomem(k: Kernel) -> None:
+def test_copy_fs_struct_enomem(k: KernelState) -> None:
     """copy_fs_struct's kmem_cache_alloc failing is ENOMEM (fs/fs_struct.c:114, kernel/fork.c:1443-1445)."""
     p = make_task(k)
     child = make_task(k, pid=2)
@@ -268,7 +268,7 @@ def test_copy_fs_struct_enomem(k: Kernel) -> None:
     assert k.fault.failed_site == "copy_fs_struct:kmem_cache_alloc"
 
 
-def test_copy_files_dup_fd_enomem(k: Kernel) -> None:
+def test_copy_files_dup_fd_enomem(k: KernelState) -> None:
     """copy_files reports dup_fd's ENOMEM (fs/file.c:279-282, kernel/fork.c:1466-1468)."""
     p = make_task(k)
     child = make_task(k, pid=2)
@@ -279,7 +279,7 @@ def test_copy_files_dup_fd_enomem(k: Kernel) -> None:
     assert p.files is not None and p.files.count == 1
 
 
-def test_unshare_fd_and_fs(k: Kernel) -> None:
+def test_unshare_fd_and_fs(k: KernelState) -> None:
     """unshare copies the files/fs only when shared (kernel/fork.c:2861-2895)."""
     p = make_task(k)
     _open(k, p)
@@ -297,7 +297,7 @@ def test_unshare_fd_and_fs(k: Kernel) -> None:
     assert_ok(k, [p, child])
 
 
-def test_unshare_files_for_exec(k: Kernel) -> None:
+def test_unshare_files_for_exec(k: KernelState) -> None:
     """exec's unshare_files gives a private copy only if shared and returns the displaced table (kernel/fork.c:3032-3048)."""
     p = make_task(k)
     _open(k, p, flags=O_RDONLY | O_CLOEXEC)
@@ -313,7 +313,7 @@ def test_unshare_files_for_exec(k: Kernel) -> None:
     assert_ok(k, [p, thread])
 
 
-def test_pidfd_file_lifecycle(k: Kernel) -> None:
+def test_pidfd_file_lifecycle(k: KernelState) -> None:
     """CLONE_PIDFD's file: reserved O_CLOEXEC fd, shared anon inode, pid ref dropped at last fput (kernel/fork.c:2111-2125)."""
     p = make_task(k)
     pid = make_pid(count=1)
@@ -340,7 +340,7 @@ def test_pidfd_file_lifecycle(k: Kernel) -> None:
 
 @pytest.mark.parametrize(("nth", "site"), [(1, "alloc_file_pseudo:d_alloc_pseudo"),
                                            (2, "__alloc_file:kmem_cache_zalloc")])
-def test_anon_inode_getfile_enomem(k: Kernel, nth: int, site: str) -> None:
+def test_anon_inode_getfile_enomem(k: KernelState, nth: int, site: str) -> None:
     """anon_inode_getfile fails with ENOMEM from d_alloc_pseudo or the filp cache, undoing ihold (fs/anon_inodes.c:90-104, fs/file_table.c:101-103, 225-227)."""
     make_task(k)
     before = vfs_snapshot(k.vfs)
@@ -351,7 +351,7 @@ def test_anon_inode_getfile_enomem(k: Kernel, nth: int, site: str) -> None:
     assert vfs_snapshot(k.vfs) == before
 
 
-def test_anon_inode_getfile_enfile(k: Kernel) -> None:
+def test_anon_inode_getfile_enfile(k: KernelState) -> None:
     """anon_inode_getfile is subject to files_stat.max_files: ENFILE (fs/file_table.c:142-163)."""
     make_task(k, caps=0)
     k.vfs.max_files = 0
@@ -361,7 +361,7 @@ def test_anon_inode_getfile_enfile(k: Kernel) -> None:
     assert k.vfs.anon_inode.i_count == 1
 
 
-def test_invariants_detect_leaks(k: Kernel) -> None:
+def test_invariants_detect_leaks(k: KernelState) -> None:
     """The checker reports a stray f_count, a files_struct count mismatch and a bad next_fd; extra references balance it."""
     p = make_task(k)
     fd = _open(k, p)

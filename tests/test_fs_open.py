@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from fs_model_helpers import assert_ok, fake_kernel, make_task
+from fs_model_helpers import assert_ok, bare_kernel, make_task
 
 from forklab.fs.debug import files_snapshot, vfs_snapshot
 from forklab.fs.file import fdget_raw
@@ -41,15 +41,15 @@ from forklab.uapi import (
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 @pytest.fixture
-def k() -> Kernel:
-    return fake_kernel()
+def k() -> KernelState:
+    return bare_kernel()
 
 
-def _open(k: Kernel, t: Task, path: str, flags: int = O_RDONLY, mode: int = 0o666) -> int:
+def _open(k: KernelState, t: Task, path: str, flags: int = O_RDONLY, mode: int = 0o666) -> int:
     return do_sys_open(k, t, AT_FDCWD, path, flags, mode)
 
 
@@ -70,7 +70,7 @@ def test_boot_tree() -> None:
     assert vfs_snapshot(a) == vfs_snapshot(b)
 
 
-def test_open_missing_is_enoent(k: Kernel) -> None:
+def test_open_missing_is_enoent(k: KernelState) -> None:
     """Opening a missing name without O_CREAT is ENOENT (fs/namei.c:3175) and releases the fd and file (fs/open.c:1147-1149)."""
     t = make_task(k)
     before = (files_snapshot(t.files), vfs_snapshot(k.vfs))
@@ -79,7 +79,7 @@ def test_open_missing_is_enoent(k: Kernel) -> None:
     assert (files_snapshot(t.files), vfs_snapshot(k.vfs)) == before
 
 
-def test_empty_and_long_names(k: Kernel) -> None:
+def test_empty_and_long_names(k: KernelState) -> None:
     """getname: an empty name is ENOENT (fs/namei.c:191-196), PATH_MAX bytes ENAMETOOLONG (fs/namei.c:182-185); a 256-byte component ENAMETOOLONG (fs/libfs.c:68-69)."""
     t = make_task(k)
     assert _err(_open, k, t, "") == errno.ENOENT
@@ -87,7 +87,7 @@ def test_empty_and_long_names(k: Kernel) -> None:
     assert _err(_open, k, t, "/tmp/" + "b" * 256, O_CREAT | O_RDWR) == errno.ENAMETOOLONG
 
 
-def test_o_creat_uses_umask(k: Kernel) -> None:
+def test_o_creat_uses_umask(k: KernelState) -> None:
     """O_CREAT creates a regular file with mode & ~umask (fs/namei.c:3252-3254, 3309)."""
     t = make_task(k, uid=0)
     assert t.fs is not None
@@ -102,7 +102,7 @@ def test_o_creat_uses_umask(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_o_excl_eexist(k: Kernel) -> None:
+def test_o_excl_eexist(k: KernelState) -> None:
     """O_CREAT|O_EXCL on an existing name is EEXIST (fs/namei.c:3447-3450); O_EXCL alone is ignored."""
     t = make_task(k)
     assert _err(_open, k, t, "/etc/hostname", O_CREAT | O_EXCL | O_RDWR) == errno.EEXIST
@@ -111,7 +111,7 @@ def test_o_excl_eexist(k: Kernel) -> None:
     _open(k, t, "/etc/hostname", O_CREAT | O_RDWR)  # existing, no O_EXCL: plain open
 
 
-def test_eisdir_rules(k: Kernel) -> None:
+def test_eisdir_rules(k: KernelState) -> None:
     """EISDIR: writing a directory (fs/namei.c:3033-3035), O_CREAT on a dir (3464-3467), O_CREAT with a trailing slash (3383-3384)."""
     t = make_task(k)
     assert _err(_open, k, t, "/tmp", O_WRONLY) == errno.EISDIR
@@ -125,7 +125,7 @@ def test_eisdir_rules(k: Kernel) -> None:
     _open(k, t, "/", O_RDONLY | O_DIRECTORY)
 
 
-def test_enotdir_rules(k: Kernel) -> None:
+def test_enotdir_rules(k: KernelState) -> None:
     """ENOTDIR: an intermediate non-directory (fs/namei.c:2261-2266), O_DIRECTORY or a trailing slash on a file (3473-3475)."""
     t = make_task(k)
     assert _err(_open, k, t, "/etc/hostname/x") == errno.ENOTDIR
@@ -135,7 +135,7 @@ def test_enotdir_rules(k: Kernel) -> None:
     assert _err(_open, k, t, "/dev/null/..") == errno.ENOTDIR
 
 
-def test_o_creat_o_directory_quirk(k: Kernel) -> None:
+def test_o_creat_o_directory_quirk(k: KernelState) -> None:
     """5.6 quirk: O_CREAT|O_DIRECTORY on a missing name creates a regular file and succeeds (fs/namei.c:3419-3425 skips 3473)."""
     t = make_task(k)
     fd = _open(k, t, "/tmp/q", O_CREAT | O_DIRECTORY | O_RDWR)
@@ -145,7 +145,7 @@ def test_o_creat_o_directory_quirk(k: Kernel) -> None:
     assert _err(_open, k, t, "/tmp/q", O_CREAT | O_DIRECTORY | O_RDWR) == errno.ENOTDIR
 
 
-def test_o_trunc(k: Kernel) -> None:
+def test_o_trunc(k: KernelState) -> None:
     """O_TRUNC empties an existing regular file, even opened O_RDONLY (fs/namei.c:3479-3496); not a new one, not /dev/null (fs/namei.c:3044)."""
     t = make_task(k)
     hostname = k.vfs.lookup("/etc/hostname")
@@ -155,7 +155,7 @@ def test_o_trunc(k: Kernel) -> None:
     _open(k, t, "/dev/null", O_WRONLY | O_TRUNC)
 
 
-def test_create_in_proc_is_eacces(k: Kernel) -> None:
+def test_create_in_proc_is_eacces(k: KernelState) -> None:
     """/proc's root has no ->create: O_CREAT of a new name there is EACCES (fs/namei.c:3305-3307)."""
     t = make_task(k)
     before = vfs_snapshot(k.vfs)
@@ -168,7 +168,7 @@ def test_create_in_proc_is_eacces(k: Kernel) -> None:
     (2, "lookup_open:d_alloc_parallel", errno.ENOMEM),
     (3, "shmem_mknod:shmem_get_inode", errno.ENOSPC),
 ])
-def test_open_create_fail_nth(k: Kernel, nth: int, site: str, err: int) -> None:
+def test_open_create_fail_nth(k: KernelState, nth: int, site: str, err: int) -> None:
     """Each fallible step of open(O_CREAT) fails cleanly: file (fs/file_table.c:101-103), dentry (fs/namei.c:3222-3224), inode (mm/shmem.c:2883-2885)."""
     t = make_task(k)
     before = (files_snapshot(t.files), vfs_snapshot(k.vfs))
@@ -179,7 +179,7 @@ def test_open_create_fail_nth(k: Kernel, nth: int, site: str, err: int) -> None:
     assert_ok(k, [t])
 
 
-def test_enfile_beats_enoent(k: Kernel) -> None:
+def test_enfile_beats_enoent(k: KernelState) -> None:
     """path_openat allocates the file before the walk, so ENFILE wins over ENOENT (fs/namei.c:3596-3598)."""
     make_task(k)
     t = make_task(k, pid=2, caps=0, uid=5)
@@ -188,13 +188,13 @@ def test_enfile_beats_enoent(k: Kernel) -> None:
     assert _err(_open, k, t, "/missing") == errno.ENFILE
 
 
-def test_emfile_beats_enoent(k: Kernel) -> None:
+def test_emfile_beats_enoent(k: KernelState) -> None:
     """The fd is reserved before the walk, so EMFILE wins over ENOENT (fs/open.c:1144)."""
     t = make_task(k, nofile=0)
     assert _err(_open, k, t, "/missing") == errno.EMFILE
 
 
-def test_f_flags_after_open(k: Kernel) -> None:
+def test_f_flags_after_open(k: KernelState) -> None:
     """f_flags drop O_CREAT/O_EXCL/O_NOCTTY/O_TRUNC (fs/open.c:812); open(2)/openat(2) add O_LARGEFILE (include/linux/syscalls.h:1384-1385, fs/open.c:1174-1175)."""
     t = make_task(k)
     fd = ksys_open(k, t, "/tmp/z", O_CREAT | O_TRUNC | O_RDWR | O_APPEND, 0o600)
@@ -205,7 +205,7 @@ def test_f_flags_after_open(k: Kernel) -> None:
     assert f2 is not None and f2.f_flags == O_LARGEFILE
 
 
-def test_openat_dirfd(k: Kernel) -> None:
+def test_openat_dirfd(k: KernelState) -> None:
     """openat with a relative name starts at dirfd: EBADF for a bad fd (fs/namei.c:2338-2340), ENOTDIR for a file (2344-2346)."""
     t = make_task(k)
     dfd = _open(k, t, "/etc", O_RDONLY | O_DIRECTORY)
@@ -218,7 +218,7 @@ def test_openat_dirfd(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_o_noatime_needs_owner(k: Kernel) -> None:
+def test_o_noatime_needs_owner(k: KernelState) -> None:
     """O_NOATIME on another user's file without CAP_FOWNER is EPERM (fs/namei.c:3062-3064)."""
     root = make_task(k)
     _open(k, root, "/tmp/r", O_CREAT | O_RDWR)
@@ -228,7 +228,7 @@ def test_o_noatime_needs_owner(k: Kernel) -> None:
     _open(k, root, "/tmp/u", O_RDONLY | O_NOATIME)
 
 
-def test_o_path(k: Kernel) -> None:
+def test_o_path(k: KernelState) -> None:
     """O_PATH opens without access: FMODE_PATH, invisible to read (fdget EBADF) but usable by fchdir (fs/open.c:750-754, fs/file.c:747)."""
     t = make_task(k)
     fd = _open(k, t, "/tmp", O_PATH | O_RDWR | O_CREAT | O_TRUNC)
@@ -241,7 +241,7 @@ def test_o_path(k: Kernel) -> None:
     assert _err(_open, k, t, "/etc/hostname", O_PATH | O_DIRECTORY) == errno.ENOTDIR
 
 
-def test_chdir(k: Kernel) -> None:
+def test_chdir(k: KernelState) -> None:
     """chdir: ENOENT (fs/namei.c:1697), ENOTDIR (fs/namei.c:2261-2266); relative names then start at the cwd (fs/open.c:453-477)."""
     t = make_task(k)
     assert _err(ksys_chdir, k, t, "/nope") == errno.ENOENT
@@ -256,7 +256,7 @@ def test_chdir(k: Kernel) -> None:
     assert t.fs.pwd.dentry == "/dev"
 
 
-def test_fchdir(k: Kernel) -> None:
+def test_fchdir(k: KernelState) -> None:
     """fchdir: EBADF for a closed fd (fs/open.c:489-491), ENOTDIR for a file (493-495)."""
     t = make_task(k)
     ffd = _open(k, t, "/etc/hostname")
@@ -267,7 +267,7 @@ def test_fchdir(k: Kernel) -> None:
     assert t.fs is not None and t.fs.pwd.dentry == "/dev"
 
 
-def test_chroot(k: Kernel) -> None:
+def test_chroot(k: KernelState) -> None:
     """chroot: lookup errors first, then EPERM without CAP_SYS_CHROOT (fs/open.c:512-522); names resolve under the new root."""
     k.vfs.mkdir("/jail")
     k.vfs.mkdir("/jail/etc")
@@ -292,7 +292,7 @@ def test_chroot(k: Kernel) -> None:
     assert _err(_open, k, t, "/tmp") == errno.ENOENT
 
 
-def test_resolve_lexical(k: Kernel) -> None:
+def test_resolve_lexical(k: KernelState) -> None:
     """Vfs.resolve interprets a name under the task's root and cwd, clamping '..' at the root (fs/namei.c:1568)."""
     t = make_task(k)
     assert k.vfs.resolve(t, "/a//b/./c/..") == "/a/b"

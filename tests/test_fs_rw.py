@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from fs_model_helpers import assert_ok, fake_kernel, fork_like, make_pid, make_task
+from fs_model_helpers import assert_ok, bare_kernel, fork_like, make_pid, make_task
 
 from forklab.errors import Unmodelled
 from forklab.fs import file as F
@@ -38,15 +38,15 @@ from forklab.uapi import (
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 @pytest.fixture
-def k() -> Kernel:
-    return fake_kernel()
+def k() -> KernelState:
+    return bare_kernel()
 
 
-def _open(k: Kernel, t: Task, path: str, flags: int = O_RDONLY) -> int:
+def _open(k: KernelState, t: Task, path: str, flags: int = O_RDONLY) -> int:
     return do_sys_open(k, t, AT_FDCWD, path, flags, 0o644)
 
 
@@ -57,7 +57,7 @@ def _err(fn: Callable[..., object], *args: object) -> int:
     return e.value.errno
 
 
-def test_lseek_whence(k: Kernel) -> None:
+def test_lseek_whence(k: KernelState) -> None:
     """SEEK_SET/CUR/END on a regular file (fs/read_write.c:85-131)."""
     t = make_task(k)
     fd = _open(k, t, "/etc/hostname")
@@ -70,7 +70,7 @@ def test_lseek_whence(k: Kernel) -> None:
     assert ksys_read(k, t, fd, 10) == b""
 
 
-def test_lseek_errors(k: Kernel) -> None:
+def test_lseek_errors(k: KernelState) -> None:
     """lseek: EBADF (fs/read_write.c:308-309), EINVAL for whence > SEEK_MAX (311-312) and a negative result (56-57); ENXIO for SEEK_DATA/HOLE at EOF (116-125)."""
     t = make_task(k)
     fd = _open(k, t, "/etc/hostname")
@@ -87,7 +87,7 @@ def test_lseek_errors(k: Kernel) -> None:
     assert _err(ksys_lseek, k, t, fd, 8, SEEK_HOLE) == errno.ENXIO
 
 
-def test_lseek_pidfd_espipe(k: Kernel) -> None:
+def test_lseek_pidfd_espipe(k: KernelState) -> None:
     """An anon-inode file (pidfd) has no llseek: ESPIPE (fs/read_write.c:230-233, 295-300); read/write are EINVAL (452-453, 548-549)."""
     t = make_task(k)
     fd = F.get_unused_fd_flags(k, t, O_RDWR | O_CLOEXEC)
@@ -102,7 +102,7 @@ def test_lseek_pidfd_espipe(k: Kernel) -> None:
     assert pid.count == 1
 
 
-def test_dev_null_and_zero(k: Kernel) -> None:
+def test_dev_null_and_zero(k: KernelState) -> None:
     """/dev/null reads EOF and swallows writes; /dev/zero reads zeros; both seek to 0 (drivers/char/mem.c:669-680, 705-722, 769-772)."""
     t = make_task(k)
     n = _open(k, t, "/dev/null", O_RDWR)
@@ -115,7 +115,7 @@ def test_dev_null_and_zero(k: Kernel) -> None:
     assert ksys_lseek(k, t, z, 5, SEEK_END) == 0
 
 
-def test_directory_read_and_seek(k: Kernel) -> None:
+def test_directory_read_and_seek(k: KernelState) -> None:
     """read on a directory is EISDIR (fs/libfs.c:222-225); dir lseek takes SEEK_SET/CUR only (fs/libfs.c:134-170)."""
     t = make_task(k)
     d = _open(k, t, "/tmp")
@@ -126,7 +126,7 @@ def test_directory_read_and_seek(k: Kernel) -> None:
     assert _err(ksys_lseek, k, t, d, -9, SEEK_CUR) == errno.EINVAL
 
 
-def test_access_mode_ebadf(k: Kernel) -> None:
+def test_access_mode_ebadf(k: KernelState) -> None:
     """read on a write-only fd and write on a read-only fd are EBADF (fs/read_write.c:450-451, 546-547)."""
     t = make_task(k)
     r = _open(k, t, "/etc/hostname", O_RDONLY)
@@ -138,7 +138,7 @@ def test_access_mode_ebadf(k: Kernel) -> None:
     assert _err(ksys_read, k, t, r, -1) == errno.EINVAL  # rw_verify_area (fs/read_write.c:371-372)
 
 
-def test_write_extends_with_hole_and_append(k: Kernel) -> None:
+def test_write_extends_with_hole_and_append(k: KernelState) -> None:
     """Writing past EOF zero-fills; O_APPEND writes at EOF whatever f_pos is (mm/filemap.c:2930-2931)."""
     t = make_task(k)
     fd = _open(k, t, "/tmp/f", O_CREAT | O_RDWR)
@@ -153,7 +153,7 @@ def test_write_extends_with_hole_and_append(k: Kernel) -> None:
     assert ksys_lseek(k, t, a, 0, SEEK_CUR) == 6
 
 
-def test_dup_shares_offset_and_flags(k: Kernel) -> None:
+def test_dup_shares_offset_and_flags(k: KernelState) -> None:
     """dup'ed fds share f_pos and F_SETFL status flags but not FD_CLOEXEC (fs/fcntl.c:336-348)."""
     t = make_task(k)
     fd = _open(k, t, "/etc/hostname")
@@ -167,7 +167,7 @@ def test_dup_shares_offset_and_flags(k: Kernel) -> None:
     assert do_fcntl(k, t, fd, F_GETFD, 0) == FD_CLOEXEC
 
 
-def test_fork_then_fcntl_setfl_shared(k: Kernel) -> None:
+def test_fork_then_fcntl_setfl_shared(k: KernelState) -> None:
     """Status flags live in the shared struct file: F_SETFL O_APPEND in the child affects the parent's writes (fs/fcntl.c:80)."""
     p = make_task(k)
     fd = _open(k, p, "/tmp/f", O_CREAT | O_WRONLY)
@@ -181,7 +181,7 @@ def test_fork_then_fcntl_setfl_shared(k: Kernel) -> None:
     assert_ok(k, [p, child])
 
 
-def test_fcntl_setfl_mask(k: Kernel) -> None:
+def test_fcntl_setfl_mask(k: KernelState) -> None:
     """F_SETFL changes only SETFL_MASK bits: access mode kept (fs/fcntl.c:33, 80); O_DIRECT EINVAL (58-61); O_NOATIME EPERM (47-50)."""
     t = make_task(k)
     fd = _open(k, t, "/etc/hostname", O_RDWR)
@@ -197,7 +197,7 @@ def test_fcntl_setfl_mask(k: Kernel) -> None:
     assert do_fcntl(k, t, fd, F_GETFL, 0) & O_NOATIME
 
 
-def test_fcntl_dupfd(k: Kernel) -> None:
+def test_fcntl_dupfd(k: KernelState) -> None:
     """F_DUPFD/F_DUPFD_CLOEXEC: lowest fd >= arg, EINVAL at RLIMIT_NOFILE (fs/file.c:1011-1012), EMFILE when full (fs/file.c:502)."""
     t = make_task(k, nofile=8)
     fd = _open(k, t, "/etc/hostname")
@@ -214,7 +214,7 @@ def test_fcntl_dupfd(k: Kernel) -> None:
     assert_ok(k, [t])
 
 
-def test_fcntl_errors(k: Kernel) -> None:
+def test_fcntl_errors(k: KernelState) -> None:
     """fcntl: EBADF for a bad fd (fs/fcntl.c:450-454), EINVAL for an unknown cmd (327), EBADF for F_SETFL on O_PATH (456-458)."""
     t = make_task(k)
     assert _err(do_fcntl, k, t, 3, F_GETFD, 0) == errno.EBADF

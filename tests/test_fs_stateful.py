@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from fs_model_helpers import fake_kernel, fork_like, make_task
+from fs_model_helpers import bare_kernel, fork_like, make_task
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -48,7 +48,7 @@ class FdMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.k = fake_kernel()
+        self.k = bare_kernel()
         first = make_task(self.k, nofile=NOFILE)
         self.tasks: list[Task] = [first]
         self.dead: list[Task] = []

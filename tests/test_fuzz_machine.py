@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from forklab import Blocked, CloneArgs, Kernel, Segfault, SigAction, Task, TaskKilled, TaskState
+from forklab.kernel.exit import is_global_init
 from forklab.testing import FLAG_POOL
 from forklab.uapi import (
     MADV_DOFORK,
@@ -58,7 +59,7 @@ class WholeSurface(RuleBasedStateMachine):
 
     def live(self, i: int, not_init: bool = False) -> Task | None:
         ts = [t for t in self.k.all_threads() if t.state == TaskState.TASK_RUNNING and not t.exit_state
-              and not (not_init and t is self.k.init_task)]
+              and not (not_init and is_global_init(t))]
         return ts[i % len(ts)] if ts else None
 
     def run(self, fn: object, *args: object) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 
 import pytest
-from mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task, mmap_anon
+from mm_fixture import PAGE, assert_consistent, fake_force_sig_fault, make_task, mmap_anon
 
 from forklab.errors import KernelError, Segfault
 from forklab.include.linux.mm_types import _PAGE_ACCESSED, _PAGE_RW, _PAGE_SPECIAL, MM_ANONPAGES, MM_SHMEMPAGES, VM
@@ -21,6 +21,7 @@ from forklab.mm.memory import get_pte, pte_pfn
 from forklab.mm.mmap import find_vma
 from forklab.mm.page_alloc import OVERCOMMIT_NEVER, ZERO_PFN
 from forklab.mm.uaccess import copy_from_user, copy_to_user, user_load, user_store
+from forklab.state import KernelState
 from forklab.uapi import (
     CLONE_VM,
     MADV_DONTFORK,
@@ -31,7 +32,7 @@ from forklab.uapi import (
 )
 
 
-def fork(k: FakeKernel, parent: Task, pid: int = 2, flags: int = 0) -> Task:
+def fork(k: KernelState, parent: Task, pid: int = 2, flags: int = 0) -> Task:
     child = Task(pid=pid, tgid=pid)
     from forklab.include.linux.sched import SighandStruct, SignalStruct
 
@@ -46,12 +47,12 @@ def fork(k: FakeKernel, parent: Task, pid: int = 2, flags: int = 0) -> Task:
 
 
 @pytest.fixture
-def k(monkeypatch: pytest.MonkeyPatch) -> FakeKernel:
+def k(monkeypatch: pytest.MonkeyPatch) -> KernelState:
     monkeypatch.setattr("forklab.kernel.signal.force_sig_fault", fake_force_sig_fault)
-    return FakeKernel()
+    return KernelState()
 
 
-def test_cow_after_fork_first_writer_copies_second_reuses(k: FakeKernel) -> None:
+def test_cow_after_fork_first_writer_copies_second_reuses(k: KernelState) -> None:
     """5.6 do_wp_page: reuse iff mapcount <= 1 (mm/memory.c:2804-2817); copy otherwise (2496-2641)."""
     p = make_task(k, 1)
     addr = mmap_anon(k, p, 4)
@@ -98,7 +99,7 @@ def test_cow_after_fork_first_writer_copies_second_reuses(k: FakeKernel) -> None
     assert_consistent(k, [p])
 
 
-def test_zero_page_read_then_write(k: FakeKernel) -> None:
+def test_zero_page_read_then_write(k: KernelState) -> None:
     """do_anonymous_page maps the zero page on read, a zeroed page on write (mm/memory.c:3171-3200)."""
     p = make_task(k, 1)
     addr = mmap_anon(k, p, 2)
@@ -117,7 +118,7 @@ def test_zero_page_read_then_write(k: FakeKernel) -> None:
     assert_consistent(k, [p])
 
 
-def test_untouched_and_zero_page_vmas_are_not_copied(k: FakeKernel) -> None:
+def test_untouched_and_zero_page_vmas_are_not_copied(k: KernelState) -> None:
     """copy_page_range skips vmas without anon_vma (mm/memory.c:972-974): the child refaults."""
     p = make_task(k, 1)
     addr = mmap_anon(k, p, 2)
@@ -128,7 +129,7 @@ def test_untouched_and_zero_page_vmas_are_not_copied(k: FakeKernel) -> None:
     assert_consistent(k, [p, c])
 
 
-def test_shared_anonymous_visible_across_fork(k: FakeKernel) -> None:
+def test_shared_anonymous_visible_across_fork(k: KernelState) -> None:
     """MAP_SHARED|MAP_ANONYMOUS is shmem: one page cache page, one ref per PTE + the cache's."""
     p = make_task(k, 1)
     addr = mmap_anon(k, p, 2, shared=True)
@@ -160,7 +161,7 @@ def test_shared_anonymous_visible_across_fork(k: FakeKernel) -> None:
     assert k.mem.nr_used() == 0 and k.mem.vm_committed_as == 0
 
 
-def test_dontfork_hole_and_stats(k: FakeKernel) -> None:
+def test_dontfork_hole_and_stats(k: KernelState) -> None:
     """VM_DONTCOPY vmas are skipped and their size leaves total_vm (kernel/fork.c:524-527)."""
     p = make_task(k, 1)
     addr = mmap_anon(k, p, 3)
@@ -181,7 +182,7 @@ def test_dontfork_hole_and_stats(k: FakeKernel) -> None:
     assert_consistent(k, [p, c])
 
 
-def test_wipeonfork_child_sees_zeros(k: FakeKernel) -> None:
+def test_wipeonfork_child_sees_zeros(k: KernelState) -> None:
     """VM_WIPEONFORK: fresh anon_vma, no PTE copy (kernel/fork.c:554-557, 603-604)."""
     p = make_task(k, 1)
     addr = mmap_anon(k, p, 2)
@@ -199,7 +200,7 @@ def test_wipeonfork_child_sees_zeros(k: FakeKernel) -> None:
     assert_consistent(k, [p, c])
 
 
-def test_mlock_not_inherited(k: FakeKernel) -> None:
+def test_mlock_not_inherited(k: KernelState) -> None:
     """dup_mmap clears VM_LOCKED|VM_LOCKONFAULT; mm_init zeroes locked_vm (kernel/fork.c:561, 1017)."""
     p = make_task(k, 1)
     addr = mmap_anon(k, p, 2, flags=MAP_LOCKED)
@@ -213,7 +214,7 @@ def test_mlock_not_inherited(k: FakeKernel) -> None:
     assert_consistent(k, [p, c])
 
 
-def test_clone_vm_shares_mm(k: FakeKernel) -> None:
+def test_clone_vm_shares_mm(k: KernelState) -> None:
     """CLONE_VM: mmget and share (kernel/fork.c:1409-1413)."""
     p = make_task(k, 1)
     mmap_anon(k, p, 1)
@@ -223,7 +224,7 @@ def test_clone_vm_shares_mm(k: FakeKernel) -> None:
     assert p.mm.mm_users == 1 and len(p.mm.mmap) == 1
 
 
-def test_user_ns_reference_follows_mm(k: FakeKernel) -> None:
+def test_user_ns_reference_follows_mm(k: KernelState) -> None:
     """mm_init takes mm->user_ns, __mmdrop puts it (kernel/fork.c:1050, 697)."""
     p = make_task(k, 1)
     assert p.mm is not None and p.mm.user_ns is not None
@@ -235,7 +236,7 @@ def test_user_ns_reference_follows_mm(k: FakeKernel) -> None:
     assert ns.count == before and c.mm.user_ns is None
 
 
-def test_fork_overcommit_refusal_is_enomem(k: FakeKernel) -> None:
+def test_fork_overcommit_refusal_is_enomem(k: KernelState) -> None:
     """VM_ACCOUNT recharge refused -> dup_mmap fails -> copy_mm ENOMEM (kernel/fork.c:537-543, 1416)."""
     p = make_task(k, 1)
     k.mem.totalram_pages = 2048
@@ -251,7 +252,7 @@ def test_fork_overcommit_refusal_is_enomem(k: FakeKernel) -> None:
     assert_consistent(k, [p])
 
 
-def _build_parent(k: FakeKernel) -> tuple[Task, int, int, int]:
+def _build_parent(k: KernelState) -> tuple[Task, int, int, int]:
     p = make_task(k, 1)
     a = mmap_anon(k, p, 3)
     for i in range(3):
@@ -266,7 +267,7 @@ def _build_parent(k: FakeKernel) -> tuple[Task, int, int, int]:
     return p, a, s, far
 
 
-def test_fail_nth_sweep_over_copy_mm_leaves_nothing_behind(k: FakeKernel) -> None:
+def test_fail_nth_sweep_over_copy_mm_leaves_nothing_behind(k: KernelState) -> None:
     """Every fallible site of copy_mm fails with ENOMEM and releases all it took (kernel/fork.c:1416)."""
     p, a, s, far = _build_parent(k)
     assert p.mm is not None
@@ -309,7 +310,7 @@ def test_fail_nth_sweep_over_copy_mm_leaves_nothing_behind(k: FakeKernel) -> Non
     assert user_load(k, p, far, 3) == b"far" and user_load(k, p, s, 3) == b"shm"
 
 
-def test_copy_to_user_cow_and_efault(k: FakeKernel) -> None:
+def test_copy_to_user_cow_and_efault(k: KernelState) -> None:
     """Kernel-mode writes break COW like user writes; bad addresses are EFAULT without a signal."""
     p = make_task(k, 1)
     addr = mmap_anon(k, p, 1, prot=PROT_READ)
@@ -324,7 +325,7 @@ def test_copy_to_user_cow_and_efault(k: FakeKernel) -> None:
     assert_consistent(k, [p, c])
 
 
-def test_fault_oom_in_user_access_is_enomem(k: FakeKernel) -> None:
+def test_fault_oom_in_user_access_is_enomem(k: KernelState) -> None:
     """VM_FAULT_OOM from a user fault: modelled as ENOMEM instead of the OOM killer."""
     p = make_task(k, 1)
     addr = mmap_anon(k, p, 1)
@@ -342,7 +343,7 @@ def test_fault_oom_in_user_access_is_enomem(k: FakeKernel) -> None:
     assert user_load(k, p, addr, 1) == b"y"
 
 
-def test_anon_vma_clone_reuses_parent_anon_vma_after_split(k: FakeKernel) -> None:
+def test_anon_vma_clone_reuses_parent_anon_vma_after_split(k: KernelState) -> None:
     """5.6.4 anon_vma_clone (mm/rmap.c:275-277): when the parent vma's predecessor shares its anon_vma,
     the child's copy takes that anon_vma itself instead of a new child anon_vma (dst->vm_prev is the
     parent's vm_prev after vm_area_dup). COW is unaffected."""

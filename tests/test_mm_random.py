@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task
+from mm_fixture import PAGE, assert_consistent, fake_force_sig_fault, make_task
 
 from forklab.errors import KernelError, Segfault
 from forklab.include.linux.mm_types import VM
@@ -22,6 +22,7 @@ from forklab.mm.madvise import do_madvise
 from forklab.mm.mmap import find_vma, sys_mmap, vm_munmap
 from forklab.mm.mprotect import do_mprotect_pkey
 from forklab.mm.uaccess import user_load, user_store
+from forklab.state import KernelState
 from forklab.uapi import (
     MADV_DOFORK,
     MADV_DONTFORK,
@@ -81,7 +82,7 @@ def _flags_at(t: Task, addr: int) -> int | None:
               ("exit", 2), ("load", 1, 3), ("exit", 1)])
 def test_random_operations_match_oracle(ops: list[tuple[object, ...]], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("forklab.kernel.signal.force_sig_fault", fake_force_sig_fault)
-    k = FakeKernel()
+    k = KernelState()
     tasks: list[Task] = [make_task(k, 1)]
     oracle: list[dict[int, Cell]] = [{}]
     next_pid = 2

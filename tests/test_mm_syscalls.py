@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 
 import pytest
-from mm_fixture import PAGE, FakeKernel, assert_consistent, fake_force_sig_fault, make_task
+from mm_fixture import PAGE, assert_consistent, fake_force_sig_fault, make_task
 
 from forklab.errors import KernelError, Segfault
 from forklab.include.linux.fdtable import File, Inode
@@ -20,6 +20,7 @@ from forklab.mm.mmap import TASK_SIZE, find_vma, ksys_mmap_pgoff, sys_mmap, vm_m
 from forklab.mm.mprotect import do_mprotect_pkey
 from forklab.mm.page_alloc import OVERCOMMIT_NEVER
 from forklab.mm.uaccess import user_load, user_store
+from forklab.state import KernelState
 from forklab.uapi import (
     MADV_DODUMP,
     MADV_DOFORK,
@@ -52,13 +53,13 @@ ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
 @pytest.fixture
-def k(monkeypatch: pytest.MonkeyPatch) -> FakeKernel:
+def k(monkeypatch: pytest.MonkeyPatch) -> KernelState:
     monkeypatch.setattr("forklab.kernel.signal.force_sig_fault", fake_force_sig_fault)
-    return FakeKernel()
+    return KernelState()
 
 
 @pytest.fixture
-def t(k: FakeKernel) -> Task:
+def t(k: KernelState) -> Task:
     task = make_task(k, 1)
     k.current = task
     return task
@@ -68,7 +69,7 @@ def err(excinfo: pytest.ExceptionInfo[KernelError]) -> tuple[int, str]:
     return excinfo.value.errno or 0, excinfo.value.source
 
 
-def mmap(k: FakeKernel, t: Task, addr: int, length: int, prot: int = RW, flags: int = ANON, fd: int = -1,
+def mmap(k: KernelState, t: Task, addr: int, length: int, prot: int = RW, flags: int = ANON, fd: int = -1,
          off: int = 0) -> int:
     return sys_mmap(k, t, addr, length, prot, flags, fd, off)
 
@@ -76,35 +77,35 @@ def mmap(k: FakeKernel, t: Task, addr: int, length: int, prot: int = RW, flags: 
 # --- mmap ---------------------------------------------------------------------------------------
 
 
-def test_mmap_offset_unaligned(k: FakeKernel, t: Task) -> None:
+def test_mmap_offset_unaligned(k: KernelState, t: Task) -> None:
     """arch/x86/kernel/sys_x86_64.c:96: the byte offset must be page aligned (checked before len)."""
     with pytest.raises(KernelError) as ei:
         mmap(k, t, 0, 0, off=100)
     assert err(ei) == (errno.EINVAL, "arch/x86/kernel/sys_x86_64.c:96")
 
 
-def test_mmap_len_zero(k: FakeKernel, t: Task) -> None:
+def test_mmap_len_zero(k: KernelState, t: Task) -> None:
     """mm/mmap.c:1375: len 0 is EINVAL."""
     with pytest.raises(KernelError) as ei:
         mmap(k, t, 0, 0)
     assert err(ei) == (errno.EINVAL, "mm/mmap.c:1375")
 
 
-def test_mmap_len_rounds_to_zero(k: FakeKernel, t: Task) -> None:
+def test_mmap_len_rounds_to_zero(k: KernelState, t: Task) -> None:
     """mm/mmap.c:1397: PAGE_ALIGN(len) overflowing to 0 is ENOMEM."""
     with pytest.raises(KernelError) as ei:
         mmap(k, t, 0, 2**64 - 100)
     assert err(ei) == (errno.ENOMEM, "mm/mmap.c:1397")
 
 
-def test_mmap_len_larger_than_task_size(k: FakeKernel, t: Task) -> None:
+def test_mmap_len_larger_than_task_size(k: KernelState, t: Task) -> None:
     """mm/mmap.c:2177: len > TASK_SIZE is ENOMEM."""
     with pytest.raises(KernelError) as ei:
         mmap(k, t, 0, TASK_SIZE + PAGE)
     assert err(ei) == (errno.ENOMEM, "mm/mmap.c:2177")
 
 
-def test_mmap_bad_map_type(k: FakeKernel, t: Task) -> None:
+def test_mmap_bad_map_type(k: KernelState, t: Task) -> None:
     """mm/mmap.c:1525: anonymous mappings accept only MAP_SHARED or MAP_PRIVATE (not even MAP_SHARED_VALIDATE)."""
     for flags in (MAP_ANONYMOUS, MAP_SHARED_VALIDATE | MAP_ANONYMOUS):
         with pytest.raises(KernelError) as ei:
@@ -113,7 +114,7 @@ def test_mmap_bad_map_type(k: FakeKernel, t: Task) -> None:
     assert t.mm is not None and t.mm.mmap == []
 
 
-def test_mmap_fd_without_anonymous(k: FakeKernel, t: Task) -> None:
+def test_mmap_fd_without_anonymous(k: KernelState, t: Task) -> None:
     """mm/mmap.c:1562 (EBADF for a closed fd); an open fd has no mmap in the model: ENODEV (mm/mmap.c:1499)."""
     from forklab.include.linux.fdtable import FilesStruct
 
@@ -130,7 +131,7 @@ def test_mmap_fd_without_anonymous(k: FakeKernel, t: Task) -> None:
     assert err(ei) == (errno.EINVAL, "mm/mmap.c:1574")
 
 
-def test_mmap_fixed_rules(k: FakeKernel, t: Task) -> None:
+def test_mmap_fixed_rules(k: KernelState, t: Task) -> None:
     """mm/mmap.c:2200 (unaligned MAP_FIXED EINVAL), 1418 (NOREPLACE EEXIST), security/commoncap.c:1311 (EPERM)."""
     with pytest.raises(KernelError) as ei:
         mmap(k, t, 0x10000123, PAGE, flags=ANON | MAP_FIXED)
@@ -156,7 +157,7 @@ def test_mmap_fixed_rules(k: FakeKernel, t: Task) -> None:
     assert_consistent(k, [t])
 
 
-def test_mmap_rlimit_as(k: FakeKernel, t: Task) -> None:
+def test_mmap_rlimit_as(k: KernelState, t: Task) -> None:
     """mm/mmap.c:1707: RLIMIT_AS counts total_vm."""
     assert t.signal is not None
     t.signal.rlim[RLIMIT_AS] = (8 * PAGE, 8 * PAGE)
@@ -167,7 +168,7 @@ def test_mmap_rlimit_as(k: FakeKernel, t: Task) -> None:
     mmap(k, t, 0, 2 * PAGE)
 
 
-def test_mmap_max_map_count(k: FakeKernel, t: Task) -> None:
+def test_mmap_max_map_count(k: KernelState, t: Task) -> None:
     """mm/mmap.c:1405: more than vm.max_map_count mappings is ENOMEM."""
     k.mem.sysctl_max_map_count = 3
     prots = [PROT_READ, RW, PROT_READ, RW, PROT_READ]  # alternate so nothing merges
@@ -179,7 +180,7 @@ def test_mmap_max_map_count(k: FakeKernel, t: Task) -> None:
     assert err(ei) == (errno.ENOMEM, "mm/mmap.c:1405")
 
 
-def test_mmap_overcommit_never(k: FakeKernel, t: Task) -> None:
+def test_mmap_overcommit_never(k: KernelState, t: Task) -> None:
     """mm/mmap.c:1723: a private writable mapping is charged; OVERCOMMIT_NEVER refuses past the limit."""
     k.mem.totalram_pages = 1000
     k.mem.sysctl_overcommit_memory = OVERCOMMIT_NEVER
@@ -199,7 +200,7 @@ def test_mmap_overcommit_never(k: FakeKernel, t: Task) -> None:
     assert k.mem.vm_committed_as == 400
 
 
-def test_mmap_topdown_placement_and_merge(k: FakeKernel, t: Task) -> None:
+def test_mmap_topdown_placement_and_merge(k: KernelState, t: Task) -> None:
     """Top-down below mmap_base (arch/x86/kernel/sys_x86_64.c:204-223) and vma_merge (mm/mmap.c:1113)."""
     assert t.mm is not None
     base = t.mm.mmap_base
@@ -218,7 +219,7 @@ def test_mmap_topdown_placement_and_merge(k: FakeKernel, t: Task) -> None:
 # --- munmap ---------------------------------------------------------------------------------------
 
 
-def test_munmap_errnos(k: FakeKernel, t: Task) -> None:
+def test_munmap_errnos(k: KernelState, t: Task) -> None:
     """mm/mmap.c:2715 (unaligned or beyond TASK_SIZE), 2720 (len 0)."""
     for start, length, src in ((0x10000001, PAGE, "mm/mmap.c:2715"), (0x10000000, 0, "mm/mmap.c:2720"),
                                (TASK_SIZE + PAGE, PAGE, "mm/mmap.c:2715"), (TASK_SIZE - PAGE, 2 * PAGE, "mm/mmap.c:2715")):
@@ -228,7 +229,7 @@ def test_munmap_errnos(k: FakeKernel, t: Task) -> None:
     vm_munmap(k, t, 0x10000000, PAGE)  # nothing mapped: success
 
 
-def test_munmap_middle_splits_and_frees(k: FakeKernel, t: Task) -> None:
+def test_munmap_middle_splits_and_frees(k: KernelState, t: Task) -> None:
     """__do_munmap splits at both ends and frees pages and empty page tables (mm/mmap.c:2708-2815)."""
     assert t.mm is not None
     a = mmap(k, t, 0x40000000, 4 * PAGE, flags=ANON | MAP_FIXED)
@@ -247,7 +248,7 @@ def test_munmap_middle_splits_and_frees(k: FakeKernel, t: Task) -> None:
     assert_consistent(k, [t])
 
 
-def test_munmap_split_limit(k: FakeKernel, t: Task) -> None:
+def test_munmap_split_limit(k: KernelState, t: Task) -> None:
     """mm/mmap.c:2756: a middle unmap needing a split at vm.max_map_count is ENOMEM."""
     a = mmap(k, t, 0, 3 * PAGE)
     k.mem.sysctl_max_map_count = 1
@@ -259,7 +260,7 @@ def test_munmap_split_limit(k: FakeKernel, t: Task) -> None:
 # --- mprotect and access faults -----------------------------------------------------------------
 
 
-def test_mprotect_errnos(k: FakeKernel, t: Task) -> None:
+def test_mprotect_errnos(k: KernelState, t: Task) -> None:
     """mm/mprotect.c:503 (unaligned), 511 (bad prot), 509 (wrap), 529/540/599 (holes ENOMEM)."""
     a = mmap(k, t, 0x50000000, 2 * PAGE, flags=ANON | MAP_FIXED)
     cases = [((a + 1, PAGE, PROT_READ), errno.EINVAL, "mm/mprotect.c:503"),
@@ -276,7 +277,7 @@ def test_mprotect_errnos(k: FakeKernel, t: Task) -> None:
     assert t.mm is not None and t.mm.mmap[0].vm_flags & VM.VM_READ
 
 
-def test_segfault_on_prot_none_and_readonly_write(k: FakeKernel, t: Task) -> None:
+def test_segfault_on_prot_none_and_readonly_write(k: KernelState, t: Task) -> None:
     """x86 access_error (arch/x86/mm/fault.c:1190-1229): write to !VM_WRITE, read of PROT_NONE -> SIGSEGV."""
     a = mmap(k, t, 0, PAGE, prot=PROT_READ)
     assert user_load(k, t, a, 2) == b"\0\0"
@@ -297,7 +298,7 @@ def test_segfault_on_prot_none_and_readonly_write(k: FakeKernel, t: Task) -> Non
         user_load(k, t, 0x1000, 1)
 
 
-def test_mprotect_write_bits_and_cow_reuse(k: FakeKernel, t: Task) -> None:
+def test_mprotect_write_bits_and_cow_reuse(k: KernelState, t: Task) -> None:
     """change_protection drops _PAGE_RW; restoring PROT_WRITE keeps private PTEs read-only until a fault (mm/mprotect.c:461)."""
     assert t.mm is not None
     a = mmap(k, t, 0x60000000, 3 * PAGE, flags=ANON | MAP_FIXED)
@@ -324,7 +325,7 @@ def test_mprotect_write_bits_and_cow_reuse(k: FakeKernel, t: Task) -> None:
     assert_consistent(k, [t])
 
 
-def test_mprotect_accounting_on_first_write_permission(k: FakeKernel, t: Task) -> None:
+def test_mprotect_accounting_on_first_write_permission(k: KernelState, t: Task) -> None:
     """mprotect_fixup charges VM_ACCOUNT when a private mapping becomes writable (mm/mprotect.c:416-421)."""
     a = mmap(k, t, 0, 4 * PAGE, prot=PROT_READ)
     assert k.mem.vm_committed_as == 0
@@ -338,7 +339,7 @@ def test_mprotect_accounting_on_first_write_permission(k: FakeKernel, t: Task) -
     assert k.mem.vm_committed_as == 0
 
 
-def test_shared_mprotect_keeps_rw_in_ptes(k: FakeKernel, t: Task) -> None:
+def test_shared_mprotect_keeps_rw_in_ptes(k: KernelState, t: Task) -> None:
     """Shared writable shmem: vm_page_prot is PAGE_SHARED (RW) so PTEs are writable without a fault."""
     a = mmap(k, t, 0, 2 * PAGE, flags=MAP_SHARED | MAP_ANONYMOUS)
     user_load(k, t, a, 1)
@@ -352,49 +353,49 @@ def test_shared_mprotect_keeps_rw_in_ptes(k: FakeKernel, t: Task) -> None:
 # --- madvise --------------------------------------------------------------------------------------
 
 
-def test_madvise_invalid_behavior(k: FakeKernel, t: Task) -> None:
+def test_madvise_invalid_behavior(k: KernelState, t: Task) -> None:
     """mm/madvise.c:1066: unknown advice is EINVAL, checked first."""
     with pytest.raises(KernelError) as ei:
         do_madvise(k, t, 1, 0, 5)
     assert err(ei) == (errno.EINVAL, "mm/madvise.c:1066")
 
 
-def test_madvise_unaligned_start(k: FakeKernel, t: Task) -> None:
+def test_madvise_unaligned_start(k: KernelState, t: Task) -> None:
     """mm/madvise.c:1069: start must be page aligned."""
     with pytest.raises(KernelError) as ei:
         do_madvise(k, t, 0x10000001, PAGE, MADV_DONTFORK)
     assert err(ei) == (errno.EINVAL, "mm/madvise.c:1069")
 
 
-def test_madvise_len_rounds_to_zero(k: FakeKernel, t: Task) -> None:
+def test_madvise_len_rounds_to_zero(k: KernelState, t: Task) -> None:
     """mm/madvise.c:1074: a nonzero length that page-rounds to 0 is EINVAL."""
     with pytest.raises(KernelError) as ei:
         do_madvise(k, t, 0x10000000, 2**64 - 1, MADV_DONTFORK)
     assert err(ei) == (errno.EINVAL, "mm/madvise.c:1074")
 
 
-def test_madvise_range_wraps(k: FakeKernel, t: Task) -> None:
+def test_madvise_range_wraps(k: KernelState, t: Task) -> None:
     """mm/madvise.c:1078: end < start is EINVAL."""
     with pytest.raises(KernelError) as ei:
         do_madvise(k, t, 2**64 - 2 * PAGE, 4 * PAGE, MADV_DONTFORK)
     assert err(ei) == (errno.EINVAL, "mm/madvise.c:1078")
 
 
-def test_madvise_len_zero_succeeds_unmapped(k: FakeKernel, t: Task) -> None:
+def test_madvise_len_zero_succeeds_unmapped(k: KernelState, t: Task) -> None:
     """mm/madvise.c:1080-1082: len 0 returns 0 before looking at the vmas (no vma there: no ENOMEM)."""
     assert t.mm is not None and not t.mm.mmap
     assert do_madvise(k, t, 0x10000000, 0, MADV_DONTFORK) is None
     assert not t.mm.mmap
 
 
-def test_madvise_unmapped_enomem(k: FakeKernel, t: Task) -> None:
+def test_madvise_unmapped_enomem(k: KernelState, t: Task) -> None:
     """mm/madvise.c:1111: no vma at or after start is ENOMEM."""
     with pytest.raises(KernelError) as ei:
         do_madvise(k, t, 0x10000000, PAGE, MADV_DONTFORK)
     assert err(ei) == (errno.ENOMEM, "mm/madvise.c:1111")
 
 
-def test_madvise_partial_hole_applies_then_enomem(k: FakeKernel, t: Task) -> None:
+def test_madvise_partial_hole_applies_then_enomem(k: KernelState, t: Task) -> None:
     """mm/madvise.c:1115: a hole in the range: advice applied to mapped parts, then ENOMEM."""
     a = mmap(k, t, 0x70000000, PAGE, flags=ANON | MAP_FIXED)
     b = mmap(k, t, 0x70002000, PAGE, flags=ANON | MAP_FIXED)
@@ -409,7 +410,7 @@ def test_madvise_partial_hole_applies_then_enomem(k: FakeKernel, t: Task) -> Non
     del b
 
 
-def test_madvise_wipeonfork_needs_private_anon(k: FakeKernel, t: Task) -> None:
+def test_madvise_wipeonfork_needs_private_anon(k: KernelState, t: Task) -> None:
     """mm/madvise.c:97: MADV_WIPEONFORK on a shared (or file) mapping is EINVAL."""
     a = mmap(k, t, 0, PAGE, flags=MAP_SHARED | MAP_ANONYMOUS)
     with pytest.raises(KernelError) as ei:
@@ -417,7 +418,7 @@ def test_madvise_wipeonfork_needs_private_anon(k: FakeKernel, t: Task) -> None:
     assert ei.value.errno == errno.EINVAL and ei.value.source == "mm/madvise.c:1129"
 
 
-def test_madvise_dofork_on_vm_io(k: FakeKernel, t: Task) -> None:
+def test_madvise_dofork_on_vm_io(k: KernelState, t: Task) -> None:
     """mm/madvise.c:89: MADV_DOFORK cannot clear the kernel's VM_DONTCOPY on VM_IO."""
     a = mmap(k, t, 0, PAGE)
     assert t.mm is not None
@@ -429,7 +430,7 @@ def test_madvise_dofork_on_vm_io(k: FakeKernel, t: Task) -> None:
         do_madvise(k, t, a, PAGE, MADV_DODUMP)  # mm/madvise.c:110: VM_SPECIAL
 
 
-def test_madvise_split_limit_enomem_and_alloc_eagain(k: FakeKernel, t: Task) -> None:
+def test_madvise_split_limit_enomem_and_alloc_eagain(k: KernelState, t: Task) -> None:
     """mm/madvise.c:147 (max_map_count: ENOMEM, unconverted) and 177 (split allocation ENOMEM -> EAGAIN)."""
     a = mmap(k, t, 0, 4 * PAGE)
     k.mem.sysctl_max_map_count = 1
@@ -452,7 +453,7 @@ def test_madvise_split_limit_enomem_and_alloc_eagain(k: FakeKernel, t: Task) -> 
     assert_consistent(k, [t])
 
 
-def test_madvise_core_dump_eintr(k: FakeKernel, t: Task) -> None:
+def test_madvise_core_dump_eintr(k: KernelState, t: Task) -> None:
     """5.6.8 (mmget_still_valid): write-locked advice during a core dump is EINTR."""
     a = mmap(k, t, 0, PAGE)
     assert t.mm is not None
@@ -463,7 +464,7 @@ def test_madvise_core_dump_eintr(k: FakeKernel, t: Task) -> None:
     do_madvise(k, t, a, PAGE, MADV_DONTNEED)  # read-locked advice is not affected
 
 
-def test_madvise_dontneed_private_and_shared(k: FakeKernel, t: Task) -> None:
+def test_madvise_dontneed_private_and_shared(k: KernelState, t: Task) -> None:
     """MADV_DONTNEED zaps: private pages are freed (read back as zeros), shmem keeps its page cache."""
     a = mmap(k, t, 0, 2 * PAGE)
     s = mmap(k, t, 0, 2 * PAGE, flags=MAP_SHARED | MAP_ANONYMOUS)
@@ -487,7 +488,7 @@ def test_madvise_dontneed_private_and_shared(k: FakeKernel, t: Task) -> None:
     assert_consistent(k, [t])
 
 
-def test_ksys_mmap_pgoff_shared_anon_has_shmem_file(k: FakeKernel, t: Task) -> None:
+def test_ksys_mmap_pgoff_shared_anon_has_shmem_file(k: KernelState, t: Task) -> None:
     """shmem_zero_setup gives the vma a "/dev/zero (deleted)" shmem file, charged unless NORESERVE."""
     a = ksys_mmap_pgoff(k, t, 0, 3 * PAGE, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
     assert t.mm is not None

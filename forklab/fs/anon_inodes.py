@@ -18,10 +18,10 @@ from forklab.uapi import O_ACCMODE, O_NONBLOCK
 
 if TYPE_CHECKING:
     from forklab.include.linux.pid import Pid
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
-def anon_inode_getfile(k: Kernel, name: str, private_data: Pid | None, flags: int) -> File:
+def anon_inode_getfile(k: KernelState, name: str, private_data: Pid | None, flags: int) -> File:
     """A file on the shared anon inode with ``private_data``; ENOMEM/ENFILE (fs/anon_inodes.c:74-105)."""
     inode = k.vfs.anon_inode
     inode.i_count += 1  # ihold (fs/anon_inodes.c:90)

@@ -36,12 +36,12 @@ from forklab.include.linux.fs_struct import FsStruct
 if TYPE_CHECKING:
     from forklab.fs.vfs import Vfs
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 Snapshot = tuple[object, ...]
 
 
-def check_fs_invariants(k: Kernel, tasks: Iterable[Task], extra: Mapping[int, int] | None = None) -> list[str]:
+def check_fs_invariants(k: KernelState, tasks: Iterable[Task], extra: Mapping[int, int] | None = None) -> list[str]:
     """Every broken files/fs invariant among ``tasks``, as sentences; empty when all hold.
 
     ``extra`` maps ``id(obj)`` (a File, FilesStruct or FsStruct) to references held outside

@@ -123,7 +123,7 @@ from forklab.uapi import (
 
 if TYPE_CHECKING:
     from forklab.include.linux.cred import Cred
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 __all__ = [
     "BINPRM_BUF_SIZE",
@@ -198,7 +198,7 @@ class Bprm:
 # --- the fd table -------------------------------------------------------------------------
 
 
-def unshare_files(k: Kernel, t: Task) -> FilesStruct | None:
+def unshare_files(k: KernelState, t: Task) -> FilesStruct | None:
     """A private copy of a shared files_struct; returns the displaced one (kernel/fork.c:3032-3048, 2882-2895)."""
     files = t.files
     if files is None or files.count <= 1:
@@ -209,7 +209,7 @@ def unshare_files(k: Kernel, t: Task) -> FilesStruct | None:
     return files
 
 
-def reset_files_struct(k: Kernel, t: Task, files: FilesStruct) -> None:
+def reset_files_struct(k: KernelState, t: Task, files: FilesStruct) -> None:
     """Put the displaced table back and drop the private copy (fs/file.c:425-435)."""
     old = t.files
     t.files = files
@@ -220,7 +220,7 @@ def reset_files_struct(k: Kernel, t: Task, files: FilesStruct) -> None:
 # --- credentials -----------------------------------------------------------------------------
 
 
-def prepare_bprm_creds(k: Kernel, t: Task, bprm: Bprm) -> None:
+def prepare_bprm_creds(k: KernelState, t: Task, bprm: Bprm) -> None:
     """prepare_exec_creds: prepare_creds without the thread and process keyrings; ENOMEM (fs/exec.c:1410-1421)."""
     from forklab.kernel.cred import prepare_creds
 
@@ -233,7 +233,7 @@ def prepare_bprm_creds(k: Kernel, t: Task, bprm: Bprm) -> None:
     bprm.cred = new
 
 
-def check_unsafe_exec(k: Kernel, t: Task, bprm: Bprm) -> None:
+def check_unsafe_exec(k: KernelState, t: Task, bprm: Bprm) -> None:
     """LSM_UNSAFE_* bits; mark fs->in_exec unless the fs_struct is shared outside the group (fs/exec.c:1485-1515)."""
     assert t.fs is not None and t.signal is not None
     if t.ptrace:
@@ -301,7 +301,7 @@ def cap_bprm_set_creds(t: Task, bprm: Bprm) -> None:
     bprm.secureexec = is_setid or (root_uid != new.uid and (effective or bool(new.cap_permitted & ~new.cap_ambient)))
 
 
-def install_exec_creds(k: Kernel, t: Task, bprm: Bprm) -> None:
+def install_exec_creds(k: KernelState, t: Task, bprm: Bprm) -> None:
     """commit_creds(bprm->cred), with its pdeath_signal/dumpable rule (fs/exec.c:1455-1479, kernel/cred.c:453-467)."""
     from forklab.kernel.cred import commit_creds
 
@@ -319,7 +319,7 @@ def set_dumpable(mm: MmStruct, value: int) -> None:
 # --- opening the file ------------------------------------------------------------------------
 
 
-def do_open_execat(k: Kernel, t: Task, name: str) -> File:
+def do_open_execat(k: KernelState, t: Task, name: str) -> File:
     """Open for exec: the file first, the walk, MAY_EXEC, then regular files only (fs/exec.c:842-884)."""
     f = alloc_empty_file(k, O_LARGEFILE | O_RDONLY | __FMODE_EXEC)  # path_openat (fs/namei.c:3596)
     try:
@@ -338,7 +338,7 @@ def do_open_execat(k: Kernel, t: Task, name: str) -> File:
 # --- the new mm and its stack ----------------------------------------------------------------
 
 
-def bprm_mm_init(k: Kernel, t: Task, bprm: Bprm) -> None:
+def bprm_mm_init(k: KernelState, t: Task, bprm: Bprm) -> None:
     """mm_alloc and a one-page stack vma at STACK_TOP_MAX (fs/exec.c:242-280, 357-380)."""
     from forklab.kernel.fork import mm_alloc, mmdrop
     from forklab.mm.memory import vm_get_page_prot
@@ -367,7 +367,7 @@ def bprm_mm_init(k: Kernel, t: Task, bprm: Bprm) -> None:
     k.trace("bprm_mm_init", "fs/exec.c:357", f"new mm, stack {vma.vm_start:#x}-{vma.vm_end:#x}", tid=t.pid)
 
 
-def expand_downwards(k: Kernel, t: Task, vma: VmAreaStruct, address: int) -> int:
+def expand_downwards(k: KernelState, t: Task, vma: VmAreaStruct, address: int) -> int:
     """Grow a VM_GROWSDOWN vma down to ``address``: 0 or -errno (mm/mmap.c:2404-2476, 2267-2306)."""
     from forklab.mm.mmap import MMAP_MIN_ADDR, may_expand_vm, rlimit, security_vm_enough_memory_mm, vm_stat_account
     from forklab.mm.rmap import anon_vma_prepare
@@ -395,7 +395,7 @@ def expand_downwards(k: Kernel, t: Task, vma: VmAreaStruct, address: int) -> int
     return 0
 
 
-def get_arg_page(k: Kernel, t: Task, bprm: Bprm, pos: int) -> int | None:
+def get_arg_page(k: KernelState, t: Task, bprm: Bprm, pos: int) -> int | None:
     """The page frame for ``pos`` in the new mm, faulted in for writing; None on failure (fs/exec.c:194-228)."""
     from forklab.include.linux.mm_types import _PAGE_PRESENT
     from forklab.mm.memory import FAULT_FLAG_WRITE, VM_FAULT_ERROR, handle_mm_fault, pte_offset, pte_pfn, pte_write
@@ -421,7 +421,7 @@ def _cstr(s: str | bytes) -> bytes:
     return raw.split(b"\0", 1)[0] + b"\0"
 
 
-def copy_strings(k: Kernel, t: Task, bprm: Bprm, strings: list[bytes]) -> list[int]:
+def copy_strings(k: KernelState, t: Task, bprm: Bprm, strings: list[bytes]) -> list[int]:
     """Push NUL-terminated strings, last first, below bprm->p; their addresses in order (fs/exec.c:498-585)."""
     from forklab.kernel.signal import fatal_signal_pending
 
@@ -464,7 +464,7 @@ def prepare_arg_pages(bprm: Bprm, argv: list[bytes], envp: list[bytes]) -> None:
     bprm.argmin = bprm.p - (limit - ptr_size)
 
 
-def prepare_binprm(k: Kernel, t: Task, bprm: Bprm) -> None:
+def prepare_binprm(k: KernelState, t: Task, bprm: Bprm) -> None:
     """bprm_fill_uid, cap_bprm_set_creds, then read the first BINPRM_BUF_SIZE bytes (fs/exec.c:1575-1590)."""
     assert bprm.file is not None
     inode = bprm.file.f_inode
@@ -477,7 +477,7 @@ def prepare_binprm(k: Kernel, t: Task, bprm: Bprm) -> None:
 # --- the point of no return -----------------------------------------------------------------------
 
 
-def _zap_and_reap_other_threads(k: Kernel, tsk: Task) -> None:
+def _zap_and_reap_other_threads(k: KernelState, tsk: Task) -> None:
     """zap_other_threads, then let each killed thread exit as it would on its next return to user mode (kernel/signal.c:1347-1366)."""
     from forklab.kernel.exit import do_exit
     from forklab.kernel.signal import sigmask, signal_wake_up
@@ -503,7 +503,7 @@ def _replace(lst: list[Task], old: Task, new: Task) -> None:
     lst[i] = new
 
 
-def _take_over_leader(k: Kernel, tsk: Task) -> None:
+def _take_over_leader(k: KernelState, tsk: Task) -> None:
     """A non-leader exec becomes the leader: pid, tgid/pgid/sid links, lists; the old leader is released (fs/exec.c:1106-1183)."""
     from forklab.kernel.exit import release_task
     from forklab.kernel.pid import detach_pid
@@ -547,7 +547,7 @@ def _take_over_leader(k: Kernel, tsk: Task) -> None:
     release_task(k, leader)
 
 
-def de_thread(k: Kernel, tsk: Task) -> None:
+def de_thread(k: KernelState, tsk: Task) -> None:
     """Become the only thread and the leader, with a private sighand; EAGAIN, ENOMEM (fs/exec.c:1064-1230)."""
     sig, oldsighand = tsk.signal, tsk.sighand
     assert sig is not None and oldsighand is not None
@@ -572,7 +572,7 @@ def de_thread(k: Kernel, tsk: Task) -> None:
         raise InternalError("de_thread: not the group leader at the end")
 
 
-def exec_mmap(k: Kernel, tsk: Task, mm: MmStruct) -> None:
+def exec_mmap(k: KernelState, tsk: Task, mm: MmStruct) -> None:
     """mm_release (vfork parent, clear_child_tid), then switch to the new mm and drop the old (fs/exec.c:1013-1056)."""
     from forklab.kernel.fork import exec_mm_release, mmdrop, mmput
 
@@ -592,7 +592,7 @@ def exec_mmap(k: Kernel, tsk: Task, mm: MmStruct) -> None:
         mmdrop(k, active_mm)
 
 
-def flush_old_exec(k: Kernel, tsk: Task, bprm: Bprm) -> None:
+def flush_old_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """de_thread, exe_file, exec_mmap -- the point of no return -- then the PF flags and close-on-exec (fs/exec.c:1261-1310)."""
     de_thread(k, tsk)
     assert bprm.mm is not None and bprm.file is not None
@@ -604,7 +604,7 @@ def flush_old_exec(k: Kernel, tsk: Task, bprm: Bprm) -> None:
     do_close_on_exec(k, tsk.files)
 
 
-def setup_new_exec(k: Kernel, tsk: Task, bprm: Bprm) -> None:
+def setup_new_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """sigaltstack, dumpability, comm, self_exec_id++, handlers to SIG_DFL (fs/exec.c:1337-1391)."""
     from forklab.kernel.signal import flush_signal_handlers
 
@@ -623,7 +623,7 @@ def setup_new_exec(k: Kernel, tsk: Task, bprm: Bprm) -> None:
     k.trace("setup_new_exec", "fs/exec.c:1337", f"comm {tsk.comm!r}, self_exec_id {tsk.self_exec_id}", tid=tsk.pid)
 
 
-def setup_arg_pages(k: Kernel, tsk: Task, bprm: Bprm) -> None:
+def setup_arg_pages(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """Finish the stack vma and grow it by 128 KiB; EFAULT (fs/exec.c:689-800)."""
     from forklab.mm.memory import vm_get_page_prot
 
@@ -641,7 +641,7 @@ def setup_arg_pages(k: Kernel, tsk: Task, bprm: Bprm) -> None:
         raise kerr(errno.EFAULT, "the new stack could not be expanded", "fs/exec.c:800")
 
 
-def create_tables(k: Kernel, tsk: Task, bprm: Bprm) -> None:
+def create_tables(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """The initial stack: argc, argv[], NULL, envp[], NULL, AT_NULL; sp at argc (fs/binfmt_elf.c:164-346, reduced)."""
     from forklab.mm.uaccess import copy_to_user
 
@@ -661,7 +661,7 @@ def start_thread(tsk: Task, sp: int) -> None:
     tsk.thread.fsbase = tsk.thread.gsbase = 0
 
 
-def load_model_binary(k: Kernel, tsk: Task, bprm: Bprm) -> None:
+def load_model_binary(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """The model's binfmt: what load_elf_binary does around the point of no return (fs/binfmt_elf.c:684-1190)."""
     flush_old_exec(k, tsk, bprm)
     try:
@@ -677,7 +677,7 @@ def load_model_binary(k: Kernel, tsk: Task, bprm: Bprm) -> None:
     start_thread(tsk, bprm.p)
 
 
-def force_sigsegv(k: Kernel, tsk: Task) -> None:
+def force_sigsegv(k: KernelState, tsk: Task) -> None:
     """SIGSEGV that cannot be caught, blocked or ignored (kernel/signal.c:1643-1651)."""
     from forklab.include.linux.sched import SigAction
     from forklab.kernel.signal import force_sig_fault
@@ -687,14 +687,14 @@ def force_sigsegv(k: Kernel, tsk: Task) -> None:
     force_sig_fault(k, tsk, SIGSEGV, 0)
 
 
-def search_binary_handler(k: Kernel, tsk: Task, bprm: Bprm) -> None:
+def search_binary_handler(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """The one model binfmt takes every non-empty file; an empty header is ENOEXEC (fs/exec.c:1639-1691)."""
     if not bprm.buf:
         raise kerr(errno.ENOEXEC, "no binary format recognises an empty file", "fs/exec.c:1685")
     load_model_binary(k, tsk, bprm)
 
 
-def exec_binprm(k: Kernel, tsk: Task, bprm: Bprm) -> None:
+def exec_binprm(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """search_binary_handler, then PTRACE_EVENT_EXEC with the old pid (fs/exec.c:1694-1715)."""
     from forklab.kernel.pid import pid_nr_ns, task_active_pid_ns
     from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
@@ -709,7 +709,7 @@ def exec_binprm(k: Kernel, tsk: Task, bprm: Bprm) -> None:
 # --- execve ------------------------------------------------------------------------------------------
 
 
-def free_bprm(k: Kernel, bprm: Bprm) -> None:
+def free_bprm(k: KernelState, bprm: Bprm) -> None:
     """Abort uncommitted creds, drop the file (fs/exec.c:1423-1439)."""
     from forklab.kernel.cred import abort_creds
 
@@ -721,7 +721,7 @@ def free_bprm(k: Kernel, bprm: Bprm) -> None:
         bprm.file = None
 
 
-def do_execve(k: Kernel, current: Task, filename: str, argv: Sequence[str | bytes],
+def do_execve(k: KernelState, current: Task, filename: str, argv: Sequence[str | bytes],
               envp: Sequence[str | bytes]) -> None:
     """execve(2): replace the program of ``current`` (fs/exec.c:1719-1863, 1902-1910, 1959-1965).
 

@@ -35,7 +35,7 @@ from forklab.uapi import (
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 SETFL_MASK = O_APPEND | O_NONBLOCK | O_NDELAY | O_DIRECT | O_NOATIME  # fs/fcntl.c:33
 
@@ -65,7 +65,7 @@ def check_fcntl_cmd(cmd: int) -> bool:
     return cmd in (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL)
 
 
-def do_fcntl(k: Kernel, t: Task, fd: int, cmd: int, arg: int) -> int:
+def do_fcntl(k: KernelState, t: Task, fd: int, cmd: int, arg: int) -> int:
     """fcntl(2): EBADF for a bad fd (or a cmd not allowed on O_PATH), then the command (fs/fcntl.c:448-469, 322-433)."""
     filp = fdget_raw(t, fd)
     if filp is None:

@@ -42,7 +42,7 @@ from forklab.uapi import O_CLOEXEC, RLIMIT_NOFILE
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 __all__ = [
     "__alloc_fd",
@@ -103,7 +103,7 @@ def _roundup_pow_of_two(n: int) -> int:
     return 1 << (n - 1).bit_length() if n > 1 else 1
 
 
-def alloc_fdtable(k: Kernel, nr: int) -> Fdtable:
+def alloc_fdtable(k: KernelState, nr: int) -> Fdtable:
     """A table for at least ``nr``+1 fds in 128-fd power-of-two steps, capped by nr_open (fs/file.c:85-139)."""
     per_kb = 1024 // 8
     nr //= per_kb
@@ -121,7 +121,7 @@ def alloc_fdtable(k: Kernel, nr: int) -> Fdtable:
     return Fdtable(max_fds=nr, fd=[None] * nr)
 
 
-def expand_fdtable(k: Kernel, files: FilesStruct, nr: int) -> int:
+def expand_fdtable(k: KernelState, files: FilesStruct, nr: int) -> int:
     """Replace the table by a bigger copy holding fd ``nr`` (fs/file.c:148-183)."""
     new_fdt = alloc_fdtable(k, nr)
     if new_fdt.max_fds <= nr:
@@ -136,7 +136,7 @@ def expand_fdtable(k: Kernel, files: FilesStruct, nr: int) -> int:
     return 1
 
 
-def expand_files(k: Kernel, files: FilesStruct, nr: int) -> int:
+def expand_files(k: KernelState, files: FilesStruct, nr: int) -> int:
     """Make room for fd ``nr``: 0 if it fits, 1 if expanded; EMFILE at nr_open (fs/file.c:193-226)."""
     if nr < files.fdt.max_fds:
         return 0
@@ -151,7 +151,7 @@ def count_open_files(fdt: Fdtable) -> int:
     return ((max(words) if words else 0) + 1) * BITS_PER_LONG
 
 
-def dup_fd(k: Kernel, oldf: FilesStruct) -> FilesStruct:
+def dup_fd(k: KernelState, oldf: FilesStruct) -> FilesStruct:
     """Copy a files_struct for fork/unshare: open and cloexec bits, a ref per file (fs/file.c:272-366).
 
     Reserved-but-uninstalled fds are free in the copy; ENOMEM, or EMFILE past sysctl_nr_open.
@@ -182,7 +182,7 @@ def dup_fd(k: Kernel, oldf: FilesStruct) -> FilesStruct:
     return newf
 
 
-def filp_close(k: Kernel, filp: File, files: FilesStruct | None) -> int:
+def filp_close(k: KernelState, filp: File, files: FilesStruct | None) -> int:
     """Flush, drop POSIX locks, then fput (fs/open.c:1239-1257)."""
     if filp.f_count == 0:
         return 0  # "VFS: Close: file count is 0" (fs/open.c:1243-1246)
@@ -190,7 +190,7 @@ def filp_close(k: Kernel, filp: File, files: FilesStruct | None) -> int:
     return 0
 
 
-def close_files(k: Kernel, files: FilesStruct) -> Fdtable:
+def close_files(k: KernelState, files: FilesStruct) -> Fdtable:
     """Close every installed fd of a dying files_struct, lowest first (fs/file.c:368-398)."""
     fdt = files.fdt
     for fd in sorted(fdt.open_fds):
@@ -211,7 +211,7 @@ def get_files_struct(task: Task) -> FilesStruct | None:
     return files
 
 
-def put_files_struct(k: Kernel, files: FilesStruct) -> None:
+def put_files_struct(k: KernelState, files: FilesStruct) -> None:
     """Drop a reference; the last one closes every file (fs/file.c:413-423)."""
     if files.count <= 0:
         raise InternalError(f"put_files_struct with count {files.count}")
@@ -220,7 +220,7 @@ def put_files_struct(k: Kernel, files: FilesStruct) -> None:
         close_files(k, files)
 
 
-def exit_files(k: Kernel, tsk: Task) -> None:
+def exit_files(k: KernelState, tsk: Task) -> None:
     """Detach the task's files_struct and drop it (fs/file.c:437-447)."""
     files = tsk.files
     if files is not None:
@@ -236,7 +236,7 @@ def find_next_fd(fdt: Fdtable, start: int) -> int:
     return fd
 
 
-def __alloc_fd(k: Kernel, files: FilesStruct, start: int, end: int, flags: int) -> int:
+def __alloc_fd(k: KernelState, files: FilesStruct, start: int, end: int, flags: int) -> int:
     """Reserve the lowest free fd >= max(start, next_fd) below ``end``: EMFILE (fs/file.c:480-536)."""
     end &= U32  # the parameter is an unsigned int: RLIM_INFINITY becomes 2^32-1
     while True:
@@ -260,12 +260,12 @@ def __alloc_fd(k: Kernel, files: FilesStruct, start: int, end: int, flags: int) 
     return fd
 
 
-def alloc_fd(k: Kernel, t: Task, start: int, flags: int) -> int:
+def alloc_fd(k: KernelState, t: Task, start: int, flags: int) -> int:
     """__alloc_fd on the task's table, limited by RLIMIT_NOFILE (fs/file.c:538-541)."""
     return __alloc_fd(k, _files(t), start, rlimit_nofile(t), flags)
 
 
-def get_unused_fd_flags(k: Kernel, t: Task, flags: int) -> int:
+def get_unused_fd_flags(k: KernelState, t: Task, flags: int) -> int:
     """Reserve the lowest free fd of ``t``; O_CLOEXEC sets close-on-exec; EMFILE (fs/file.c:548-551)."""
     return __alloc_fd(k, _files(t), 0, rlimit_nofile(t), flags)
 
@@ -295,7 +295,7 @@ def fd_install(t: Task, fd: int, file: File) -> None:
     __fd_install(_files(t), fd, file)
 
 
-def __close_fd(k: Kernel, files: FilesStruct, fd: int) -> int:
+def __close_fd(k: KernelState, files: FilesStruct, fd: int) -> int:
     """Close ``fd``: EBADF if it holds no file; else free the slot and filp_close (fs/file.c:626-646)."""
     fd &= U32
     fdt = files.fdt
@@ -308,12 +308,12 @@ def __close_fd(k: Kernel, files: FilesStruct, fd: int) -> int:
     return filp_close(k, file, files)
 
 
-def ksys_close(k: Kernel, t: Task, fd: int) -> int:
+def ksys_close(k: KernelState, t: Task, fd: int) -> int:
     """close(2): __close_fd on the caller's table (include/linux/syscalls.h:1373-1376, fs/open.c:1266-1279)."""
     return __close_fd(k, _files(t), fd)
 
 
-def do_close_on_exec(k: Kernel, files: FilesStruct) -> None:
+def do_close_on_exec(k: KernelState, files: FilesStruct) -> None:
     """At exec, close every fd marked close-on-exec and clear the marks (fs/file.c:680-714)."""
     fdt = files.fdt
     marked = sorted(fd for fd in fdt.close_on_exec if fd < fdt.max_fds)
@@ -383,7 +383,7 @@ def get_close_on_exec(t: Task, fd: int) -> bool:
     return (fd & U32) in _files(t).fdt.close_on_exec
 
 
-def do_dup2(k: Kernel, files: FilesStruct, file: File, fd: int, flags: int) -> int:
+def do_dup2(k: KernelState, files: FilesStruct, file: File, fd: int, flags: int) -> int:
     """Point ``fd`` at ``file``, closing what it held; EBUSY on a reserved fd (fs/file.c:868-910)."""
     fdt = files.fdt
     tofree = fdt.fd[fd]
@@ -401,7 +401,7 @@ def do_dup2(k: Kernel, files: FilesStruct, file: File, fd: int, flags: int) -> i
     return fd
 
 
-def ksys_dup3(k: Kernel, t: Task, oldfd: int, newfd: int, flags: int) -> int:
+def ksys_dup3(k: KernelState, t: Task, oldfd: int, newfd: int, flags: int) -> int:
     """dup3(2): EINVAL for flags other than O_CLOEXEC or oldfd == newfd, EBADF (fs/file.c:934-966)."""
     oldfd &= U32
     newfd &= U32
@@ -427,7 +427,7 @@ def ksys_dup3(k: Kernel, t: Task, oldfd: int, newfd: int, flags: int) -> int:
     return do_dup2(k, files, file, newfd, flags)
 
 
-def ksys_dup2(k: Kernel, t: Task, oldfd: int, newfd: int) -> int:
+def ksys_dup2(k: KernelState, t: Task, oldfd: int, newfd: int) -> int:
     """dup2(2): oldfd == newfd returns it if open (else EBADF); otherwise dup3 with no flags (fs/file.c:973-986)."""
     if (oldfd & U32) == (newfd & U32):
         if fcheck_files(_files(t), oldfd) is None:
@@ -436,7 +436,7 @@ def ksys_dup2(k: Kernel, t: Task, oldfd: int, newfd: int) -> int:
     return ksys_dup3(k, t, oldfd, newfd, 0)
 
 
-def ksys_dup(k: Kernel, t: Task, fildes: int) -> int:
+def ksys_dup(k: KernelState, t: Task, fildes: int) -> int:
     """dup(2): the lowest free fd for the same file; EBADF, EMFILE (fs/file.c:988-1001)."""
     file = fget_raw(t, fildes)
     if file is None:
@@ -450,7 +450,7 @@ def ksys_dup(k: Kernel, t: Task, fildes: int) -> int:
     return ret
 
 
-def f_dupfd(k: Kernel, t: Task, from_: int, file: File, flags: int) -> int:
+def f_dupfd(k: KernelState, t: Task, from_: int, file: File, flags: int) -> int:
     """F_DUPFD: lowest free fd >= ``from_``; EINVAL if from_ >= RLIMIT_NOFILE (fs/file.c:1008-1019)."""
     from_ &= U32
     if from_ >= rlimit_nofile(t):
@@ -461,7 +461,7 @@ def f_dupfd(k: Kernel, t: Task, from_: int, file: File, flags: int) -> int:
     return fd
 
 
-def unshare_fd(k: Kernel, unshare_flags: int, current: Task) -> FilesStruct | None:
+def unshare_fd(k: KernelState, unshare_flags: int, current: Task) -> FilesStruct | None:
     """unshare(CLONE_FILES): a private copy if the table is shared, else None (kernel/fork.c:2882-2895)."""
     from forklab.uapi import CLONE_FILES
 
@@ -471,7 +471,7 @@ def unshare_fd(k: Kernel, unshare_flags: int, current: Task) -> FilesStruct | No
     return None
 
 
-def unshare_files(k: Kernel, task: Task) -> FilesStruct | None:
+def unshare_files(k: KernelState, task: Task) -> FilesStruct | None:
     """exec: take a private fd table if shared; returns the old one to put after exec (kernel/fork.c:3032-3048)."""
     from forklab.uapi import CLONE_FILES
 

@@ -31,7 +31,7 @@ from forklab.kernel.capability import capable
 from forklab.uapi import CAP_SYS_ADMIN, O_ACCMODE
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 def OPEN_FMODE(flags: int) -> int:
@@ -39,14 +39,14 @@ def OPEN_FMODE(flags: int) -> int:
     return (flags + 1) & O_ACCMODE
 
 
-def __alloc_file(k: Kernel, flags: int) -> File:
+def __alloc_file(k: KernelState, flags: int) -> File:
     """kmem_cache_zalloc a file with f_count 1, f_flags and f_mode from ``flags`` (fs/file_table.c:96-122)."""
     if k.fault.should_fail("__alloc_file:kmem_cache_zalloc"):
         raise kerr(errno.ENOMEM, "struct file allocation failed", "fs/file_table.c:103")
     return File(f_inode=k.vfs.anon_inode, f_flags=flags, f_mode=OPEN_FMODE(flags), f_count=1)
 
 
-def alloc_empty_file(k: Kernel, flags: int) -> File:
+def alloc_empty_file(k: KernelState, flags: int) -> File:
     """A new struct file; ENFILE at max_files unless CAP_SYS_ADMIN (fs/file_table.c:134-164)."""
     vfs = k.vfs
     if vfs.nr_files >= vfs.max_files and not (k.current is not None and capable(k.current, CAP_SYS_ADMIN)):
@@ -56,7 +56,7 @@ def alloc_empty_file(k: Kernel, flags: int) -> File:
     return f
 
 
-def alloc_file(k: Kernel, path: Path, inode: Inode, flags: int, can_read: bool, can_write: bool) -> File:
+def alloc_file(k: KernelState, path: Path, inode: Inode, flags: int, can_read: bool, can_write: bool) -> File:
     """alloc_empty_file plus path, inode and the CAN_READ/CAN_WRITE bits the fops allow (fs/file_table.c:188-212)."""
     f = alloc_empty_file(k, flags)
     f.f_path = path
@@ -69,7 +69,7 @@ def alloc_file(k: Kernel, path: Path, inode: Inode, flags: int, can_read: bool, 
     return f
 
 
-def alloc_file_pseudo(k: Kernel, inode: Inode, name: str, flags: int,
+def alloc_file_pseudo(k: KernelState, inode: Inode, name: str, flags: int,
                       can_read: bool = False, can_write: bool = False) -> File:
     """A file on an internal inode (anon inodes, shmem): d_alloc_pseudo then alloc_file (fs/file_table.c:214-238)."""
     if k.fault.should_fail("alloc_file_pseudo:d_alloc_pseudo"):
@@ -77,12 +77,12 @@ def alloc_file_pseudo(k: Kernel, inode: Inode, name: str, flags: int,
     return alloc_file(k, Path(name), inode, flags, can_read, can_write)
 
 
-def alloc_file_clone(k: Kernel, base: File, flags: int, can_read: bool = False, can_write: bool = False) -> File:
+def alloc_file_clone(k: KernelState, base: File, flags: int, can_read: bool = False, can_write: bool = False) -> File:
     """A second file on ``base``'s path and inode (a pipe's read end) (fs/file_table.c:241-250)."""
     return alloc_file(k, base.f_path, base.f_inode, flags, can_read, can_write)
 
 
-def __fput(k: Kernel, file: File) -> None:
+def __fput(k: KernelState, file: File) -> None:
     """Release the last reference: f_op->release, drop the inode, file_free (fs/file_table.c:254-299)."""
     if file.f_mode & FMODE_OPENED:
         inode = file.f_inode
@@ -102,7 +102,7 @@ def __fput(k: Kernel, file: File) -> None:
     k.trace("fput", "fs/file_table.c:254", f"last reference to {file.f_path.dentry or file.f_inode.name} dropped")
 
 
-def fput(k: Kernel, file: File) -> None:
+def fput(k: KernelState, file: File) -> None:
     """Drop one reference; the last one releases the file (fs/file_table.c:334-358)."""
     if file.f_count <= 0:
         raise InternalError(f"fput on a file with f_count {file.f_count}: {file!r}")
@@ -111,6 +111,6 @@ def fput(k: Kernel, file: File) -> None:
         __fput(k, file)
 
 
-def get_nr_files(k: Kernel) -> int:
+def get_nr_files(k: KernelState) -> int:
     """The number of struct files alive (fs/file_table.c:64-67)."""
     return k.vfs.nr_files

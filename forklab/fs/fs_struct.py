@@ -20,7 +20,7 @@ from forklab.include.linux.fs_struct import FsStruct, Path
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 def set_fs_root(fs: FsStruct, path: Path) -> None:
@@ -38,7 +38,7 @@ def free_fs_struct(fs: FsStruct) -> None:
     fs.users = 0
 
 
-def exit_fs(k: Kernel, tsk: Task) -> None:
+def exit_fs(k: KernelState, tsk: Task) -> None:
     """Detach the task's fs_struct; the last user frees it (fs/fs_struct.c:95-110)."""
     fs = tsk.fs
     if fs is not None:
@@ -50,14 +50,14 @@ def exit_fs(k: Kernel, tsk: Task) -> None:
             free_fs_struct(fs)
 
 
-def copy_fs_struct(k: Kernel, old: FsStruct) -> FsStruct:
+def copy_fs_struct(k: KernelState, old: FsStruct) -> FsStruct:
     """A private copy with users 1, in_exec 0, same umask, root and pwd; ENOMEM (fs/fs_struct.c:112-131)."""
     if k.fault.should_fail("copy_fs_struct:kmem_cache_alloc"):
         raise kerr(errno.ENOMEM, "fs_struct allocation failed", "fs/fs_struct.c:114")
     return FsStruct(users=1, umask=old.umask, in_exec=0, root=old.root, pwd=old.pwd)
 
 
-def unshare_fs_struct(k: Kernel, current: Task) -> None:
+def unshare_fs_struct(k: KernelState, current: Task) -> None:
     """Give the caller a private copy of its fs_struct, dropping the shared one (fs/fs_struct.c:133-154)."""
     fs = current.fs
     if fs is None:
@@ -69,7 +69,7 @@ def unshare_fs_struct(k: Kernel, current: Task) -> None:
         free_fs_struct(fs)
 
 
-def unshare_fs(k: Kernel, unshare_flags: int, current: Task) -> FsStruct | None:
+def unshare_fs(k: KernelState, unshare_flags: int, current: Task) -> FsStruct | None:
     """unshare(CLONE_FS): a copy if the fs_struct is shared, else None; ENOMEM (kernel/fork.c:2861-2877)."""
     from forklab.uapi import CLONE_FS
 

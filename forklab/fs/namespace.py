@@ -11,7 +11,7 @@ from forklab.uapi import CLONE_NEWNS
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 def current_chrooted(t: Task) -> bool:
@@ -19,12 +19,12 @@ def current_chrooted(t: Task) -> bool:
     return t.fs is not None and t.fs.root.dentry != t.fs.root.mnt_root
 
 
-def copy_mnt_ns(k: Kernel, flags: int, ns: Namespace, user_ns: UserNamespace) -> Namespace:
+def copy_mnt_ns(k: KernelState, flags: int, ns: Namespace, user_ns: UserNamespace) -> Namespace:
     """Share ``ns`` or copy the mount tree for CLONE_NEWNS (fs/namespace.c:3177-3260; ucount :3148)."""
     return copy_ns(k, flags, CLONE_NEWNS, user_ns, ns, UCOUNT.UCOUNT_MNT_NAMESPACES,
                    ("fs/namespace.c:3148", "fs/namespace.c:3190"))
 
 
-def put_mnt_ns(k: Kernel, ns: Namespace | None) -> None:
+def put_mnt_ns(k: KernelState, ns: Namespace | None) -> None:
     """Drop a reference to a mount namespace (fs/namespace.c:3670-3680)."""
     put_ns(k, ns, UCOUNT.UCOUNT_MNT_NAMESPACES)

@@ -66,7 +66,7 @@ from forklab.uapi import (
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 # include/uapi/asm-generic/fcntl.h (x86-64 values) not in forklab.uapi
 O_DSYNC = 0o10000
@@ -129,7 +129,7 @@ def getname(filename: str) -> str:
     return filename
 
 
-def path_init(k: Kernel, t: Task, dfd: int, name: str) -> tuple[str, str]:
+def path_init(k: KernelState, t: Task, dfd: int, name: str) -> tuple[str, str]:
     """Start of a walk: (root, start dir); a relative name with a dfd needs a directory fd (fs/namei.c:2287-2370)."""
     if t.fs is None:
         raise kerr(errno.ENOENT, "task has no fs_struct", "fs/namei.c:2290")
@@ -146,7 +146,7 @@ def path_init(k: Kernel, t: Task, dfd: int, name: str) -> tuple[str, str]:
     return root, f.f_path.dentry
 
 
-def user_path_at(k: Kernel, t: Task, dfd: int, filename: str, directory: bool) -> tuple[str, Inode]:
+def user_path_at(k: KernelState, t: Task, dfd: int, filename: str, directory: bool) -> tuple[str, Inode]:
     """Look a name up to its inode: ENOENT, ENOTDIR (fs/namei.c:2743-2748 user_path_at_empty)."""
     name = getname(filename)
     root, start = path_init(k, t, dfd, name)
@@ -227,7 +227,7 @@ def vfs_open(t: Task, path: Path, inode: Inode, f: File) -> None:
         raise kerr(errno.EINVAL, "O_DIRECT on a file without ->direct_IO", "fs/open.c:819")
 
 
-def do_last(k: Kernel, t: Task, root: str, cur: str, last: str, trailing: bool,
+def do_last(k: KernelState, t: Task, root: str, cur: str, last: str, trailing: bool,
             f: File, open_flag: int, acc_mode: int, mode: int) -> None:
     """The final component of an open: lookup or create, the type checks, open and truncate (fs/namei.c:3332-3505)."""
     vfs: Vfs = k.vfs
@@ -273,7 +273,7 @@ def do_last(k: Kernel, t: Task, root: str, cur: str, last: str, trailing: bool,
         handle_truncate(inode)
 
 
-def lookup_open_create(k: Kernel, t: Task, parent: str, target: str, mode: int) -> Inode:
+def lookup_open_create(k: KernelState, t: Task, parent: str, target: str, mode: int) -> Inode:
     """O_CREAT of a missing name: d_alloc, then ->create with mode & ~umask (fs/namei.c:3202-3327)."""
     vfs: Vfs = k.vfs
     if k.fault.should_fail("lookup_open:d_alloc_parallel"):
@@ -293,7 +293,7 @@ def handle_truncate(inode: Inode) -> None:
     inode.i_size = 0
 
 
-def do_o_path(k: Kernel, t: Task, root: str, cur: str, last: str, trailing: bool, f: File, open_flag: int) -> None:
+def do_o_path(k: KernelState, t: Task, root: str, cur: str, last: str, trailing: bool, f: File, open_flag: int) -> None:
     """O_PATH: look the name up and open it without access (fs/namei.c:3578-3588)."""
     target = _last_component(cur, root, last)
     inode = k.vfs.lookup(target)
@@ -304,7 +304,7 @@ def do_o_path(k: Kernel, t: Task, root: str, cur: str, last: str, trailing: bool
     vfs_open(t, Path(target, _mnt_root(t)), inode, f)
 
 
-def path_openat(k: Kernel, t: Task, dfd: int, name: str, open_flag: int, acc_mode: int, mode: int) -> File:
+def path_openat(k: KernelState, t: Task, dfd: int, name: str, open_flag: int, acc_mode: int, mode: int) -> File:
     """Allocate the file first, then walk and open; on error the file is put (fs/namei.c:3590-3627)."""
     f = alloc_empty_file(k, open_flag)
     try:
@@ -320,7 +320,7 @@ def path_openat(k: Kernel, t: Task, dfd: int, name: str, open_flag: int, acc_mod
     return f
 
 
-def do_sys_open(k: Kernel, t: Task, dfd: int, filename: str, flags: int, mode: int) -> int:
+def do_sys_open(k: KernelState, t: Task, dfd: int, filename: str, flags: int, mode: int) -> int:
     """open/openat: reserve an fd, open the file, install it (fs/open.c:1130-1163)."""
     how_flags, how_mode = build_open_how(flags, mode)
     open_flag, acc_mode = build_open_flags(how_flags, how_mode)
@@ -336,17 +336,17 @@ def do_sys_open(k: Kernel, t: Task, dfd: int, filename: str, flags: int, mode: i
     return fd
 
 
-def ksys_open(k: Kernel, t: Task, filename: str, flags: int, mode: int) -> int:
+def ksys_open(k: KernelState, t: Task, filename: str, flags: int, mode: int) -> int:
     """open(2) on x86-64: O_LARGEFILE forced, relative to the cwd (include/linux/syscalls.h:1381-1388)."""
     return do_sys_open(k, t, AT_FDCWD, filename, flags | O_LARGEFILE, mode)
 
 
-def sys_openat(k: Kernel, t: Task, dfd: int, filename: str, flags: int, mode: int) -> int:
+def sys_openat(k: KernelState, t: Task, dfd: int, filename: str, flags: int, mode: int) -> int:
     """openat(2) on x86-64: O_LARGEFILE forced (fs/open.c:1171-1177)."""
     return do_sys_open(k, t, dfd, filename, flags | O_LARGEFILE, mode)
 
 
-def ksys_chdir(k: Kernel, t: Task, filename: str) -> int:
+def ksys_chdir(k: KernelState, t: Task, filename: str) -> int:
     """chdir(2): look up a directory and make it the cwd; ENOENT, ENOTDIR (fs/open.c:453-477)."""
     target, _ = user_path_at(k, t, AT_FDCWD, filename, directory=True)
     if t.fs is None:
@@ -355,7 +355,7 @@ def ksys_chdir(k: Kernel, t: Task, filename: str) -> int:
     return 0
 
 
-def ksys_fchdir(k: Kernel, t: Task, fd: int) -> int:
+def ksys_fchdir(k: KernelState, t: Task, fd: int) -> int:
     """fchdir(2): the directory open at ``fd`` becomes the cwd; EBADF, ENOTDIR (fs/open.c:484-504)."""
     f = fdget_raw(t, fd)
     if f is None:
@@ -368,7 +368,7 @@ def ksys_fchdir(k: Kernel, t: Task, fd: int) -> int:
     return 0
 
 
-def ksys_chroot(k: Kernel, t: Task, filename: str) -> int:
+def ksys_chroot(k: KernelState, t: Task, filename: str) -> int:
     """chroot(2): lookup (ENOENT/ENOTDIR) first, then CAP_SYS_CHROOT in the caller's user ns (EPERM) (fs/open.c:506-537)."""
     target, _ = user_path_at(k, t, AT_FDCWD, filename, directory=True)
     cred = t.cred

@@ -70,7 +70,7 @@ from forklab.include.linux.sched import PIDTYPE, Task, TaskState
 from forklab.uapi import O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY, PAGE_SIZE, SIGPIPE
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 __all__ = [
     "O_DIRECT",
@@ -104,7 +104,7 @@ def is_pipe(file: File) -> bool:
 # --- creation --------------------------------------------------------------------------
 
 
-def alloc_pipe_info(k: Kernel) -> PipeInodeInfo:
+def alloc_pipe_info(k: KernelState) -> PipeInodeInfo:
     """A pipe_inode_info with a PIPE_DEF_BUFFERS ring; ENFILE (as create_pipe_files reports it) (fs/pipe.c:782-827)."""
     if k.fault.should_fail("alloc_pipe_info:kzalloc"):
         raise kerr(errno.ENFILE, "pipe_inode_info allocation failed (create_pipe_files: -ENFILE)", "fs/pipe.c:907")
@@ -113,7 +113,7 @@ def alloc_pipe_info(k: Kernel) -> PipeInodeInfo:
     return PipeInodeInfo()
 
 
-def get_pipe_inode(k: Kernel, t: Task) -> Inode:
+def get_pipe_inode(k: KernelState, t: Task) -> Inode:
     """A pipefs inode with its pipe: files 2, one reader and one writer, S_IFIFO|0600 (fs/pipe.c:861-899)."""
     if k.fault.should_fail("get_pipe_inode:new_inode_pseudo"):
         raise kerr(errno.ENFILE, "pipe inode allocation failed (create_pipe_files: -ENFILE)", "fs/pipe.c:907")
@@ -131,7 +131,7 @@ def stream_open(file: File) -> None:
     file.f_mode |= FMODE_STREAM
 
 
-def create_pipe_files(k: Kernel, t: Task, flags: int) -> tuple[File, File]:
+def create_pipe_files(k: KernelState, t: Task, flags: int) -> tuple[File, File]:
     """The inode, the write file, then its read clone; (read, write) (fs/pipe.c:901-932)."""
     inode = get_pipe_inode(k, t)
     name = inode.name
@@ -154,7 +154,7 @@ def create_pipe_files(k: Kernel, t: Task, flags: int) -> tuple[File, File]:
     return fr, fw
 
 
-def do_pipe2(k: Kernel, t: Task, flags: int) -> tuple[int, int]:
+def do_pipe2(k: KernelState, t: Task, flags: int) -> tuple[int, int]:
     """pipe2(2): (read fd, write fd); EINVAL, ENFILE, ENOMEM, EMFILE (fs/pipe.c:934-1003)."""
     flags &= 0xFFFFFFFF
     if flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT):
@@ -182,7 +182,7 @@ def do_pipe2(k: Kernel, t: Task, flags: int) -> tuple[int, int]:
 # --- wait queues ------------------------------------------------------------------------------
 
 
-def _sleep(k: Kernel, t: Task, queue: list[Task], waits_on: str) -> Blocked:
+def _sleep(k: KernelState, t: Task, queue: list[Task], waits_on: str) -> Blocked:
     """wait_event_interruptible_exclusive: queue ``t`` and put it to sleep (include/linux/wait.h:613-640)."""
     from forklab.kernel.sched.core import set_current_state_sleep
 
@@ -196,7 +196,7 @@ def _still_waiting(t: Task, waits_on: str) -> bool:
     return t.waits_on == waits_on and bool(t.state & TaskState.TASK_INTERRUPTIBLE) and not t.exit_state
 
 
-def _wake(k: Kernel, queue: list[Task], waits_on: str, nr_exclusive: int) -> None:
+def _wake(k: KernelState, queue: list[Task], waits_on: str, nr_exclusive: int) -> None:
     """__wake_up: wake up to ``nr_exclusive`` sleepers (0 = all), dropping stale entries (kernel/sched/wait.c:68-120)."""
     from forklab.kernel.sched.core import wake_up_process
 
@@ -223,7 +223,7 @@ def _release_buf(pipe: PipeInodeInfo) -> None:
         pipe.tmp_page = True
 
 
-def pipe_read(k: Kernel, t: Task, filp: File, count: int) -> bytes:
+def pipe_read(k: KernelState, t: Task, filp: File, count: int) -> bytes:
     """Take up to ``count`` bytes from the ring; b"" at EOF (no writers); EAGAIN; sleep (fs/pipe.c:287-420)."""
     from forklab.kernel.signal import signal_pending
 
@@ -269,7 +269,7 @@ def pipe_read(k: Kernel, t: Task, filp: File, count: int) -> bytes:
     return bytes(out)
 
 
-def pipe_write(k: Kernel, t: Task, filp: File, data: bytes) -> int:
+def pipe_write(k: KernelState, t: Task, filp: File, data: bytes) -> int:
     """Append ``data`` to the ring; EPIPE+SIGPIPE without readers; EAGAIN; ENOMEM; sleep (fs/pipe.c:439-623)."""
     from forklab.kernel.signal import send_signal, signal_pending
 
@@ -319,7 +319,7 @@ def pipe_write(k: Kernel, t: Task, filp: File, data: bytes) -> int:
     return ret
 
 
-def pipe_release(k: Kernel, inode: Inode, file: File) -> None:
+def pipe_release(k: KernelState, inode: Inode, file: File) -> None:
     """Last reference to one end: drop readers/writers, wake both sides, free the pipe with its last file (fs/pipe.c:699-737)."""
     from forklab.include.linux.fdtable import FMODE_READ, FMODE_WRITE
 

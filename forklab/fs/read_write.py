@@ -42,7 +42,7 @@ from forklab.uapi import O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 SEEK_DATA = 3
 SEEK_HOLE = 4
@@ -110,7 +110,7 @@ def vfs_llseek(file: File, offset: int, whence: int) -> int:
     return generic_file_llseek_size(file, offset, whence, MAX_LFS_FILESIZE, inode.i_size)
 
 
-def ksys_lseek(k: Kernel, t: Task, fd: int, offset: int, whence: int) -> int:
+def ksys_lseek(k: KernelState, t: Task, fd: int, offset: int, whence: int) -> int:
     """lseek(2): EBADF, EINVAL for whence > SEEK_MAX, else vfs_llseek (fs/read_write.c:304-320)."""
     f = fdget(t, fd)
     if f is None:
@@ -192,7 +192,7 @@ def _stream_checks(file: File, count: int, write: bool) -> int:
     return min(count, MAX_RW_COUNT)
 
 
-def ksys_read(k: Kernel, t: Task, fd: int, count: int) -> bytes:
+def ksys_read(k: KernelState, t: Task, fd: int, count: int) -> bytes:
     """read(2): read at the shared f_pos and advance it; a stream (pipe) has no position (fs/read_write.c:576-593)."""
     f = fdget(t, fd)
     if f is None:
@@ -206,7 +206,7 @@ def ksys_read(k: Kernel, t: Task, fd: int, count: int) -> bytes:
     return data
 
 
-def ksys_write(k: Kernel, t: Task, fd: int, data: bytes) -> int:
+def ksys_write(k: KernelState, t: Task, fd: int, data: bytes) -> int:
     """write(2): write at the shared f_pos (at EOF with O_APPEND) and advance it; pipes are streams (fs/read_write.c:600-618)."""
     f = fdget(t, fd)
     if f is None:

@@ -28,7 +28,7 @@ from forklab.kernel.cgroup.pids import Cgroup
 from forklab.uapi import RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 def init_rlimits(max_threads: int) -> list[tuple[int, int]]:
@@ -44,7 +44,7 @@ def init_rlimits(max_threads: int) -> list[tuple[int, int]]:
     return rlim
 
 
-def start_kernel(k: Kernel) -> Task:
+def start_kernel(k: KernelState) -> Task:
     """Build the initial objects and return init (pid 1), running on CPU 0 (init/main.c:start_kernel, init/init_task.c)."""
     from forklab.kernel.fork import mm_alloc
     from forklab.kernel.sched.core import activate_task

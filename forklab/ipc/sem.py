@@ -10,10 +10,10 @@ from forklab.include.linux.sched import SemUndoList, Task
 from forklab.uapi import CLONE_SYSVSEM
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
-def get_undo_list(k: Kernel, current: Task) -> SemUndoList:
+def get_undo_list(k: KernelState, current: Task) -> SemUndoList:
     """The caller's undo list, allocated on first use (ipc/sem.c:1807-1826)."""
     if current.sysvsem_undo_list is None:
         if k.fault.should_fail("get_undo_list:kzalloc"):
@@ -22,7 +22,7 @@ def get_undo_list(k: Kernel, current: Task) -> SemUndoList:
     return current.sysvsem_undo_list
 
 
-def copy_semundo(k: Kernel, clone_flags: int, tsk: Task, current: Task) -> None:
+def copy_semundo(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> None:
     """Share the undo list with CLONE_SYSVSEM, else start with none (ipc/sem.c:2264-2283)."""
     if clone_flags & CLONE_SYSVSEM:
         undo_list = get_undo_list(k, current)

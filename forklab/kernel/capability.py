@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from forklab.include.linux.cred import Cred
     from forklab.include.linux.sched import Task
     from forklab.include.linux.user_namespace import UserNamespace
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 def cap_capable(cred: Cred, targ_ns: UserNamespace, cap: int) -> bool:
@@ -51,7 +51,7 @@ def capable(t: Task, cap: int) -> bool:
     return ns_capable(t, init_ns, cap)
 
 
-def sys_capset(k: Kernel, current: Task, effective: int, permitted: int, inheritable: int) -> None:
+def sys_capset(k: KernelState, current: Task, effective: int, permitted: int, inheritable: int) -> None:
     """capset(2) on the caller: the new sets must stay within what it has (kernel/capability.c:220-275, security/commoncap.c:240-277)."""
     from forklab.kernel.cred import commit_creds, prepare_creds
 

@@ -19,10 +19,10 @@ from forklab.kernel.user_namespace import create_user_ns, get_user_ns, put_user_
 from forklab.uapi import CLONE_NEWUSER, CLONE_THREAD
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
-def alloc_uid(k: Kernel, uid: int) -> UserStruct:
+def alloc_uid(k: KernelState, uid: int) -> UserStruct:
     """Find or create the user_struct for ``uid`` and take a reference (kernel/user.c:173-204)."""
     user = k.uidhash.get(uid)
     if user is not None:
@@ -35,7 +35,7 @@ def alloc_uid(k: Kernel, uid: int) -> UserStruct:
     return user
 
 
-def free_uid(k: Kernel, user: UserStruct | None) -> None:
+def free_uid(k: KernelState, user: UserStruct | None) -> None:
     """Drop a user_struct reference; unhash it at zero (kernel/user.c:158-171)."""
     if user is None:
         return
@@ -50,7 +50,7 @@ def get_cred(cred: Cred) -> Cred:
     return cred
 
 
-def put_cred(k: Kernel, cred: Cred | None) -> None:
+def put_cred(k: KernelState, cred: Cred | None) -> None:
     """Drop a reference; the last one frees the cred and its user and user_ns refs (kernel/cred.c:98-152)."""
     if cred is None:
         return
@@ -60,7 +60,7 @@ def put_cred(k: Kernel, cred: Cred | None) -> None:
         put_user_ns(k, cred.user_ns)
 
 
-def prepare_creds(k: Kernel, task: Task) -> Cred:
+def prepare_creds(k: KernelState, task: Task) -> Cred:
     """A new, private copy of ``task``'s subjective creds, usage 1 (kernel/cred.c:250-293)."""
     if k.fault.should_fail("prepare_creds:kmem_cache_alloc"):
         raise kerr(errno.ENOMEM, "cred allocation failed", "kernel/cred.c:256")
@@ -72,12 +72,12 @@ def prepare_creds(k: Kernel, task: Task) -> Cred:
     return new
 
 
-def abort_creds(k: Kernel, new: Cred) -> None:
+def abort_creds(k: KernelState, new: Cred) -> None:
     """Discard creds from prepare_creds that were never committed (kernel/cred.c:521-530)."""
     put_cred(k, new)
 
 
-def copy_creds(k: Kernel, p: Task, clone_flags: int) -> None:
+def copy_creds(k: KernelState, p: Task, clone_flags: int) -> None:
     """Give the child its creds: shared for a thread, else a fresh copy (kernel/cred.c:330-393)."""
     parent_cred = p.cred  # dup_task_struct copied the pointer without a reference
     assert parent_cred is not None and parent_cred.user is not None
@@ -104,7 +104,7 @@ def copy_creds(k: Kernel, p: Task, clone_flags: int) -> None:
             + (f" in user ns level {new.user_ns.level}" if new.user_ns is not None else ""))
 
 
-def exit_creds(k: Kernel, tsk: Task) -> None:
+def exit_creds(k: KernelState, tsk: Task) -> None:
     """Drop a task's two cred references (kernel/cred.c:160-177)."""
     cred, real = tsk.cred, tsk.real_cred
     tsk.cred = tsk.real_cred = None
@@ -124,7 +124,7 @@ def cred_cap_issubset(set_: Cred, subset: Cred) -> bool:
     return False
 
 
-def commit_creds(k: Kernel, task: Task, new: Cred) -> None:
+def commit_creds(k: KernelState, task: Task, new: Cred) -> None:
     """Install ``new`` as both cred pointers, moving the process count if the user changed (kernel/cred.c:434-509)."""
     old = task.real_cred
     assert old is not None and old.user is not None and new.user is not None

@@ -22,10 +22,10 @@ from forklab.uapi import __WALL, __WCLONE, __WNOTHREAD, SIGCHLD, WCONTINUED, WNO
 
 if TYPE_CHECKING:
     from forklab.include.linux.mm_types import MmStruct
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
-def mm_update_next_owner(k: Kernel, mm: MmStruct, p: Task) -> None:
+def mm_update_next_owner(k: KernelState, mm: MmStruct, p: Task) -> None:
     """Hand mm->owner to another user of the mm: children, siblings, parent, then anyone (kernel/exit.c:347-430)."""
     if mm.owner is not p:
         return
@@ -42,7 +42,7 @@ def mm_update_next_owner(k: Kernel, mm: MmStruct, p: Task) -> None:
     mm.owner = None
 
 
-def exit_mm(k: Kernel, tsk: Task) -> None:
+def exit_mm(k: KernelState, tsk: Task) -> None:
     """mm_release, then detach and drop the mm (kernel/exit.c:435-488)."""
     from forklab.kernel.fork import exit_mm_release, mmput
 
@@ -55,7 +55,7 @@ def exit_mm(k: Kernel, tsk: Task) -> None:
     mmput(k, mm)
 
 
-def find_child_reaper(k: Kernel, father: Task) -> Task:
+def find_child_reaper(k: KernelState, father: Task) -> Task:
     """The pid namespace's init, or another thread of it if init itself is exiting (kernel/exit.c:501-530)."""
     from forklab.kernel.pid_namespace import zap_pid_ns_processes
 
@@ -73,7 +73,7 @@ def find_child_reaper(k: Kernel, father: Task) -> Task:
     return father
 
 
-def find_new_reaper(k: Kernel, father: Task, child_reaper: Task) -> Task:
+def find_new_reaper(k: KernelState, father: Task, child_reaper: Task) -> Task:
     """A live thread, else the nearest subreaper ancestor in the same pid ns, else init (kernel/exit.c:539-572)."""
     assert father.signal is not None
     for thread in father.signal.thread_head:
@@ -96,7 +96,7 @@ def find_new_reaper(k: Kernel, father: Task, child_reaper: Task) -> Task:
     return child_reaper
 
 
-def forget_original_parent(k: Kernel, father: Task) -> list[Task]:
+def forget_original_parent(k: KernelState, father: Task) -> list[Task]:
     """Hand every child to the new reaper; returns the children to release now (kernel/exit.c:606-639)."""
     from forklab.kernel.ptrace import exit_ptrace
     from forklab.kernel.signal import send_signal
@@ -139,7 +139,7 @@ def _thread_group_empty(p: Task) -> bool:
     return len([t for t in p.signal.thread_head if t is not p]) == 0
 
 
-def exit_notify(k: Kernel, tsk: Task, group_dead: bool) -> None:
+def exit_notify(k: KernelState, tsk: Task, group_dead: bool) -> None:
     """Reparent the children, become a zombie, tell the parent (kernel/exit.c:645-685)."""
     from forklab.kernel.signal import do_notify_parent
 
@@ -162,7 +162,7 @@ def exit_notify(k: Kernel, tsk: Task, group_dead: bool) -> None:
         release_task(k, p)
 
 
-def do_exit(k: Kernel, tsk: Task, code: int) -> None:
+def do_exit(k: KernelState, tsk: Task, code: int) -> None:
     """Tear down a task in the kernel's order and leave a zombie (kernel/exit.c:711-854)."""
     from forklab.fs.file import exit_files
     from forklab.fs.fs_struct import exit_fs
@@ -174,8 +174,9 @@ def do_exit(k: Kernel, tsk: Task, code: int) -> None:
     if tsk.flags & PF.PF_EXITING:
         raise InternalError(f"task {tsk.pid} exits twice")
     assert tsk.signal is not None
-    if tsk.pid == 1 and task_active_pid_ns(tsk).level == 0 and tsk.signal.live == 1:
-        raise KernelPanic(f"Attempted to kill init! exitcode={code:#x} (kernel/exit.c:766)")
+    if tsk.signal.live == 1 and is_global_init(tsk):  # the last thread of the global init (kernel/exit.c:763-771)
+        raise KernelPanic(f"Attempted to kill init! exitcode={tsk.signal.group_exit_code or code:#010x} "
+                          "(kernel/exit.c:770)")
     tsk.flags |= PF.PF_EXITING
     tsk.signal.live -= 1
     group_dead = tsk.signal.live == 0
@@ -192,7 +193,13 @@ def do_exit(k: Kernel, tsk: Task, code: int) -> None:
     tsk.state = TaskState.TASK_DEAD
 
 
-def do_group_exit(k: Kernel, current: Task, exit_code: int) -> None:
+def is_global_init(tsk: Task) -> bool:
+    """The task's thread group is pid 1 of the initial pid namespace (include/linux/sched.h:1434-1437)."""
+    return tsk.group_leader is not None and tsk.group_leader.thread_pid is not None \
+        and tsk.group_leader.thread_pid.numbers[0].nr == 1
+
+
+def do_group_exit(k: KernelState, current: Task, exit_code: int) -> None:
     """exit_group(2) and fatal signals: kill the other threads, then exit (kernel/exit.c:876-901)."""
     sig = current.signal
     assert sig is not None
@@ -207,7 +214,7 @@ def do_group_exit(k: Kernel, current: Task, exit_code: int) -> None:
     do_exit(k, current, exit_code)
 
 
-def do_exit_for_signal(k: Kernel, t: Task, sig: int) -> None:
+def do_exit_for_signal(k: KernelState, t: Task, sig: int) -> None:
     """A fatal signal ends a task that is not in a syscall: get_signal's do_group_exit, run at once since the
     model has no CPU to let the task run first (kernel/signal.c:2740-2760)."""
     assert t.signal is not None
@@ -216,7 +223,7 @@ def do_exit_for_signal(k: Kernel, t: Task, sig: int) -> None:
     do_exit(k, t, sig)
 
 
-def release_task(k: Kernel, p: Task) -> None:
+def release_task(k: KernelState, p: Task) -> None:
     """Free a dead task: uncount it, unhash its pids, drop its signal and sighand refs (kernel/exit.c:191-235)."""
     from forklab.kernel.cgroup.cgroup import cgroup_release
     from forklab.kernel.cred import exit_creds
@@ -242,7 +249,7 @@ def release_task(k: Kernel, p: Task) -> None:
             release_task(k, leader)
 
 
-def __exit_signal(k: Kernel, tsk: Task) -> None:
+def __exit_signal(k: KernelState, tsk: Task) -> None:
     """Unhash the task and drop its shares of signal and sighand (kernel/exit.c:72-189)."""
     sig, sighand = tsk.signal, tsk.sighand
     assert sig is not None and sighand is not None
@@ -278,7 +285,7 @@ def eligible_child(p: Task, pid_filter: tuple[int, object], options: int, ptrace
     return (p.exit_signal != SIGCHLD) == bool(options & __WCLONE)
 
 
-def kernel_wait4(k: Kernel, current: Task, upid: int, options: int) -> tuple[int, int]:
+def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> tuple[int, int]:
     """wait4(2) for exited children: reap one, or 0 with WNOHANG, or sleep (kernel/exit.c:1582-1623, 1419-1471)."""
     from forklab.kernel.pid import find_pid_ns
     from forklab.kernel.sched.core import set_current_state_sleep
@@ -316,7 +323,7 @@ def kernel_wait4(k: Kernel, current: Task, upid: int, options: int) -> tuple[int
     raise Blocked(current.pid, "wait_chldexit")
 
 
-def wait_task_zombie(k: Kernel, current: Task, p: Task) -> tuple[int, int]:
+def wait_task_zombie(k: KernelState, current: Task, p: Task) -> tuple[int, int]:
     """Collect a zombie's status and release it (kernel/exit.c:974-1101)."""
     assert p.signal is not None and current.signal is not None
     pid = pid_nr_ns(p.thread_pid, task_active_pid_ns(current))

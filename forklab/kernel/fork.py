@@ -58,7 +58,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from copy import copy
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from forklab.errors import ERESTARTNOINTR, InternalError, kerr
 from forklab.fs.file import dup_fd
@@ -100,7 +100,6 @@ from forklab.mm.mmap import (
     vma_next_of,
     vma_prev_of,
 )
-from forklab.mm.page_alloc import MmKernel
 from forklab.mm.rmap import anon_vma_fork, anon_vma_prepare
 from forklab.uapi import (
     CAP_SYS_ADMIN,
@@ -145,7 +144,7 @@ from forklab.uapi import (
 
 if TYPE_CHECKING:
     from forklab.include.linux.user_namespace import UserNamespace
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 CLONE_LEGACY_FLAGS = 0xFFFFFFFF  # include/linux/sched/task.h:18
 
@@ -153,7 +152,7 @@ CLONE_LEGACY_FLAGS = 0xFFFFFFFF  # include/linux/sched/task.h:18
 class CleanupLadder(ExitStack):
     """copy_process's ``bad_fork_*`` ladder: undo steps registered in order, run in reverse on failure."""
 
-    def __init__(self, k: Kernel | None = None) -> None:
+    def __init__(self, k: KernelState | None = None) -> None:
         super().__init__()
         self.k = k
 
@@ -173,17 +172,17 @@ class CleanupLadder(ExitStack):
 # --- the syscalls -----------------------------------------------------------------------
 
 
-def sys_fork(k: Kernel, current: Task) -> int:
+def sys_fork(k: KernelState, current: Task) -> int:
     """fork(2): no flags, SIGCHLD at exit (kernel/fork.c:2520-2534)."""
     return _do_fork(k, current, KernelCloneArgs(exit_signal=SIGCHLD))
 
 
-def sys_vfork(k: Kernel, current: Task) -> int:
+def sys_vfork(k: KernelState, current: Task) -> int:
     """vfork(2): CLONE_VFORK|CLONE_VM, SIGCHLD at exit (kernel/fork.c:2536-2546)."""
     return _do_fork(k, current, KernelCloneArgs(flags=CLONE_VFORK | CLONE_VM, exit_signal=SIGCHLD))
 
 
-def sys_clone(k: Kernel, current: Task, clone_flags: int, newsp: int, parent_tidptr: int,
+def sys_clone(k: KernelState, current: Task, clone_flags: int, newsp: int, parent_tidptr: int,
               child_tidptr: int, tls: int) -> int:
     """clone(2) in x86-64 argument order; 5.6.14 keeps only the low 32 flag bits (kernel/fork.c:2566-2587)."""
     if k.has("legacy_clone_low32"):
@@ -209,14 +208,14 @@ def legacy_clone_args_valid(kargs: KernelCloneArgs) -> None:
                    "kernel/fork.c:2474")
 
 
-def sys_clone3(k: Kernel, current: Task, uargs: CloneArgs | int, size: int) -> int:
+def sys_clone3(k: KernelState, current: Task, uargs: CloneArgs | int, size: int) -> int:
     """clone3(2): copy and validate ``struct clone_args``, then fork (kernel/fork.c:2722-2739)."""
     kargs = copy_clone_args_from_user(k, current, uargs, size)
     clone3_args_valid(k, current, kargs)
     return _do_fork(k, current, kargs)
 
 
-def copy_clone_args_from_user(k: Kernel, current: Task, uargs: CloneArgs | int, usize: int) -> KernelCloneArgs:
+def copy_clone_args_from_user(k: KernelState, current: Task, uargs: CloneArgs | int, usize: int) -> KernelCloneArgs:
     """Read ``struct clone_args`` of ``usize`` bytes and check its fields (kernel/fork.c:2600-2654)."""
     if usize > PAGE_SIZE:
         raise kerr(errno.E2BIG, f"clone_args size {usize} exceeds PAGE_SIZE", "kernel/fork.c:2608")
@@ -247,7 +246,7 @@ def copy_clone_args_from_user(k: Kernel, current: Task, uargs: CloneArgs | int, 
                            cgroup=cgroup)
 
 
-def _copy_struct_from_user(k: Kernel, current: Task, uargs: CloneArgs | int, usize: int, ksize: int) -> bytes:
+def _copy_struct_from_user(k: KernelState, current: Task, uargs: CloneArgs | int, usize: int, ksize: int) -> bytes:
     """copy_struct_from_user: the first ``ksize`` bytes, zero-filled; a larger tail must be zero (include/linux/uaccess.h:283-302)."""
     from forklab.mm.uaccess import copy_from_user
 
@@ -268,7 +267,7 @@ def _copy_struct_from_user(k: Kernel, current: Task, uargs: CloneArgs | int, usi
     return data + bytes(ksize - len(data))
 
 
-def _copy_set_tid(k: Kernel, current: Task, as_list: list[int] | None, ptr: int, size: int) -> list[int]:
+def _copy_set_tid(k: KernelState, current: Task, as_list: list[int] | None, ptr: int, size: int) -> list[int]:
     """Copy ``size`` pid_t values from the set_tid array (kernel/fork.c:2646-2649)."""
     from forklab.mm.uaccess import copy_from_user
 
@@ -296,7 +295,7 @@ def clone3_stack_valid(kargs: KernelCloneArgs) -> bool:
     return True
 
 
-def clone3_args_valid(k: Kernel, current: Task, kargs: KernelCloneArgs) -> None:
+def clone3_args_valid(k: KernelState, current: Task, kargs: KernelCloneArgs) -> None:
     """The clone3-only flag rules, all EINVAL (kernel/fork.c:2684-2709)."""
     known = CLONE_LEGACY_FLAGS | CLONE_CLEAR_SIGHAND | (CLONE_INTO_CGROUP if k.has("clone_into_cgroup") else 0)
     if kargs.flags & ~known:
@@ -320,7 +319,7 @@ def clone3_args_valid(k: Kernel, current: Task, kargs: KernelCloneArgs) -> None:
 # --- _do_fork -----------------------------------------------------------------------------
 
 
-def _do_fork(k: Kernel, current: Task, args: KernelCloneArgs) -> int:
+def _do_fork(k: KernelState, current: Task, args: KernelCloneArgs) -> int:
     """Create the child, write PARENT_SETTID, wake it, report to a tracer, wait for vfork (kernel/fork.c:2403-2467)."""
     from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
     from forklab.kernel.sched.core import wake_up_new_task
@@ -363,7 +362,7 @@ def _do_fork(k: Kernel, current: Task, args: KernelCloneArgs) -> int:
     return nr
 
 
-def schedule_tail(k: Kernel, p: Task) -> None:
+def schedule_tail(k: KernelState, p: Task) -> None:
     """The child's first schedule writes CLONE_CHILD_SETTID (kernel/sched/core.c:3319-3320).
 
     The model lets a new child take its first schedule at once, right after wake_up_new_task;
@@ -384,7 +383,7 @@ def schedule_tail(k: Kernel, p: Task) -> None:
     k.trace("schedule_tail", "kernel/sched/core.c:3320", f"child wrote its tid at {p.set_child_tid:#x}", tid=p.pid)
 
 
-def wait_for_vfork_done(k: Kernel, current: Task, child: Task) -> None:
+def wait_for_vfork_done(k: KernelState, current: Task, child: Task) -> None:
     """The vfork parent sleeps killably until the child execs or exits (kernel/fork.c:1255-1274).
 
     The model has no scheduler loop, so the parent is left visibly asleep (TASK_KILLABLE on
@@ -397,7 +396,7 @@ def wait_for_vfork_done(k: Kernel, current: Task, child: Task) -> None:
     set_current_state_sleep(k, current, TaskState.TASK_KILLABLE, "vfork_done")
 
 
-def mm_release(k: Kernel, tsk: Task) -> None:
+def mm_release(k: KernelState, tsk: Task) -> None:
     """Write 0 to clear_child_tid if the mm is shared, then release a vfork parent (kernel/fork.c:1289-1321)."""
     from forklab.mm.uaccess import put_user_int
 
@@ -410,17 +409,17 @@ def mm_release(k: Kernel, tsk: Task) -> None:
         complete_vfork_done(k, tsk)
 
 
-def exit_mm_release(k: Kernel, tsk: Task) -> None:
+def exit_mm_release(k: KernelState, tsk: Task) -> None:
     """mm_release on the way out of do_exit (kernel/fork.c:1323-1327)."""
     mm_release(k, tsk)
 
 
-def exec_mm_release(k: Kernel, tsk: Task) -> None:
+def exec_mm_release(k: KernelState, tsk: Task) -> None:
     """mm_release when execve drops the old mm (kernel/fork.c:1329-1333)."""
     mm_release(k, tsk)
 
 
-def vfork_wait_killed(k: Kernel, parent: Task) -> None:
+def vfork_wait_killed(k: KernelState, parent: Task) -> None:
     """A fatal signal ends the vfork wait: the child must not complete into the parent's stack (kernel/fork.c:1266-1270)."""
     for child in k.all_threads():
         vfork = child.vfork_done
@@ -431,7 +430,7 @@ def vfork_wait_killed(k: Kernel, parent: Task) -> None:
                     tid=parent.pid)
 
 
-def complete_vfork_done(k: Kernel, tsk: Task) -> None:
+def complete_vfork_done(k: KernelState, tsk: Task) -> None:
     """The vfork child released its parent's mm: wake the parent (kernel/fork.c:1242-1253)."""
     from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
     from forklab.kernel.sched.core import wake_up_process
@@ -454,7 +453,7 @@ def complete_vfork_done(k: Kernel, tsk: Task) -> None:
 # --- copy_process ---------------------------------------------------------------------------
 
 
-def copy_process_checks(k: Kernel, current: Task, clone_flags: int) -> None:
+def copy_process_checks(k: KernelState, current: Task, clone_flags: int) -> None:
     """The eight up-front EINVAL checks of copy_process, in source order (kernel/fork.c:1841-1899)."""
     assert current.signal is not None and current.nsproxy is not None
     if clone_flags & (CLONE_NEWNS | CLONE_FS) == CLONE_NEWNS | CLONE_FS:
@@ -486,7 +485,7 @@ def copy_process_checks(k: Kernel, current: Task, clone_flags: int) -> None:
                    "kernel/fork.c:1896")
 
 
-def copy_process(k: Kernel, current: Task, trace: int, args: KernelCloneArgs) -> Task:
+def copy_process(k: KernelState, current: Task, trace: int, args: KernelCloneArgs) -> Task:
     """Create a new task as a copy of ``current``; nothing is published unless every step succeeds (kernel/fork.c:1824-2362)."""
     clone_flags = args.flags
     copy_process_checks(k, current, clone_flags)
@@ -521,7 +520,7 @@ def _pid_ns_for_children(p: Task) -> PidNamespace:
     return p.nsproxy.pid_ns_for_children
 
 
-def _copy_process_creds(k: Kernel, current: Task, p: Task, clone_flags: int, args: KernelCloneArgs,
+def _copy_process_creds(k: KernelState, current: Task, p: Task, clone_flags: int, args: KernelCloneArgs,
                         ladder: CleanupLadder) -> None:
     """Child tids, RLIMIT_NPROC, copy_creds and threads-max (kernel/fork.c:1930-1964)."""
     from forklab.kernel.cred import copy_creds
@@ -548,7 +547,7 @@ def _copy_process_creds(k: Kernel, current: Task, p: Task, clone_flags: int, arg
     p.cgroups = current.cgroups  # cgroup_fork (kernel/cgroup/cgroup.c:5866)
 
 
-def check_rlimit_nproc(k: Kernel, current: Task, p: Task, counted: int, where: str) -> None:
+def check_rlimit_nproc(k: KernelState, current: Task, p: Task, counted: int, where: str) -> None:
     """EAGAIN when the real user already has RLIMIT_NPROC tasks, unless exempt (kernel/fork.c:1944-1950).
 
     ``counted`` is 1 when the child's own count is already in (the 5.14+ position after copy_creds).
@@ -560,7 +559,7 @@ def check_rlimit_nproc(k: Kernel, current: Task, p: Task, counted: int, where: s
         raise kerr(errno.EAGAIN, f"RLIMIT_NPROC: uid {user.uid} already has {user.processes - counted} tasks", where)
 
 
-def _cleanup_count(k: Kernel, p: Task) -> None:
+def _cleanup_count(k: KernelState, p: Task) -> None:
     """bad_fork_cleanup_count: uncount the process and drop its creds (kernel/fork.c:2350-2352)."""
     from forklab.kernel.cred import exit_creds
 
@@ -569,7 +568,7 @@ def _cleanup_count(k: Kernel, p: Task) -> None:
     exit_creds(k, p)
 
 
-def _copy_process_resources(k: Kernel, current: Task, p: Task, clone_flags: int, args: KernelCloneArgs,
+def _copy_process_resources(k: KernelState, current: Task, p: Task, clone_flags: int, args: KernelCloneArgs,
                             ladder: CleanupLadder) -> None:
     """sched_fork and the copy_* chain, each with its cleanup label (kernel/fork.c:2051-2093)."""
     from forklab.arch.x86.kernel.process import copy_thread_tls
@@ -600,7 +599,7 @@ def _copy_process_resources(k: Kernel, current: Task, p: Task, clone_flags: int,
     copy_thread_tls(k, clone_flags, args.stack, args.stack_size, p, args.tls, current)
 
 
-def _cleanup_mm(k: Kernel, p: Task) -> None:
+def _cleanup_mm(k: KernelState, p: Task) -> None:
     """bad_fork_cleanup_mm: drop the child's mm (kernel/fork.c:2321-2325)."""
     if p.mm is not None:
         mm = p.mm
@@ -616,7 +615,7 @@ def _cleanup_io(p: Task) -> None:
         exit_io_context(p)
 
 
-def _copy_process_pidfd(k: Kernel, current: Task, pid: Pid, clone_flags: int, args: KernelCloneArgs,
+def _copy_process_pidfd(k: KernelState, current: Task, pid: Pid, clone_flags: int, args: KernelCloneArgs,
                         ladder: CleanupLadder) -> Any:
     """CLONE_PIDFD: reserve an fd in the caller's table, make the file, write the fd number (kernel/fork.c:2111-2129)."""
     from forklab.fs.anon_inodes import anon_inode_getfile
@@ -638,7 +637,7 @@ def _copy_process_pidfd(k: Kernel, current: Task, pid: Pid, clone_flags: int, ar
     return (pidfd, pidfile)
 
 
-def _put_pidfd(k: Kernel, current: Task, pidfd: int, pidfile: Any) -> None:
+def _put_pidfd(k: KernelState, current: Task, pidfd: int, pidfile: Any) -> None:
     """bad_fork_put_pidfd: drop the file (and with it its pid reference) and the fd (kernel/fork.c:2306-2310)."""
     from forklab.fs.file import fput, put_unused_fd
 
@@ -664,7 +663,7 @@ def _copy_process_identity(current: Task, p: Task, pid: Pid, clone_flags: int, a
     p.pdeath_signal = 0
 
 
-def _copy_process_publish(k: Kernel, current: Task, p: Task, pid: Pid, pidfile: Any, clone_flags: int,
+def _copy_process_publish(k: KernelState, current: Task, p: Task, pid: Pid, pidfile: Any, clone_flags: int,
                           trace: int, delayed: MultiprocessSignals, ladder: CleanupLadder,
                           args: KernelCloneArgs) -> None:
     """The cgroup gate, the last checks under tasklist_lock, then make the child visible (kernel/fork.c:2177-2288)."""
@@ -692,7 +691,7 @@ def _copy_process_publish(k: Kernel, current: Task, p: Task, pid: Pid, pidfile: 
     _attach_child(k, current, p, pid, clone_flags, trace, delayed)
 
 
-def _attach_child(k: Kernel, current: Task, p: Task, pid: Pid, clone_flags: int, trace: int,
+def _attach_child(k: KernelState, current: Task, p: Task, pid: Pid, clone_flags: int, trace: int,
                   delayed: MultiprocessSignals) -> None:
     """Past the last point of failure: link the child into every list (kernel/fork.c:2243-2284)."""
     from forklab.kernel.ptrace import ptrace_init_task
@@ -728,7 +727,7 @@ def _attach_child(k: Kernel, current: Task, p: Task, pid: Pid, clone_flags: int,
     k.total_forks += 1
 
 
-def _post_fork(k: Kernel, p: Task) -> None:
+def _post_fork(k: KernelState, p: Task) -> None:
     """After the tasklist lock: cgroup_post_fork and the tracepoint (kernel/fork.c:2290-2296)."""
     from forklab.kernel.cgroup.cgroup import cgroup_post_fork
 
@@ -739,7 +738,7 @@ def _post_fork(k: Kernel, p: Task) -> None:
 # --- the helpers --------------------------------------------------------------------------
 
 
-def dup_task_struct(k: Kernel, orig: Task) -> Task:
+def dup_task_struct(k: KernelState, orig: Task) -> Task:
     """Allocate a task and stack and copy the parent's task_struct wholesale (kernel/fork.c:859-957)."""
     if k.fault.should_fail("dup_task_struct:alloc_task_struct_node"):
         raise kerr(errno.ENOMEM, "task_struct allocation failed", "kernel/fork.c:867")
@@ -763,12 +762,12 @@ def dup_task_struct(k: Kernel, orig: Task) -> Task:
     return tsk
 
 
-def free_task(k: Kernel, p: Task) -> None:
+def free_task(k: KernelState, p: Task) -> None:
     """bad_fork_free: the half-built task dies unpublished (kernel/fork.c:2353-2356)."""
     p.state = TaskState.TASK_DEAD
 
 
-def copy_sighand(k: Kernel, clone_flags: int, tsk: Task, current: Task) -> None:
+def copy_sighand(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> None:
     """Share the handler table with CLONE_SIGHAND, else copy it; CLONE_CLEAR_SIGHAND resets it (kernel/fork.c:1502-1525)."""
     assert current.sighand is not None
     if clone_flags & CLONE_SIGHAND:
@@ -791,7 +790,7 @@ def __cleanup_sighand(sighand: SighandStruct | None) -> None:
         sighand.count -= 1
 
 
-def copy_signal(k: Kernel, clone_flags: int, tsk: Task, current: Task) -> None:
+def copy_signal(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> None:
     """A thread shares signal_struct; a new process gets one with the parent's rlimits (kernel/fork.c:1551-1599)."""
     if clone_flags & CLONE_THREAD:
         return
@@ -819,7 +818,7 @@ def copy_seccomp(p: Task, current: Task) -> None:
     p.no_new_privs = current.no_new_privs
 
 
-def copy_io(k: Kernel, clone_flags: int, tsk: Task, current: Task) -> None:
+def copy_io(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> None:
     """Share the io_context with CLONE_IO, else a new one only if an I/O priority was set (kernel/fork.c:1476-1500)."""
     ioc = current.io_context
     if ioc is None:
@@ -881,7 +880,7 @@ def check_unshare_flags(current: Task, unshare_flags: int) -> None:
         raise kerr(errno.EINVAL, "unshare: CLONE_VM while the mm is shared", "kernel/fork.c:2851")
 
 
-def ksys_unshare(k: Kernel, current: Task, unshare_flags: int) -> None:
+def ksys_unshare(k: KernelState, current: Task, unshare_flags: int) -> None:
     """unshare(2): give the caller private copies or new namespaces (kernel/fork.c:2905-3024)."""
     from forklab.fs.file import dup_fd, put_files_struct
     from forklab.fs.fs_struct import copy_fs_struct, free_fs_struct
@@ -937,7 +936,7 @@ def ksys_unshare(k: Kernel, current: Task, unshare_flags: int) -> None:
 # --- copy_files and copy_fs (kernel/fork.c:1429-1474) ---------------------------------
 
 
-def copy_fs(k: Kernel, clone_flags: int, p: Task, current: Task) -> None:
+def copy_fs(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
     """CLONE_FS: share (EAGAIN if in_exec); else copy_fs_struct, ENOMEM (kernel/fork.c:1429-1447)."""
     fs = current.fs
     if fs is None:
@@ -958,7 +957,7 @@ def copy_fs(k: Kernel, clone_flags: int, p: Task, current: Task) -> None:
     k.trace("copy_fs", "kernel/fork.c:1443", "copied")
 
 
-def copy_files(k: Kernel, clone_flags: int, p: Task, current: Task) -> None:
+def copy_files(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
     """No table: none; CLONE_FILES: share (count++); else dup_fd, ENOMEM/EMFILE (kernel/fork.c:1449-1474)."""
     oldf = current.files
     if oldf is None:
@@ -997,7 +996,7 @@ def _fatal_signal_pending(t: Task | None) -> bool:
     return fatal_signal_pending(t)
 
 
-def allocate_mm(k: MmKernel, site: str) -> MmStruct | None:
+def allocate_mm(k: KernelState, site: str) -> MmStruct | None:
     """kmem_cache_alloc(mm_cachep) (kernel/fork.c:679)."""
     if k.fault.should_fail(site):
         return None
@@ -1009,7 +1008,7 @@ def mm_init_owner(mm: MmStruct, p: Task | None) -> None:
     mm.owner = p
 
 
-def mm_init(k: MmKernel, mm: MmStruct, p: Task | None, user_ns: UserNamespace | None) -> MmStruct | None:
+def mm_init(k: KernelState, mm: MmStruct, p: Task | None, user_ns: UserNamespace | None) -> MmStruct | None:
     """Reset the per-mm state, allocate the pgd, take the user_ns reference (kernel/fork.c:1006-1057)."""
     mm.mmap = []
     mm.mm_users = 1
@@ -1038,7 +1037,7 @@ def mm_init(k: MmKernel, mm: MmStruct, p: Task | None, user_ns: UserNamespace | 
     return mm
 
 
-def mm_alloc(k: MmKernel) -> MmStruct | None:
+def mm_alloc(k: KernelState) -> MmStruct | None:
     """A fresh empty mm for exec or boot, in the current task's user namespace (kernel/fork.c:1062-1072)."""
     mm = allocate_mm(k, "mm_alloc:allocate_mm")
     if mm is None:
@@ -1059,17 +1058,17 @@ def check_mm(mm: MmStruct) -> None:
         raise InternalError(f"bad mm state on free: rss={mm.rss_stat} pgtables_bytes={mm.pgtables_bytes}")
 
 
-def __mmdrop(k: MmKernel, mm: MmStruct) -> None:
+def __mmdrop(k: KernelState, mm: MmStruct) -> None:
     """Free the pgd and the mm, drop its user_ns reference (kernel/fork.c:688-700)."""
     check_mm(mm)
     ns = mm.user_ns
     mm.user_ns = None
     if ns is not None:
-        put_user_ns(cast("Kernel", k), ns)
+        put_user_ns(k, ns)
     k.trace("__mmdrop", "kernel/fork.c:688", f"mm ctx {mm.context_id} freed")
 
 
-def mmdrop(k: MmKernel, mm: MmStruct) -> None:
+def mmdrop(k: KernelState, mm: MmStruct) -> None:
     """mm_count--; the last reference frees the struct (include/linux/sched/mm.h:41-49)."""
     mm.mm_count -= 1
     if mm.mm_count < 0:
@@ -1078,7 +1077,7 @@ def mmdrop(k: MmKernel, mm: MmStruct) -> None:
         __mmdrop(k, mm)
 
 
-def set_mm_exe_file(k: MmKernel, mm: MmStruct, new_exe_file: object | None) -> None:
+def set_mm_exe_file(k: KernelState, mm: MmStruct, new_exe_file: object | None) -> None:
     """Replace mm->exe_file, dropping the old reference (kernel/fork.c:1136-1150)."""
     old = mm.exe_file
     mm.exe_file = None
@@ -1087,10 +1086,10 @@ def set_mm_exe_file(k: MmKernel, mm: MmStruct, new_exe_file: object | None) -> N
     if old is not None:
         from forklab.fs.file_table import fput
 
-        fput(cast("Kernel", k), old)
+        fput(k, old)
 
 
-def __mmput(k: MmKernel, mm: MmStruct) -> None:
+def __mmput(k: KernelState, mm: MmStruct) -> None:
     """Last user gone: unmap everything, drop exe_file, then mmdrop (kernel/fork.c:1075-1093)."""
     if mm.mm_users != 0:
         raise InternalError("__mmput with users left")
@@ -1099,7 +1098,7 @@ def __mmput(k: MmKernel, mm: MmStruct) -> None:
     mmdrop(k, mm)
 
 
-def mmput(k: MmKernel, mm: MmStruct) -> None:
+def mmput(k: KernelState, mm: MmStruct) -> None:
     """mm_users--; the last user tears the address space down (kernel/fork.c:1098-1104)."""
     mm.mm_users -= 1
     if mm.mm_users < 0:
@@ -1108,7 +1107,7 @@ def mmput(k: MmKernel, mm: MmStruct) -> None:
         __mmput(k, mm)
 
 
-def dup_mmap(k: MmKernel, mm: MmStruct, oldmm: MmStruct) -> int:
+def dup_mmap(k: KernelState, mm: MmStruct, oldmm: MmStruct) -> int:
     """Copy the parent's vmas and page tables into the new mm; 0 or -errno (kernel/fork.c:481-630)."""
     current = k.current
     if oldmm.exe_file is not None:
@@ -1167,7 +1166,7 @@ def _memcpy_mm(oldmm: MmStruct) -> MmStruct:
     return mm
 
 
-def dup_mm(k: MmKernel, tsk: Task, oldmm: MmStruct) -> MmStruct | None:
+def dup_mm(k: KernelState, tsk: Task, oldmm: MmStruct) -> MmStruct | None:
     """Allocate a copy of ``oldmm`` for ``tsk``; None on any failure (kernel/fork.c:1345-1380)."""
     if allocate_mm(k, "dup_mm:allocate_mm") is None:
         return None
@@ -1184,7 +1183,7 @@ def dup_mm(k: MmKernel, tsk: Task, oldmm: MmStruct) -> MmStruct | None:
     return mm
 
 
-def copy_mm(k: MmKernel, clone_flags: int, p: Task, current: Task) -> None:
+def copy_mm(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
     """Share (CLONE_VM) or duplicate the caller's mm for the child ``p`` (kernel/fork.c:1382-1427)."""
     p.min_flt = p.maj_flt = 0
     p.nvcsw = p.nivcsw = 0

@@ -17,10 +17,10 @@ from forklab.include.linux.user_namespace import UCOUNT, UserNamespace
 from forklab.kernel.user_namespace import dec_ucount, get_user_ns, inc_ucount, put_user_ns
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
-def copy_ns(k: Kernel, flags: int, flag: int, user_ns: UserNamespace, old: Namespace,
+def copy_ns(k: KernelState, flags: int, flag: int, user_ns: UserNamespace, old: Namespace,
             ucount: UCOUNT, where: tuple[str, str]) -> Namespace:
     """Share ``old`` or create a copy owned by ``user_ns``, as copy_utsname does (kernel/utsname.c:89-103);
     ``where`` = (ucount line, alloc line) of the kind's own file."""
@@ -40,7 +40,7 @@ def copy_ns(k: Kernel, flags: int, flag: int, user_ns: UserNamespace, old: Names
     return new
 
 
-def put_ns(k: Kernel, ns: Namespace | None, ucount: UCOUNT) -> None:
+def put_ns(k: KernelState, ns: Namespace | None, ucount: UCOUNT) -> None:
     """Drop a reference; the last one uncharges the ucount and drops the owner (e.g. kernel/utsname.c:156-164)."""
     if ns is None:
         return

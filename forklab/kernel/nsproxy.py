@@ -37,12 +37,12 @@ from forklab.uapi import (
 )
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 CLONE_NEW_ANY = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
 
 
-def create_new_namespaces(k: Kernel, flags: int, tsk: Task, user_ns: UserNamespace) -> Nsproxy:
+def create_new_namespaces(k: KernelState, flags: int, tsk: Task, user_ns: UserNamespace) -> Nsproxy:
     """Build a new nsproxy, copying or sharing each kind in kernel order (kernel/nsproxy.c:65-143)."""
     old = tsk.nsproxy
     assert old is not None
@@ -67,7 +67,7 @@ def create_new_namespaces(k: Kernel, flags: int, tsk: Task, user_ns: UserNamespa
     return new
 
 
-def copy_namespaces(k: Kernel, flags: int, tsk: Task) -> None:
+def copy_namespaces(k: KernelState, flags: int, tsk: Task) -> None:
     """Give the child its nsproxy: shared, or new with the CLONE_NEW* namespaces (kernel/nsproxy.c:149-189).
 
     The capability check uses the *child's* user namespace, so CLONE_NEWUSER together with
@@ -94,7 +94,7 @@ def copy_namespaces(k: Kernel, flags: int, tsk: Task) -> None:
     k.trace("copy_namespaces", "kernel/nsproxy.c:187", "new nsproxy")
 
 
-def timens_on_fork(k: Kernel, nsproxy: Nsproxy) -> None:
+def timens_on_fork(k: KernelState, nsproxy: Nsproxy) -> None:
     """Enter the pending time namespace, if one was unshared (kernel/time/namespace.c:310-331)."""
     if nsproxy.time_ns is nsproxy.time_ns_for_children:
         return
@@ -105,7 +105,7 @@ def timens_on_fork(k: Kernel, nsproxy: Nsproxy) -> None:
     k.trace("timens_on_fork", "kernel/time/namespace.c:310", "child enters the unshared time namespace")
 
 
-def free_nsproxy(k: Kernel, ns: Nsproxy) -> None:
+def free_nsproxy(k: KernelState, ns: Nsproxy) -> None:
     """Drop every namespace an nsproxy holds (kernel/nsproxy.c:191-208)."""
     put_mnt_ns(k, ns.mnt_ns)
     put_uts_ns(k, ns.uts_ns)
@@ -118,7 +118,7 @@ def free_nsproxy(k: Kernel, ns: Nsproxy) -> None:
     put_net(k, ns.net_ns)
 
 
-def switch_task_namespaces(k: Kernel, p: Task, new: Nsproxy | None) -> None:
+def switch_task_namespaces(k: KernelState, p: Task, new: Nsproxy | None) -> None:
     """Point ``p`` at ``new`` and drop its old nsproxy (kernel/nsproxy.c:241-255)."""
     old = p.nsproxy
     p.nsproxy = new
@@ -128,12 +128,12 @@ def switch_task_namespaces(k: Kernel, p: Task, new: Nsproxy | None) -> None:
             free_nsproxy(k, old)
 
 
-def exit_task_namespaces(k: Kernel, p: Task) -> None:
+def exit_task_namespaces(k: KernelState, p: Task) -> None:
     """Leave every namespace (kernel/nsproxy.c:257-260)."""
     switch_task_namespaces(k, p, None)
 
 
-def unshare_nsproxy_namespaces(k: Kernel, unshare_flags: int, current: Task,
+def unshare_nsproxy_namespaces(k: KernelState, unshare_flags: int, current: Task,
                                new_cred_ns: UserNamespace | None) -> Nsproxy | None:
     """A new nsproxy for unshare(2), or None when no CLONE_NEW* flag is set (kernel/nsproxy.c:214-237)."""
     if not unshare_flags & CLONE_NEW_ANY:

@@ -25,10 +25,9 @@ from forklab.kernel.capability import ns_capable
 from forklab.uapi import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 RESERVED_PIDS = 300  # kernel/pid.c:62
-PID_MAX_LIMIT = 4 * 1024 * 1024  # include/linux/threads.h:34
 
 
 def idr_alloc_cyclic(ns: PidNamespace, start: int, end: int) -> int:
@@ -46,7 +45,7 @@ def idr_alloc_cyclic(ns: PidNamespace, start: int, end: int) -> int:
     return -errno.ENOSPC
 
 
-def alloc_pid(k: Kernel, ns: PidNamespace, set_tid: list[int]) -> Pid:
+def alloc_pid(k: KernelState, ns: PidNamespace, set_tid: list[int]) -> Pid:
     """Allocate a struct pid with a number at every level up from ``ns`` (kernel/pid.c:160-304)."""
     current = k.current
     assert current is not None
@@ -83,7 +82,7 @@ def alloc_pid(k: Kernel, ns: PidNamespace, set_tid: list[int]) -> Pid:
     return pid
 
 
-def _alloc_one_level(k: Kernel, current: Task, tmp: PidNamespace, tid: int | None) -> int:
+def _alloc_one_level(k: KernelState, current: Task, tmp: PidNamespace, tid: int | None) -> int:
     """One iteration of alloc_pid's level loop (kernel/pid.c:188-248): a chosen (``tid``) or a cyclic number.
 
     A requested tid of 0 is invalid like any other below 1 (kernel/pid.c:194).
@@ -115,7 +114,7 @@ def _alloc_one_level(k: Kernel, current: Task, tmp: PidNamespace, tid: int | Non
     return nr
 
 
-def pid_max_of(k: Kernel, ns: PidNamespace) -> int:
+def pid_max_of(k: KernelState, ns: PidNamespace) -> int:
     """The pid_max bounding ``ns``: global in 5.6 (kernel/pid.c:60), per namespace from 6.14."""
     return ns.pid_max if k.has("pid_max_per_ns") else k.pid_max
 
@@ -126,7 +125,7 @@ def get_pid(pid: Pid) -> Pid:
     return pid
 
 
-def put_pid(k: Kernel, pid: Pid | None) -> None:
+def put_pid(k: KernelState, pid: Pid | None) -> None:
     """Drop a reference; the last one frees the struct and drops its namespace (kernel/pid.c:103-116)."""
     if pid is None:
         return
@@ -137,7 +136,7 @@ def put_pid(k: Kernel, pid: Pid | None) -> None:
         put_pid_ns(k, pid.numbers[pid.level].ns)
 
 
-def free_pid(k: Kernel, pid: Pid) -> None:
+def free_pid(k: KernelState, pid: Pid) -> None:
     """Remove every number of ``pid`` from its namespaces, then drop the idr's reference (kernel/pid.c:124-158)."""
     for upid in pid.numbers:
         ns = upid.ns
@@ -169,7 +168,7 @@ def attach_pid(task: Task, kind: PIDTYPE) -> None:
     task.pid_links[kind] = pid
 
 
-def detach_pid(k: Kernel, task: Task, kind: PIDTYPE) -> None:
+def detach_pid(k: KernelState, task: Task, kind: PIDTYPE) -> None:
     """Unlink ``task``; free the pid once no task of any kind uses it (kernel/pid.c:341-365)."""
     pid = task.pid_links[kind]
     if pid is None:

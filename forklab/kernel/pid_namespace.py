@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
 from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, PidNamespace
+from forklab.include.linux.threads import PID_MAX_LIMIT
 from forklab.include.linux.user_namespace import UCOUNT, UserNamespace
-from forklab.kernel.pid import PID_MAX_LIMIT
 from forklab.kernel.user_namespace import dec_ucount, get_user_ns, inc_ucount, put_user_ns
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 def in_userns(ancestor: UserNamespace, child: UserNamespace | None) -> bool:
@@ -24,7 +24,7 @@ def in_userns(ancestor: UserNamespace, child: UserNamespace | None) -> bool:
     return ns is ancestor
 
 
-def create_pid_namespace(k: Kernel, user_ns: UserNamespace, parent: PidNamespace) -> PidNamespace:
+def create_pid_namespace(k: KernelState, user_ns: UserNamespace, parent: PidNamespace) -> PidNamespace:
     """A new pid namespace one level below ``parent`` (kernel/pid_namespace.c:76-128)."""
     assert parent.user_ns is not None and k.current is not None and k.current.cred is not None
     if not in_userns(parent.user_ns, user_ns):
@@ -47,7 +47,7 @@ def create_pid_namespace(k: Kernel, user_ns: UserNamespace, parent: PidNamespace
     return ns
 
 
-def copy_pid_ns(k: Kernel, flags: int, user_ns: UserNamespace, old_ns: PidNamespace) -> PidNamespace:
+def copy_pid_ns(k: KernelState, flags: int, user_ns: UserNamespace, old_ns: PidNamespace) -> PidNamespace:
     """Share ``old_ns`` or create a child of it (kernel/pid_namespace.c:148-156)."""
     from forklab.kernel.pid import task_active_pid_ns
     from forklab.uapi import CLONE_NEWPID
@@ -62,7 +62,7 @@ def copy_pid_ns(k: Kernel, flags: int, user_ns: UserNamespace, old_ns: PidNamesp
     return create_pid_namespace(k, user_ns, old_ns)
 
 
-def put_pid_ns(k: Kernel, ns: PidNamespace | None) -> None:
+def put_pid_ns(k: KernelState, ns: PidNamespace | None) -> None:
     """Drop references up the chain; free each namespace that reaches zero (kernel/pid_namespace.c:158-177)."""
     while ns is not None and ns.parent is not None:
         ns.count -= 1
@@ -83,7 +83,7 @@ def disable_pid_allocation(ns: PidNamespace) -> None:
     ns.pid_allocated &= ~PIDNS_ADDING
 
 
-def zap_pid_ns_processes(k: Kernel, ns: PidNamespace, reaper: Task) -> None:
+def zap_pid_ns_processes(k: KernelState, ns: PidNamespace, reaper: Task) -> None:
     """The namespace's init is exiting: stop allocation and kill every other member (kernel/pid_namespace.c:179-262).
 
     The model kills and reaps synchronously: there is no scheduler loop to wait in.

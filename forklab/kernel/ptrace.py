@@ -23,7 +23,7 @@ from forklab.uapi import (
 )
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
 def pt_event_flag(event: int) -> int:
@@ -63,14 +63,14 @@ def ptrace_init_task(child: Task, current: Task, ptrace: bool) -> None:
         __ptrace_link(child, current.parent)
 
 
-def ptrace_event_pid(k: Kernel, current: Task, event: int, message: int) -> None:
+def ptrace_event_pid(k: KernelState, current: Task, event: int, message: int) -> None:
     """Report ``event`` with ``message`` (the new pid, as the tracer sees it) (kernel/ptrace.c:ptrace_event_pid)."""
     current.ptrace_message = message
     current.ptrace_events.append((event, message))
     k.trace("ptrace_event", "include/linux/ptrace.h:146", f"event {event} msg {message}")
 
 
-def ptrace_attach(k: Kernel, tracer: Task, task: Task, request: int, flags: int) -> None:
+def ptrace_attach(k: KernelState, tracer: Task, task: Task, request: int, flags: int) -> None:
     """PTRACE_ATTACH / PTRACE_SEIZE (kernel/ptrace.c:360-455)."""
     from forklab.kernel.capability import ns_capable
 
@@ -100,13 +100,13 @@ def ptrace_setoptions(task: Task, data: int) -> None:
     task.ptrace = keep | (data << PT_OPT_FLAG_SHIFT)
 
 
-def exit_ptrace(k: Kernel, tracer: Task) -> None:
+def exit_ptrace(k: KernelState, tracer: Task) -> None:
     """The tracer exits: detach every tracee (kernel/ptrace.c:545-561)."""
     for child in list(tracer.ptraced):
         __ptrace_unlink(child)
 
 
-def sys_ptrace(k: Kernel, current: Task, request: int, pid: int, addr: int, data: int) -> int:
+def sys_ptrace(k: KernelState, current: Task, request: int, pid: int, addr: int, data: int) -> int:
     """ptrace(2) for the requests the fork path needs (kernel/ptrace.c:1238-1285)."""
     from forklab.kernel.pid import find_task_by_vpid
     from forklab.uapi import PTRACE_DETACH, PTRACE_GETEVENTMSG

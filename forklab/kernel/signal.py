@@ -1,10 +1,10 @@
 """Signals (kernel/signal.c): sending, the fork fence, handler flushing and parent notification.
 
 Design. The model has no CPU, so a signal is *delivered* only at the points where a real
-task would notice it: at the end of one of its syscalls (``Kernel`` does this, see
-``get_signal``) or, for a fatal signal to a task that is not in a syscall, at once, as if it
-had been scheduled (``complete_signal``). Job-control stops are not modelled yet: delivering
-a stop signal raises ``Unmodelled`` rather than guessing.
+task would notice it: on the way back to user mode at the end of one of its syscalls
+(arch/x86/entry/common.py runs ``do_signal``, which calls ``get_signal`` here) or, for a
+fatal signal to a task that is not in a syscall, at once, as if it had been scheduled
+(``complete_signal``).
 
 Group-wide sends (to a process group or to all, ``PIDTYPE_PGID`` and above) are also
 recorded in every ``multiprocess_signals`` record of the target's signal struct, so a fork in
@@ -14,21 +14,24 @@ progress hands them to the child (kernel/signal.c:1166-1172, kernel/fork.c:2256)
 from __future__ import annotations
 
 import errno
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from forklab.errors import kerr
+from forklab.errors import TaskKilled, Unmodelled, kerr
 from forklab.include.linux.sched import (
     PF,
     PIDTYPE,
     SIGNAL_GROUP_EXIT,
     SIGNAL_UNKILLABLE,
     SigAction,
+    Sigpending,
     SigQueue,
     Task,
     TaskState,
 )
 from forklab.uapi import (
     SA_NOCLDWAIT,
+    SA_RESETHAND,
     SIG_DFL,
     SIG_IGN,
     SIGABRT,
@@ -53,7 +56,7 @@ from forklab.uapi import (
 )
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 SIG_KERNEL_IGNORE = frozenset({SIGCONT, SIGCHLD, SIGWINCH, SIGURG})  # include/linux/signal.h:416
 SIG_KERNEL_STOP = frozenset({SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU})  # include/linux/signal.h:411
@@ -63,6 +66,17 @@ SIG_KERNEL_COREDUMP = frozenset(
 SIGRTMIN = 32
 CLD_EXITED, CLD_KILLED, CLD_DUMPED = 1, 2, 3
 SI_USER = 0
+SYNCHRONOUS_MASK = (1 << (SIGSEGV - 1)) | (1 << (SIGBUS - 1)) | (1 << (SIGILL - 1)) | (1 << (SIGTRAP - 1)) \
+    | (1 << (SIGFPE - 1)) | (1 << (SIGSYS - 1))  # kernel/signal.c:193-195
+
+
+@dataclass(slots=True, frozen=True)
+class KSignal:
+    """struct ksignal (include/linux/signal.h:273-277): the action, siginfo and number get_signal chose."""
+
+    ka: SigAction
+    info: SigQueue
+    sig: int
 
 
 def sigmask(sig: int) -> int:
@@ -111,7 +125,7 @@ def sig_ignored(t: Task, sig: int, force: bool = False) -> bool:
     return sig_handler_ignored(handler, sig)
 
 
-def __send_signal(k: Kernel, sig: int, info: SigQueue, t: Task, kind: PIDTYPE, force: bool = False) -> None:
+def __send_signal(k: KernelState, sig: int, info: SigQueue, t: Task, kind: PIDTYPE, force: bool = False) -> None:
     """Queue ``sig`` on ``t`` (or its group), note it for forks in progress (kernel/signal.c:1070-1206)."""
     assert t.signal is not None
     if t.exit_state or t.signal.flags & SIGNAL_GROUP_EXIT:
@@ -140,7 +154,7 @@ def sig_fatal(t: Task, sig: int) -> bool:
     )
 
 
-def complete_signal(k: Kernel, sig: int, t: Task) -> None:
+def complete_signal(k: KernelState, sig: int, t: Task) -> None:
     """Wake a thread to take the signal; a fatal one takes the whole group down (kernel/signal.c:989-1063).
 
     A fatal signal that does not dump core marks the group as exiting and gives every thread
@@ -169,7 +183,7 @@ def complete_signal(k: Kernel, sig: int, t: Task) -> None:
             do_exit_for_signal(k, thread, sig)
 
 
-def signal_wake_up(k: Kernel, t: Task, fatal: bool) -> None:
+def signal_wake_up(k: KernelState, t: Task, fatal: bool) -> None:
     """Wake ``t`` if it sleeps interruptibly, or killably for a fatal signal (kernel/signal.c:757-770)."""
     if fatal and t.waits_on == "vfork_done":
         from forklab.kernel.fork import vfork_wait_killed
@@ -181,7 +195,7 @@ def signal_wake_up(k: Kernel, t: Task, fatal: bool) -> None:
         wake_up_process(k, t)
 
 
-def send_signal(k: Kernel, sig: int, t: Task, kind: PIDTYPE, sender: Task | None = None) -> None:
+def send_signal(k: KernelState, sig: int, t: Task, kind: PIDTYPE, sender: Task | None = None) -> None:
     """Build the siginfo for a send from user space and queue it (kernel/signal.c:1208-1250).
 
     A sender that is not visible in the target's pid namespace (it lives in an ancestor)
@@ -199,7 +213,7 @@ def send_signal(k: Kernel, sig: int, t: Task, kind: PIDTYPE, sender: Task | None
     __send_signal(k, sig, SigQueue(sig, SI_USER, si_pid, si_uid), t, kind, force)
 
 
-def force_sig_fault(k: Kernel, t: Task, sig: int, addr: int) -> None:
+def force_sig_fault(k: KernelState, t: Task, sig: int, addr: int) -> None:
     """Send a synchronous fault signal that cannot be blocked or ignored (kernel/signal.c:1296-1334)."""
     assert t.sighand is not None
     action = t.sighand.action[sig - 1]
@@ -213,7 +227,7 @@ def force_sig_fault(k: Kernel, t: Task, sig: int, addr: int) -> None:
     __send_signal(k, sig, SigQueue(sig, 1, 0, 0, addr), t, PIDTYPE.PIDTYPE_PID)
 
 
-def send_sig_kill(k: Kernel, t: Task) -> None:
+def send_sig_kill(k: KernelState, t: Task) -> None:
     """SIGKILL from the kernel (SEND_SIG_PRIV) to ``t``'s group (kernel/signal.c:1600-1606)."""
     __send_signal(k, SIGKILL, SigQueue(SIGKILL, 0x80), t, PIDTYPE.PIDTYPE_TGID, force=True)
 
@@ -228,7 +242,7 @@ def flush_signal_handlers(t: Task, force_default: bool) -> None:
         t.sighand.action[i] = SigAction(handler)
 
 
-def do_notify_parent(k: Kernel, tsk: Task, sig: int) -> bool:
+def do_notify_parent(k: KernelState, tsk: Task, sig: int) -> bool:
     """Tell the parent a child died: SIGCHLD or exit_signal; True if it must be auto-reaped (kernel/signal.c:1910-2002)."""
     from forklab.kernel.pid import pid_nr_ns, task_active_pid_ns
     from forklab.kernel.user_namespace import from_kuid_munged
@@ -260,7 +274,7 @@ def do_notify_parent(k: Kernel, tsk: Task, sig: int) -> bool:
     return autoreap
 
 
-def __wake_up_parent(k: Kernel, parent: Task) -> None:
+def __wake_up_parent(k: KernelState, parent: Task) -> None:
     """Wake every thread of the parent sleeping in wait (kernel/exit.c:1473-1477)."""
     assert parent.signal is not None
     from forklab.kernel.sched.core import wake_up_process
@@ -288,7 +302,7 @@ def check_kill_permission(sender: Task, t: Task, sig: int) -> None:
     raise kerr(errno.EPERM, "sender has neither a matching uid nor CAP_KILL", "kernel/signal.c:819")
 
 
-def kill_something_info(k: Kernel, sender: Task, sig: int, pid: int) -> None:
+def kill_something_info(k: KernelState, sender: Task, sig: int, pid: int) -> None:
     """kill(2): one process, a process group, or every process (kernel/signal.c:1556-1594)."""
     from forklab.kernel.pid import find_pid_ns, pid_task, task_active_pid_ns
 
@@ -331,11 +345,11 @@ def kill_something_info(k: Kernel, sender: Task, sig: int, pid: int) -> None:
         raise last
 
 
-def _group_leaders(k: Kernel) -> list[Task]:
+def _group_leaders(k: KernelState) -> list[Task]:
     return [t for t in k.tasks if t.group_leader is t and not t.exit_state]
 
 
-def do_sigaction(k: Kernel, current: Task, sig: int, act: SigAction | None) -> SigAction:
+def do_sigaction(k: KernelState, current: Task, sig: int, act: SigAction | None) -> SigAction:
     """Install a handler in the (possibly shared) table; return the old one (kernel/signal.c:3955-4000).
 
     Setting an action that ignores the signal discards it from every pending set of the group.
@@ -372,3 +386,96 @@ def sigprocmask(current: Task, how: int, newset: int | None) -> int:
     else:
         raise kerr(errno.EINVAL, f"sigprocmask: unknown how {how}", "kernel/signal.c:2946")
     return old
+
+
+def next_signal(pending: Sigpending, blocked: int) -> int:
+    """The lowest deliverable signal, synchronous (fault) signals first; 0 if none (kernel/signal.c:197-242)."""
+    x = pending.signal & ~blocked
+    if not x:
+        return 0
+    if x & SYNCHRONOUS_MASK:
+        x &= SYNCHRONOUS_MASK
+    return (x & -x).bit_length()
+
+
+def __dequeue_signal(pending: Sigpending, blocked: int) -> SigQueue | None:
+    """Take the next signal off one queue, with its siginfo (kernel/signal.c:607-625)."""
+    sig = next_signal(pending, blocked)
+    if not sig:
+        return None
+    pending.signal &= ~sigmask(sig)
+    info = next((q for q in pending.list if q.si_signo == sig), SigQueue(sig))
+    pending.list = [q for q in pending.list if q.si_signo != sig]
+    return info
+
+
+def dequeue_signal(tsk: Task, blocked: int) -> SigQueue | None:
+    """Dequeue from the thread's own queue, then the group's (kernel/signal.c:631-700)."""
+    assert tsk.signal is not None
+    info = __dequeue_signal(tsk.pending, blocked)
+    if info is None:
+        info = __dequeue_signal(tsk.signal.shared_pending, blocked)
+    return info
+
+
+def get_signal(k: KernelState, task: Task) -> KSignal | None:
+    """Dequeue signals until one has a handler; ignore, stop or die on the others (kernel/signal.c:2526-2756).
+
+    Returns the signal to hand to a user handler, or None when nothing is left. A fatal
+    signal ends the whole group (``do_group_exit``) and raises ``TaskKilled``.
+    """
+    from forklab.kernel.exit import do_group_exit
+
+    assert task.signal is not None and task.sighand is not None
+    while True:
+        if task.signal.flags & SIGNAL_GROUP_EXIT:  # signal_group_exit (kernel/signal.c:2584)
+            task.pending.signal &= ~sigmask(SIGKILL)
+            sig = task.signal.group_exit_code or SIGKILL
+            break
+        info = dequeue_signal(task, task.blocked)
+        if info is None:
+            return None
+        sig = info.si_signo
+        action = task.sighand.action[sig - 1]
+        if action.sa_handler == SIG_IGN:  # kernel/signal.c:2645
+            _note_delivery(k, task, sig, "ignored")
+            continue
+        if action.sa_handler != SIG_DFL:  # kernel/signal.c:2647-2652
+            if action.sa_flags & SA_RESETHAND:
+                task.sighand.action[sig - 1] = SigAction(SIG_DFL)
+            return KSignal(action, info, sig)
+        if sig in SIG_KERNEL_IGNORE:  # kernel/signal.c:2660
+            _note_delivery(k, task, sig, "ignored")
+            continue
+        if task.signal.flags & SIGNAL_UNKILLABLE and sig not in (SIGKILL, SIGSTOP):  # kernel/signal.c:2673
+            _note_delivery(k, task, sig, "ignored")
+            continue
+        if sig in SIG_KERNEL_STOP:  # kernel/signal.c:2677-2708
+            raise Unmodelled(f"signal {sig} would stop task {task.pid}: job-control stops are not modelled yet")
+        break
+    # fatal: (kernel/signal.c:2711-2739)
+    task.flags |= PF.PF_SIGNALED
+    k.signals_delivered.append((task.pid, sig, "killed"))
+    k.trace("get_signal", "kernel/signal.c:2526", f"sig {sig}: kills task {task.pid}", tid=task.pid)
+    do_group_exit(k, task, sig)
+    raise TaskKilled(task.pid, sig)
+
+
+def _note_delivery(k: KernelState, task: Task, sig: int, how: str) -> None:
+    """Record one delivery for ``signals_delivered`` and the trace."""
+    k.signals_delivered.append((task.pid, sig, how))
+    k.trace("get_signal", "kernel/signal.c:2526", f"sig {sig}: {how}", tid=task.pid)
+
+
+def signal_delivered(k: KernelState, task: Task, ksig: KSignal) -> None:
+    """A handler's frame is set up: the signal counts as delivered (kernel/signal.c:2758-2773).
+
+    The kernel also blocks ``sa_mask`` (and the signal, without SA_NODEFER) until the
+    handler's sigreturn; the model runs no handler code, so the mask is restored at once.
+    """
+    _note_delivery(k, task, ksig.sig, f"handler {ksig.ka.sa_handler:#x} ran")
+
+
+def signal_setup_done(k: KernelState, task: Task, ksig: KSignal) -> None:
+    """The handler's frame is in place: mark the signal delivered (kernel/signal.c:2775-2781)."""
+    signal_delivered(k, task, ksig)

@@ -35,7 +35,7 @@ from forklab.uapi import (
 )
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 NO_ID = 0xFFFFFFFF  # (uid_t) -1
 SYSCTL_NR_OPEN = 1024 * 1024
@@ -51,7 +51,7 @@ def make_kid(ns: UserNamespace, extents_attr: str, uid: int) -> int | None:
     return None
 
 
-def set_user(k: Kernel, current: Task, new: Cred) -> None:
+def set_user(k: KernelState, current: Task, new: Cred) -> None:
     """Move ``new`` to the user_struct of its uid; flag (not fail) an RLIMIT_NPROC excess (kernel/sys.c:468-495)."""
     from forklab.kernel.cred import alloc_uid, free_uid
 
@@ -81,7 +81,7 @@ def cap_emulate_setxuid(new: Cred, old: Cred) -> None:
         new.cap_effective = new.cap_permitted
 
 
-def __sys_setresid(k: Kernel, current: Task, ids: tuple[int, int, int], gid: bool) -> None:
+def __sys_setresid(k: KernelState, current: Task, ids: tuple[int, int, int], gid: bool) -> None:
     """setresuid/setresgid (kernel/sys.c:622-690, 704-760)."""
     from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
 
@@ -122,17 +122,17 @@ def __sys_setresid(k: Kernel, current: Task, ids: tuple[int, int, int], gid: boo
     k.trace("setresgid" if gid else "setresuid", "kernel/sys.c:622", f"ids {new.uid}/{new.euid}/{new.suid}, caps {new.cap_effective:#x}")
 
 
-def sys_setresuid(k: Kernel, current: Task, ruid: int, euid: int, suid: int) -> None:
+def sys_setresuid(k: KernelState, current: Task, ruid: int, euid: int, suid: int) -> None:
     """SYSCALL_DEFINE3(setresuid) (kernel/sys.c:692-695)."""
     __sys_setresid(k, current, (ruid, euid, suid), gid=False)
 
 
-def sys_setresgid(k: Kernel, current: Task, rgid: int, egid: int, sgid: int) -> None:
+def sys_setresgid(k: KernelState, current: Task, rgid: int, egid: int, sgid: int) -> None:
     """SYSCALL_DEFINE3(setresgid) (kernel/sys.c:762-765)."""
     __sys_setresid(k, current, (rgid, egid, sgid), gid=True)
 
 
-def do_prlimit(k: Kernel, current: Task, resource: int, new: tuple[int, int] | None) -> tuple[int, int]:
+def do_prlimit(k: KernelState, current: Task, resource: int, new: tuple[int, int] | None) -> tuple[int, int]:
     """getrlimit/setrlimit on the caller's process (kernel/sys.c:1523-1580); returns the old limit."""
     if not 0 <= resource < RLIM_NLIMITS:
         raise kerr(errno.EINVAL, f"unknown resource {resource}", "kernel/sys.c:1530")
@@ -163,7 +163,7 @@ def propagate_has_child_subreaper(p: Task) -> None:
         stack.extend(child.children)
 
 
-def prctl(k: Kernel, me: Task, option: int, arg2: int) -> int:
+def prctl(k: KernelState, me: Task, option: int, arg2: int) -> int:
     """prctl(2) for the options fork and exit care about (kernel/sys.c:2282-2550)."""
     from forklab.kernel.signal import valid_signal
 

@@ -12,7 +12,7 @@ from forklab.include.linux.user_namespace import UCOUNT, UCOUNT_COUNTS, UserName
 if TYPE_CHECKING:
     from forklab.include.linux.cred import Cred
     from forklab.include.linux.sched import Task as Task_
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 USERNS_SETGROUPS_ALLOWED = 1  # include/linux/user_namespace.h:24
 MAX_USER_NS_LEVEL = 32  # kernel/user_namespace.c:77
@@ -24,7 +24,7 @@ def get_user_ns(ns: UserNamespace) -> UserNamespace:
     return ns
 
 
-def put_user_ns(k: Kernel, ns: UserNamespace | None) -> None:
+def put_user_ns(k: KernelState, ns: UserNamespace | None) -> None:
     """Drop a reference; the last one frees the ns and drops its parent (kernel/user_namespace.c:191-206)."""
     while ns is not None:
         ns.count -= 1
@@ -112,7 +112,7 @@ def from_kuid_munged(ns: UserNamespace, kuid: int) -> int:
     return 65534 if mapped is None else mapped
 
 
-def create_user_ns(k: Kernel, new: Cred) -> None:
+def create_user_ns(k: KernelState, new: Cred) -> None:
     """Create a user namespace for the credentials ``new`` (kernel/user_namespace.c:69-152).
 
     Checks in source order: nesting depth (ENOSPC, :77), the user-namespace ucount at every
@@ -157,7 +157,7 @@ def set_cred_user_ns(cred: Cred, user_ns: UserNamespace, full_set: int) -> None:
     cred.user_ns = user_ns
 
 
-def proc_write_id_map(k: Kernel, writer: Task_, target: Task_, uid_map: list[tuple[int, int, int]] | None,
+def proc_write_id_map(k: KernelState, writer: Task_, target: Task_, uid_map: list[tuple[int, int, int]] | None,
                       gid_map: list[tuple[int, int, int]] | None, deny_setgroups: bool = False) -> None:
     """Write /proc/<target>/uid_map and gid_map (and "deny" to setgroups) as ``writer`` (kernel/user_namespace.c:844-1000, 1084-1115).
 

@@ -10,14 +10,14 @@ from forklab.kernel.ns_common import copy_ns, put_ns
 from forklab.uapi import CLONE_NEWUTS
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
-def copy_utsname(k: Kernel, flags: int, user_ns: UserNamespace, old_ns: Namespace) -> Namespace:
+def copy_utsname(k: KernelState, flags: int, user_ns: UserNamespace, old_ns: Namespace) -> Namespace:
     """Share old_ns or copy it for CLONE_NEWUTS (kernel/utsname.c:89)."""
     return copy_ns(k, flags, CLONE_NEWUTS, user_ns, old_ns, UCOUNT.UCOUNT_UTS_NAMESPACES, ("kernel/utsname.c:52", "kernel/utsname.c:89"))
 
 
-def put_uts_ns(k: Kernel, ns: Namespace | None) -> None:
+def put_uts_ns(k: KernelState, ns: Namespace | None) -> None:
     """Drop a reference to a UTS namespace (kernel/utsname.c)."""
     put_ns(k, ns, UCOUNT.UCOUNT_UTS_NAMESPACES)

@@ -30,6 +30,8 @@ write-protecting some of its COW PTEs (which the kernel does not undo).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from forklab.include.linux.mm_types import (
@@ -44,7 +46,10 @@ from forklab.include.linux.mm_types import (
 )
 from forklab.mm.memory import _PFN_MASK, PAGE_SHIFT, PAGE_SIZE, PTE_TABLE_BYTES, add_rss_of
 from forklab.mm.mmap import TASK_SIZE
-from forklab.mm.page_alloc import ZERO_PFN, MmKernel
+from forklab.mm.page_alloc import ZERO_PFN
+
+if TYPE_CHECKING:
+    from forklab.state import KernelState
 
 Snapshot = tuple[object, ...]
 
@@ -59,7 +64,7 @@ def _mapped_pfns(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return nz[keep], pfns[keep]
 
 
-def check_mm_invariants(k: MmKernel, mms: list[MmStruct]) -> list[str]:
+def check_mm_invariants(k: KernelState, mms: list[MmStruct]) -> list[str]:
     """One message per broken invariant over the MemMap and all live ``mms`` (empty = consistent)."""
     mem = k.mem
     errs: list[str] = []
@@ -178,7 +183,7 @@ def check_mm_invariants(k: MmKernel, mms: list[MmStruct]) -> list[str]:
     return errs
 
 
-def mm_snapshot(k: MmKernel, mm: MmStruct, mask_rw: bool = False) -> Snapshot:
+def mm_snapshot(k: KernelState, mm: MmStruct, mask_rw: bool = False) -> Snapshot:
     """A hashable picture of one mm: page tables, vmas and counters."""
     del k
     mask = np.uint64(~_PAGE_RW & (2**64 - 1)) if mask_rw else np.uint64(2**64 - 1)
@@ -196,7 +201,7 @@ def mm_snapshot(k: MmKernel, mm: MmStruct, mask_rw: bool = False) -> Snapshot:
     return (tables, vmas, counters)
 
 
-def mem_snapshot(k: MmKernel) -> Snapshot:
+def mem_snapshot(k: KernelState) -> Snapshot:
     """A hashable picture of physical memory, the allocator, the commit charge and the anon_vmas."""
     mem = k.mem
     top = mem.max_pfn

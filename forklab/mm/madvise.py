@@ -46,7 +46,6 @@ from forklab.mm.mmap import (
     vma_merge,
     vma_next_of,
 )
-from forklab.mm.page_alloc import MmKernel
 from forklab.uapi import (
     MADV_COLD,
     MADV_DODUMP,
@@ -71,6 +70,7 @@ from forklab.uapi import (
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
+    from forklab.state import KernelState
 
 _U64 = 2**64 - 1
 _VALID = frozenset({
@@ -107,7 +107,7 @@ def _ksm_madvise(vma: VmAreaStruct, behavior: int, new_flags: int) -> int:
     return new_flags & ~VM.VM_MERGEABLE
 
 
-def madvise_behavior(k: MmKernel, vma: VmAreaStruct, prev: VmAreaStruct | None, start: int, end: int,
+def madvise_behavior(k: KernelState, vma: VmAreaStruct, prev: VmAreaStruct | None, start: int, end: int,
                      behavior: int) -> tuple[int, VmAreaStruct | None]:
     """Flag-changing advice on ``[start, end)`` of ``vma``, merging or splitting (mm/madvise.c:65-180)."""
     mm = vma.vm_mm
@@ -165,7 +165,7 @@ def madvise_behavior(k: MmKernel, vma: VmAreaStruct, prev: VmAreaStruct | None, 
     return 0, vma
 
 
-def madvise_vma(k: MmKernel, t: Task, vma: VmAreaStruct, prev: VmAreaStruct | None, start: int, end: int,
+def madvise_vma(k: KernelState, t: Task, vma: VmAreaStruct, prev: VmAreaStruct | None, start: int, end: int,
                 behavior: int) -> tuple[int, VmAreaStruct | None]:
     """Dispatch one vma's part of the range (mm/madvise.c:933-953)."""
     if behavior == MADV_REMOVE:
@@ -188,7 +188,7 @@ def madvise_vma(k: MmKernel, t: Task, vma: VmAreaStruct, prev: VmAreaStruct | No
     return madvise_behavior(k, vma, prev, start, end, behavior)
 
 
-def do_madvise(k: MmKernel, t: Task, start: int, len_in: int, behavior: int) -> None:
+def do_madvise(k: KernelState, t: Task, start: int, len_in: int, behavior: int) -> None:
     """madvise(2) (mm/madvise.c:1053-1145, with the 5.6.8 mmget_still_valid check)."""
     mm = t.mm
     if mm is None:

@@ -84,7 +84,6 @@ from forklab.include.linux.mm_types import (
 )
 from forklab.mm.page_alloc import (
     ZERO_PFN,
-    MmKernel,
     PageAnon,
     PG_anon,
     PG_swapbacked,
@@ -104,6 +103,7 @@ from forklab.mm.rmap import (
 
 if TYPE_CHECKING:
     from forklab.include.linux.fdtable import File, Inode
+    from forklab.state import KernelState
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -221,17 +221,17 @@ def add_mm_counter(mm: MmStruct, member: int, value: int) -> None:
         raise InternalError(f"rss counter {member} went negative in {mm!r}")
 
 
-def mm_counter_file(k: MmKernel, pfn: int) -> int:
+def mm_counter_file(k: KernelState, pfn: int) -> int:
     """MM_SHMEMPAGES for swap-backed page-cache pages, else MM_FILEPAGES (include/linux/mm.h:1739-1744)."""
     return MM_SHMEMPAGES if int(k.mem.flags[pfn]) & PG_swapbacked else MM_FILEPAGES
 
 
-def mm_counter(k: MmKernel, pfn: int) -> int:
+def mm_counter(k: KernelState, pfn: int) -> int:
     """Which RSS counter a page belongs to (include/linux/mm.h:1746-1751)."""
     return MM_ANONPAGES if PageAnon(k, pfn) else mm_counter_file(k, pfn)
 
 
-def add_rss_of(k: MmKernel, rss: list[int], pfns: npt.NDArray[np.int64], sign: int) -> npt.NDArray[np.bool_]:
+def add_rss_of(k: KernelState, rss: list[int], pfns: npt.NDArray[np.int64], sign: int) -> npt.NDArray[np.bool_]:
     """Count ``pfns`` into the RSS counters by kind (mm_counter, include/linux/mm.h:1835-1844); returns the anon mask.
 
     NOTE: vectorised over a whole PTE table, where the kernel counts one page at a time.
@@ -282,7 +282,7 @@ def pmd_populate(mm: MmStruct, addr: int) -> PteTable:
     return table
 
 
-def pte_alloc(k: MmKernel, mm: MmStruct, addr: int, site: str) -> PteTable | None:
+def pte_alloc(k: KernelState, mm: MmStruct, addr: int, site: str) -> PteTable | None:
     """pte_alloc(): allocate the PTE page if the PMD is empty; None = ENOMEM (include/linux/mm.h:2052-2053)."""
     table = mm.pgd.get(addr >> PMD_SHIFT)
     if table is not None:
@@ -303,7 +303,7 @@ def set_pte_at(mm: MmStruct, addr: int, pte: int) -> None:
 # --- vm_normal_page and fork ----------------------------------------------------------------------
 
 
-def vm_normal_page(k: MmKernel, vma: VmAreaStruct, addr: int, pte: int) -> int | None:
+def vm_normal_page(k: KernelState, vma: VmAreaStruct, addr: int, pte: int) -> int | None:
     """The pfn of a refcounted page, or None for special mappings (zero page, PFNMAP) (mm/memory.c:592-646)."""
     pfn = pte_pfn(pte)
     if pte_special(pte):
@@ -319,7 +319,7 @@ def vm_normal_page(k: MmKernel, vma: VmAreaStruct, addr: int, pte: int) -> int |
     return pfn
 
 
-def copy_one_pte(k: MmKernel, dst_table: PteTable, src_table: PteTable, idx: np.ndarray,
+def copy_one_pte(k: KernelState, dst_table: PteTable, src_table: PteTable, idx: np.ndarray,
                  vma: VmAreaStruct, rss: list[int]) -> None:
     """Copy the present PTEs at ``idx``: COW write-protects both sides, child clean (shared) and old (mm/memory.c:695-800).
 
@@ -352,7 +352,7 @@ def copy_one_pte(k: MmKernel, dst_table: PteTable, src_table: PteTable, idx: np.
     add_rss_of(k, rss, pfns, 1)
 
 
-def copy_pte_range(k: MmKernel, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct,
+def copy_pte_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct,
                    addr: int, end: int) -> int:
     """Allocate the child's PTE page and copy the entries of ``[addr, end)`` (mm/memory.c:802-863)."""
     dst_table = pte_alloc(k, dst_mm, addr, "copy_pte_range:pte_alloc")
@@ -373,7 +373,7 @@ def copy_pte_range(k: MmKernel, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaS
     return 0
 
 
-def copy_page_range(k: MmKernel, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct) -> int:
+def copy_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct) -> int:
     """Copy the parent's PTEs of ``vma`` into the child, or skip when faults can refill them (mm/memory.c:955-1020)."""
     if not vma.vm_flags & (VM.VM_HUGETLB | VM.VM_PFNMAP | VM.VM_MIXEDMAP) and vma.anon_vma is None:
         return 0
@@ -390,7 +390,7 @@ def copy_page_range(k: MmKernel, dst_mm: MmStruct, src_mm: MmStruct, vma: VmArea
 # --- unmapping ------------------------------------------------------------------------------------
 
 
-def zap_pte_range(k: MmKernel, vma: VmAreaStruct, addr: int, end: int, rss: list[int]) -> None:
+def zap_pte_range(k: KernelState, vma: VmAreaStruct, addr: int, end: int, rss: list[int]) -> None:
     """Clear the PTEs of ``[addr, end)`` in one table, dropping rmap, refcounts and RSS (mm/memory.c:1022-1130).
 
     Vectorised over the table like copy_one_pte: page_remove_rmap and the mmu_gather's
@@ -427,7 +427,7 @@ def zap_pte_range(k: MmKernel, vma: VmAreaStruct, addr: int, end: int, rss: list
         mem._free_pfn(pfn)
 
 
-def unmap_single_vma(k: MmKernel, vma: VmAreaStruct, start_addr: int, end_addr: int) -> None:
+def unmap_single_vma(k: KernelState, vma: VmAreaStruct, start_addr: int, end_addr: int) -> None:
     """Zap the part of ``vma`` inside ``[start_addr, end_addr)`` (mm/memory.c:1261-1320)."""
     start = max(vma.vm_start, start_addr)
     if start >= vma.vm_end:
@@ -449,7 +449,7 @@ def unmap_single_vma(k: MmKernel, vma: VmAreaStruct, start_addr: int, end_addr: 
             add_mm_counter(mm, member, value)
 
 
-def unmap_vmas(k: MmKernel, vmas: list[VmAreaStruct], start_addr: int, end_addr: int) -> None:
+def unmap_vmas(k: KernelState, vmas: list[VmAreaStruct], start_addr: int, end_addr: int) -> None:
     """Unmap ``[start_addr, end_addr)`` of each vma of the list (mm/memory.c:1322-1334)."""
     for vma in vmas:
         if vma.vm_start >= end_addr:
@@ -457,12 +457,12 @@ def unmap_vmas(k: MmKernel, vmas: list[VmAreaStruct], start_addr: int, end_addr:
         unmap_single_vma(k, vma, start_addr, end_addr)
 
 
-def zap_page_range(k: MmKernel, vma: VmAreaStruct, start: int, size: int) -> None:
+def zap_page_range(k: KernelState, vma: VmAreaStruct, start: int, size: int) -> None:
     """Remove user pages in a range (MADV_DONTNEED) without freeing page tables (mm/memory.c:1344-1362)."""
     unmap_single_vma(k, vma, start, start + size)
 
 
-def free_pgtables(k: MmKernel, mm: MmStruct, start: int, end: int) -> None:
+def free_pgtables(k: KernelState, mm: MmStruct, start: int, end: int) -> None:
     """Free the PTE pages over ``[start, end)`` that no remaining vma needs (mm/memory.c:388-421).
 
     The kernel frees from the previous vma's end to the next vma's start, PMD-aligned
@@ -486,7 +486,7 @@ def free_pgtables(k: MmKernel, mm: MmStruct, start: int, end: int) -> None:
 # --- shmem page cache (mm/shmem.c) ----------------------------------------------------------------
 
 
-def shmem_getpage_gfp(k: MmKernel, inode: Inode, index: int) -> tuple[int, int | None]:
+def shmem_getpage_gfp(k: KernelState, inode: Inode, index: int) -> tuple[int, int | None]:
     """Find or create the page cache page at ``index``; returns (vm_fault_t, pfn with a ref) (mm/shmem.c:1696-1915)."""
     if index << PAGE_SHIFT >= inode.i_size:
         return VM_FAULT_SIGBUS, None
@@ -503,7 +503,7 @@ def shmem_getpage_gfp(k: MmKernel, inode: Inode, index: int) -> tuple[int, int |
     return 0, pfn
 
 
-def shmem_fault(k: MmKernel, vma: VmAreaStruct, address: int) -> tuple[int, int | None]:
+def shmem_fault(k: KernelState, vma: VmAreaStruct, address: int) -> tuple[int, int | None]:
     """vm_ops->fault of shmem: the page at the vma offset, with a reference (mm/shmem.c:1972-2063)."""
     file = vma.vm_file
     if file is None:
@@ -512,7 +512,7 @@ def shmem_fault(k: MmKernel, vma: VmAreaStruct, address: int) -> tuple[int, int 
     return shmem_getpage_gfp(k, file.f_inode, index)
 
 
-def shmem_evict_inode(k: MmKernel, inode: Inode) -> None:
+def shmem_evict_inode(k: KernelState, inode: Inode) -> None:
     """Last reference to a shmem inode: truncate its page cache, unaccount its size (mm/shmem.c:1120-1150)."""
     for index in sorted(inode.i_pages):
         put_page(k, inode.i_pages[index])
@@ -522,7 +522,7 @@ def shmem_evict_inode(k: MmKernel, inode: Inode) -> None:
     vm_unacct_memory(k, k.mem.shmem_acct.pop(inode.i_ino, 0))
 
 
-def vma_fput(k: MmKernel, file: File) -> None:
+def vma_fput(k: KernelState, file: File) -> None:
     """fput() of a vma's file (fs/file_table.c:334-358) as far as the mm needs it.
 
     Shmem files made by ``shmem_zero_setup`` are private to the mm code (never in an fd table):
@@ -561,13 +561,13 @@ def _mm_of(vma: VmAreaStruct) -> MmStruct:
     return vma.vm_mm
 
 
-def wp_page_reuse(k: MmKernel, vmf: VmFault) -> None:
+def wp_page_reuse(k: KernelState, vmf: VmFault) -> None:
     """Make the faulting PTE young, dirty and (if VM_WRITE) writable in place (mm/memory.c:2458-2478)."""
     entry = maybe_mkwrite(vmf.orig_pte | _PAGE_ACCESSED | _PAGE_DIRTY, vmf.vma)
     set_pte_at(_mm_of(vmf.vma), vmf.address, entry)
 
 
-def wp_page_copy(k: MmKernel, vmf: VmFault) -> int:
+def wp_page_copy(k: KernelState, vmf: VmFault) -> int:
     """Break COW: new page (zeroed for the zero page, else a copy), map it writable, drop the old (mm/memory.c:2496-2641)."""
     vma = vmf.vma
     mm = _mm_of(vma)
@@ -599,13 +599,13 @@ def wp_page_copy(k: MmKernel, vmf: VmFault) -> int:
     return VM_FAULT_WRITE
 
 
-def wp_page_shared(k: MmKernel, vmf: VmFault) -> int:
+def wp_page_shared(k: KernelState, vmf: VmFault) -> int:
     """Write fault on a present shared page: shmem has no page_mkwrite, reuse in place (mm/memory.c:2698-2730)."""
     wp_page_reuse(k, vmf)
     return VM_FAULT_WRITE
 
 
-def reuse_swap_page(k: MmKernel, pfn: int) -> tuple[bool, int]:
+def reuse_swap_page(k: KernelState, pfn: int) -> tuple[bool, int]:
     """Can the faulting vma keep the page? iff mapcount + swapcount <= 1 (mm/swapfile.c:1653-1687).
 
     No swap is modelled: the swap count is 0 and no page is ever in the swap cache.
@@ -614,7 +614,7 @@ def reuse_swap_page(k: MmKernel, pfn: int) -> tuple[bool, int]:
     return count <= 1, count
 
 
-def do_wp_page(k: MmKernel, vmf: VmFault) -> int:
+def do_wp_page(k: KernelState, vmf: VmFault) -> int:
     """Write to a present read-only PTE: reuse or copy, as 5.6 decides (mm/memory.c:2750-2832)."""
     vma = vmf.vma
     vmf.page = vm_normal_page(k, vma, vmf.address, vmf.orig_pte)
@@ -641,7 +641,7 @@ def do_wp_page(k: MmKernel, vmf: VmFault) -> int:
     return wp_page_copy(k, vmf)
 
 
-def do_anonymous_page(k: MmKernel, vmf: VmFault) -> int:
+def do_anonymous_page(k: KernelState, vmf: VmFault) -> int:
     """First touch of private anonymous memory: zero page on read, fresh zeroed page on write (mm/memory.c:3153-3266)."""
     vma = vmf.vma
     mm = _mm_of(vma)
@@ -676,7 +676,7 @@ def _install_prealloc(mm: MmStruct, vmf: VmFault) -> PteTable:
     return pmd_populate(mm, vmf.address)
 
 
-def alloc_set_pte(k: MmKernel, vmf: VmFault, page: int) -> int:
+def alloc_set_pte(k: KernelState, vmf: VmFault, page: int) -> int:
     """Map the page-cache ``page`` at the fault address (mm/memory.c:3470-3534)."""
     vma = vmf.vma
     mm = _mm_of(vma)
@@ -696,7 +696,7 @@ def alloc_set_pte(k: MmKernel, vmf: VmFault, page: int) -> int:
     return 0
 
 
-def filemap_map_pages(k: MmKernel, vmf: VmFault, start_pgoff: int, end_pgoff: int) -> None:
+def filemap_map_pages(k: KernelState, vmf: VmFault, start_pgoff: int, end_pgoff: int) -> None:
     """Map the cached pages of ``[start_pgoff, end_pgoff]`` around a read fault (mm/filemap.c:2645-2720)."""
     vma = vmf.vma
     file = vma.vm_file
@@ -715,7 +715,7 @@ def filemap_map_pages(k: MmKernel, vmf: VmFault, start_pgoff: int, end_pgoff: in
     vmf.address = fault_address
 
 
-def do_fault_around(k: MmKernel, vmf: VmFault) -> int:
+def do_fault_around(k: KernelState, vmf: VmFault) -> int:
     """Map up to 16 cached pages around a read fault before calling ->fault (mm/memory.c:3600-3651)."""
     vma = vmf.vma
     mm = _mm_of(vma)
@@ -735,7 +735,7 @@ def do_fault_around(k: MmKernel, vmf: VmFault) -> int:
     return VM_FAULT_NOPAGE if get_pte(mm, address) else 0
 
 
-def __do_fault(k: MmKernel, vmf: VmFault) -> int:
+def __do_fault(k: KernelState, vmf: VmFault) -> int:
     """Preallocate the PTE page, then call vm_ops->fault (shmem_fault) (mm/memory.c:3268-3305)."""
     mm = _mm_of(vmf.vma)
     if (vmf.address >> PMD_SHIFT) not in mm.pgd and not vmf.prealloc_pte:
@@ -747,14 +747,14 @@ def __do_fault(k: MmKernel, vmf: VmFault) -> int:
     return ret
 
 
-def finish_fault(k: MmKernel, vmf: VmFault) -> int:
+def finish_fault(k: KernelState, vmf: VmFault) -> int:
     """Map the page the ->fault handler returned (mm/memory.c:3536-3560)."""
     if vmf.page is None:
         raise InternalError("finish_fault without a page")
     return alloc_set_pte(k, vmf, vmf.page)
 
 
-def do_read_fault(k: MmKernel, vmf: VmFault) -> int:
+def do_read_fault(k: KernelState, vmf: VmFault) -> int:
     """Read fault on a file/shmem vma: fault-around, then ->fault and map (mm/memory.c:3676-3701)."""
     ret = do_fault_around(k, vmf)
     if ret:
@@ -768,7 +768,7 @@ def do_read_fault(k: MmKernel, vmf: VmFault) -> int:
     return ret
 
 
-def do_shared_fault(k: MmKernel, vmf: VmFault) -> int:
+def do_shared_fault(k: KernelState, vmf: VmFault) -> int:
     """Write fault on a shared file/shmem vma: ->fault, map writable and dirty (mm/memory.c:3742-3783)."""
     ret = __do_fault(k, vmf)
     if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
@@ -779,7 +779,7 @@ def do_shared_fault(k: MmKernel, vmf: VmFault) -> int:
     return ret
 
 
-def do_fault(k: MmKernel, vmf: VmFault) -> int:
+def do_fault(k: KernelState, vmf: VmFault) -> int:
     """Fault on a vma with vm_ops: read, COW or shared variant (mm/memory.c:3785-3830)."""
     if not vmf.flags & FAULT_FLAG_WRITE:
         ret = do_read_fault(k, vmf)
@@ -791,7 +791,7 @@ def do_fault(k: MmKernel, vmf: VmFault) -> int:
     return ret
 
 
-def handle_pte_fault(k: MmKernel, vmf: VmFault) -> int:
+def handle_pte_fault(k: KernelState, vmf: VmFault) -> int:
     """Dispatch on the PTE: none -> anonymous/file fault, write to read-only -> do_wp_page (mm/memory.c:4008-4094)."""
     mm = _mm_of(vmf.vma)
     vmf.orig_pte = get_pte(mm, vmf.address)
@@ -811,7 +811,7 @@ def handle_pte_fault(k: MmKernel, vmf: VmFault) -> int:
     return 0
 
 
-def handle_mm_fault(k: MmKernel, vma: VmAreaStruct, address: int, flags: int) -> int:
+def handle_mm_fault(k: KernelState, vma: VmAreaStruct, address: int, flags: int) -> int:
     """Resolve a fault at ``address`` in ``vma``; returns vm_fault_t bits (mm/memory.c:4191-4230)."""
     address &= ~(PAGE_SIZE - 1)
     pgoff = ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff

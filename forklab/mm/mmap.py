@@ -70,7 +70,7 @@ from forklab.mm.memory import (
     vma_fput,
     vma_pages,
 )
-from forklab.mm.page_alloc import OVERCOMMIT_ALWAYS, OVERCOMMIT_GUESS, OVERCOMMIT_NEVER, MmKernel
+from forklab.mm.page_alloc import OVERCOMMIT_ALWAYS, OVERCOMMIT_GUESS, OVERCOMMIT_NEVER
 from forklab.mm.rmap import anon_vma_clone, unlink_anon_vmas
 from forklab.uapi import (
     CAP_IPC_LOCK,
@@ -102,6 +102,7 @@ from forklab.uapi import (
 if TYPE_CHECKING:
     from forklab.include.linux.mm_types import AnonVma
     from forklab.include.linux.sched import Task
+    from forklab.state import KernelState
 
 TASK_SIZE = (1 << 47) - PAGE_SIZE  # arch/x86/include/asm/processor.h:890 (TASK_SIZE_MAX)
 DEFAULT_MAP_WINDOW = TASK_SIZE
@@ -151,19 +152,19 @@ def _capable(t: Task | None, cap: int) -> bool:
 # --- commit accounting (mm/util.c) ----------------------------------------------------------------
 
 
-def vm_acct_memory(k: MmKernel, pages: int) -> None:
+def vm_acct_memory(k: KernelState, pages: int) -> None:
     """vm_committed_as += pages (include/linux/mman.h:76-79)."""
     k.mem.vm_committed_as += pages
 
 
-def vm_unacct_memory(k: MmKernel, pages: int) -> None:
+def vm_unacct_memory(k: KernelState, pages: int) -> None:
     """vm_committed_as -= pages (include/linux/mman.h:81-84)."""
     k.mem.vm_committed_as -= pages
     if k.mem.vm_committed_as < 0:
         raise InternalError("vm_committed_as went negative")
 
 
-def vm_commit_limit(k: MmKernel) -> int:
+def vm_commit_limit(k: KernelState) -> int:
     """CommitLimit: overcommit_kbytes or ratio% of RAM, plus swap (mm/util.c:747-759)."""
     mem = k.mem
     if mem.sysctl_overcommit_kbytes:
@@ -173,7 +174,7 @@ def vm_commit_limit(k: MmKernel) -> int:
     return allowed + mem.total_swap_pages
 
 
-def __vm_enough_memory(k: MmKernel, mm: MmStruct | None, pages: int, cap_sys_admin: bool) -> int:
+def __vm_enough_memory(k: KernelState, mm: MmStruct | None, pages: int, cap_sys_admin: bool) -> int:
     """Charge ``pages`` to vm_committed_as if the overcommit policy allows; 0 or -ENOMEM (mm/util.c:797-841)."""
     mem = k.mem
     vm_acct_memory(k, pages)
@@ -199,7 +200,7 @@ def __vm_enough_memory(k: MmKernel, mm: MmStruct | None, pages: int, cap_sys_adm
     return -errno.ENOMEM
 
 
-def security_vm_enough_memory_mm(k: MmKernel, mm: MmStruct | None, pages: int) -> int:
+def security_vm_enough_memory_mm(k: KernelState, mm: MmStruct | None, pages: int) -> int:
     """cap_vm_enough_memory: CAP_SYS_ADMIN of current decides the admin reserve (security/security.c:778, security/commoncap.c:1344)."""
     return __vm_enough_memory(k, mm, pages, _capable(k.current, CAP_SYS_ADMIN))
 
@@ -356,7 +357,7 @@ def can_vma_merge_after(vma: VmAreaStruct, vm_flags: int, anon_vma: AnonVma | No
         and vma.vm_pgoff + vma_pages(vma) == vm_pgoff
 
 
-def _remove_merged(k: MmKernel, mm: MmStruct, survivor: VmAreaStruct, gone: VmAreaStruct) -> None:
+def _remove_merged(k: KernelState, mm: MmStruct, survivor: VmAreaStruct, gone: VmAreaStruct) -> None:
     mm.mmap.remove(gone)
     if gone.vm_file is not None:
         vma_fput(k, gone.vm_file)
@@ -369,7 +370,7 @@ def _remove_merged(k: MmKernel, mm: MmStruct, survivor: VmAreaStruct, gone: VmAr
     mm.map_count -= 1
 
 
-def __vma_adjust(k: MmKernel, mm: MmStruct, vma: VmAreaStruct, start: int, end: int, pgoff: int,
+def __vma_adjust(k: KernelState, mm: MmStruct, vma: VmAreaStruct, start: int, end: int, pgoff: int,
                  expand: VmAreaStruct) -> int:
     """Move ``vma``'s bounds, adjusting or swallowing its successor(s) (mm/mmap.c:694-983, merge cases)."""
     nxt = vma_next_of(mm, vma)
@@ -418,7 +419,7 @@ def __vma_adjust(k: MmKernel, mm: MmStruct, vma: VmAreaStruct, start: int, end: 
     return 0
 
 
-def vma_merge(k: MmKernel, mm: MmStruct, prev: VmAreaStruct | None, addr: int, end: int, vm_flags: int,
+def vma_merge(k: KernelState, mm: MmStruct, prev: VmAreaStruct | None, addr: int, end: int, vm_flags: int,
               anon_vma: AnonVma | None, file: File | None, pgoff: int) -> VmAreaStruct | None:
     """Merge ``[addr, end)`` with flags ``vm_flags`` into its neighbours if compatible (mm/mmap.c:1113-1205)."""
     if vm_flags & VM_SPECIAL:
@@ -486,7 +487,7 @@ def find_mergeable_anon_vma(vma: VmAreaStruct,
 # --- splitting ------------------------------------------------------------------------------------
 
 
-def vm_area_dup(k: MmKernel, orig: VmAreaStruct, site: str) -> VmAreaStruct | None:
+def vm_area_dup(k: KernelState, orig: VmAreaStruct, site: str) -> VmAreaStruct | None:
     """Copy a vma struct with an empty anon_vma_chain (kernel/fork.c:359-370)."""
     if k.fault.should_fail(site):
         return None
@@ -495,7 +496,7 @@ def vm_area_dup(k: MmKernel, orig: VmAreaStruct, site: str) -> VmAreaStruct | No
                         anon_vma_chain=[], vm_page_prot=orig.vm_page_prot)
 
 
-def __split_vma(k: MmKernel, mm: MmStruct, vma: VmAreaStruct, addr: int, new_below: int) -> int:
+def __split_vma(k: KernelState, mm: MmStruct, vma: VmAreaStruct, addr: int, new_below: int) -> int:
     """Split ``vma`` at ``addr``; the new vma takes the lower part iff ``new_below`` (mm/mmap.c:2630-2688)."""
     new = vm_area_dup(k, vma, "__split_vma:vm_area_dup")
     if new is None:
@@ -519,7 +520,7 @@ def __split_vma(k: MmKernel, mm: MmStruct, vma: VmAreaStruct, addr: int, new_bel
     return 0
 
 
-def split_vma(k: MmKernel, mm: MmStruct, vma: VmAreaStruct, addr: int, new_below: int) -> int:
+def split_vma(k: KernelState, mm: MmStruct, vma: VmAreaStruct, addr: int, new_below: int) -> int:
     """__split_vma after the max_map_count check (mm/mmap.c:2694-2701)."""
     if mm.map_count >= k.mem.sysctl_max_map_count:
         return -errno.ENOMEM
@@ -549,7 +550,7 @@ def free_pgd_range(mm: MmStruct, addr: int, end: int, floor: int, ceiling: int) 
         mm.pgtables_bytes -= PTE_TABLE_BYTES
 
 
-def free_pgtables(k: MmKernel, mm: MmStruct, vmas: list[VmAreaStruct], floor: int, ceiling: int) -> None:
+def free_pgtables(k: KernelState, mm: MmStruct, vmas: list[VmAreaStruct], floor: int, ceiling: int) -> None:
     """Unlink the vmas' anon_vmas and free their page tables, grouping close vmas (mm/memory.c:388-421)."""
     i = 0
     while i < len(vmas):
@@ -565,7 +566,7 @@ def free_pgtables(k: MmKernel, mm: MmStruct, vmas: list[VmAreaStruct], floor: in
         i += 1
 
 
-def remove_vma(k: MmKernel, vma: VmAreaStruct) -> None:
+def remove_vma(k: KernelState, vma: VmAreaStruct) -> None:
     """Drop the vma's file and free it (mm/mmap.c:171-183)."""
     if vma.vm_file is not None:
         vma_fput(k, vma.vm_file)
@@ -573,7 +574,7 @@ def remove_vma(k: MmKernel, vma: VmAreaStruct) -> None:
     vma.vm_mm = None
 
 
-def remove_vma_list(k: MmKernel, mm: MmStruct, vmas: list[VmAreaStruct]) -> None:
+def remove_vma_list(k: KernelState, mm: MmStruct, vmas: list[VmAreaStruct]) -> None:
     """Unaccount and free detached vmas (mm/mmap.c:2556-2572)."""
     update_hiwater_vm(mm)
     nr_accounted = 0
@@ -586,7 +587,7 @@ def remove_vma_list(k: MmKernel, mm: MmStruct, vmas: list[VmAreaStruct]) -> None
     vm_unacct_memory(k, nr_accounted)
 
 
-def unmap_region(k: MmKernel, mm: MmStruct, vmas: list[VmAreaStruct], prev: VmAreaStruct | None,
+def unmap_region(k: KernelState, mm: MmStruct, vmas: list[VmAreaStruct], prev: VmAreaStruct | None,
                  start: int, end: int) -> None:
     """Zap the PTEs of the detached vmas and free their page tables (mm/mmap.c:2579-2596)."""
     nxt = vma_next_of(mm, prev)
@@ -595,7 +596,7 @@ def unmap_region(k: MmKernel, mm: MmStruct, vmas: list[VmAreaStruct], prev: VmAr
     free_pgtables(k, mm, vmas, prev.vm_end if prev is not None else 0, nxt.vm_start if nxt is not None else 0)
 
 
-def __do_munmap(k: MmKernel, mm: MmStruct, start: int, length: int) -> None:
+def __do_munmap(k: KernelState, mm: MmStruct, start: int, length: int) -> None:
     """Unmap ``[start, start+len)``, splitting the vmas at the edges (mm/mmap.c:2708-2815)."""
     if start & (PAGE_SIZE - 1) or start > TASK_SIZE or length > TASK_SIZE - start:
         raise kerr(errno.EINVAL, "munmap start is unaligned or the range leaves the address space", "mm/mmap.c:2715")
@@ -628,7 +629,7 @@ def __do_munmap(k: MmKernel, mm: MmStruct, start: int, length: int) -> None:
     remove_vma_list(k, mm, detached)
 
 
-def do_munmap(k: MmKernel, mm: MmStruct, start: int, length: int) -> int:
+def do_munmap(k: KernelState, mm: MmStruct, start: int, length: int) -> int:
     """__do_munmap returning 0 or -errno (mm/mmap.c:2817-2821)."""
     try:
         __do_munmap(k, mm, start, length)
@@ -637,14 +638,14 @@ def do_munmap(k: MmKernel, mm: MmStruct, start: int, length: int) -> int:
     return 0
 
 
-def vm_munmap(k: MmKernel, t: Task, start: int, length: int) -> None:
+def vm_munmap(k: KernelState, t: Task, start: int, length: int) -> None:
     """munmap(2) for task ``t`` (mm/mmap.c:2823-2863)."""
     mm = _mm(t)
     __do_munmap(k, mm, start, length)
     k.trace("munmap", "mm/mmap.c:2854", f"{start:#x}+{length:#x}")
 
 
-def exit_mmap(k: MmKernel, mm: MmStruct) -> None:
+def exit_mmap(k: KernelState, mm: MmStruct) -> None:
     """Tear down every mapping of a dying mm: PTEs, page tables, vmas, commit charge (mm/mmap.c:3073-3144)."""
     if not mm.mmap:
         return
@@ -739,7 +740,7 @@ def get_unmapped_area(t: Task, mm: MmStruct, addr: int, length: int, flags: int)
 # --- shmem_zero_setup -----------------------------------------------------------------------------
 
 
-def shmem_zero_setup(k: MmKernel, mm: MmStruct, vma: VmAreaStruct) -> None:
+def shmem_zero_setup(k: KernelState, mm: MmStruct, vma: VmAreaStruct) -> None:
     """Back a shared anonymous vma with an unlinked shmem file "/dev/zero (deleted)" (mm/shmem.c:4165-4193)."""
     size = vma.vm_end - vma.vm_start
     pages = PAGE_ALIGN(size) >> PAGE_SHIFT
@@ -780,7 +781,7 @@ def accountable_mapping(file: File | None, vm_flags: int) -> bool:
     return (vm_flags & (VM.VM_NORESERVE | VM.VM_SHARED | VM.VM_WRITE)) == VM.VM_WRITE
 
 
-def mmap_region(k: MmKernel, t: Task, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int) -> int:
+def mmap_region(k: KernelState, t: Task, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int) -> int:
     """Create (or merge) the vma for ``[addr, addr+len)``, unmapping what was there (mm/mmap.c:1685-1849)."""
     mm = _mm(t)
     npages = length >> PAGE_SHIFT
@@ -842,7 +843,7 @@ def can_do_mlock(t: Task) -> bool:
     return rlimit(t, RLIMIT_MEMLOCK) != 0 or _capable(t, CAP_IPC_LOCK)
 
 
-def do_mmap(k: MmKernel, t: Task, file: File | None, addr: int, length: int, prot: int, flags: int,
+def do_mmap(k: KernelState, t: Task, file: File | None, addr: int, length: int, prot: int, flags: int,
             vm_flags: int, pgoff: int) -> tuple[int, int]:
     """The mmap checks in 5.6 order, then mmap_region; returns (addr, bytes to populate) (mm/mmap.c:1363-1549)."""
     mm = _mm(t)
@@ -893,7 +894,7 @@ def do_mmap(k: MmKernel, t: Task, file: File | None, addr: int, length: int, pro
     return addr, populate
 
 
-def mm_populate(k: MmKernel, t: Task, start: int, length: int) -> None:
+def mm_populate(k: KernelState, t: Task, start: int, length: int) -> None:
     """Fault in the range like get_user_pages; errors are ignored (mm/gup.c:1404-1450)."""
     mm = _mm(t)
     addr, end = start, start + length
@@ -918,7 +919,7 @@ def mm_populate(k: MmKernel, t: Task, start: int, length: int) -> None:
             addr += PAGE_SIZE
 
 
-def vm_mmap_pgoff(k: MmKernel, t: Task, file: File | None, addr: int, length: int, prot: int, flags: int,
+def vm_mmap_pgoff(k: KernelState, t: Task, file: File | None, addr: int, length: int, prot: int, flags: int,
                   pgoff: int) -> int:
     """do_mmap under mmap_sem, then populate (mm/util.c:493-514)."""
     ret, populate = do_mmap(k, t, file, addr, length, prot, flags, 0, pgoff)
@@ -927,7 +928,7 @@ def vm_mmap_pgoff(k: MmKernel, t: Task, file: File | None, addr: int, length: in
     return ret
 
 
-def ksys_mmap_pgoff(k: MmKernel, t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
+def ksys_mmap_pgoff(k: KernelState, t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
                     pgoff: int) -> int:
     """fd lookup (files are not mmappable in the model: ENODEV), MAP_HUGETLB, then vm_mmap_pgoff (mm/mmap.c:1551-1598)."""
     if not flags & MAP_ANONYMOUS:
@@ -943,7 +944,7 @@ def ksys_mmap_pgoff(k: MmKernel, t: Task, addr: int, length: int, prot: int, fla
     return vm_mmap_pgoff(k, t, None, addr, length, prot, flags, pgoff)
 
 
-def sys_mmap(k: MmKernel, t: Task, addr: int, length: int, prot: int, flags: int, fd: int, off: int) -> int:
+def sys_mmap(k: KernelState, t: Task, addr: int, length: int, prot: int, flags: int, fd: int, off: int) -> int:
     """mmap(2) on x86-64: the byte offset must be page aligned (arch/x86/kernel/sys_x86_64.c:90-101)."""
     if off & (PAGE_SIZE - 1):
         raise kerr(errno.EINVAL, "mmap offset is not page aligned", "arch/x86/kernel/sys_x86_64.c:96")

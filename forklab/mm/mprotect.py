@@ -45,11 +45,11 @@ from forklab.mm.mmap import (
     vma_next_of,
     vma_prev_of,
 )
-from forklab.mm.page_alloc import MmKernel
 from forklab.uapi import PROT_EXEC, PROT_READ, PROT_WRITE
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
+    from forklab.state import KernelState
 
 PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000
@@ -88,7 +88,7 @@ def change_protection(vma: VmAreaStruct, start: int, end: int, newprot: int) -> 
     return change_pte_range(vma.vm_mm, start, end, newprot)
 
 
-def mprotect_fixup(k: MmKernel, t: Task, vma: VmAreaStruct, prev: VmAreaStruct | None, start: int, end: int,
+def mprotect_fixup(k: KernelState, t: Task, vma: VmAreaStruct, prev: VmAreaStruct | None, start: int, end: int,
                    newflags: int) -> tuple[int, VmAreaStruct | None]:
     """Give ``[start, end)`` of ``vma`` the flags ``newflags``; returns (0 or -errno, new prev) (mm/mprotect.c:372-481)."""
     mm = vma.vm_mm
@@ -134,7 +134,7 @@ def mprotect_fixup(k: MmKernel, t: Task, vma: VmAreaStruct, prev: VmAreaStruct |
     return 0, vma
 
 
-def do_mprotect_pkey(k: MmKernel, t: Task, start: int, length: int, prot: int, pkey: int = -1) -> None:
+def do_mprotect_pkey(k: KernelState, t: Task, start: int, length: int, prot: int, pkey: int = -1) -> None:
     """mprotect(2) (mm/mprotect.c:482-607)."""
     mm = t.mm
     if mm is None:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -49,8 +49,7 @@ from forklab.errors import InternalError
 
 if TYPE_CHECKING:
     from forklab.include.linux.mm_types import AnonVma
-    from forklab.include.linux.sched import Task
-    from forklab.lib.fault_inject import FaultInjector
+    from forklab.state import KernelState
 
 PAGE_SIZE = 4096
 ZERO_PFN = 0
@@ -65,18 +64,6 @@ OVERCOMMIT_GUESS = 0
 OVERCOMMIT_ALWAYS = 1
 OVERCOMMIT_NEVER = 2
 DEFAULT_TOTALRAM_PAGES = 1 << 20  # a 4 GiB machine
-
-
-class MmKernel(Protocol):
-    """What the mm code needs from ``forklab.syscalls.Kernel``: fault injector, MemMap, current, trace."""
-
-    fault: FaultInjector
-    mem: MemMap
-    current: Task | None
-
-    def trace(self, kind: str, source: str, detail: str = "", tid: int | None = None) -> None: ...
-
-    def has(self, change: str) -> bool: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -248,7 +235,7 @@ class MemMap:
         self._nr_used -= 1
 
 
-def alloc_page(k: MmKernel, site: str, zeroed: bool = True) -> int | None:
+def alloc_page(k: KernelState, site: str, zeroed: bool = True) -> int | None:
     """alloc_pages(GFP_HIGHUSER_MOVABLE [| __GFP_ZERO], 0) (mm/page_alloc.c:4784); None = NULL.
 
     Every page the model hands out starts zeroed (contents are lazy); ``zeroed`` is kept for
@@ -268,7 +255,7 @@ def alloc_page(k: MmKernel, site: str, zeroed: bool = True) -> int | None:
     return pfn
 
 
-def get_page(k: MmKernel, pfn: int) -> None:
+def get_page(k: KernelState, pfn: int) -> None:
     """get_page(): take a reference (include/linux/mm.h:1044-1055)."""
     mem = k.mem
     if pfn == ZERO_PFN:
@@ -278,7 +265,7 @@ def get_page(k: MmKernel, pfn: int) -> None:
     mem._refcount[pfn] += 1
 
 
-def put_page(k: MmKernel, pfn: int) -> None:
+def put_page(k: KernelState, pfn: int) -> None:
     """put_page(): drop a reference, free the page at zero (include/linux/mm.h:1057-1080)."""
     mem = k.mem
     if pfn == ZERO_PFN:
@@ -290,22 +277,22 @@ def put_page(k: MmKernel, pfn: int) -> None:
         mem._free_pfn(pfn)
 
 
-def page_mapcount(k: MmKernel, pfn: int) -> int:
+def page_mapcount(k: KernelState, pfn: int) -> int:
     """page_mapcount(): _mapcount + 1 (include/linux/mm.h:768-775)."""
     return int(k.mem._mapcount[pfn]) + 1
 
 
-def page_count(k: MmKernel, pfn: int) -> int:
+def page_count(k: KernelState, pfn: int) -> int:
     """page_count(): the reference count (include/linux/mm.h:932)."""
     return int(k.mem._refcount[pfn])
 
 
-def PageAnon(k: MmKernel, pfn: int) -> bool:
+def PageAnon(k: KernelState, pfn: int) -> bool:
     """PageAnon(): page->mapping has PAGE_MAPPING_ANON (include/linux/page-flags.h:432-435)."""
     return bool(int(k.mem.flags[pfn]) & PG_anon)
 
 
-def copy_user_highpage(k: MmKernel, dst: int, src: int) -> None:
+def copy_user_highpage(k: KernelState, dst: int, src: int) -> None:
     """copy_user_highpage(): copy the 4096 bytes of ``src`` into ``dst`` (include/linux/highmem.h:249)."""
     mem = k.mem
     data = mem.contents.get(src)
@@ -322,7 +309,6 @@ __all__ = [
     "OVERCOMMIT_NEVER",
     "ZERO_PFN",
     "MemMap",
-    "MmKernel",
     "PG_anon",
     "PG_swapbacked",
     "Page",

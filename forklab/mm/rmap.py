@@ -29,15 +29,19 @@ Allocation failures return -ENOMEM like the kernel functions, after unwinding wh
 from __future__ import annotations
 
 import errno
+from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError
 from forklab.include.linux.mm_types import AnonVma, VmAreaStruct
-from forklab.mm.page_alloc import MmKernel, PG_anon, PG_swapbacked
+from forklab.mm.page_alloc import PG_anon, PG_swapbacked
+
+if TYPE_CHECKING:
+    from forklab.state import KernelState
 
 PAGE_SHIFT = 12
 
 
-def anon_vma_alloc(k: MmKernel, site: str) -> AnonVma | None:
+def anon_vma_alloc(k: KernelState, site: str) -> AnonVma | None:
     """Allocate an anon_vma: refcount 1, degree 1, its own root and parent (mm/rmap.c:79-96)."""
     if k.fault.should_fail(site):
         return None
@@ -48,7 +52,7 @@ def anon_vma_alloc(k: MmKernel, site: str) -> AnonVma | None:
     return av
 
 
-def anon_vma_free(k: MmKernel, anon_vma: AnonVma) -> None:
+def anon_vma_free(k: KernelState, anon_vma: AnonVma) -> None:
     """Free an anon_vma whose refcount reached zero (mm/rmap.c:98-126)."""
     if anon_vma.refcount != 0:
         raise InternalError(f"anon_vma {anon_vma.serial} freed with refcount {anon_vma.refcount}")
@@ -60,7 +64,7 @@ def get_anon_vma(anon_vma: AnonVma) -> None:
     anon_vma.refcount += 1
 
 
-def __put_anon_vma(k: MmKernel, anon_vma: AnonVma) -> None:
+def __put_anon_vma(k: KernelState, anon_vma: AnonVma) -> None:
     """Free ``anon_vma`` and drop its pin on the root (mm/rmap.c:1792-1799)."""
     root = anon_vma.root
     anon_vma_free(k, anon_vma)
@@ -70,7 +74,7 @@ def __put_anon_vma(k: MmKernel, anon_vma: AnonVma) -> None:
             anon_vma_free(k, root)
 
 
-def put_anon_vma(k: MmKernel, anon_vma: AnonVma) -> None:
+def put_anon_vma(k: KernelState, anon_vma: AnonVma) -> None:
     """Drop a reference; the last one frees (include/linux/rmap.h:115-119)."""
     anon_vma.refcount -= 1
     if anon_vma.refcount < 0:
@@ -85,7 +89,7 @@ def anon_vma_chain_link(vma: VmAreaStruct, anon_vma: AnonVma) -> None:
     anon_vma.nr_avc += 1
 
 
-def __anon_vma_prepare(k: MmKernel, vma: VmAreaStruct,
+def __anon_vma_prepare(k: KernelState, vma: VmAreaStruct,
                        neighbours: tuple[VmAreaStruct | None, VmAreaStruct | None] | None = None) -> int:
     """Give ``vma`` an anon_vma: reuse a mergeable neighbour's or allocate one (mm/rmap.c:176-230).
 
@@ -107,7 +111,7 @@ def __anon_vma_prepare(k: MmKernel, vma: VmAreaStruct,
     return 0
 
 
-def anon_vma_prepare(k: MmKernel, vma: VmAreaStruct,
+def anon_vma_prepare(k: KernelState, vma: VmAreaStruct,
                      neighbours: tuple[VmAreaStruct | None, VmAreaStruct | None] | None = None) -> int:
     """0 if ``vma`` already has an anon_vma, else __anon_vma_prepare (include/linux/rmap.h:152-158)."""
     if vma.anon_vma is not None:
@@ -115,7 +119,7 @@ def anon_vma_prepare(k: MmKernel, vma: VmAreaStruct,
     return __anon_vma_prepare(k, vma, neighbours)
 
 
-def anon_vma_clone(k: MmKernel, dst: VmAreaStruct, src: VmAreaStruct) -> int:
+def anon_vma_clone(k: KernelState, dst: VmAreaStruct, src: VmAreaStruct) -> int:
     """Link ``dst`` into every anon_vma ``src`` is linked into, maybe reusing one (mm/rmap.c:268-333)."""
     from forklab.mm.mmap import vma_prev_of
 
@@ -137,7 +141,7 @@ def anon_vma_clone(k: MmKernel, dst: VmAreaStruct, src: VmAreaStruct) -> int:
     return 0
 
 
-def anon_vma_fork(k: MmKernel, vma: VmAreaStruct, pvma: VmAreaStruct) -> int:
+def anon_vma_fork(k: KernelState, vma: VmAreaStruct, pvma: VmAreaStruct) -> int:
     """Attach the child's ``vma`` to the parent's anon_vma family plus a new own anon_vma (mm/rmap.c:335-389)."""
     if pvma.anon_vma is None:
         return 0
@@ -167,7 +171,7 @@ def anon_vma_fork(k: MmKernel, vma: VmAreaStruct, pvma: VmAreaStruct) -> int:
     return 0
 
 
-def unlink_anon_vmas(k: MmKernel, vma: VmAreaStruct) -> None:
+def unlink_anon_vmas(k: KernelState, vma: VmAreaStruct) -> None:
     """Unlink ``vma`` from all its anon_vmas, freeing those left empty (mm/rmap.c:396-441)."""
     emptied: list[AnonVma] = []
     for anon_vma in list(vma.anon_vma_chain):
@@ -191,7 +195,7 @@ def linear_page_index(vma: VmAreaStruct, address: int) -> int:
     return ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
 
 
-def page_add_new_anon_rmap(k: MmKernel, pfn: int, vma: VmAreaStruct, address: int) -> None:
+def page_add_new_anon_rmap(k: KernelState, pfn: int, vma: VmAreaStruct, address: int) -> None:
     """First mapping of a fresh anonymous page: mapcount 1, mapping = vma's anon_vma (mm/rmap.c:1170-1190)."""
     if vma.anon_vma is None:
         raise InternalError("page_add_new_anon_rmap on a vma without anon_vma")
@@ -204,17 +208,17 @@ def page_add_new_anon_rmap(k: MmKernel, pfn: int, vma: VmAreaStruct, address: in
     mem.index[pfn] = linear_page_index(vma, address)
 
 
-def page_add_file_rmap(k: MmKernel, pfn: int) -> None:
+def page_add_file_rmap(k: KernelState, pfn: int) -> None:
     """One more PTE maps a page-cache page (mm/rmap.c:1199-1230)."""
     k.mem._mapcount[pfn] += 1
 
 
-def page_dup_rmap(k: MmKernel, pfn: int) -> None:
+def page_dup_rmap(k: KernelState, pfn: int) -> None:
     """fork copied a PTE: mapcount++ (include/linux/rmap.h:199-202)."""
     k.mem._mapcount[pfn] += 1
 
 
-def page_remove_rmap(k: MmKernel, pfn: int) -> None:
+def page_remove_rmap(k: KernelState, pfn: int) -> None:
     """A PTE stopped mapping the page: mapcount-- (mm/rmap.c:1327-1366).
 
     As in the kernel, ``page->mapping`` is left in place; it is cleared when the page is freed.
@@ -225,7 +229,7 @@ def page_remove_rmap(k: MmKernel, pfn: int) -> None:
         raise InternalError(f"pfn {pfn} mapcount underflow")
 
 
-def page_move_anon_rmap(k: MmKernel, pfn: int, vma: VmAreaStruct) -> None:
+def page_move_anon_rmap(k: KernelState, pfn: int, vma: VmAreaStruct) -> None:
     """An exclusively owned page now belongs to ``vma``'s own anon_vma (mm/rmap.c:1021-1037)."""
     if vma.anon_vma is None:
         raise InternalError("page_move_anon_rmap on a vma without anon_vma")

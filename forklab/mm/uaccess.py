@@ -26,7 +26,7 @@ VM_FAULT_SIGBUS in user mode raises ``Segfault`` with reason "SIGBUS" after send
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Segfault, kerr
 from forklab.include.linux.mm_types import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, VM, MmStruct
@@ -43,11 +43,10 @@ from forklab.mm.memory import (
     pte_write,
 )
 from forklab.mm.mmap import TASK_SIZE, find_vma
-from forklab.mm.page_alloc import MmKernel
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 SIGBUS = 7
 SIGSEGV = 11
@@ -78,7 +77,7 @@ def _mm(t: Task) -> MmStruct:
     return t.mm
 
 
-def _fault_in(k: MmKernel, t: Task, addr: int, write: bool, user: bool) -> int:
+def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> int:
     """Make ``addr``'s page accessible; return its pfn (do_user_addr_fault, arch/x86/mm/fault.c:1300-1520)."""
     mm = _mm(t)
     if addr >= TASK_SIZE:
@@ -120,10 +119,10 @@ def _chunks(addr: int, n: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _user_fault(k: MmKernel, t: Task, e: _BadArea) -> Segfault:
+def _user_fault(k: KernelState, t: Task, e: _BadArea) -> Segfault:
     from forklab.kernel.signal import force_sig_fault
 
-    force_sig_fault(cast("Kernel", k), t, e.sig, e.addr)
+    force_sig_fault(k, t, e.sig, e.addr)
     return Segfault(e.addr, e.reason, t.pid, e.sig)
 
 
@@ -131,14 +130,14 @@ def _oom() -> OSError:
     return kerr(errno.ENOMEM, "page allocation failed in the fault handler (VM_FAULT_OOM)", "mm/memory.c:3210")
 
 
-def user_store(k: MmKernel, t: Task, addr: int, data: bytes) -> None:
+def user_store(k: KernelState, t: Task, addr: int, data: bytes) -> None:
     """A store by task ``t`` to its own memory; SIGSEGV + Segfault on a bad access (arch/x86/mm/fault.c:do_user_addr_fault)."""
     for a, off, size in _chunks(addr, len(data)):
         pos = a - addr
         k.mem.write_page(_user_page(k, t, a, True), off, bytes(data[pos : pos + size]))
 
 
-def user_load(k: MmKernel, t: Task, addr: int, n: int) -> bytes:
+def user_load(k: KernelState, t: Task, addr: int, n: int) -> bytes:
     """A load by task ``t`` from its own memory; SIGSEGV + Segfault on a bad access (arch/x86/mm/fault.c:do_user_addr_fault)."""
     out = bytearray()
     for a, off, size in _chunks(addr, n):
@@ -146,7 +145,7 @@ def user_load(k: MmKernel, t: Task, addr: int, n: int) -> bytes:
     return bytes(out)
 
 
-def _user_page(k: MmKernel, t: Task, addr: int, write: bool) -> int:
+def _user_page(k: KernelState, t: Task, addr: int, write: bool) -> int:
     """The page a user access at ``addr`` lands on, faulting it in; a bad area is SIGSEGV, OOM is ENOMEM."""
     try:
         return _fault_in(k, t, addr, write, True)
@@ -156,8 +155,8 @@ def _user_page(k: MmKernel, t: Task, addr: int, write: bool) -> int:
         raise _oom() from None
 
 
-def copy_to_user(k: MmKernel, t: Task, addr: int, data: bytes) -> bool:
-    """Kernel write into ``t``'s memory; False = EFAULT, no signal (arch/x86/lib/usercopy_64.c, fault.c:1066)."""
+def copy_to_user(k: KernelState, t: Task, addr: int, data: bytes) -> bool:
+    """Kernel-mode write into ``t``'s memory; False = EFAULT, no signal (arch/x86/lib/usercopy_64.c, fault.c:1066)."""
     mem = k.mem
     for a, off, size in _chunks(addr, len(data)):
         try:
@@ -169,8 +168,8 @@ def copy_to_user(k: MmKernel, t: Task, addr: int, data: bytes) -> bool:
     return True
 
 
-def copy_from_user(k: MmKernel, t: Task, addr: int, n: int) -> bytes | None:
-    """Kernel read of ``t``'s memory; None = EFAULT, no signal (include/linux/uaccess.h:139-148)."""
+def copy_from_user(k: KernelState, t: Task, addr: int, n: int) -> bytes | None:
+    """Kernel-mode read of ``t``'s memory; None = EFAULT, no signal (include/linux/uaccess.h:139-148)."""
     mem = k.mem
     out = bytearray()
     for a, off, size in _chunks(addr, n):
@@ -182,13 +181,13 @@ def copy_from_user(k: MmKernel, t: Task, addr: int, n: int) -> bytes | None:
     return bytes(out)
 
 
-def put_user_int(k: MmKernel, t: Task, addr: int, value: int, size: int = 4) -> bool:
+def put_user_int(k: KernelState, t: Task, addr: int, value: int, size: int = 4) -> bool:
     """put_user of a little-endian integer of ``size`` bytes; False = EFAULT (arch/x86/include/asm/uaccess.h:237)."""
     data = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
     return copy_to_user(k, t, addr, data)
 
 
-def get_user_int(k: MmKernel, t: Task, addr: int, size: int = 4, signed: bool = True) -> int | None:
+def get_user_int(k: KernelState, t: Task, addr: int, size: int = 4, signed: bool = True) -> int | None:
     """get_user of a little-endian integer; None = EFAULT (arch/x86/include/asm/uaccess.h:165)."""
     raw = copy_from_user(k, t, addr, size)
     if raw is None:

@@ -16,7 +16,7 @@ from forklab.kernel.pid import pid_nr_ns, task_active_pid_ns
 
 if TYPE_CHECKING:
     from forklab.include.linux.pid import PidNamespace
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 TASK_STATE_ARRAY = (  # fs/proc/array.c:129-140
     (TaskState.TASK_RUNNING, "R (running)"),
@@ -47,7 +47,7 @@ def _ids(t: Task, ns: PidNamespace, kind: PIDTYPE) -> list[int]:
     return [u.nr for u in pid.numbers[ns.level:]] or [0]
 
 
-def proc_pid_status(k: Kernel, t: Task, ns: PidNamespace) -> str:
+def proc_pid_status(k: KernelState, t: Task, ns: PidNamespace) -> str:
     """The text of /proc/<pid>/status as a reader in pid namespace ``ns`` sees it (fs/proc/array.c:390-420)."""
     lines = [f"Name:\t{t.comm[:15]}"]
     if t.fs is not None:
@@ -114,7 +114,7 @@ def _task_sig(t: Task) -> list[str]:
             f"SigBlk:\t{t.blocked:016x}", f"SigIgn:\t{ignored:016x}", f"SigCgt:\t{caught:016x}"]
 
 
-def _cpu_list(t: Task, k: Kernel) -> str:
+def _cpu_list(t: Task, k: KernelState) -> str:
     cpus = sorted(t.cpus_mask) if t.cpus_mask else list(range(k.nr_cpus))
     return f"{cpus[0]}-{cpus[-1]}" if len(cpus) > 1 and cpus == list(range(cpus[0], cpus[-1] + 1)) else ",".join(map(str, cpus))
 
@@ -136,7 +136,7 @@ def show_map(t: Task) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-def proc_read(k: Kernel, path: str, viewer: Task | None = None) -> str:
+def proc_read(k: KernelState, path: str, viewer: Task | None = None) -> str:
     """Read /proc/<pid>/status or /proc/<pid>/maps, the pid as ``viewer``'s namespace numbers it (fs/proc/base.c:3280-3300)."""
     from forklab.errors import kerr
     from forklab.kernel.pid import find_task_by_pid_ns

@@ -13,10 +13,10 @@ from forklab.kernel.cgroup.pids import pids_can_fork, pids_cancel_fork, pids_rel
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import KernelCloneArgs, Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
-def cgroup_can_fork(k: Kernel, current: Task, into: KernelCloneArgs | None = None) -> None:
+def cgroup_can_fork(k: KernelState, current: Task, into: KernelCloneArgs | None = None) -> None:
     """Ask every controller whether the fork may go on; only pids can refuse here (kernel/cgroup/cgroup.c:5884-5906).
 
     ``into`` (5.7+, CLONE_INTO_CGROUP): the target cgroup comes from a directory fd in

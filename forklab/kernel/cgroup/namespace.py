@@ -10,14 +10,14 @@ from forklab.kernel.ns_common import copy_ns, put_ns
 from forklab.uapi import CLONE_NEWCGROUP
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
-def copy_cgroup_ns(k: Kernel, flags: int, user_ns: UserNamespace, old_ns: Namespace) -> Namespace:
+def copy_cgroup_ns(k: KernelState, flags: int, user_ns: UserNamespace, old_ns: Namespace) -> Namespace:
     """Share old_ns or copy it for CLONE_NEWCGROUP (kernel/cgroup/namespace.c:50)."""
     return copy_ns(k, flags, CLONE_NEWCGROUP, user_ns, old_ns, UCOUNT.UCOUNT_CGROUP_NAMESPACES, ("kernel/cgroup/namespace.c:69", "kernel/cgroup/namespace.c:50"))
 
 
-def put_cgroup_ns(k: Kernel, ns: Namespace | None) -> None:
+def put_cgroup_ns(k: KernelState, ns: Namespace | None) -> None:
     """Drop a reference to a cgroup namespace (kernel/cgroup/namespace.c)."""
     put_ns(k, ns, UCOUNT.UCOUNT_CGROUP_NAMESPACES)

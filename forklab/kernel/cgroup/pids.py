@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
+from forklab.include.linux.threads import PID_MAX_LIMIT
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
-PIDS_MAX = 4 * 1024 * 1024 + 1  # kernel/cgroup/pids.c:37, PID_MAX_LIMIT + 1: "max"
+PIDS_MAX = PID_MAX_LIMIT + 1  # kernel/cgroup/pids.c:37, PID_MAX_LIMIT + 1: "max"
 
 
 @dataclass(slots=True, eq=False)
@@ -70,7 +71,7 @@ def pids_try_charge(pids: Cgroup, num: int) -> bool:
     return True
 
 
-def pids_can_fork(k: Kernel, current: Task) -> None:
+def pids_can_fork(k: KernelState, current: Task) -> None:
     """Charge one task to the caller's cgroup; EAGAIN over pids.max (kernel/cgroup/pids.c:217-236)."""
     pids = current.cgroups
     assert pids is not None

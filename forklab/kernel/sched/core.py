@@ -20,7 +20,7 @@ from forklab.include.linux.sched import Task, TaskState
 from forklab.uapi import SCHED_DEADLINE, SCHED_FIFO, SCHED_NORMAL, SCHED_RR
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 MAX_RT_PRIO = 100
 MAX_DL_PRIO = 0
@@ -57,7 +57,7 @@ def __normal_prio(p: Task) -> int:
     return p.static_prio
 
 
-def sched_fork(k: Kernel, clone_flags: int, p: Task, current: Task) -> None:
+def sched_fork(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
     """Scheduler set-up of the child: TASK_NEW, priority, reset-on-fork, class, CPU (kernel/sched/core.c:2835-2914)."""
     p.on_rq = 0
     p.se.exec_start = p.se.sum_exec_runtime = p.se.nr_migrations = 0
@@ -83,19 +83,19 @@ def sched_fork(k: Kernel, clone_flags: int, p: Task, current: Task) -> None:
     k.trace("sched_fork", "kernel/sched/core.c:2835", f"TASK_NEW, class {p.sched_class}, prio {p.prio}")
 
 
-def task_fork_fair(k: Kernel, p: Task, current: Task) -> None:
+def task_fork_fair(k: KernelState, p: Task, current: Task) -> None:
     """Place the child's vruntime after the parent's (kernel/sched/fair.c:10339-10368)."""
     rq = k.runqueues[p.cpu]
     p.se.vruntime = max(current.se.vruntime, rq.min_vruntime) + SCHED_SLICE_NS
 
 
-def select_task_rq_fork(k: Kernel, p: Task) -> int:
+def select_task_rq_fork(k: KernelState, p: Task) -> int:
     """Fork balancing: the least loaded allowed CPU (kernel/sched/fair.c:select_task_rq_fair, simplified)."""
     allowed = sorted(p.cpus_mask) if p.cpus_mask else list(range(len(k.runqueues)))
     return min(allowed, key=lambda cpu: (k.runqueues[cpu].nr_running, cpu))
 
 
-def activate_task(k: Kernel, p: Task) -> None:
+def activate_task(k: KernelState, p: Task) -> None:
     """Enqueue ``p`` on its CPU's runqueue (kernel/sched/core.c:1533-1542)."""
     if p.on_rq:
         return
@@ -105,7 +105,7 @@ def activate_task(k: Kernel, p: Task) -> None:
     p.on_rq = 1
 
 
-def deactivate_task(k: Kernel, p: Task) -> None:
+def deactivate_task(k: KernelState, p: Task) -> None:
     """Dequeue ``p`` from its runqueue (kernel/sched/core.c:1544-1552)."""
     if not p.on_rq:
         return
@@ -115,7 +115,7 @@ def deactivate_task(k: Kernel, p: Task) -> None:
     p.on_rq = 0
 
 
-def wake_up_new_task(k: Kernel, p: Task) -> None:
+def wake_up_new_task(k: KernelState, p: Task) -> None:
     """Make the new child runnable on the CPU fork balancing picks (kernel/sched/core.c:2939-2977)."""
     p.state = TaskState.TASK_RUNNING
     p.recent_used_cpu = p.cpu
@@ -124,7 +124,7 @@ def wake_up_new_task(k: Kernel, p: Task) -> None:
     k.trace("wake_up_new_task", "kernel/sched/core.c:2939", f"task {p.pid} runnable on CPU {p.cpu}", tid=p.pid)
 
 
-def set_current_state_sleep(k: Kernel, t: Task, state: TaskState, waits_on: str) -> None:
+def set_current_state_sleep(k: KernelState, t: Task, state: TaskState, waits_on: str) -> None:
     """Put ``t`` to sleep in ``state`` on ``waits_on`` and take it off its runqueue (include/linux/sched.h:214, core.c:__schedule)."""
     t.state = state
     t.waits_on = waits_on
@@ -132,7 +132,7 @@ def set_current_state_sleep(k: Kernel, t: Task, state: TaskState, waits_on: str)
     k.trace("sleep", "kernel/sched/core.c:4047", f"task {t.pid} sleeps ({state!r}) on {waits_on}", tid=t.pid)
 
 
-def wake_up_process(k: Kernel, t: Task) -> bool:
+def wake_up_process(k: KernelState, t: Task) -> bool:
     """Wake a sleeping task: TASK_RUNNING and enqueued (kernel/sched/core.c:2619-2623)."""
     if t.state in (TaskState.TASK_RUNNING, TaskState.TASK_NEW) or t.exit_state:
         return False
@@ -145,7 +145,7 @@ def wake_up_process(k: Kernel, t: Task) -> bool:
     return True
 
 
-def sched_setscheduler(k: Kernel, p: Task, policy: int, priority: int, reset_on_fork: bool) -> None:
+def sched_setscheduler(k: KernelState, p: Task, policy: int, priority: int, reset_on_fork: bool) -> None:
     """Set policy and RT priority (kernel/sched/core.c:4794-5010, the checks fork cares about)."""
     if policy not in (SCHED_NORMAL, 3, 5, SCHED_FIFO, SCHED_RR, SCHED_DEADLINE):
         raise kerr(errno.EINVAL, f"unknown scheduling policy {policy}", "kernel/sched/core.c:4817")

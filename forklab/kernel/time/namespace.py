@@ -10,14 +10,14 @@ from forklab.kernel.ns_common import copy_ns, put_ns
 from forklab.uapi import CLONE_NEWTIME
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
-def copy_time_ns(k: Kernel, flags: int, user_ns: UserNamespace, old_ns: Namespace) -> Namespace:
+def copy_time_ns(k: KernelState, flags: int, user_ns: UserNamespace, old_ns: Namespace) -> Namespace:
     """Share old_ns or copy it for CLONE_NEWTIME (kernel/time/namespace.c:132)."""
     return copy_ns(k, flags, CLONE_NEWTIME, user_ns, old_ns, UCOUNT.UCOUNT_TIME_NAMESPACES, ("kernel/time/namespace.c:84", "kernel/time/namespace.c:132"))
 
 
-def put_time_ns(k: Kernel, ns: Namespace | None) -> None:
+def put_time_ns(k: KernelState, ns: Namespace | None) -> None:
     """Drop a reference to a time namespace (kernel/time/namespace.c)."""
     put_ns(k, ns, UCOUNT.UCOUNT_TIME_NAMESPACES)

@@ -11,10 +11,10 @@ from forklab.include.linux.sched import PtRegs, Task, ThreadStruct
 from forklab.uapi import CLONE_SETTLS
 
 if TYPE_CHECKING:
-    from forklab.syscalls import Kernel
+    from forklab.state import KernelState
 
 
-def copy_thread_tls(k: Kernel, clone_flags: int, sp: int, arg: int, p: Task, tls: int, current: Task) -> None:
+def copy_thread_tls(k: KernelState, clone_flags: int, sp: int, arg: int, p: Task, tls: int, current: Task) -> None:
     """The child's registers: the parent's, with ax = 0 and the new stack and TLS (arch/x86/kernel/process.c:125-186).
 
     ``arg`` (stack_size) is ignored on x86. A 64-bit caller's TLS is a new FS base, and a
