@@ -22,7 +22,7 @@ from forklab.include.linux.sched import SigAction, Task
 from forklab.kernel.cgroup.pids import Cgroup
 from forklab.state import KernelState
 from forklab.state import check_int as _check_int
-from forklab.uapi import CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SIZE_VER2, CloneArgs
+from forklab.uapi import CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SIZE_VER2, CloneArgs, Rusage, SigInfo, WaitResult
 
 T = TypeVar("T")
 
@@ -160,8 +160,9 @@ class Kernel(KernelState):
         _check_int("status", status)
         self._syscall(t, "exit_group", lambda c: do_group_exit(self, c, (status & 0xFF) << 8))
 
-    def wait4(self, t: Task, pid: int, options: int = 0) -> tuple[int, int]:
-        """wait4(2) -> (pid, wstatus); (0, 0) with WNOHANG; raises ``Blocked`` when it must sleep (kernel/exit.c:1582)."""
+    def wait4(self, t: Task, pid: int, options: int = 0) -> WaitResult:
+        """wait4(2) -> (pid, wstatus) with ``.rusage`` of the reaped child; (0, 0) with WNOHANG; raises ``Blocked``
+        when it must sleep (kernel/exit.c:1582-1623)."""
         from forklab.kernel.exit import kernel_wait4
 
         _check_int("pid", pid)
@@ -176,6 +177,92 @@ class Kernel(KernelState):
         _check_int("sig", sig)
         self._syscall(t, "kill", lambda c: kill_something_info(self, c, sig, pid))
         return 0
+
+    def waitid(self, t: Task, idtype: int, id: int, options: int) -> SigInfo | None:
+        """waitid(2): P_ALL, P_PID, P_PGID or P_PIDFD; None when WNOHANG finds nothing; ``Blocked`` when it sleeps
+        (kernel/exit.c:1492-1580)."""
+        from forklab.kernel.exit import kernel_waitid
+
+        for name, v in (("idtype", idtype), ("id", id), ("options", options)):
+            _check_int(name, v)
+        return self._syscall(t, "waitid", lambda c: kernel_waitid(self, c, idtype, id, options))
+
+    def getrusage(self, t: Task, who: int) -> Rusage:
+        """getrusage(2) for RUSAGE_SELF, RUSAGE_CHILDREN or RUSAGE_THREAD (kernel/sys.c:1764-1849)."""
+        from forklab.kernel.sys import sys_getrusage
+
+        _check_int("who", who)
+        return self._syscall(t, "getrusage", lambda c: sys_getrusage(self, c, who))
+
+    def tgkill(self, t: Task, tgid: int, tid: int, sig: int) -> int:
+        """tgkill(2): ``sig`` to thread ``tid`` of thread group ``tgid`` (kernel/signal.c:3820-3838)."""
+        from forklab.kernel.signal import do_tkill
+
+        for name, v in (("tgid", tgid), ("tid", tid), ("sig", sig)):
+            _check_int(name, v)
+        return self._syscall(t, "tgkill", lambda c: do_tkill(self, c, tgid, tid, sig))
+
+    def tkill(self, t: Task, tid: int, sig: int) -> int:
+        """tkill(2): ``sig`` to thread ``tid`` (kernel/signal.c:3840-3855)."""
+        from forklab.kernel.signal import do_tkill
+
+        _check_int("tid", tid)
+        _check_int("sig", sig)
+        return self._syscall(t, "tkill", lambda c: do_tkill(self, c, 0, tid, sig))
+
+    def pidfd_open(self, t: Task, pid: int, flags: int = 0) -> int:
+        """pidfd_open(2): a pidfd for process ``pid``, O_CLOEXEC (kernel/pid.c:509-539)."""
+        from forklab.kernel.pid import sys_pidfd_open
+
+        _check_int("pid", pid)
+        _check_int("flags", flags)
+        return self._syscall(t, "pidfd_open", lambda c: sys_pidfd_open(self, c, pid, flags))
+
+    def pidfd_send_signal(self, t: Task, pidfd: int, sig: int, info: SigInfo | None = None, flags: int = 0) -> int:
+        """pidfd_send_signal(2): ``sig`` to the process the pidfd refers to (kernel/signal.c:3651-3714)."""
+        from forklab.kernel.signal import sys_pidfd_send_signal
+
+        for name, v in (("pidfd", pidfd), ("sig", sig), ("flags", flags)):
+            _check_int(name, v)
+        if info is not None and not isinstance(info, SigInfo):
+            raise TypeError("info must be a forklab.uapi.SigInfo or None")
+        return self._syscall(t, "pidfd_send_signal", lambda c: sys_pidfd_send_signal(self, c, pidfd, sig, info, flags))
+
+    # --- process groups and sessions -------------------------------------------------------
+
+    def setpgid(self, t: Task, pid: int, pgid: int) -> int:
+        """setpgid(2); 0 means the caller / the pid itself (kernel/sys.c:1003-1071)."""
+        from forklab.kernel.sys import sys_setpgid
+
+        _check_int("pid", pid)
+        _check_int("pgid", pgid)
+        return self._syscall(t, "setpgid", lambda c: sys_setpgid(self, c, pid, pgid))
+
+    def getpgid(self, t: Task, pid: int) -> int:
+        """getpgid(2) (kernel/sys.c:1073-1101)."""
+        from forklab.kernel.sys import do_getpgid
+
+        _check_int("pid", pid)
+        return self._syscall(t, "getpgid", lambda c: do_getpgid(self, c, pid))
+
+    def getpgrp(self, t: Task) -> int:
+        """getpgrp(2): getpgid(0) (kernel/sys.c:1110-1113)."""
+        from forklab.kernel.sys import do_getpgid
+
+        return self._syscall(t, "getpgrp", lambda c: do_getpgid(self, c, 0))
+
+    def getsid(self, t: Task, pid: int) -> int:
+        """getsid(2) (kernel/sys.c:1117-1142)."""
+        from forklab.kernel.sys import sys_getsid
+
+        _check_int("pid", pid)
+        return self._syscall(t, "getsid", lambda c: sys_getsid(self, c, pid))
+
+    def setsid(self, t: Task) -> int:
+        """setsid(2): a new session and process group led by the caller; returns the sid (kernel/sys.c:1152-1193)."""
+        from forklab.kernel.sys import ksys_setsid
+
+        return self._syscall(t, "setsid", lambda c: ksys_setsid(self, c))
 
     # --- lookups ---------------------------------------------------------------------------
 

@@ -187,6 +187,18 @@ PTRACE_O_MASK = 0x000000FF | PTRACE_O_EXITKILL | (1 << 21)
 # include/uapi/linux/wait.h
 WNOHANG, WUNTRACED, WSTOPPED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 2, 4, 8, 0x01000000
 __WNOTHREAD, __WALL, __WCLONE = 0x20000000, 0x40000000, 0x80000000
+P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
+
+# include/uapi/asm-generic/siginfo.h: si_code values
+SI_USER, SI_KERNEL, SI_QUEUE, SI_TKILL = 0, 0x80, -1, -6
+CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 3, 4, 5, 6
+
+# include/uapi/linux/resource.h
+RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_BOTH, RUSAGE_THREAD = 0, -1, -2, 1
+
+# include/uapi/linux/pidfd.h and poll
+PIDFD_NONBLOCK = 0o4000  # 5.10; in 5.6 pidfd_open takes no flags
+POLLIN = 0x0001
 
 # include/uapi/asm-generic/fcntl.h
 O_RDONLY, O_WRONLY, O_RDWR, O_ACCMODE = 0, 1, 2, 3
@@ -204,6 +216,61 @@ SCHED_NORMAL, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0,
 
 # struct clone_args (include/uapi/linux/sched.h:89-100)
 from dataclasses import dataclass as _dataclass  # noqa: E402
+
+
+@_dataclass(slots=True, frozen=True)
+class SigInfo:
+    """The siginfo_t waitid(2) fills in for a child (include/uapi/asm-generic/siginfo.h, kernel/exit.c:1550-1580).
+
+    ``si_signo`` is SIGCHLD; ``si_code`` a CLD_* code; ``si_status`` the exit status or the signal.
+    """
+
+    si_signo: int
+    si_code: int
+    si_pid: int
+    si_uid: int
+    si_status: int
+
+
+class WaitResult(tuple[int, int]):
+    """What wait4(2) returns, ``(pid, wstatus)``, with the reaped child's ``rusage`` as an attribute."""
+
+    rusage: Rusage
+
+    def __new__(cls, pid: int, status: int, rusage: Rusage | None = None) -> WaitResult:
+        self = super().__new__(cls, (pid, status))
+        self.rusage = rusage if rusage is not None else Rusage()
+        return self
+
+
+@_dataclass(slots=True, frozen=True)
+class Timeval:
+    """struct timeval (include/uapi/linux/time.h:16-19)."""
+
+    tv_sec: int = 0
+    tv_usec: int = 0
+
+
+@_dataclass(slots=True, frozen=True)
+class Rusage:
+    """struct rusage (include/uapi/linux/resource.h:24-43); fields the kernel does not maintain stay 0."""
+
+    ru_utime: Timeval = Timeval()
+    ru_stime: Timeval = Timeval()
+    ru_maxrss: int = 0
+    ru_ixrss: int = 0
+    ru_idrss: int = 0
+    ru_isrss: int = 0
+    ru_minflt: int = 0
+    ru_majflt: int = 0
+    ru_nswap: int = 0
+    ru_inblock: int = 0
+    ru_oublock: int = 0
+    ru_msgsnd: int = 0
+    ru_msgrcv: int = 0
+    ru_nsignals: int = 0
+    ru_nvcsw: int = 0
+    ru_nivcsw: int = 0
 
 
 @_dataclass(slots=True)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from forklab.errors import Blocked, InternalError, KernelPanic, kerr
 from forklab.include.linux.sched import PF, PIDTYPE, SIGNAL_GROUP_EXIT, SIGNAL_UNKILLABLE, Task, TaskState
 from forklab.kernel.pid import detach_pid, pid_nr_ns, task_active_pid_ns
-from forklab.uapi import __WALL, __WCLONE, __WNOTHREAD, SIGCHLD, WCONTINUED, WNOHANG, WUNTRACED
+from forklab.uapi import __WALL, __WCLONE, __WNOTHREAD, SIGCHLD, WCONTINUED, WNOHANG, WUNTRACED, WaitResult
 
 if TYPE_CHECKING:
     from forklab.include.linux.mm_types import MmStruct
@@ -285,7 +285,7 @@ def eligible_child(p: Task, pid_filter: tuple[int, object], options: int, ptrace
     return (p.exit_signal != SIGCHLD) == bool(options & __WCLONE)
 
 
-def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> tuple[int, int]:
+def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> WaitResult:
     """wait4(2) for exited children: reap one, or 0 with WNOHANG, or sleep (kernel/exit.c:1582-1623, 1419-1471)."""
     from forklab.kernel.pid import find_pid_ns
     from forklab.kernel.sched.core import set_current_state_sleep
@@ -318,12 +318,12 @@ def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> tupl
     if not found:
         raise kerr(errno.ECHILD, "wait4: no child matches", "kernel/exit.c:1468")
     if options & WNOHANG:
-        return (0, 0)
+        return WaitResult(0, 0)
     set_current_state_sleep(k, current, TaskState.TASK_INTERRUPTIBLE, "wait_chldexit")
     raise Blocked(current.pid, "wait_chldexit")
 
 
-def wait_task_zombie(k: KernelState, current: Task, p: Task) -> tuple[int, int]:
+def wait_task_zombie(k: KernelState, current: Task, p: Task) -> WaitResult:
     """Collect a zombie's status and release it (kernel/exit.c:974-1101)."""
     assert p.signal is not None and current.signal is not None
     pid = pid_nr_ns(p.thread_pid, task_active_pid_ns(current))
@@ -333,4 +333,4 @@ def wait_task_zombie(k: KernelState, current: Task, p: Task) -> tuple[int, int]:
     p.exit_state = TaskState.EXIT_DEAD
     release_task(k, p)
     k.trace("wait_task_zombie", "kernel/exit.c:974", f"reaped {pid} status {status:#x}")
-    return (pid, status)
+    return WaitResult(pid, status)

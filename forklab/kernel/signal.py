@@ -30,7 +30,11 @@ from forklab.include.linux.sched import (
     TaskState,
 )
 from forklab.uapi import (
+    CLD_DUMPED,
+    CLD_EXITED,
+    CLD_KILLED,
     SA_NOCLDWAIT,
+    SI_USER,
     SA_RESETHAND,
     SIG_DFL,
     SIG_IGN,
@@ -64,8 +68,6 @@ SIG_KERNEL_COREDUMP = frozenset(
     {SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGFPE, SIGSEGV, SIGBUS, SIGSYS, SIGXCPU, SIGXFSZ}
 )  # include/linux/signal.h:404-409
 SIGRTMIN = 32
-CLD_EXITED, CLD_KILLED, CLD_DUMPED = 1, 2, 3
-SI_USER = 0
 SYNCHRONOUS_MASK = (1 << (SIGSEGV - 1)) | (1 << (SIGBUS - 1)) | (1 << (SIGILL - 1)) | (1 << (SIGTRAP - 1)) \
     | (1 << (SIGFPE - 1)) | (1 << (SIGSYS - 1))  # kernel/signal.c:193-195
 

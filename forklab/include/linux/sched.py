@@ -70,7 +70,32 @@ SIGNAL_STOP_STOPPED = 0x00000001
 SIGNAL_STOP_CONTINUED = 0x00000002
 SIGNAL_GROUP_EXIT = 0x00000004
 SIGNAL_GROUP_COREDUMP = 0x00000008
+SIGNAL_CLD_STOPPED = 0x00000010
+SIGNAL_CLD_CONTINUED = 0x00000020
+SIGNAL_CLD_MASK = SIGNAL_CLD_STOPPED | SIGNAL_CLD_CONTINUED
 SIGNAL_UNKILLABLE = 0x00000040
+SIGNAL_STOP_MASK = SIGNAL_CLD_MASK | SIGNAL_STOP_STOPPED | SIGNAL_STOP_CONTINUED
+
+# task->jobctl (include/linux/sched/jobctl.h:11-41)
+JOBCTL_STOP_SIGMASK = 0xFFFF
+JOBCTL_STOP_DEQUEUED_BIT = 16
+JOBCTL_STOP_PENDING_BIT = 17
+JOBCTL_STOP_CONSUME_BIT = 18
+JOBCTL_TRAP_STOP_BIT = 19
+JOBCTL_TRAP_NOTIFY_BIT = 20
+JOBCTL_TRAPPING_BIT = 21
+JOBCTL_LISTENING_BIT = 22
+JOBCTL_TRAP_FREEZE_BIT = 23
+JOBCTL_STOP_DEQUEUED = 1 << JOBCTL_STOP_DEQUEUED_BIT
+JOBCTL_STOP_PENDING = 1 << JOBCTL_STOP_PENDING_BIT
+JOBCTL_STOP_CONSUME = 1 << JOBCTL_STOP_CONSUME_BIT
+JOBCTL_TRAP_STOP = 1 << JOBCTL_TRAP_STOP_BIT
+JOBCTL_TRAP_NOTIFY = 1 << JOBCTL_TRAP_NOTIFY_BIT
+JOBCTL_TRAPPING = 1 << JOBCTL_TRAPPING_BIT
+JOBCTL_LISTENING = 1 << JOBCTL_LISTENING_BIT
+JOBCTL_TRAP_FREEZE = 1 << JOBCTL_TRAP_FREEZE_BIT
+JOBCTL_TRAP_MASK = JOBCTL_TRAP_STOP | JOBCTL_TRAP_NOTIFY
+JOBCTL_PENDING_MASK = JOBCTL_STOP_PENDING | JOBCTL_TRAP_MASK
 
 # ptrace flags (include/linux/ptrace.h:29-45)
 PT_PTRACED = 0x00000001
@@ -149,6 +174,8 @@ class SignalStruct:
     multiprocess: list[MultiprocessSignals] = field(default_factory=list)
     group_exit_code: int = 0
     group_exit_task: Task | None = None
+    notify_count: int = 0
+    group_stop_count: int = 0
     flags: int = 0
     is_child_subreaper: bool = False
     has_child_subreaper: bool = False
@@ -160,10 +187,21 @@ class SignalStruct:
     )
     oom_score_adj: int = 0
     oom_score_adj_min: int = 0
+    # resource usage of dead threads, and of waited-for children (sched/signal.h:170-190)
+    utime: int = 0
+    stime: int = 0
     cutime: int = 0
     cstime: int = 0
+    nvcsw: int = 0
+    nivcsw: int = 0
+    cnvcsw: int = 0
+    cnivcsw: int = 0
+    min_flt: int = 0
+    maj_flt: int = 0
     cmin_flt: int = 0
     cmaj_flt: int = 0
+    maxrss: int = 0
+    cmaxrss: int = 0
     autogroup: object | None = None
 
 
@@ -236,6 +274,7 @@ class Task:
     exit_signal: int = 0
     pdeath_signal: int = 0
     flags: PF = PF(0)
+    jobctl: int = 0
     usage: int = 1
     rcu_users: int = 2
     real_parent: Task | None = None
