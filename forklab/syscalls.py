@@ -228,6 +228,17 @@ class Kernel(KernelState):
             raise TypeError("info must be a forklab.uapi.SigInfo or None")
         return self._syscall(t, "pidfd_send_signal", lambda c: sys_pidfd_send_signal(self, c, pidfd, sig, info, flags))
 
+    def poll(self, t: Task, fds: list[tuple[int, int]], timeout: int = 0) -> list[int]:
+        """poll(2) over ``(fd, events)`` pairs -> each fd's revents; ``Blocked`` when ``timeout`` != 0 and none is ready
+        (fs/select.c:970-1010)."""
+        from forklab.fs.select import do_sys_poll
+
+        if not isinstance(fds, list) or not all(isinstance(p, tuple) and len(p) == 2 for p in fds):
+            raise TypeError("fds must be a list of (fd, events) tuples")
+        pairs = [(_check_int("fd", fd), _check_int("events", ev)) for fd, ev in fds]
+        _check_int("timeout", timeout)
+        return self._syscall(t, "poll", lambda c: do_sys_poll(self, c, pairs, timeout))
+
     # --- process groups and sessions -------------------------------------------------------
 
     def setpgid(self, t: Task, pid: int, pgid: int) -> int:

@@ -128,6 +128,7 @@ def set_current_state_sleep(k: KernelState, t: Task, state: TaskState, waits_on:
     """Put ``t`` to sleep in ``state`` on ``waits_on`` and take it off its runqueue (include/linux/sched.h:214, core.c:__schedule)."""
     t.state = state
     t.waits_on = waits_on
+    t.nvcsw += 1  # __schedule counts a switch away from a sleeping task as voluntary (kernel/sched/core.c:4060)
     deactivate_task(k, t)
     k.trace("sleep", "kernel/sched/core.c:4047", f"task {t.pid} sleeps ({state!r}) on {waits_on}", tid=t.pid)
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-SYSCALL_NS = 1000  # the model clock advances 1 µs per syscall
+SYSCALL_NS = 1000  # the model clock advances 1 µs per syscall, charged to the caller as stime
 
 
 def check_caller(t: object) -> Task:
@@ -46,6 +46,7 @@ def do_syscall_64(k: KernelState, t: object, name: str, fn: Callable[[Task], T])
     """Run one syscall body as ``t``, then the exit work; restart it after ERESTARTNOINTR (arch/x86/entry/common.c:282-305)."""
     task = check_caller(t)
     k.clock_ns += SYSCALL_NS
+    task.stime += SYSCALL_NS  # the model's only CPU time: each syscall is 1 µs of system time
     outer = (k.current, k.fault.countdown, k.fault.sites, k.fault.failed_site)
     k.in_syscall.append(task)
     try:
