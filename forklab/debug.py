@@ -31,7 +31,9 @@ from forklab.include.linux.sched import PF, PIDTYPE, Task, TaskState
 if TYPE_CHECKING:
     from forklab.state import KernelState
 
-SNAPSHOT_SKIP = frozenset({"listeners", "_seq", "fault", "clock_ns", "_inum", "idr_next", "inum", "current",
+# Counters that move on a failed call on Linux too: the clock and the CPU time it charges (stime), the trace
+# sequence, cursors (pid, inode, mm context, anon_vma serial), and the per-call fault-injection state.
+SNAPSHOT_SKIP = frozenset({"listeners", "_seq", "fault", "clock_ns", "stime", "_inum", "idr_next", "inum", "current",
                            "last_mm_ctx_id", "context_id", "_anon_vma_serial"})
 
 
