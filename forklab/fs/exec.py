@@ -102,14 +102,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Unmodelled, kerr
-from forklab.fs.file import do_close_on_exec, dup_fd, get_file, put_files_struct
+from forklab.fs.file import do_close_on_exec, get_file, put_files_struct, unshare_files
 from forklab.fs.file_table import alloc_empty_file, fput
 from forklab.fs.open import getname, user_path_at, vfs_open
 from forklab.fs.vfs import is_dir, is_reg
 from forklab.include.linux.fdtable import S_ISGID, S_ISUID, S_IXGRP, S_IXUGO, File, FilesStruct
 from forklab.include.linux.fs_struct import Path
-from forklab.include.linux.mm_types import VM, MmStruct, VmAreaStruct
+from forklab.include.linux.mm_types import TASK_SIZE_MAX, VM, MmStruct, VmAreaStruct
 from forklab.include.linux.sched import PF, PIDTYPE, SIGNAL_GROUP_EXIT, SighandStruct, Task, TaskState
+from forklab.ladder import CleanupLadder
+from forklab.mm.mmap import PAGE_MASK
 from forklab.uapi import (
     AT_FDCWD,
     O_RDONLY,
@@ -136,11 +138,9 @@ __all__ = [
     "flush_old_exec",
     "reset_files_struct",
     "setup_new_exec",
-    "unshare_files",
 ]
 
-PAGE_MASK = ~(PAGE_SIZE - 1)
-STACK_TOP_MAX = (1 << 47) - PAGE_SIZE  # arch/x86/include/asm/processor.h:901, 919 (TASK_SIZE_MAX)
+STACK_TOP_MAX = TASK_SIZE_MAX  # arch/x86/include/asm/processor.h:901, 919
 MAX_ARG_STRLEN = PAGE_SIZE * 32  # include/uapi/linux/binfmts.h:15
 MAX_ARG_STRINGS = 0x7FFFFFFF  # include/uapi/linux/binfmts.h:16
 BINPRM_BUF_SIZE = 256  # include/uapi/linux/binfmts.h:19
@@ -196,17 +196,6 @@ class Bprm:
 
 
 # --- the fd table -------------------------------------------------------------------------
-
-
-def unshare_files(k: KernelState, t: Task) -> FilesStruct | None:
-    """A private copy of a shared files_struct; returns the displaced one (kernel/fork.c:3032-3048, 2882-2895)."""
-    files = t.files
-    if files is None or files.count <= 1:
-        return None
-    copy = dup_fd(k, files)  # ENOMEM, EMFILE
-    t.files = copy
-    k.trace("unshare_files", "kernel/fork.c:3045", f"task {t.pid} gets a private fd table for exec", tid=t.pid)
-    return files
 
 
 def reset_files_struct(k: KernelState, t: Task, files: FilesStruct) -> None:
@@ -721,6 +710,23 @@ def free_bprm(k: KernelState, bprm: Bprm) -> None:
         bprm.file = None
 
 
+def _exec_out_mm(k: KernelState, bprm: Bprm) -> None:
+    """out: drop the new mm if exec_mmap has not taken it yet (fs/exec.c:1843-1847)."""
+    from forklab.kernel.fork import mmput
+
+    if bprm.mm is not None:
+        mm = bprm.mm
+        bprm.mm = None
+        mmput(k, mm)
+
+
+def _exec_out_unmark(current: Task, bprm: Bprm) -> None:
+    """out_unmark: clear fs->in_exec if check_unsafe_exec set it (fs/exec.c:1849-1851)."""
+    if bprm.marked_in_exec:
+        assert current.fs is not None
+        current.fs.in_exec = 0
+
+
 def do_execve(k: KernelState, current: Task, filename: str, argv: Sequence[str | bytes],
               envp: Sequence[str | bytes]) -> None:
     """execve(2): replace the program of ``current`` (fs/exec.c:1719-1863, 1902-1910, 1959-1965).
@@ -729,23 +735,25 @@ def do_execve(k: KernelState, current: Task, filename: str, argv: Sequence[str |
     each is cut at its first NUL as strnlen_user would. An empty ``argv`` is the kernel's NULL
     array: 5.6 accepts argc 0.
     """
-    from forklab.kernel.fork import mmput
-
     name = getname(filename)
     assert current.cred is not None and current.cred.user is not None and current.signal is not None
     if current.flags & PF.PF_NPROC_EXCEEDED \
             and current.cred.user.processes > current.signal.rlim[RLIMIT_NPROC][0]:
         raise kerr(errno.EAGAIN, "RLIMIT_NPROC was exceeded by set*uid and still is", "fs/exec.c:1740")
     current.flags &= ~PF.PF_NPROC_EXCEEDED
-    displaced = unshare_files(k, current)
-    bprm: Bprm | None = None
-    try:
+    with CleanupLadder(k, "fs/exec.c:1843-1863") as ladder:
+        displaced = unshare_files(k, current)
+        if displaced is not None:
+            ladder.on_failure("out_files", reset_files_struct, k, current, displaced)
         if k.fault.should_fail("__do_execve_file:kzalloc"):
             raise kerr(errno.ENOMEM, "linux_binprm allocation failed", "fs/exec.c:1754")
         bprm = Bprm(filename=name)
+        ladder.on_failure("out_free", free_bprm, k, bprm)
         prepare_bprm_creds(k, current, bprm)
+        ladder.on_failure("out_unmark", _exec_out_unmark, current, bprm)
         check_unsafe_exec(k, current, bprm)
         bprm.file = do_open_execat(k, current, name)
+        ladder.on_failure("out", _exec_out_mm, k, bprm)
         bprm_mm_init(k, current, bprm)
         argv_b = [_cstr(s) for s in argv]
         envp_b = [_cstr(s) for s in envp]
@@ -758,19 +766,7 @@ def do_execve(k: KernelState, current: Task, filename: str, argv: Sequence[str |
         k.trace("copy_strings", "fs/exec.c:1819", f"argc {bprm.argc} envc {bprm.envc}, p {bprm.p:#x}",
                 tid=current.pid)
         exec_binprm(k, current, bprm)
-    except BaseException:
-        if bprm is not None and bprm.mm is not None:  # out: (fs/exec.c:1843-1847)
-            mm = bprm.mm
-            bprm.mm = None
-            mmput(k, mm)
-        if bprm is not None and bprm.marked_in_exec:  # out_unmark (fs/exec.c:1849-1851)
-            assert current.fs is not None
-            current.fs.in_exec = 0
-        if bprm is not None:  # out_free
-            free_bprm(k, bprm)
-        if displaced is not None:  # out_files (fs/exec.c:1857-1859)
-            reset_files_struct(k, current, displaced)
-        raise
+        ladder.succeed()
     assert current.fs is not None
     current.fs.in_exec = 0  # fs/exec.c:1830
     current.rseq = 0  # rseq_execve (include/linux/sched.h:1947-1952)

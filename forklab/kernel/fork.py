@@ -54,11 +54,9 @@ Fallible sites: ``dup_mm:allocate_mm``, ``mm_alloc:allocate_mm``, ``mm_init:mm_a
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
-from contextlib import ExitStack
 from copy import copy
-from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from forklab.errors import ERESTARTNOINTR, InternalError, kerr
 from forklab.fs.file import dup_fd
@@ -90,6 +88,7 @@ from forklab.kernel.pid import (
 )
 from forklab.kernel.signal import fatal_signal_pending, flush_signal_handlers, signal_pending
 from forklab.kernel.user_namespace import get_user_ns, put_user_ns
+from forklab.ladder import CleanupLadder
 from forklab.mm.memory import copy_page_range, get_mm_rss, vma_pages
 from forklab.mm.mmap import (
     exit_mmap,
@@ -143,30 +142,11 @@ from forklab.uapi import (
 )
 
 if TYPE_CHECKING:
+    from forklab.include.linux.fdtable import File
     from forklab.include.linux.user_namespace import UserNamespace
     from forklab.state import KernelState
 
 CLONE_LEGACY_FLAGS = 0xFFFFFFFF  # include/linux/sched/task.h:18
-
-
-class CleanupLadder(ExitStack):
-    """copy_process's ``bad_fork_*`` ladder: undo steps registered in order, run in reverse on failure."""
-
-    def __init__(self, k: KernelState | None = None) -> None:
-        super().__init__()
-        self.k = k
-
-    def on_failure(self, label: str, undo: Callable[..., Any], *args: Any) -> None:
-        """Register ``undo(*args)`` under ``label``; it runs only if a later step fails."""
-
-        def run(exc_type: object, _exc: object, _tb: object) -> bool:
-            if exc_type is not None:
-                if self.k is not None:
-                    self.k.trace("cleanup", "kernel/fork.c:2300", label)
-                undo(*args)
-            return False
-
-        self.push(run)
 
 
 # --- the syscalls -----------------------------------------------------------------------
@@ -485,6 +465,30 @@ def copy_process_checks(k: KernelState, current: Task, clone_flags: int) -> None
                    "kernel/fork.c:1896")
 
 
+@dataclass(slots=True, eq=False)
+class Pidfd:
+    """A CLONE_PIDFD reservation: the fd number taken in the caller's table and its file (kernel/fork.c:2111-2129)."""
+
+    fd: int
+    file: File
+
+
+@dataclass(slots=True, eq=False)
+class ForkFrame:
+    """copy_process's locals, shared by its steps as the kernel shares one stack frame (kernel/fork.c:1824-1838)."""
+
+    k: KernelState
+    current: Task
+    p: Task
+    clone_flags: int
+    args: KernelCloneArgs
+    trace: int
+    delayed: MultiprocessSignals
+    ladder: CleanupLadder
+    pid: Pid | None = None
+    pidfile: Pidfd | None = None
+
+
 def copy_process(k: KernelState, current: Task, trace: int, args: KernelCloneArgs) -> Task:
     """Create a new task as a copy of ``current``; nothing is published unless every step succeeds (kernel/fork.c:1824-2362)."""
     clone_flags = args.flags
@@ -496,17 +500,18 @@ def copy_process(k: KernelState, current: Task, trace: int, args: KernelCloneArg
     try:
         if signal_pending(current):
             raise kerr(ERESTARTNOINTR, "a signal is pending: deliver it, then restart the fork", "kernel/fork.c:1916")
-        with CleanupLadder(k) as ladder:
+        with CleanupLadder(k, "kernel/fork.c:2300-2361") as ladder:
             p = dup_task_struct(k, current)
             ladder.on_failure("bad_fork_free", free_task, k, p)
-            _copy_process_creds(k, current, p, clone_flags, args, ladder)
-            _copy_process_resources(k, current, p, clone_flags, args, ladder)
-            pid = alloc_pid(k, _pid_ns_for_children(p), args.set_tid)
-            ladder.on_failure("bad_fork_free_pid", free_pid, k, pid)
-            pidfile = _copy_process_pidfd(k, current, pid, clone_flags, args, ladder)
-            _copy_process_identity(current, p, pid, clone_flags, args)
-            _copy_process_publish(k, current, p, pid, pidfile, clone_flags, trace, delayed, ladder, args)
-            ladder.pop_all()
+            f = ForkFrame(k, current, p, clone_flags, args, trace, delayed, ladder)
+            _copy_process_creds(f)
+            _copy_process_resources(f)
+            f.pid = alloc_pid(k, _pid_ns_for_children(p), args.set_tid)
+            ladder.on_failure("bad_fork_free_pid", free_pid, k, f.pid)
+            _copy_process_pidfd(f)
+            _copy_process_identity(f)
+            _copy_process_publish(f)
+            ladder.succeed()
     finally:
         if delayed in current.signal.multiprocess:
             current.signal.multiprocess.remove(delayed)
@@ -520,18 +525,18 @@ def _pid_ns_for_children(p: Task) -> PidNamespace:
     return p.nsproxy.pid_ns_for_children
 
 
-def _copy_process_creds(k: KernelState, current: Task, p: Task, clone_flags: int, args: KernelCloneArgs,
-                        ladder: CleanupLadder) -> None:
+def _copy_process_creds(f: ForkFrame) -> None:
     """Child tids, RLIMIT_NPROC, copy_creds and threads-max (kernel/fork.c:1930-1964)."""
     from forklab.kernel.cred import copy_creds
 
+    k, current, p, clone_flags, args = f.k, f.current, f.p, f.clone_flags, f.args
     p.set_child_tid = args.child_tid if clone_flags & CLONE_CHILD_SETTID else 0
     p.clear_child_tid = args.child_tid if clone_flags & CLONE_CHILD_CLEARTID else 0
     if not k.has("nproc_after_copy_creds"):
         check_rlimit_nproc(k, current, p, counted=0, where="kernel/fork.c:1946")
         current.flags &= ~PF.PF_NPROC_EXCEEDED
     copy_creds(k, p, clone_flags)
-    ladder.on_failure("bad_fork_cleanup_count", _cleanup_count, k, p)
+    f.ladder.on_failure("bad_fork_cleanup_count", _cleanup_count, k, p)
     if k.has("nproc_after_copy_creds"):  # 5.14: after copy_creds, counting the child (is_rlimit_overlimit)
         check_rlimit_nproc(k, current, p, counted=1, where="kernel/fork.c:copy_process (5.14)")
         current.flags &= ~PF.PF_NPROC_EXCEEDED
@@ -568,8 +573,7 @@ def _cleanup_count(k: KernelState, p: Task) -> None:
     exit_creds(k, p)
 
 
-def _copy_process_resources(k: KernelState, current: Task, p: Task, clone_flags: int, args: KernelCloneArgs,
-                            ladder: CleanupLadder) -> None:
+def _copy_process_resources(f: ForkFrame) -> None:
     """sched_fork and the copy_* chain, each with its cleanup label (kernel/fork.c:2051-2093)."""
     from forklab.arch.x86.kernel.process import copy_thread_tls
     from forklab.fs.file import exit_files
@@ -578,6 +582,7 @@ def _copy_process_resources(k: KernelState, current: Task, p: Task, clone_flags:
     from forklab.kernel.nsproxy import copy_namespaces, exit_task_namespaces
     from forklab.kernel.sched.core import sched_fork
 
+    k, current, p, clone_flags, ladder = f.k, f.current, f.p, f.clone_flags, f.ladder
     sched_fork(k, clone_flags, p, current)
     copy_semundo(k, clone_flags, p, current)
     ladder.on_failure("bad_fork_cleanup_semundo", exit_sem, p)
@@ -596,7 +601,7 @@ def _copy_process_resources(k: KernelState, current: Task, p: Task, clone_flags:
     ladder.on_failure("bad_fork_cleanup_namespaces", exit_task_namespaces, k, p)
     copy_io(k, clone_flags, p, current)
     ladder.on_failure("bad_fork_cleanup_io", _cleanup_io, p)
-    copy_thread_tls(k, clone_flags, args.stack, args.stack_size, p, args.tls, current)
+    copy_thread_tls(k, clone_flags, f.args.stack, f.args.stack_size, p, f.args.tls, current)
 
 
 def _cleanup_mm(k: KernelState, p: Task) -> None:
@@ -615,15 +620,16 @@ def _cleanup_io(p: Task) -> None:
         exit_io_context(p)
 
 
-def _copy_process_pidfd(k: KernelState, current: Task, pid: Pid, clone_flags: int, args: KernelCloneArgs,
-                        ladder: CleanupLadder) -> Any:
+def _copy_process_pidfd(f: ForkFrame) -> None:
     """CLONE_PIDFD: reserve an fd in the caller's table, make the file, write the fd number (kernel/fork.c:2111-2129)."""
     from forklab.fs.anon_inodes import anon_inode_getfile
     from forklab.fs.file import get_unused_fd_flags, put_unused_fd
     from forklab.mm.uaccess import put_user_int
 
-    if not clone_flags & CLONE_PIDFD:
-        return None
+    k, current, pid = f.k, f.current, f.pid
+    assert pid is not None
+    if not f.clone_flags & CLONE_PIDFD:
+        return
     pidfd = get_unused_fd_flags(k, current, O_RDWR | O_CLOEXEC)
     try:
         pidfile = anon_inode_getfile(k, "[pidfd]", pid, O_RDWR | O_CLOEXEC)
@@ -631,22 +637,24 @@ def _copy_process_pidfd(k: KernelState, current: Task, pid: Pid, clone_flags: in
         put_unused_fd(current, pidfd)
         raise
     get_pid(pid)  # held by the pidfd file
-    ladder.on_failure("bad_fork_put_pidfd", _put_pidfd, k, current, pidfd, pidfile)
-    if not put_user_int(k, current, args.pidfd, pidfd):
+    f.pidfile = Pidfd(pidfd, pidfile)
+    f.ladder.on_failure("bad_fork_put_pidfd", _put_pidfd, k, current, f.pidfile)
+    if not put_user_int(k, current, f.args.pidfd, pidfd):
         raise kerr(errno.EFAULT, "cannot write the pidfd number to args->pidfd", "kernel/fork.c:2128")
-    return (pidfd, pidfile)
 
 
-def _put_pidfd(k: KernelState, current: Task, pidfd: int, pidfile: Any) -> None:
+def _put_pidfd(k: KernelState, current: Task, pidfile: Pidfd) -> None:
     """bad_fork_put_pidfd: drop the file (and with it its pid reference) and the fd (kernel/fork.c:2306-2310)."""
     from forklab.fs.file import fput, put_unused_fd
 
-    fput(k, pidfile)
-    put_unused_fd(current, pidfd)
+    fput(k, pidfile.file)
+    put_unused_fd(current, pidfile.fd)
 
 
-def _copy_process_identity(current: Task, p: Task, pid: Pid, clone_flags: int, args: KernelCloneArgs) -> None:
+def _copy_process_identity(f: ForkFrame) -> None:
     """sigaltstack, pid, tgid, group leader, exit_signal, pdeath_signal (kernel/fork.c:2140-2175)."""
+    current, p, clone_flags, pid = f.current, f.p, f.clone_flags, f.pid
+    assert pid is not None
     if clone_flags & (CLONE_VM | CLONE_VFORK) == CLONE_VM:
         p.sas_ss_sp = p.sas_ss_size = 0
         p.sas_ss_flags = SS_DISABLE
@@ -657,21 +665,21 @@ def _copy_process_identity(current: Task, p: Task, pid: Pid, clone_flags: int, a
         p.tgid = current.tgid
     else:
         assert current.group_leader is not None
-        p.exit_signal = current.group_leader.exit_signal if clone_flags & CLONE_PARENT else args.exit_signal
+        p.exit_signal = current.group_leader.exit_signal if clone_flags & CLONE_PARENT else f.args.exit_signal
         p.group_leader = p
         p.tgid = p.pid
     p.pdeath_signal = 0
 
 
-def _copy_process_publish(k: KernelState, current: Task, p: Task, pid: Pid, pidfile: Any, clone_flags: int,
-                          trace: int, delayed: MultiprocessSignals, ladder: CleanupLadder,
-                          args: KernelCloneArgs) -> None:
+def _copy_process_publish(f: ForkFrame) -> None:
     """The cgroup gate, the last checks under tasklist_lock, then make the child visible (kernel/fork.c:2177-2288)."""
     from forklab.fs.file import fd_install
     from forklab.kernel.cgroup.cgroup import cgroup_can_fork, cgroup_cancel_fork
 
-    cgroup_can_fork(k, current, args if clone_flags & CLONE_INTO_CGROUP else None)
-    ladder.on_failure("bad_fork_cancel_cgroup", cgroup_cancel_fork, current)
+    k, current, p, clone_flags, pid = f.k, f.current, f.p, f.clone_flags, f.pid
+    assert pid is not None
+    cgroup_can_fork(k, current, f.args if clone_flags & CLONE_INTO_CGROUP else None)
+    f.ladder.on_failure("bad_fork_cancel_cgroup", cgroup_cancel_fork, current)
     p.start_time = k.clock_ns
     if clone_flags & (CLONE_PARENT | CLONE_THREAD):
         p.real_parent = current.real_parent
@@ -686,9 +694,9 @@ def _copy_process_publish(k: KernelState, current: Task, p: Task, pid: Pid, pidf
         raise kerr(errno.ENOMEM, "the child's pid namespace is dying (its init has exited)", "kernel/fork.c:2227")
     if fatal_signal_pending(current):
         raise kerr(errno.EINTR, "a fatal signal arrived during the fork", "kernel/fork.c:2233")
-    if pidfile is not None:
-        fd_install(current, pidfile[0], pidfile[1])
-    _attach_child(k, current, p, pid, clone_flags, trace, delayed)
+    if f.pidfile is not None:
+        fd_install(current, f.pidfile.fd, f.pidfile.file)
+    _attach_child(k, current, p, pid, clone_flags, f.trace, f.delayed)
 
 
 def _attach_child(k: KernelState, current: Task, p: Task, pid: Pid, clone_flags: int, trace: int,
@@ -900,23 +908,23 @@ def ksys_unshare(k: KernelState, current: Task, unshare_flags: int) -> None:
         unshare_flags |= CLONE_FS
     check_unshare_flags(current, unshare_flags)
     assert current.fs is not None and current.files is not None
-    with ExitStack() as undo:
+    with CleanupLadder(k, "kernel/fork.c:3010-3023") as ladder:
         new_fs = None
         if unshare_flags & CLONE_FS and current.fs.users > 1:  # unshare_fs (kernel/fork.c:2861-2877)
             new_fs = copy_fs_struct(k, current.fs)
-            undo.callback(free_fs_struct, new_fs)
+            ladder.on_failure("bad_unshare_cleanup_fs", free_fs_struct, new_fs)
         new_fd = None
         if unshare_flags & CLONE_FILES and current.files.count > 1:  # unshare_fd (kernel/fork.c:2882-2895)
             new_fd = dup_fd(k, current.files)
-            undo.callback(put_files_struct, k, new_fd)
+            ladder.on_failure("bad_unshare_cleanup_fd", put_files_struct, k, new_fd)
         new_cred = None
         if unshare_flags & CLONE_NEWUSER:  # unshare_userns (kernel/user_namespace.c:154-172)
             new_cred = prepare_creds(k, current)
-            undo.callback(put_cred, k, new_cred)
+            ladder.on_failure("bad_unshare_cleanup_cred", put_cred, k, new_cred)
             create_user_ns(k, new_cred)
         new_nsproxy = unshare_nsproxy_namespaces(k, unshare_flags, current,
                                                  new_cred.user_ns if new_cred is not None else None)
-        undo.pop_all()
+        ladder.succeed()
     if unshare_flags & (CLONE_NEWIPC | CLONE_SYSVSEM):
         exit_sem(current)
     if new_nsproxy is not None:
