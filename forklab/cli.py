@@ -190,8 +190,8 @@ def diff_versions_cmd(old: str = typer.Argument("5.6.14"), new: str = typer.Argu
     Console().print(table)
 
 
-@app.command()
-def verify(
+@app.command("verify")
+def verify_cmd(
     against_host: bool = typer.Option(False, "--against-host", help="compare the model with this machine's kernel"),
     n: int = typer.Option(2000, "-n", help="number of seeded random cases"),
     seed: int = typer.Option(0, help="seed of the random cases"),

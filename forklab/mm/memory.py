@@ -99,6 +99,7 @@ from forklab.mm.rmap import (
     page_add_new_anon_rmap,
     page_move_anon_rmap,
     page_remove_rmap,
+    unlink_anon_vmas,
 )
 
 if TYPE_CHECKING:
@@ -462,27 +463,6 @@ def zap_page_range(k: KernelState, vma: VmAreaStruct, start: int, size: int) -> 
     unmap_single_vma(k, vma, start, start + size)
 
 
-def free_pgtables(k: KernelState, mm: MmStruct, start: int, end: int) -> None:
-    """Free the PTE pages over ``[start, end)`` that no remaining vma needs (mm/memory.c:388-421).
-
-    The kernel frees from the previous vma's end to the next vma's start, PMD-aligned
-    (free_pgd_range, mm/memory.c:326-386); that is: every PTE page whose 2 MiB span meets the
-    unmapped range and meets no vma still in ``mm.mmap``. Call after the vmas are detached.
-    """
-    del k
-    if end <= start:
-        return
-    first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
-    for pmd in sorted(p for p in mm.pgd if first <= p <= last):
-        lo, hi = pmd << PMD_SHIFT, (pmd + 1) << PMD_SHIFT
-        if any(v.vm_start < hi and v.vm_end > lo for v in mm.mmap):
-            continue
-        table = mm.pgd.pop(pmd)
-        if table.any():
-            raise InternalError(f"freeing PTE table {pmd:#x} that still maps pages")
-        mm.pgtables_bytes -= PTE_TABLE_BYTES
-
-
 # --- shmem page cache (mm/shmem.c) ----------------------------------------------------------------
 
 
@@ -819,6 +799,42 @@ def handle_mm_fault(k: KernelState, vma: VmAreaStruct, address: int, flags: int)
     return handle_pte_fault(k, vmf)
 
 
+def free_pgd_range(mm: MmStruct, addr: int, end: int, floor: int, ceiling: int) -> None:
+    """Free the PTE pages in ``[addr, end)`` not shared with ``floor``/``ceiling`` neighbours (mm/memory.c:326-386)."""
+    addr &= ~(PMD_SIZE - 1)
+    if addr < floor:
+        addr += PMD_SIZE
+    if ceiling:
+        ceiling &= ~(PMD_SIZE - 1)
+        if not ceiling:
+            return
+        if end - 1 > ceiling - 1:
+            end -= PMD_SIZE
+    if addr > end - 1:
+        return
+    for pmd in sorted(p for p in mm.pgd if addr <= (p << PMD_SHIFT) < end):
+        table = mm.pgd.pop(pmd)
+        if table.any():
+            raise InternalError(f"freeing PTE table {pmd:#x} that still maps pages")
+        mm.pgtables_bytes -= PTE_TABLE_BYTES
+
+
+def free_pgtables(k: KernelState, mm: MmStruct, vmas: list[VmAreaStruct], floor: int, ceiling: int) -> None:
+    """Unlink the vmas' anon_vmas and free their page tables, grouping close vmas (mm/memory.c:388-421)."""
+    i = 0
+    while i < len(vmas):
+        vma = vmas[i]
+        addr = vma.vm_start
+        unlink_anon_vmas(k, vma)
+        while i + 1 < len(vmas) and vmas[i + 1].vm_start <= vma.vm_end + PMD_SIZE:
+            i += 1
+            vma = vmas[i]
+            unlink_anon_vmas(k, vma)
+        nxt_start = vmas[i + 1].vm_start if i + 1 < len(vmas) else ceiling
+        free_pgd_range(mm, addr, vma.vm_end, floor, nxt_start)
+        i += 1
+
+
 __all__ = [
     "FAULT_FLAG_USER",
     "FAULT_FLAG_WRITE",
@@ -832,6 +848,7 @@ __all__ = [
     "do_anonymous_page",
     "do_wp_page",
     "follow_pte_pfn",
+    "free_pgd_range",
     "free_pgtables",
     "get_mm_rss",
     "get_pte",

@@ -56,13 +56,12 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, KernelError, kerr
 from forklab.include.linux.fdtable import FMODE_PATH, File, Inode
-from forklab.include.linux.mm_types import PMD_SHIFT, VM, MmStruct, VmAreaStruct
+from forklab.include.linux.mm_types import VM, MmStruct, VmAreaStruct
 from forklab.mm.memory import (
     FAULT_FLAG_WRITE,
     PAGE_SHIFT,
     PAGE_SIZE,
-    PMD_SIZE,
-    PTE_TABLE_BYTES,
+    free_pgtables,
     get_mm_rss,
     handle_mm_fault,
     unmap_vmas,
@@ -122,8 +121,9 @@ def PAGE_ALIGN(x: int) -> int:
 
 
 def _mm(t: Task) -> MmStruct:
+    """``t->mm`` of a task that must have one: a memory syscall or a user access by a kernel thread is a bug."""
     if t.mm is None:
-        raise InternalError(f"memory syscall from {t!r} without an mm")
+        raise InternalError(f"memory syscall or user access by {t!r}, which has no mm")
     return t.mm
 
 
@@ -528,42 +528,6 @@ def split_vma(k: KernelState, mm: MmStruct, vma: VmAreaStruct, addr: int, new_be
 
 
 # --- unmapping ------------------------------------------------------------------------------------
-
-
-def free_pgd_range(mm: MmStruct, addr: int, end: int, floor: int, ceiling: int) -> None:
-    """Free the PTE pages in ``[addr, end)`` not shared with ``floor``/``ceiling`` neighbours (mm/memory.c:326-386)."""
-    addr &= ~(PMD_SIZE - 1)
-    if addr < floor:
-        addr += PMD_SIZE
-    if ceiling:
-        ceiling &= ~(PMD_SIZE - 1)
-        if not ceiling:
-            return
-        if end - 1 > ceiling - 1:
-            end -= PMD_SIZE
-    if addr > end - 1:
-        return
-    for pmd in sorted(p for p in mm.pgd if addr <= (p << PMD_SHIFT) < end):
-        table = mm.pgd.pop(pmd)
-        if table.any():
-            raise InternalError(f"freeing PTE table {pmd:#x} that still maps pages")
-        mm.pgtables_bytes -= PTE_TABLE_BYTES
-
-
-def free_pgtables(k: KernelState, mm: MmStruct, vmas: list[VmAreaStruct], floor: int, ceiling: int) -> None:
-    """Unlink the vmas' anon_vmas and free their page tables, grouping close vmas (mm/memory.c:388-421)."""
-    i = 0
-    while i < len(vmas):
-        vma = vmas[i]
-        addr = vma.vm_start
-        unlink_anon_vmas(k, vma)
-        while i + 1 < len(vmas) and vmas[i + 1].vm_start <= vma.vm_end + PMD_SIZE:
-            i += 1
-            vma = vmas[i]
-            unlink_anon_vmas(k, vma)
-        nxt_start = vmas[i + 1].vm_start if i + 1 < len(vmas) else ceiling
-        free_pgd_range(mm, addr, vma.vm_end, floor, nxt_start)
-        i += 1
 
 
 def remove_vma(k: KernelState, vma: VmAreaStruct) -> None:

@@ -29,7 +29,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Segfault, kerr
-from forklab.include.linux.mm_types import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, VM, MmStruct
+from forklab.include.linux.mm_types import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, VM
 from forklab.mm.memory import (
     FAULT_FLAG_USER,
     FAULT_FLAG_WRITE,
@@ -42,7 +42,7 @@ from forklab.mm.memory import (
     pte_pfn,
     pte_write,
 )
-from forklab.mm.mmap import TASK_SIZE, find_vma
+from forklab.mm.mmap import TASK_SIZE, _mm, find_vma
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
@@ -69,12 +69,6 @@ def access_error(write: bool, vm_flags: int) -> bool:
     if write:
         return not vm_flags & VM.VM_WRITE
     return not vm_flags & (VM.VM_READ | VM.VM_EXEC | VM.VM_WRITE)
-
-
-def _mm(t: Task) -> MmStruct:
-    if t.mm is None:
-        raise InternalError(f"user access by {t!r}, which has no mm")
-    return t.mm
 
 
 def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> int:
