@@ -13,7 +13,7 @@ import os
 import time
 
 from forklab import Kernel
-from forklab.uapi import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
+from forklab.uapi import MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE
 
 
 def model_round(k: Kernel) -> None:
@@ -36,11 +36,11 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=64, help="touched private pages in the parent")
     args = parser.parse_args()
     k = Kernel()
-    base = k.mmap(k.init_task, 0, args.pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    base = k.mmap(k.init_task, 0, args.pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     for i in range(args.pages):
-        k.store(k.init_task, base + i * 4096, b"x")
-    real_mem = bytearray(args.pages * 4096)  # touched memory in this process too
-    real_mem[::4096] = b"x" * args.pages
+        k.store(k.init_task, base + i * PAGE_SIZE, b"x")
+    real_mem = bytearray(args.pages * PAGE_SIZE)  # touched memory in this process too
+    real_mem[::PAGE_SIZE] = b"x" * args.pages
     t0 = time.perf_counter()
     for _ in range(args.rounds):
         model_round(k)

@@ -9,11 +9,13 @@ from rich.table import Table
 from forklab import Kernel, Recorder
 from forklab.uapi import (
     CLONE_FILES,
+    CLONE_FS,
     CLONE_SIGHAND,
     CLONE_THREAD,
     CLONE_VM,
     MAP_ANONYMOUS,
     MAP_PRIVATE,
+    PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
     SIGCHLD,
@@ -71,7 +73,7 @@ def tour() -> None:
     for e in steps:
         console.print(f"  [cyan]{e.kind}[/] {e.detail} [dim]({e.source})[/]")
     console.print(_sharing_table(k, 1, child, "fork(): child vs parent"))
-    thread = k.clone(init, CLONE_VM | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | 0x200)
+    thread = k.clone(init, CLONE_VM | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_FS)
     console.print(_sharing_table(k, 1, thread, "clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD)"))
 
     console.rule("[bold]3. A rejected flag combination, and the rule that decided")
@@ -81,7 +83,7 @@ def tour() -> None:
         console.print(f"clone(CLONE_SIGHAND|SIGCHLD) -> [red]{e}[/]")
 
     console.rule("[bold]4. Copy-on-write")
-    addr = k.mmap(init, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = k.mmap(init, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     k.store(init, addr, b"parent")
     before = k.translate(init, addr)
     cow_child = k.find_task(k.fork(init))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno as _errno
 
+from forklab.uapi import SIGSEGV
+
 # Kernel-internal errnos that never reach user space (include/linux/errno.h).
 ERESTARTSYS = 512
 ERESTARTNOINTR = 513
@@ -49,7 +51,7 @@ class Segfault(Exception):
     ``Kernel.signals_delivered`` records the delivery either way.
     """
 
-    def __init__(self, addr: int, reason: str, tid: int, sig: int = 11) -> None:
+    def __init__(self, addr: int, reason: str, tid: int, sig: int = SIGSEGV) -> None:
         super().__init__(f"SIGSEGV at {addr:#x} in task {tid}: {reason}")
         self.addr = addr
         self.reason = reason

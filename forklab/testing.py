@@ -18,6 +18,7 @@ from forklab.include.linux.sched import Task, TaskState
 from forklab.syscalls import Kernel
 from forklab.trace import Recorder
 from forklab.uapi import (
+    __WALL,
     CLONE_FILES,
     CLONE_FS,
     CLONE_NEWNS,
@@ -36,12 +37,15 @@ from forklab.uapi import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
     MAP_SHARED,
+    PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
+    RLIM_INFINITY,
     RLIMIT_NPROC,
     SIGCHLD,
     SIGKILL,
     SIGTERM,
+    SIGUSR1,
     WNOHANG,
     CloneArgs,
 )
@@ -105,7 +109,7 @@ def _step(k: Kernel, rng: random.Random, t: Task, op: str, regions: list[int]) -
         return k.fork(t)
     if op == "clone":
         flags = sum({rng.choice(FLAG_POOL) for _ in range(rng.randint(0, 3))})
-        return k.clone(t, flags | rng.choice((SIGCHLD, 0, 10)), 0, region, region + 8, 0x7000)
+        return k.clone(t, flags | rng.choice((SIGCHLD, 0, SIGUSR1)), 0, region, region + 8, 0x7000)
     if op == "clone3":
         flags = sum({rng.choice(FLAG_POOL) for _ in range(rng.randint(0, 3))})
         return k.clone3(t, CloneArgs(flags=flags, pidfd=region, exit_signal=rng.choice((SIGCHLD, 0))))
@@ -117,12 +121,12 @@ def _step(k: Kernel, rng: random.Random, t: Task, op: str, regions: list[int]) -
         k.exit(t, rng.randint(0, 255))
         return "exited"
     if op == "wait":
-        return k.wait4(t, -1, WNOHANG | rng.choice((0, 0x40000000)))
+        return k.wait4(t, -1, WNOHANG | rng.choice((0, __WALL)))
     if op == "kill":
         victim = rng.choice(runnable(k))
         return k.kill(t, victim.tgid, rng.choice((SIGTERM, SIGKILL, SIGCHLD, 0)))
     if op == "mmap":
-        addr = k.mmap(t, 0, rng.randint(1, 4) * 4096, PROT_READ | PROT_WRITE,
+        addr = k.mmap(t, 0, rng.randint(1, 4) * PAGE_SIZE, PROT_READ | PROT_WRITE,
                       rng.choice((MAP_PRIVATE, MAP_SHARED)) | MAP_ANONYMOUS)
         regions.append(addr)
         return hex(addr)
@@ -130,13 +134,13 @@ def _step(k: Kernel, rng: random.Random, t: Task, op: str, regions: list[int]) -
         if t is k.init_task:
             return "skipped (a fault in the global init panics the kernel)"
         if rng.random() < 0.5:
-            k.store(t, region + rng.randint(0, 8191), b"z")
+            k.store(t, region + rng.randint(0, 2 * PAGE_SIZE - 1), b"z")
             return "stored"
-        return k.load(t, region + rng.randint(0, 8191), 1)
+        return k.load(t, region + rng.randint(0, 2 * PAGE_SIZE - 1), 1)
     if op == "madvise":
-        return k.madvise(t, region, 4096, rng.choice((MADV_DONTFORK, MADV_WIPEONFORK)))
+        return k.madvise(t, region, PAGE_SIZE, rng.choice((MADV_DONTFORK, MADV_WIPEONFORK)))
     if op == "setrlimit":
-        return k.setrlimit(t, RLIMIT_NPROC, (rng.randint(1, 40), 2**64 - 1))
+        return k.setrlimit(t, RLIMIT_NPROC, (rng.randint(1, 40), RLIM_INFINITY))
     with contextlib.suppress(ValueError):
         return k.setresuid(t, *(rng.choice((0, 1000, -1)) for _ in range(3)))
     return None

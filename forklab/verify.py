@@ -16,6 +16,7 @@ model's version and the host's (docs: catalog §16) are named by ``known_differe
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import random
@@ -28,8 +29,13 @@ from itertools import combinations
 from typing import TypeVar
 
 from forklab.errors import errno_name
+from forklab.host import MODES, UNPRIV_UID
+from forklab.include.linux.mm_types import TASK_SIZE_MAX
 from forklab.uapi import (
+    _NSIG,
+    CLONE_ARGS_SIZE_VER0,
     CLONE_ARGS_SIZE_VER1,
+    CLONE_ARGS_SIZE_VER2,
     CLONE_CHILD_CLEARTID,
     CLONE_CHILD_SETTID,
     CLONE_CLEAR_SIGHAND,
@@ -57,17 +63,23 @@ from forklab.uapi import (
     CLONE_UNTRACED,
     CLONE_VFORK,
     CLONE_VM,
+    CSIGNAL,
     MAP_ANONYMOUS,
     MAP_PRIVATE,
+    PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
     SIGCHLD,
+    SIGHUP,
+    SIGKILL,
+    SIGRTMIN,
+    SIGSTOP,
+    SIGUSR1,
     clone_flags_str,
 )
 
 __all__ = [
     "FLAG_BITS",
-    "MODES",
     "CaseResult",
     "CloneCase",
     "Outcome",
@@ -84,13 +96,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-MODES = ("priv", "unpriv", "userns")
 KINDS = ("null", "valid", "bad", "kernel")
 KERNEL_ADDR = 0xFFFF800000000000
 STACK_LEN = 64 * 1024
-UNPRIV_UID = 1000
 U64 = 2**64 - 1
-TASK_SIZE_MAX = (1 << 47) - 4096
 
 # Every CLONE_* bit of 5.6 and 6.18: CLONE_NEWTIME (inside CSIGNAL), bits 8-31, CLONE_CLEAR_SIGHAND
 # (bit 32, clone3 only) and CLONE_INTO_CGROUP (bit 33, 5.7+).
@@ -264,8 +273,9 @@ def random_case(rng: random.Random) -> CloneCase:
         flags |= rng.getrandbits(64) & ~((1 << 34) - 1)  # undefined high bits
 
     if syscall == "clone":
-        exit_signal = _pick(rng, [(SIGCHLD, 12), (0, 2), (1, 1), (9, 1), (10, 1), (19, 1), (32, 1),
-                                  (33, 1), (64, 1), (65, 1), (128, 1), (200, 1), (255, 1)])
+        exit_signal = _pick(rng, [(SIGCHLD, 12), (0, 2), (SIGHUP, 1), (SIGKILL, 1), (SIGUSR1, 1), (SIGSTOP, 1),
+                                  (SIGRTMIN, 1), (SIGRTMIN + 1, 1), (_NSIG, 1), (_NSIG + 1, 1), (128, 1), (200, 1),
+                                  (CSIGNAL, 1)])
         return CloneCase("clone", flags=flags, exit_signal=exit_signal, stack=_kind(rng, 30, 60, 5, 5),
                          tls=_tls_kind(rng), tls_value=_tls_value(rng), parent_tid=_kind(rng),
                          child_tid=_kind(rng), pidfd="null", args="valid", size=CLONE_ARGS_SIZE_VER1)
@@ -273,21 +283,23 @@ def random_case(rng: random.Random) -> CloneCase:
     if flags & (CLONE_THREAD | CLONE_PARENT) and rng.random() < 0.8:
         exit_signal = 0
     else:
-        exit_signal = _pick(rng, [(SIGCHLD, 10), (0, 6), (1, 1), (9, 1), (19, 1), (33, 1), (64, 1),
-                                  (65, 1), (255, 1), (256, 1), (2**32 + SIGCHLD, 1), (2**63, 1), (U64, 1)])
-    size = _pick(rng, [(80, 14), (64, 3), (72, 2), (88, 3), (96, 2), (104, 1), (63, 1), (0, 1),
-                       (4096, 1), (4097, 1), (8192, 1), (rng.randint(65, 200), 2)])
+        exit_signal = _pick(rng, [(SIGCHLD, 10), (0, 6), (SIGHUP, 1), (SIGKILL, 1), (SIGSTOP, 1), (SIGRTMIN + 1, 1),
+                                  (_NSIG, 1), (_NSIG + 1, 1), (CSIGNAL, 1), (CSIGNAL + 1, 1), (2**32 + SIGCHLD, 1),
+                                  (2**63, 1), (U64, 1)])
+    v0, v1, v2 = CLONE_ARGS_SIZE_VER0, CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SIZE_VER2
+    size = _pick(rng, [(v1, 14), (v0, 3), (v0 + 8, 2), (v2, 3), (v2 + 8, 2), (v2 + 16, 1), (v0 - 1, 1), (0, 1),
+                       (PAGE_SIZE, 1), (PAGE_SIZE + 1, 1), (2 * PAGE_SIZE, 1), (rng.randint(v0 + 1, 200), 2)])
     tail = b""
-    if 80 < size <= 4096 and rng.random() < 0.5:
-        j = rng.randrange(0, 8) if rng.random() < 0.5 else rng.randrange(0, size - 80)
+    if v1 < size <= PAGE_SIZE and rng.random() < 0.5:
+        j = rng.randrange(0, 8) if rng.random() < 0.5 else rng.randrange(0, size - v1)
         tail = bytes(j) + bytes([rng.randint(1, 255)])
     stack = _kind(rng, 35, 55, 5, 5)
     if stack == "valid":
-        stack_size = _pick(rng, [(STACK_LEN, 6), (4096, 1), (1, 1), (0, 1), (1 << 20, 1), (2**63, 1), (U64, 1)])
+        stack_size = _pick(rng, [(STACK_LEN, 6), (PAGE_SIZE, 1), (1, 1), (0, 1), (1 << 20, 1), (2**63, 1), (U64, 1)])
     elif stack == "null":
-        stack_size = _pick(rng, [(0, 10), (4096, 1), (1, 1)])
+        stack_size = _pick(rng, [(0, 10), (PAGE_SIZE, 1), (1, 1)])
     else:
-        stack_size = _pick(rng, [(4096, 2), (0, 1), (STACK_LEN, 1)])
+        stack_size = _pick(rng, [(PAGE_SIZE, 2), (0, 1), (STACK_LEN, 1)])
     set_tid, vals, set_tid_size = "null", tuple[int | str, ...](), 0
     if rng.random() < 0.3:
         set_tid = _pick(rng, [("valid", 8), ("null", 1), ("bad", 1)])
@@ -366,13 +378,13 @@ def _call_model(k: object, t: object, case: CloneCase, in_new_ns: bool) -> Outco
     rw, anon = PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
 
     def page(n: int = 1) -> int:
-        return k.mmap(t, 0, 4096 * n, rw, anon)
+        return k.mmap(t, 0, PAGE_SIZE * n, rw, anon)
 
     args_buf = page(2)
     stack_area = k.mmap(t, 0, STACK_LEN, rw, anon)
     buffers = {name: page() for name in ("parent_tid", "child_tid", "pidfd", "tls", "set_tid")}
     bad = page()
-    k.munmap(t, bad, 4096)
+    k.munmap(t, bad, PAGE_SIZE)
 
     def ptr(kind: str, name: str) -> int:
         return {"null": 0, "valid": buffers.get(name, 0), "bad": bad, "kernel": KERNEL_ADDR}[kind]
@@ -397,7 +409,7 @@ def _call_model(k: object, t: object, case: CloneCase, in_new_ns: bool) -> Outco
               case.set_tid_size)
     struct = bytearray(b"".join((v & U64).to_bytes(8, "little") for v in fields))
     struct += case.tail
-    struct = struct[: min(case.size, 2 * 4096)]
+    struct = struct[: min(case.size, 2 * PAGE_SIZE)]
     k.store(t, args_buf, bytes(struct))
     args = {"null": 0, "valid": args_buf, "bad": bad, "kernel": KERNEL_ADDR}[case.args]
     return Outcome(pid=k.clone3(t, args, case.size))
@@ -449,19 +461,19 @@ def known_difference(case: CloneCase, mode: str, host: Outcome, model: Outcome, 
 
     c3 = case.syscall == "clone3"
     f = case.flags
-    einval_model = model.errno == 22
+    einval_model = model.errno == errno.EINVAL
     if c3 and f & CLONE_INTO_CGROUP and changed("clone_into_cgroup"):
         return "§16.2 CLONE_INTO_CGROUP (bit 33) exists from 5.7: cgroup fd checks instead of the unknown-flag EINVAL"
-    if c3 and case.size > 80 and any(case.tail[:8]) and model.errno == 7 and changed("clone_into_cgroup"):
+    if c3 and case.size > CLONE_ARGS_SIZE_VER1 and any(case.tail[:8]) and model.errno == errno.E2BIG and changed("clone_into_cgroup"):
         return "§16.2 bytes 80-87 of struct clone_args are the 5.7 cgroup field, no longer a must-be-zero tail"
     if c3 and f & CLONE_NEWTIME and einval_model and changed("clone3_newtime"):
         return "§16.9 clone3 accepts CLONE_NEWTIME from 6.3 (5.6 rejects it with the CSIGNAL bits)"
     if f & CLONE_PIDFD and f & CLONE_THREAD and einval_model and changed("pidfd_thread"):
         return "§16.10 CLONE_PIDFD|CLONE_THREAD allowed from 6.9 (a thread pidfd)"
-    if (c3 and f & CLONE_PIDFD and f & CLONE_PARENT_SETTID and case.pidfd == "same" and host.errno == 22
+    if (c3 and f & CLONE_PIDFD and f & CLONE_PARENT_SETTID and case.pidfd == "same" and host.errno == errno.EINVAL
             and changed("pidfd_parent_tid_same_address")):
         return "§16.3 from 5.9 clone3 also rejects CLONE_PIDFD|CLONE_PARENT_SETTID when pidfd == parent_tid"
-    if (mode == "userns" and c3 and host.pid is not None and model.errno == 22 and "pid_max" in model.rule
+    if (mode == "userns" and c3 and host.pid is not None and model.errno == errno.EINVAL and "pid_max" in model.rule
             and changed("pid_max_per_ns")):
         return ("§16.11 from 6.14 each pid namespace has its own pid_max; on 6.18 a new one starts at "
                 "PID_MAX_LIMIT (4194304, observed), not at its parent's value, so set_tid may name pids above that")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from forklab import Kernel
-from forklab.uapi import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, RLIMIT_NPROC
+from forklab.uapi import MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE, RLIMIT_NPROC
 
 __all__ = [
     "active_ns",
@@ -129,7 +129,7 @@ def unprivileged(k: Kernel, uid: int = 1000, nproc: tuple[int, int] | None = Non
 
 def map_page(k: Kernel, t, n: int = 1) -> int:
     """mmap ``n`` private anonymous read-write pages in ``t`` and return the address."""
-    return k.mmap(t, 0, 4096 * n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    return k.mmap(t, 0, PAGE_SIZE * n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
 
 
 def read_int(k: Kernel, t, addr: int) -> int:

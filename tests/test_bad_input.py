@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forklab import CloneArgs, Kernel
-from forklab.uapi import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
+from forklab.uapi import MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE
 
 anyint = st.one_of(st.integers(-(2**64), 2**65), st.sampled_from([0, 1, -1, 2**31, 2**32, 2**63, 2**64 - 1]))
 word = st.integers(0, 2**64 - 1)
@@ -22,7 +22,7 @@ word = st.integers(0, 2**64 - 1)
 
 def kernel_with_memory() -> tuple[Kernel, int]:
     k = Kernel(pid_max=500, threads_max=100)
-    addr = k.mmap(k.init_task, 0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = k.mmap(k.init_task, 0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     return k, addr
 
 
@@ -76,8 +76,8 @@ def test_mmap_and_madvise_any_arguments(addr: int, length: int, prot: int, flags
     lambda k: k.clone(k.init_task, True),
     lambda k: k.clone3(k.init_task, {"flags": 0}),
     lambda k: k.clone3(k.init_task, CloneArgs(flags="x")),  # type: ignore[arg-type]
-    lambda k: k.mmap(k.init_task, None, 4096, 3, 0x22),
-    lambda k: k.madvise("init", 0, 4096, 10),
+    lambda k: k.mmap(k.init_task, None, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS),
+    lambda k: k.madvise("init", 0, PAGE_SIZE, 10),
     lambda k: k.fork(1),
 ])
 def test_python_misuse_is_a_type_error(call: object) -> None:

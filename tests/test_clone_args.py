@@ -12,6 +12,7 @@ import pytest
 from conftest import assert_cites, expect_errno, fork_child, gone, map_page, read_int, state, write_int
 
 from forklab import CloneArgs, SigAction, TaskState
+from forklab.include.linux.mm_types import TASK_SIZE_MAX
 from forklab.uapi import (
     __WALL,
     __WCLONE,
@@ -26,13 +27,12 @@ from forklab.uapi import (
     CLONE_THREAD,
     CLONE_VM,
     CSIGNAL,
+    PAGE_SIZE,
     SA_RESTART,
     SIGCHLD,
     SIGUSR1,
     WNOHANG,
 )
-
-TASK_SIZE_MAX = (1 << 47) - 4096
 
 
 def raw_clone_args(**fields: int) -> bytes:
@@ -195,7 +195,7 @@ def test_clone3_size_below_ver0_is_einval(k, size):
     k.check_invariants()
 
 
-@pytest.mark.parametrize("size", [64, 72, 79, 80, 81, 88, 4096])
+@pytest.mark.parametrize("size", [64, 72, 79, 80, 81, 88, PAGE_SIZE])
 def test_clone3_accepts_sizes_from_64_to_page_size(k, size):
     """copy_struct_from_user zero-fills short structs and accepts a zero tail (include/linux/uaccess.h:283-302)."""
     parent = fork_child(k)
@@ -366,9 +366,9 @@ def test_clone3_parent_with_zero_exit_signal_uses_leaders_exit_signal(k):
 
 
 @pytest.mark.parametrize("stack, size", [
-    (0, 4096),
+    (0, PAGE_SIZE),
     (0x10000, 0),
-    (1 << 47, 4096),
+    (1 << 47, PAGE_SIZE),
     (2**64 - 4096, 8192),
 ])
 def test_clone3_bad_stack_is_einval(k, stack, size):
@@ -395,7 +395,7 @@ def test_clone3_stack_one_byte_past_task_size_max_is_einval(k):
     expect_errno(errno.EINVAL, k.clone3, parent,
                  CloneArgs(exit_signal=SIGCHLD, stack=TASK_SIZE_MAX - 4096, stack_size=4097))
     expect_errno(errno.EINVAL, k.clone3, parent,
-                 CloneArgs(exit_signal=SIGCHLD, stack=TASK_SIZE_MAX, stack_size=4096))
+                 CloneArgs(exit_signal=SIGCHLD, stack=TASK_SIZE_MAX, stack_size=PAGE_SIZE))
     k.check_invariants()
 
 
@@ -476,7 +476,7 @@ def test_clone3_set_tid_efault_precedes_clone3_args_valid(k):
     ((1 << 33) | CSIGNAL, 0, 0, 0, 2687, 2689),
     (CLONE_NEWTIME | CLONE_SIGHAND | CLONE_VM | CLONE_CLEAR_SIGHAND, 0, 0, 0, 2694, 2696),
     (CLONE_SIGHAND | CLONE_VM | CLONE_CLEAR_SIGHAND | CLONE_THREAD, SIGCHLD, 0, 0, 2697, 2700),
-    (CLONE_PARENT, SIGCHLD, 0, 4096, 2701, 2704),
+    (CLONE_PARENT, SIGCHLD, 0, PAGE_SIZE, 2701, 2704),
 ])
 def test_clone3_args_valid_first_failing_rule_wins(k, flags, exit_signal, stack, stack_size, lo, hi):
     """clone3_args_valid's rules are checked in source order (kernel/fork.c:2684-2709)."""

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forklab import CloneArgs, Kernel
+from forklab.include.linux.mm_types import TASK_SIZE_MAX
 from forklab.uapi import (
     CLONE_CLEAR_SIGHAND,
     CLONE_DETACHED,
@@ -36,10 +37,10 @@ from forklab.uapi import (
     CLONE_THREAD,
     CLONE_VM,
     CSIGNAL,
+    PAGE_SIZE,
     SIGCHLD,
 )
 
-TASK_SIZE_MAX = (1 << 47) - 4096
 NEW_ANY = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP
 
 COPY_PROCESS_LINES = [(1841, 1842), (1844, 1845), (1851, 1852), (1859, 1860), (1868, 1870), (1876, 1880),
@@ -149,7 +150,7 @@ clone3_flags = st.tuples(flag_bits, st.sampled_from([0, 0, CLONE_CLEAR_SIGHAND, 
        exit_signal=st.sampled_from([0, 17, 64, 65, 0x111]),
        stack=st.sampled_from([(0, 0), (0x10000, 0x1000), (0, 0x1000), (0x10000, 0)]),
        set_tid=st.sampled_from([None, [], [4000], [4000, 1], [0] * 33]),
-       size=st.sampled_from([64, 80, 96, 4096, 4097, 63]))
+       size=st.sampled_from([64, 80, 96, PAGE_SIZE, 4097, 63]))
 def test_random_clone3_matches_reference(flags, exit_signal, stack, set_tid, size):
     """copy_clone_args_from_user (kernel/fork.c:2600-2654) and clone3_args_valid (2684-2709) in order, then
     copy_process (1841-1899)."""

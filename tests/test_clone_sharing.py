@@ -13,6 +13,7 @@ import pytest
 from conftest import expect_errno, fork_child, map_page, read_int, state, write_int
 
 from forklab import CloneArgs, SigAction
+from forklab.include.linux.mm_types import TASK_SIZE_MAX
 from forklab.uapi import (
     CLONE_CHILD_CLEARTID,
     CLONE_CHILD_SETTID,
@@ -40,7 +41,6 @@ from forklab.uapi import (
     SS_DISABLE,
 )
 
-TASK_SIZE_MAX = (1 << 47) - 4096
 PTHREAD_FLAGS = (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
                  | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)
 

@@ -25,9 +25,14 @@ from forklab.uapi import (
     CLONE_VM,
     F_GETFD,
     F_SETFD,
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
     O_CLOEXEC,
     O_CREAT,
     O_RDWR,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
     SIG_BLOCK,
     SIG_IGN,
     SIGCHLD,
@@ -94,7 +99,7 @@ def test_vfork_child_exec_releases_the_parent() -> None:
     k = Kernel()
     make_binary(k)
     init = k.init_task
-    addr = k.mmap(init, 0, 4096, 3, 0x22)
+    addr = k.mmap(init, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     k.store(init, addr, b"parent data")
     old_mm = init.mm
     child = child_of(k, init, CLONE_VM | CLONE_VFORK | SIGCHLD)
@@ -116,7 +121,7 @@ def test_new_mm_has_only_the_stack_with_the_strings() -> None:
     k = Kernel()
     make_binary(k)
     child = child_of(k, k.init_task)
-    k.mmap(child, 0, 3 * 4096, 3, 0x22)
+    k.mmap(child, 0, 3 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     execve(k, child, "/bin/true", ["true", "-x"], ["HOME=/", "A=b"])
     mm = child.mm
     assert mm is not None and len(mm.mmap) == 1

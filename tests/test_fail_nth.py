@@ -51,6 +51,7 @@ from forklab.uapi import (
     MAP_SHARED,
     O_CREAT,
     O_RDWR,
+    PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
     SIGCHLD,
@@ -70,17 +71,17 @@ def setup() -> tuple[Kernel, Task, int]:
     init = k.init_task
     k.ioprio_set(init, 4)
     k.clone(init, CLONE_SYSVSEM | SIGCHLD)  # gives init a SEM_UNDO list to share later
-    base = k.mmap(init, 0, 8 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    base = k.mmap(init, 0, 8 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     for i in range(8):
-        k.store(init, base + i * 4096, bytes([i + 1]) * 8)
-    shared = k.mmap(init, 0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS)
+        k.store(init, base + i * PAGE_SIZE, bytes([i + 1]) * 8)
+    shared = k.mmap(init, 0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS)
     k.store(init, shared, b"shared")
-    k.madvise(init, base + 6 * 4096, 4096, MADV_DONTFORK)
-    k.madvise(init, base + 7 * 4096, 4096, MADV_WIPEONFORK)
-    k.load(init, k.mmap(init, 0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS), 1)  # zero page
+    k.madvise(init, base + 6 * PAGE_SIZE, PAGE_SIZE, MADV_DONTFORK)
+    k.madvise(init, base + 7 * PAGE_SIZE, PAGE_SIZE, MADV_WIPEONFORK)
+    k.load(init, k.mmap(init, 0, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS), 1)  # zero page
     k.open(init, "/tmp/f", O_CREAT | O_RDWR)
     k.rt_sigaction(init, SIGUSR1, 0x401000)
-    scratch = k.mmap(init, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    scratch = k.mmap(init, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     k.store(init, scratch, bytes(8))
     return k, init, scratch
 

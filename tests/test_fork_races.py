@@ -8,6 +8,7 @@ the fork into EINTR, and a pid namespace whose init dies during the fork (ENOMEM
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 
 import pytest
@@ -88,11 +89,11 @@ def test_pid_namespace_init_dying_during_fork_is_enomem() -> None:
     at_step(k, "alloc_pid", lambda: k.kill(b, ns_init.pid, SIGKILL))
     with pytest.raises(OSError) as info:
         k.clone(a, SIGCHLD)
-    assert info.value.errno == 12 and "kernel/fork.c:2227" in str(info.value)
+    assert info.value.errno == errno.ENOMEM and "kernel/fork.c:2227" in str(info.value)
     k.check_invariants()
     with pytest.raises(OSError) as again:
         k.fork(a)  # the dying namespace refuses every later fork in alloc_pid
-    assert again.value.errno == 12 and "kernel/pid.c:274" in str(again.value)
+    assert again.value.errno == errno.ENOMEM and "kernel/pid.c:274" in str(again.value)
 
 
 def test_namespace_init_exit_kills_and_reaps_the_namespace() -> None:

@@ -23,7 +23,7 @@ from forklab.fs.open import (
     sys_openat,
 )
 from forklab.fs.read_write import ksys_read
-from forklab.fs.vfs import Vfs
+from forklab.fs.vfs import PATH_MAX, Vfs
 from forklab.include.linux.fdtable import FMODE_PATH, S_IFREG
 from forklab.kernel.capability import ns_capable
 from forklab.uapi import (
@@ -83,7 +83,7 @@ def test_empty_and_long_names(k: KernelState) -> None:
     """getname: an empty name is ENOENT (fs/namei.c:191-196), PATH_MAX bytes ENAMETOOLONG (fs/namei.c:182-185); a 256-byte component ENAMETOOLONG (fs/libfs.c:68-69)."""
     t = make_task(k)
     assert _err(_open, k, t, "") == errno.ENOENT
-    assert _err(_open, k, t, "/" + "a" * 4096) == errno.ENAMETOOLONG
+    assert _err(_open, k, t, "/" + "a" * PATH_MAX) == errno.ENAMETOOLONG
     assert _err(_open, k, t, "/tmp/" + "b" * 256, O_CREAT | O_RDWR) == errno.ENAMETOOLONG
 
 

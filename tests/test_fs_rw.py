@@ -13,7 +13,7 @@ from forklab.errors import Unmodelled
 from forklab.fs import file as F
 from forklab.fs.anon_inodes import anon_inode_getfile
 from forklab.fs.fcntl import do_fcntl
-from forklab.fs.open import O_DIRECT, O_LARGEFILE, O_NOATIME, O_PATH, do_sys_open
+from forklab.fs.open import do_sys_open
 from forklab.fs.read_write import SEEK_DATA, SEEK_HOLE, ksys_lseek, ksys_read, ksys_write
 from forklab.uapi import (
     AT_FDCWD,
@@ -27,7 +27,11 @@ from forklab.uapi import (
     O_APPEND,
     O_CLOEXEC,
     O_CREAT,
+    O_DIRECT,
+    O_LARGEFILE,
+    O_NOATIME,
     O_NONBLOCK,
+    O_PATH,
     O_RDONLY,
     O_RDWR,
     O_WRONLY,

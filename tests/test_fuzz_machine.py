@@ -26,6 +26,7 @@ from forklab.uapi import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
     MAP_SHARED,
+    PAGE_SIZE,
     PR_SET_CHILD_SUBREAPER,
     PR_SET_PDEATHSIG,
     PROT_NONE,
@@ -129,7 +130,7 @@ class WholeSurface(RuleBasedStateMachine):
         t = self.live(i)
         assert t is not None
         with contextlib.suppress(*ALLOWED):
-            self.regions.append(self.k.mmap(t, 0, pages * 4096, PROT_READ | PROT_WRITE,
+            self.regions.append(self.k.mmap(t, 0, pages * PAGE_SIZE, PROT_READ | PROT_WRITE,
                                             (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS))
 
     @precondition(lambda self: bool(self.regions))
@@ -138,11 +139,11 @@ class WholeSurface(RuleBasedStateMachine):
         t = self.live(i)
         assert t is not None
         r = self.region(i)
-        calls = {"munmap": (self.k.munmap, t, r, 4096), "protnone": (self.k.mprotect, t, r, 4096, PROT_NONE),
-                 "protrw": (self.k.mprotect, t, r, 4096, PROT_READ | PROT_WRITE),
-                 "dontfork": (self.k.madvise, t, r, 4096, MADV_DONTFORK),
-                 "dofork": (self.k.madvise, t, r, 4096, MADV_DOFORK),
-                 "wipe": (self.k.madvise, t, r, 4096, MADV_WIPEONFORK)}
+        calls = {"munmap": (self.k.munmap, t, r, PAGE_SIZE), "protnone": (self.k.mprotect, t, r, PAGE_SIZE, PROT_NONE),
+                 "protrw": (self.k.mprotect, t, r, PAGE_SIZE, PROT_READ | PROT_WRITE),
+                 "dontfork": (self.k.madvise, t, r, PAGE_SIZE, MADV_DONTFORK),
+                 "dofork": (self.k.madvise, t, r, PAGE_SIZE, MADV_DOFORK),
+                 "wipe": (self.k.madvise, t, r, PAGE_SIZE, MADV_WIPEONFORK)}
         self.run(*calls[what])
 
     @precondition(lambda self: bool(self.regions))

@@ -24,6 +24,7 @@ from forklab.uapi import (
     CLONE_THREAD,
     CLONE_VFORK,
     CLONE_VM,
+    PAGE_SIZE,
     SIGCHLD,
     SIGKILL,
     SIGSTOP,
@@ -120,7 +121,7 @@ def test_clone3_struct_size_and_tail():
     assert run(CloneCase("clone3", size=63)).errno == errno.EINVAL
     assert run(CloneCase("clone3", size=96, tail=bytes(8) + b"\x01")).errno == errno.E2BIG
     assert run(CloneCase("clone3", size=4096, tail=bytes(4015) + b"\x01")).errno == errno.E2BIG
-    assert run(CloneCase("clone3", size=4096)).ok
+    assert run(CloneCase("clone3", size=PAGE_SIZE)).ok
     assert run(CloneCase("clone3", args="bad")).errno == errno.EFAULT
 
 

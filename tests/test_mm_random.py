@@ -7,6 +7,7 @@ model must agree on every load and keep check_mm_invariants clean after every st
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 import pytest
@@ -110,7 +111,7 @@ def test_random_operations_match_oracle(ops: list[tuple[object, ...]], monkeypat
             try:
                 do_mprotect_pkey(k, t, BASE + int(idx) * PAGE, int(n) * PAGE, int(prot))  # type: ignore[call-overload]
             except KernelError as e:
-                assert e.errno == 12
+                assert e.errno == errno.ENOMEM
         elif kind == "madvise":
             _, _, idx, n, adv = step
             addr, length = BASE + int(idx) * PAGE, int(n) * PAGE  # type: ignore[call-overload]

@@ -13,16 +13,19 @@ from conftest import assert_cites, expect_errno, state
 
 from forklab import Blocked, Kernel, SigAction, Task, TaskKilled, TaskState
 from forklab.fs.exec import do_execve
-from forklab.fs.pipe import O_DIRECT, do_pipe2
+from forklab.fs.pipe import do_pipe2
+from forklab.include.linux.fdtable import NR_OPEN_DEFAULT
 from forklab.uapi import (
     CLONE_FILES,
     F_GETFD,
     F_GETFL,
     F_SETFL,
     O_CLOEXEC,
+    O_DIRECT,
     O_NONBLOCK,
     O_RDONLY,
     O_WRONLY,
+    PAGE_SIZE,
     RLIMIT_NOFILE,
     SEEK_CUR,
     SEEK_SET,
@@ -201,7 +204,7 @@ def test_full_pipe_blocks_or_eagain_and_a_read_wakes_the_writer() -> None:
     with pytest.raises(Blocked):
         k.write(c, w, b"b")
     assert c.state == TaskState.TASK_INTERRUPTIBLE and c.waits_on == "pipe_write"
-    assert k.read(p, r, 4096) == b"a" * 4096
+    assert k.read(p, r, PAGE_SIZE) == b"a" * PAGE_SIZE
     assert c.state == TaskState.TASK_RUNNING
     assert k.write(c, w, b"b") == 1
     k.check_invariants()
@@ -315,7 +318,7 @@ def test_fail_nth_sweep_of_pipe2() -> None:
     def setup() -> tuple[Kernel, Task]:
         k = Kernel()
         p = child_of(k, k.init_task)
-        for _ in range(64):  # the pipe's fds need a bigger fd table: expand_files' allocations are in the sweep
+        for _ in range(NR_OPEN_DEFAULT):  # the pipe's fds need a bigger fd table: expand_files' allocations are in the sweep
             k.open(p, "/dev/null")
         return k, p
 

@@ -16,6 +16,7 @@ from forklab.uapi import (
     MAP_ANONYMOUS,
     MAP_LOCKED,
     MAP_PRIVATE,
+    PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
     PTRACE_EVENT_VFORK,
@@ -96,7 +97,7 @@ def test_dup_mm_resets_locked_vm_and_sets_hiwater() -> None:
     """mm_init zeroes locked_vm and RSS; dup_mm sets hiwater_rss/hiwater_vm from the copy (kernel/fork.c:1029-1033, 1364-1365)."""
     k = Kernel()
     t = k.find_task(k.fork(k.init_task))
-    addr = k.mmap(t, 0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED)
+    addr = k.mmap(t, 0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED)
     k.store(t, addr, b"x")
     assert t.mm is not None and t.mm.locked_vm == 4
     child = k.find_task(k.fork(t))

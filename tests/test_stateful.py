@@ -45,6 +45,7 @@ from forklab.uapi import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
     MAP_SHARED,
+    PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
     RLIMIT_NOFILE,
@@ -120,7 +121,7 @@ class ForkMachine(RuleBasedStateMachine):
     def mmap(self, i: int, pages: int, shared: bool) -> None:
         ts = self.runnable()
         flags = (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS
-        addr = self.call(self.k.mmap, ts[i % len(ts)], 0, pages * 4096, PROT_READ | PROT_WRITE, flags)
+        addr = self.call(self.k.mmap, ts[i % len(ts)], 0, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, flags)
         if isinstance(addr, int):
             self.regions.append(addr)
 
@@ -142,7 +143,7 @@ class ForkMachine(RuleBasedStateMachine):
           advice=st.sampled_from([MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK]))
     def madvise(self, i: int, j: int, advice: int) -> None:
         ts = self.runnable()
-        self.call(self.k.madvise, ts[i % len(ts)], self.regions[j % len(self.regions)], 4096, advice)
+        self.call(self.k.madvise, ts[i % len(ts)], self.regions[j % len(self.regions)], PAGE_SIZE, advice)
 
     @rule(i=st.integers(0, 1000), res=st.sampled_from([RLIMIT_NPROC, RLIMIT_NOFILE]), soft=st.integers(0, 64))
     def setrlimit(self, i: int, res: int, soft: int) -> None:

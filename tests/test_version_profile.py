@@ -26,6 +26,7 @@ from forklab.uapi import (
     CLONE_VM,
     MAP_ANONYMOUS,
     MAP_PRIVATE,
+    PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
     RLIMIT_NPROC,
@@ -47,7 +48,7 @@ def errno_of(fn: object, *args: object) -> int:
 
 
 def scratch(k: Kernel) -> int:
-    return k.mmap(k.init_task, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    return k.mmap(k.init_task, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
 
 
 def test_every_change_has_a_version_and_diff_lists_them_in_order() -> None:

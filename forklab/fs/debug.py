@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from forklab.include.linux.fdtable import FMODE_OPENED, File, FilesStruct
 from forklab.include.linux.fs_struct import FsStruct
+from forklab.uapi import PAGE_SIZE
 
 if TYPE_CHECKING:
     from forklab.fs.vfs import Vfs
@@ -124,7 +125,7 @@ def _check_pipes(vfs: Vfs) -> list[str]:
         if len(pipe.bufs) > pipe.max_usage:
             errors.append(f"{inode.name}: {len(pipe.bufs)} buffers in a ring of {pipe.max_usage}")
         for buf in pipe.bufs:
-            if not buf.data or buf.offset + len(buf.data) > 4096:
+            if not buf.data or buf.offset + len(buf.data) > PAGE_SIZE:
                 errors.append(f"{inode.name}: buffer offset {buf.offset} len {len(buf.data)} is empty or overflows its page")
     return errors
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import Unmodelled, kerr
 from forklab.fs.file import f_dupfd, fdget_raw, get_close_on_exec, set_close_on_exec
-from forklab.fs.open import O_DIRECT, O_NDELAY, O_NOATIME, inode_owner_or_capable
+from forklab.fs.open import inode_owner_or_capable
 from forklab.include.linux.fdtable import FMODE_PATH, File
 from forklab.uapi import (
     F_DUPFD,
@@ -30,6 +30,9 @@ from forklab.uapi import (
     FD_CLOEXEC,
     O_APPEND,
     O_CLOEXEC,
+    O_DIRECT,
+    O_NDELAY,
+    O_NOATIME,
     O_NONBLOCK,
 )
 

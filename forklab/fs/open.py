@@ -51,16 +51,26 @@ from forklab.include.linux.fdtable import (
 from forklab.include.linux.fs_struct import Path
 from forklab.kernel.capability import ns_capable
 from forklab.uapi import (
+    __O_SYNC,
+    __O_TMPFILE,
     AT_FDCWD,
     CAP_FOWNER,
     CAP_SYS_CHROOT,
+    FASYNC,
     O_ACCMODE,
     O_APPEND,
     O_CLOEXEC,
     O_CREAT,
+    O_DIRECT,
     O_DIRECTORY,
+    O_DSYNC,
     O_EXCL,
+    O_LARGEFILE,
+    O_NDELAY,
+    O_NOATIME,
     O_NOCTTY,
+    O_NOFOLLOW,
+    O_PATH,
     O_TRUNC,
 )
 
@@ -68,17 +78,6 @@ if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
     from forklab.state import KernelState
 
-# include/uapi/asm-generic/fcntl.h (x86-64 values) not in forklab.uapi
-O_DSYNC = 0o10000
-FASYNC = 0o20000
-O_DIRECT = 0o40000
-O_LARGEFILE = 0o100000
-O_NOFOLLOW = 0o400000
-O_NOATIME = 0o1000000
-O_PATH = 0o10000000
-__O_SYNC = 0o4000000
-__O_TMPFILE = 0o20000000
-O_NDELAY = 0o4000
 VALID_OPEN_FLAGS = (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NDELAY | O_DSYNC | FASYNC
                     | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC | __O_SYNC | O_PATH
                     | __O_TMPFILE)  # include/linux/fcntl.h:10-13
@@ -89,8 +88,8 @@ MAY_READ = 0x4
 
 
 def ACC_MODE(flags: int) -> int:
-    """MAY_READ/MAY_WRITE wanted by an access mode: RDONLY 4, WRONLY 2, RDWR and 3 both (include/linux/fs.h:3542)."""
-    return (4, 2, 6, 6)[flags & O_ACCMODE]
+    """MAY_READ/MAY_WRITE wanted by an access mode: RDONLY read, WRONLY write, RDWR and 3 both (include/linux/fs.h:3542)."""
+    return (MAY_READ, MAY_WRITE, MAY_READ | MAY_WRITE, MAY_READ | MAY_WRITE)[flags & O_ACCMODE]
 
 
 def build_open_how(flags: int, mode: int) -> tuple[int, int]:

@@ -67,7 +67,7 @@ from forklab.include.linux.fdtable import (
     PipeInodeInfo,
 )
 from forklab.include.linux.sched import PIDTYPE, Task, TaskState
-from forklab.uapi import O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY, PAGE_SIZE, SIGPIPE
+from forklab.uapi import O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_WRONLY, PAGE_SIZE, SIGPIPE
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
@@ -83,7 +83,6 @@ __all__ = [
     "stream_open",
 ]
 
-O_DIRECT = 0o40000  # include/uapi/asm-generic/fcntl.h:48 (x86-64)
 PIPE_READ_WAIT = "pipe_read"
 PIPE_WRITE_WAIT = "pipe_write"
 

@@ -36,17 +36,13 @@ from forklab.include.linux.fdtable import (
     File,
     Inode,
 )
+from forklab.include.linux.kdev_t import MKDEV
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
 
 PATH_MAX = 4096  # include/uapi/linux/limits.h:13
 NAME_MAX = 255  # include/uapi/linux/limits.h:12
-
-
-def MKDEV(major: int, minor: int) -> int:
-    """Device number of (major, minor) (include/linux/kdev_t.h:12)."""
-    return (major << 20) | minor
 
 
 DEV_NULL = MKDEV(1, 3)  # drivers/char/mem.c:870

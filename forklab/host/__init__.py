@@ -29,12 +29,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
+from forklab.uapi import SIGCHLD, SIGKILL, SIGSTOP
+
 __all__ = ["MODES", "UNPRIV_UID", "HostError", "HostOutcome", "available", "probe_path", "run", "unavailable_reason"]
 
 MODES = ("priv", "unpriv", "userns")
 UNPRIV_UID = 1000
 TIMEOUT_S = 10.0
-SIGKILL, SIGSTOP, SIGCHLD = 9, 19, 17
 
 
 class HostError(RuntimeError):

@@ -25,7 +25,23 @@ from forklab.include.linux.sched import (
 )
 from forklab.include.linux.user_namespace import UCOUNT_COUNTS, UserNamespace
 from forklab.kernel.cgroup.pids import Cgroup
-from forklab.uapi import RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK
+from forklab.uapi import (
+    _STK_LIM,
+    INR_OPEN_CUR,
+    INR_OPEN_MAX,
+    MLOCK_LIMIT,
+    MQ_BYTES_MAX,
+    RLIM_INFINITY,
+    RLIM_NLIMITS,
+    RLIMIT_CORE,
+    RLIMIT_MEMLOCK,
+    RLIMIT_MSGQUEUE,
+    RLIMIT_NOFILE,
+    RLIMIT_NPROC,
+    RLIMIT_SIGPENDING,
+    RLIMIT_STACK,
+    SIGCHLD,
+)
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
@@ -35,12 +51,12 @@ def init_rlimits(max_threads: int) -> list[tuple[int, int]]:
     """INIT_RLIMITS (include/asm-generic/resource.h:17-35) with NPROC from fork_init (kernel/fork.c:829-830)."""
     rlim = [(RLIM_INFINITY, RLIM_INFINITY)] * RLIM_NLIMITS
     rlim[RLIMIT_NPROC] = (max_threads // 2, max_threads // 2)
-    rlim[RLIMIT_NOFILE] = (1024, 4096)
-    rlim[RLIMIT_STACK] = (8 * 1024 * 1024, RLIM_INFINITY)
-    rlim[4] = (0, RLIM_INFINITY)  # RLIMIT_CORE
-    rlim[8] = (64 * 1024, 64 * 1024)  # RLIMIT_MEMLOCK (MLOCK_LIMIT)
-    rlim[11] = (max_threads // 2, max_threads // 2)  # RLIMIT_SIGPENDING
-    rlim[12] = (819200, 819200)  # RLIMIT_MSGQUEUE
+    rlim[RLIMIT_NOFILE] = (INR_OPEN_CUR, INR_OPEN_MAX)
+    rlim[RLIMIT_STACK] = (_STK_LIM, RLIM_INFINITY)
+    rlim[RLIMIT_CORE] = (0, RLIM_INFINITY)
+    rlim[RLIMIT_MEMLOCK] = (MLOCK_LIMIT, MLOCK_LIMIT)
+    rlim[RLIMIT_SIGPENDING] = (max_threads // 2, max_threads // 2)
+    rlim[RLIMIT_MSGQUEUE] = (MQ_BYTES_MAX, MQ_BYTES_MAX)
     return rlim
 
 
@@ -89,7 +105,7 @@ def start_kernel(k: KernelState) -> Task:
     pid_ns.pid_allocated = PIDNS_ADDING + 1
     pid_ns.count += 1  # held by init's struct pid
     sig = SignalStruct(rlim=init_rlimits(k.max_threads), flags=SIGNAL_UNKILLABLE, leader=1)
-    init = Task(pid=1, tgid=1, comm="init", exit_signal=17, cred=cred, real_cred=cred, nsproxy=nsproxy,
+    init = Task(pid=1, tgid=1, comm="init", exit_signal=SIGCHLD, cred=cred, real_cred=cred, nsproxy=nsproxy,
                 sighand=SighandStruct(), signal=sig, files=FilesStruct(), fs=FsStruct(), cgroups=k.cgroup_root,
                 real_parent=idle, parent=idle, cpus_mask=frozenset(range(k.nr_cpus)))
     init.group_leader = init

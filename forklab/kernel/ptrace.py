@@ -12,7 +12,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
-from forklab.include.linux.sched import PT_OPT_FLAG_SHIFT, PT_PTRACED, PT_SEIZED, Task
+from forklab.include.linux.sched import PF, PT_OPT_FLAG_SHIFT, PT_PTRACED, PT_SEIZED, Task
 from forklab.uapi import (
     CAP_SYS_PTRACE,
     PTRACE_ATTACH,
@@ -76,7 +76,7 @@ def ptrace_attach(k: KernelState, tracer: Task, task: Task, request: int, flags:
 
     if request == PTRACE_SEIZE and flags & ~PTRACE_O_MASK:
         raise kerr(errno.EINVAL, "unknown PTRACE_O_* option", "kernel/ptrace.c:372")
-    if task.flags & 0x00200000 or task.signal is tracer.signal:
+    if task.flags & PF.PF_KTHREAD or task.signal is tracer.signal:
         raise kerr(errno.EPERM, "cannot trace a kernel thread or a task of one's own thread group",
                    "kernel/ptrace.c:383")
     assert tracer.cred is not None and task.cred is not None and task.cred.user_ns is not None

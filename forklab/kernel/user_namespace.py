@@ -7,7 +7,7 @@ import itertools
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
-from forklab.include.linux.user_namespace import UCOUNT, UCOUNT_COUNTS, UserNamespace
+from forklab.include.linux.user_namespace import UCOUNT, UCOUNT_COUNTS, UID_GID_MAP_MAX_EXTENTS, UserNamespace
 
 if TYPE_CHECKING:
     from forklab.include.linux.cred import Cred
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 USERNS_SETGROUPS_ALLOWED = 1  # include/linux/user_namespace.h:24
 MAX_USER_NS_LEVEL = 32  # kernel/user_namespace.c:77
+DEFAULT_OVERFLOWUID = 65534  # include/linux/highuid.h:41
 
 
 def get_user_ns(ns: UserNamespace) -> UserNamespace:
@@ -105,11 +106,11 @@ def kgid_has_mapping(ns: UserNamespace, kgid: int) -> bool:
 
 
 def from_kuid_munged(ns: UserNamespace, kuid: int) -> int:
-    """The id ``kuid`` has in ``ns``, or the overflow uid 65534 (kernel/user_namespace.c:from_kuid_munged)."""
+    """The id ``kuid`` has in ``ns``, or the overflow uid (kernel/user_namespace.c:from_kuid_munged)."""
     if ns.parent is None:
         return kuid
     mapped = map_id_up(list(ns.uid_map), kuid)
-    return 65534 if mapped is None else mapped
+    return DEFAULT_OVERFLOWUID if mapped is None else mapped
 
 
 def create_user_ns(k: KernelState, new: Cred) -> None:
@@ -190,7 +191,7 @@ def proc_write_id_map(k: KernelState, writer: Task_, target: Task_, uid_map: lis
             raise kerr(errno.EPERM, f"{attr} may be written only once", "kernel/user_namespace.c:892")
         if not ns_capable(writer, ns, CAP_SYS_ADMIN):
             raise kerr(errno.EPERM, "writing an id map needs CAP_SYS_ADMIN over the namespace", "kernel/user_namespace.c:898")
-        if not extents or len(extents) > 340:
+        if not extents or len(extents) > UID_GID_MAP_MAX_EXTENTS:
             raise kerr(errno.EINVAL, "an id map holds 1 to 340 extents", "kernel/user_namespace.c:930")
         parent_attr = attr if ns.parent.parent is not None else None
         parsed = []

@@ -44,9 +44,10 @@ from forklab.include.linux.mm_types import (
     PTE_PFN_SHIFT,
     MmStruct,
 )
-from forklab.mm.memory import _PFN_MASK, PAGE_SHIFT, PAGE_SIZE, PTE_TABLE_BYTES, add_rss_of
+from forklab.mm.memory import _PFN_MASK, PTE_TABLE_BYTES, add_rss_of
 from forklab.mm.mmap import TASK_SIZE
 from forklab.mm.page_alloc import ZERO_PFN
+from forklab.uapi import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
     from forklab.state import KernelState

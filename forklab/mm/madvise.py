@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Unmodelled, kerr
 from forklab.include.linux.mm_types import VM, VmAreaStruct
-from forklab.mm.memory import PAGE_SHIFT, PAGE_SIZE, vma_is_anonymous, zap_page_range
+from forklab.mm.memory import vma_is_anonymous, zap_page_range
 from forklab.mm.mmap import (
     PAGE_ALIGN,
     VM_SPECIAL,
@@ -66,6 +66,8 @@ from forklab.uapi import (
     MADV_UNMERGEABLE,
     MADV_WILLNEED,
     MADV_WIPEONFORK,
+    PAGE_SHIFT,
+    PAGE_SIZE,
 )
 
 if TYPE_CHECKING:

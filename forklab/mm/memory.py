@@ -101,13 +101,12 @@ from forklab.mm.rmap import (
     page_remove_rmap,
     unlink_anon_vmas,
 )
+from forklab.uapi import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
     from forklab.include.linux.fdtable import File, Inode
     from forklab.state import KernelState
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
 PMD_SIZE = 1 << PMD_SHIFT
 PTE_TABLE_BYTES = PTRS_PER_PTE * 8
 _PFN_MASK = ((1 << 52) - 1) & ~(PAGE_SIZE - 1)

@@ -55,12 +55,10 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, KernelError, kerr
-from forklab.include.linux.fdtable import FMODE_PATH, File, Inode
-from forklab.include.linux.mm_types import VM, MmStruct, VmAreaStruct
+from forklab.include.linux.fdtable import FMODE_PATH, FMODE_READ, FMODE_WRITE, File, Inode
+from forklab.include.linux.mm_types import TASK_SIZE_MAX, VM, MmStruct, VmAreaStruct
 from forklab.mm.memory import (
     FAULT_FLAG_WRITE,
-    PAGE_SHIFT,
-    PAGE_SIZE,
     free_pgtables,
     get_mm_rss,
     handle_mm_fault,
@@ -89,6 +87,9 @@ from forklab.uapi import (
     MAP_PRIVATE,
     MAP_SHARED,
     MAP_TYPE,
+    O_RDWR,
+    PAGE_SHIFT,
+    PAGE_SIZE,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
@@ -103,7 +104,7 @@ if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
     from forklab.state import KernelState
 
-TASK_SIZE = (1 << 47) - PAGE_SIZE  # arch/x86/include/asm/processor.h:890 (TASK_SIZE_MAX)
+TASK_SIZE = TASK_SIZE_MAX  # arch/x86/include/asm/processor.h:890
 DEFAULT_MAP_WINDOW = TASK_SIZE
 TASK_UNMAPPED_BASE = (TASK_SIZE // 3 + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)  # arch/x86/mm/mmap.c:109
 MMAP_MIN_ADDR = 65536  # CONFIG_DEFAULT_MMAP_MIN_ADDR (security/min_addr.c)
@@ -721,7 +722,7 @@ def shmem_zero_setup(k: KernelState, mm: MmStruct, vma: VmAreaStruct) -> None:
         vm_unacct_memory(k, charged)  # iput -> shmem_evict_inode
         raise kerr(errno.ENOMEM, "file allocation for the shmem object failed", "mm/shmem.c:4113")
     k.mem.shmem_acct[inode.i_ino] = charged
-    vma.vm_file = File(inode, f_flags=0o2, f_mode=0x3)
+    vma.vm_file = File(inode, f_flags=O_RDWR, f_mode=FMODE_READ | FMODE_WRITE)
 
 
 # --- mmap -----------------------------------------------------------------------------------------

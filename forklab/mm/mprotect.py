@@ -30,7 +30,7 @@ import numpy as np
 
 from forklab.errors import InternalError, kerr
 from forklab.include.linux.mm_types import PMD_SHIFT, PTRS_PER_PTE, VM, MmStruct, VmAreaStruct
-from forklab.mm.memory import _PAGE_CHG_MASK, PAGE_SHIFT, PAGE_SIZE, vm_get_page_prot
+from forklab.mm.memory import _PAGE_CHG_MASK, vm_get_page_prot
 from forklab.mm.mmap import (
     PAGE_ALIGN,
     PROT_SEM,
@@ -45,7 +45,7 @@ from forklab.mm.mmap import (
     vma_next_of,
     vma_prev_of,
 )
-from forklab.uapi import PROT_EXEC, PROT_READ, PROT_WRITE
+from forklab.uapi import PAGE_SHIFT, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task

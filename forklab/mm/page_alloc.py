@@ -46,12 +46,12 @@ import numpy as np
 import numpy.typing as npt
 
 from forklab.errors import InternalError
+from forklab.uapi import PAGE_SIZE
 
 if TYPE_CHECKING:
     from forklab.include.linux.mm_types import AnonVma
     from forklab.state import KernelState
 
-PAGE_SIZE = 4096
 ZERO_PFN = 0
 
 # page flags the model keeps (include/linux/page-flags.h; PG_anon stands for PAGE_MAPPING_ANON)

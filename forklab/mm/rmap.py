@@ -34,11 +34,10 @@ from typing import TYPE_CHECKING
 from forklab.errors import InternalError
 from forklab.include.linux.mm_types import AnonVma, VmAreaStruct
 from forklab.mm.page_alloc import PG_anon, PG_swapbacked
+from forklab.uapi import PAGE_SHIFT
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
-
-PAGE_SHIFT = 12
 
 
 def anon_vma_alloc(k: KernelState, site: str) -> AnonVma | None:

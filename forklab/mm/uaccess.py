@@ -33,7 +33,6 @@ from forklab.include.linux.mm_types import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PR
 from forklab.mm.memory import (
     FAULT_FLAG_USER,
     FAULT_FLAG_WRITE,
-    PAGE_SIZE,
     VM_FAULT_OOM,
     VM_FAULT_SIGBUS,
     VM_FAULT_SIGSEGV,
@@ -43,13 +42,11 @@ from forklab.mm.memory import (
     pte_write,
 )
 from forklab.mm.mmap import TASK_SIZE, _mm, find_vma
+from forklab.uapi import PAGE_SIZE, SIGBUS, SIGSEGV
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
     from forklab.state import KernelState
-
-SIGBUS = 7
-SIGSEGV = 11
 
 
 class _BadArea(Exception):

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from forklab.uapi import PAGE_SIZE
+
 if TYPE_CHECKING:
     from forklab.include.linux.fdtable import File
     from forklab.include.linux.sched import Task
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 
 PMD_SHIFT = 21
 PTRS_PER_PTE = 512
-TASK_SIZE_MAX = (1 << 47) - 4096  # arch/x86/include/asm/processor.h:890
+TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE  # arch/x86/include/asm/processor.h:890
 
 # arch/x86/include/asm/pgtable_types.h:12-40
 _PAGE_PRESENT = 1 << 0

@@ -23,6 +23,7 @@ class UCOUNT(enum.IntEnum):
 
 UCOUNT_COUNTS = 10
 INT_MAX = 2**31 - 1
+UID_GID_MAP_MAX_EXTENTS = 340  # include/linux/user_namespace.h:15
 
 
 @dataclass(slots=True, frozen=True)

@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
 from forklab.include.linux.sched import Task, TaskState
-from forklab.uapi import SCHED_DEADLINE, SCHED_FIFO, SCHED_NORMAL, SCHED_RR
+from forklab.uapi import SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
 
-MAX_RT_PRIO = 100
+MAX_USER_RT_PRIO = 100  # include/linux/sched/prio.h:20
+MAX_RT_PRIO = MAX_USER_RT_PRIO
 MAX_DL_PRIO = 0
 NICE_0_PRIO = 120
+SCHED_CAPACITY_SCALE = 1024  # include/linux/sched.h:386; uclamp_none(UCLAMP_MAX)
 SCHED_SLICE_NS = 3_000_000  # sysctl_sched_min_granularity * nr_latency, fair.c:38-75 (default 3 ms)
 
 
@@ -63,7 +65,7 @@ def sched_fork(k: KernelState, clone_flags: int, p: Task, current: Task) -> None
     p.se.exec_start = p.se.sum_exec_runtime = p.se.nr_migrations = 0
     p.state = TaskState.TASK_NEW
     p.prio = current.normal_prio
-    p.uclamp_req = (0, 1024) if p.sched_reset_on_fork else p.uclamp_req
+    p.uclamp_req = (0, SCHED_CAPACITY_SCALE) if p.sched_reset_on_fork else p.uclamp_req
     if p.sched_reset_on_fork:
         if p.policy in (SCHED_DEADLINE, SCHED_FIFO, SCHED_RR):
             p.policy = SCHED_NORMAL
@@ -148,10 +150,10 @@ def wake_up_process(k: KernelState, t: Task) -> bool:
 
 def sched_setscheduler(k: KernelState, p: Task, policy: int, priority: int, reset_on_fork: bool) -> None:
     """Set policy and RT priority (kernel/sched/core.c:4794-5010, the checks fork cares about)."""
-    if policy not in (SCHED_NORMAL, 3, 5, SCHED_FIFO, SCHED_RR, SCHED_DEADLINE):
+    if policy not in (SCHED_NORMAL, SCHED_BATCH, SCHED_IDLE, SCHED_FIFO, SCHED_RR, SCHED_DEADLINE):
         raise kerr(errno.EINVAL, f"unknown scheduling policy {policy}", "kernel/sched/core.c:4817")
     rt = policy in (SCHED_FIFO, SCHED_RR)
-    if (rt and not 1 <= priority <= 99) or (not rt and priority != 0):
+    if (rt and not 1 <= priority <= MAX_USER_RT_PRIO - 1) or (not rt and priority != 0):
         raise kerr(errno.EINVAL, "priority out of range for the policy", "kernel/sched/core.c:4829")
     p.policy = policy
     p.rt_priority = priority if rt else 0
