@@ -43,6 +43,11 @@ CHANGES: tuple[Change, ...] = (
            "mm/memory.c:do_wp_page (09854ba94c6a)"),
     Change("kernel_clone_name", (5, 10), "fork: introduce kernel_clone()",
            "_do_fork is called kernel_clone (visible in traces only)", "kernel/fork.c (cad6967ac108)"),
+    Change("pidfd_nonblock", (5, 10), "pidfd: support PIDFD_NONBLOCK in pidfd_open()",
+           "pidfd_open accepts PIDFD_NONBLOCK (O_NONBLOCK; waitid on such a pidfd gives EAGAIN instead of "
+           "sleeping) and, from 6.9, PIDFD_THREAD (5.6: any flag is EINVAL). The model does not implement "
+           "either: with this change, pidfd_open with flags raises Unmodelled",
+           "kernel/pid.c:pidfd_open (5.10); pidfd_open(2)"),
     Change("nproc_after_copy_creds", (5, 14), "ucounts: count RLIMIT_NPROC in the user namespace",
            "the RLIMIT_NPROC check runs after copy_creds, so copy_creds' errors win over its EAGAIN",
            "kernel/fork.c:copy_process (21d1c5e386bc)"),

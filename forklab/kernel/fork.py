@@ -1208,3 +1208,26 @@ def copy_mm(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
             raise kerr(errno.ENOMEM, "dup_mm failed (allocation, overcommit or fatal signal)", "kernel/fork.c:1416")
         mm = dup
     p.mm = p.active_mm = mm
+
+
+def pidfd_poll(k: KernelState, file: File, pts: object) -> int:
+    """POLLIN|POLLRDNORM once the pidfd's whole thread group has exited, not when only its leader has (kernel/fork.c:1771-1791).
+
+    ``pts`` is the caller's poll table (forklab.fs.select.PollTableStruct) or None.
+    """
+    from forklab.fs.select import POLLRDNORM, PollTableStruct  # import cycle: fs/select.py imports this module
+    from forklab.uapi import POLLIN  # local like the line above: this function sits below fork.py's import block
+
+    pid = file.private_data
+    if pid is None:
+        raise InternalError(f"pidfd_poll on {file!r}, which holds no struct pid")
+    if isinstance(pts, PollTableStruct) and pts._qproc is not None:  # poll_wait (include/linux/poll.h:48-52)
+        pts._qproc(file, pid.wait_pidfd, pts)
+    links = pid.tasks[PIDTYPE.PIDTYPE_PID]
+    task = links[0] if links else None  # pid_task(pid, PIDTYPE_PID)
+    if task is None:
+        return POLLIN | POLLRDNORM
+    assert task.signal is not None
+    if task.exit_state and all(t is task for t in task.signal.thread_head):  # thread_group_empty(task)
+        return POLLIN | POLLRDNORM
+    return 0

@@ -18,11 +18,13 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from forklab.errors import kerr
+from forklab.errors import InternalError, Unmodelled, kerr
+from forklab.fs.anon_inodes import anon_inode_getfile
+from forklab.fs.file import fd_install, get_unused_fd_flags, put_unused_fd
 from forklab.include.linux.pid import PIDNS_ADDING, Pid, PidNamespace, Upid
 from forklab.include.linux.sched import PIDTYPE, Task
 from forklab.kernel.capability import ns_capable
-from forklab.uapi import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
+from forklab.uapi import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, O_CLOEXEC, O_RDWR
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
@@ -163,26 +165,47 @@ def task_pid_ptr(task: Task, kind: PIDTYPE) -> Pid | None:
 def attach_pid(task: Task, kind: PIDTYPE) -> None:
     """Link ``task`` into its struct pid's task list for ``kind`` (kernel/pid.c:335-339)."""
     pid = task_pid_ptr(task, kind)
-    assert pid is not None
+    if pid is None:
+        raise InternalError(f"attach_pid: task {task.pid} has no struct pid of type {kind.name}")
     pid.tasks[kind].insert(0, task)
     task.pid_links[kind] = pid
 
 
-def detach_pid(k: KernelState, task: Task, kind: PIDTYPE) -> None:
-    """Unlink ``task``; free the pid once no task of any kind uses it (kernel/pid.c:341-365)."""
-    pid = task.pid_links[kind]
-    if pid is None:
-        return
-    pid.tasks[kind].remove(task)
+def __change_pid(k: KernelState, task: Task, kind: PIDTYPE, new: Pid | None) -> None:
+    """Unlink ``task`` from its ``kind`` pid and point it at ``new``; free the old pid once unused (kernel/pid.c:341-358)."""
+    pid = task_pid_ptr(task, kind)
+    if pid is None or not any(t is task for t in pid.tasks[kind]):
+        raise InternalError(f"__change_pid: task {task.pid} is not linked on its {kind.name} pid {pid!r}")
+    pid.tasks[kind].remove(task)  # hlist_del_rcu(&task->pid_links[type])
     task.pid_links[kind] = None
-    if kind == PIDTYPE.PIDTYPE_PID:
-        task.thread_pid = None
-    if not any(pid.tasks):
-        free_pid(k, pid)
+    if kind == PIDTYPE.PIDTYPE_PID:  # *pid_ptr = new
+        task.thread_pid = new
+    else:
+        assert task.signal is not None
+        task.signal.pids[kind] = new
+    if any(pid_has_task(pid, tmp) for tmp in reversed(PIDTYPE)):
+        return
+    free_pid(k, pid)
+
+
+def detach_pid(k: KernelState, task: Task, kind: PIDTYPE) -> None:
+    """Unlink ``task``; free the pid once no task of any kind uses it (kernel/pid.c:360-363)."""
+    __change_pid(k, task, kind, None)
+
+
+def change_pid(k: KernelState, task: Task, kind: PIDTYPE, pid: Pid) -> None:
+    """Move ``task``'s ``kind`` link to ``pid``, freeing the old pid if that was its last use (kernel/pid.c:365-370)."""
+    __change_pid(k, task, kind, pid)
+    attach_pid(task, kind)
+
+
+def pid_has_task(pid: Pid, kind: PIDTYPE) -> bool:
+    """Some task uses ``pid`` as its ``kind`` id (include/linux/pid.h:88-91)."""
+    return bool(pid.tasks[kind])
 
 
 def pid_task(pid: Pid | None, kind: PIDTYPE) -> Task | None:
-    """The first task linked to ``pid`` for ``kind`` (kernel/pid.c:380-392)."""
+    """The first task linked to ``pid`` for ``kind`` (kernel/pid.c:381-393)."""
     if pid is None or not pid.tasks[kind]:
         return None
     return pid.tasks[kind][0]
@@ -193,13 +216,31 @@ def find_pid_ns(nr: int, ns: PidNamespace) -> Pid | None:
     return ns.idr.get(nr)
 
 
+def find_vpid(current: Task, nr: int) -> Pid | None:
+    """The visible struct pid with number ``nr`` in ``current``'s pid namespace (kernel/pid.c:319-322)."""
+    return find_pid_ns(nr, task_active_pid_ns(current))
+
+
+def find_get_pid(current: Task, nr: int) -> Pid | None:
+    """find_vpid with a reference taken, which the caller drops with put_pid (kernel/pid.c:445-454)."""
+    pid = find_vpid(current, nr)
+    return get_pid(pid) if pid is not None else None  # get_pid(NULL) is NULL (include/linux/pid.h:79-84)
+
+
 def pid_nr_ns(pid: Pid | None, ns: PidNamespace) -> int:
-    """The number ``pid`` has in ``ns``, or 0 if it is not visible there (kernel/pid.c:467-479)."""
+    """The number ``pid`` has in ``ns``, or 0 if it is not visible there (kernel/pid.c:457-469)."""
     if pid is not None and ns.level <= pid.level:
         upid = pid.numbers[ns.level]
         if upid.ns is ns:
             return upid.nr
     return 0
+
+
+def __task_pid_nr_ns(task: Task, kind: PIDTYPE, ns: PidNamespace) -> int:
+    """``task``'s ``kind`` id (pid, tgid, pgrp, session) as numbered in ``ns``; 0 once it is unhashed (kernel/pid.c:477-490)."""
+    if task.thread_pid is None:  # pid_alive (include/linux/sched.h:1350-1353)
+        return 0
+    return pid_nr_ns(task_pid_ptr(task, kind), ns)
 
 
 def ns_of_pid(pid: Pid) -> PidNamespace:
@@ -208,25 +249,66 @@ def ns_of_pid(pid: Pid) -> PidNamespace:
 
 
 def task_active_pid_ns(task: Task) -> PidNamespace:
-    """The pid namespace ``task`` lives in (kernel/pid.c:503-507)."""
+    """The pid namespace ``task`` lives in (kernel/pid.c:493-496)."""
     pid = task.thread_pid if task.thread_pid is not None else task.pid_links[PIDTYPE.PIDTYPE_PID]
     if pid is None:
-        from forklab.errors import InternalError
-
         raise InternalError(f"task {task.comm} has no struct pid")
     return ns_of_pid(pid)
 
 
 def pid_vnr(current: Task, pid: Pid | None) -> int:
-    """``pid``'s number as seen from ``current``'s pid namespace (kernel/pid.c:481-485)."""
+    """``pid``'s number as seen from ``current``'s pid namespace (kernel/pid.c:471-475)."""
     return pid_nr_ns(pid, task_active_pid_ns(current))
 
 
 def find_task_by_pid_ns(nr: int, ns: PidNamespace) -> Task | None:
-    """The task with thread id ``nr`` in ``ns`` (kernel/pid.c:397-402)."""
+    """The task with thread id ``nr`` in ``ns`` (kernel/pid.c:398-403)."""
     return pid_task(find_pid_ns(nr, ns), PIDTYPE.PIDTYPE_PID)
 
 
 def find_task_by_vpid(current: Task, vnr: int) -> Task | None:
-    """The task with thread id ``vnr`` in ``current``'s namespace (kernel/pid.c:404-407)."""
+    """The task with thread id ``vnr`` in ``current``'s namespace (kernel/pid.c:405-408)."""
     return find_task_by_pid_ns(vnr, task_active_pid_ns(current))
+
+
+def pidfd_create(k: KernelState, current: Task, pid: Pid) -> int:
+    """A new O_RDWR|O_CLOEXEC "[pidfd]" anon-inode fd holding a reference on ``pid`` (kernel/pid.c:522-532).
+
+    The fd, file and install steps are anon_inode_getfd's (fs/anon_inodes.c:122-140).
+    """
+    get_pid(pid)
+    try:
+        fd = get_unused_fd_flags(k, current, O_RDWR | O_CLOEXEC)
+    except OSError:
+        put_pid(k, pid)
+        raise
+    try:
+        file = anon_inode_getfile(k, "[pidfd]", pid, O_RDWR | O_CLOEXEC)
+    except OSError:
+        put_unused_fd(current, fd)
+        put_pid(k, pid)
+        raise
+    fd_install(current, fd, file)
+    k.trace("pidfd_create", "kernel/pid.c:526", f"fd {fd} -> {pid!r}")
+    return fd
+
+
+def sys_pidfd_open(k: KernelState, current: Task, pid: int, flags: int) -> int:
+    """pidfd_open(2): a pidfd for thread-group leader ``pid`` of the caller's namespace (kernel/pid.c:550-572)."""
+    if flags and k.has("pidfd_nonblock"):
+        raise Unmodelled("pidfd_open flags (PIDFD_NONBLOCK from 5.10, PIDFD_THREAD from 6.9) are not modelled "
+                         "in this profile")
+    if flags:
+        raise kerr(errno.EINVAL, f"pidfd_open takes no flags in 5.6 (got {flags:#x})", "kernel/pid.c:555")
+    if pid <= 0:
+        raise kerr(errno.EINVAL, f"pid {pid} is not positive", "kernel/pid.c:558")
+    p = find_get_pid(current, pid)
+    if p is None:
+        raise kerr(errno.ESRCH, f"no pid {pid} in the caller's pid namespace", "kernel/pid.c:562")
+    try:
+        if not pid_has_task(p, PIDTYPE.PIDTYPE_TGID):
+            raise kerr(errno.EINVAL, f"pid {pid} is not a thread-group leader: a pidfd of a thread is EINVAL in 5.6",
+                       "kernel/pid.c:568")
+        return pidfd_create(k, current, p)
+    finally:
+        put_pid(k, p)

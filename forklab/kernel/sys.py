@@ -1,9 +1,35 @@
-"""Identity, limits and prctl (kernel/sys.c) and capset (kernel/capability.c).
+"""Identity, limits, process groups and sessions, getrusage and prctl (kernel/sys.c).
 
 setresuid follows the kernel's rules for dropping capabilities (security/commoncap.c:
 cap_emulate_setxuid): leaving uid 0 in all three of real, effective and saved clears the
 permitted and effective sets; a change of real uid moves the task to another user_struct,
 which is how RLIMIT_NPROC follows the uid.
+
+Process groups and sessions. A thread group's process group and session are the struct pids
+in ``signal->pids[PIDTYPE_PGID]`` and ``[PIDTYPE_SID]``; the group leader alone is linked on
+each pid's ``tasks[PIDTYPE_PGID]``/``[PIDTYPE_SID]`` list, so ``pid_task(pid, PIDTYPE_PGID)``
+answers "is there a process group with this id". setpgid and setsid move those links with
+``change_pid`` (kernel/pid.py), which frees a struct pid its last user left. The checks keep
+the kernel's order, so with several failing the kernel's errno wins: EINVAL (pgid < 0),
+ESRCH (no such pid), EINVAL (not a group leader), then for a child of the caller EPERM
+(other session) before EACCES (it has exec'd: PF_FORKNOEXEC is clear), for anyone else ESRCH
+(neither the caller nor its child), then EPERM (a session leader), EPERM (no such group in
+the caller's session). Numbers are read and returned in the caller's pid namespace
+(find_task_by_vpid, pid_vnr): a group outside it reads as 0. Not modelled: controlling
+terminals (no tty exists, so setsid's proc_clear_tty only clears the always-NULL
+``signal->tty``), the process-events connector and the autogroup setsid creates
+(sched_autogroup_create_attach): neither has an observable effect in the model.
+
+getrusage. The model has no CPU: ``utime`` stays 0, and ``stime`` is the 1 µs each syscall
+charges (arch/x86/entry/common.py). The kernel reports the *adjusted* times, which split the
+scheduler's ``sum_exec_runtime`` in the utime:stime ratio (cputime_adjust,
+kernel/sched/cputime.c:445-512); in the model the runtime is exactly utime + stime, so the
+adjusted times equal the raw ones and no ``prev_cputime`` is kept. RUSAGE_SELF sums the
+signal_struct's counters (threads that died, which __exit_signal adds there) and every
+live thread (thread_group_cputime, kernel/sched/cputime.c:297-338); RUSAGE_CHILDREN is the
+``c*`` counters wait_task_zombie accumulates; ``ru_maxrss`` is in KiB, the larger of the
+recorded maximum and the mm's high-water RSS. Block I/O counts (ru_inblock, ru_oublock) are 0:
+the model does no block I/O.
 """
 
 from __future__ import annotations
@@ -11,15 +37,18 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from forklab.errors import kerr
+from forklab.errors import InternalError, kerr
 from forklab.include.linux.cred import Cred
-from forklab.include.linux.sched import PF, Task
+from forklab.include.linux.sched import PF, PIDTYPE, Task
 from forklab.include.linux.user_namespace import UserNamespace
 from forklab.kernel.capability import capable, ns_capable
+from forklab.kernel.pid import change_pid, find_task_by_vpid, find_vpid, pid_task, pid_vnr
+from forklab.mm.memory import get_mm_rss
 from forklab.uapi import (
     CAP_SETGID,
     CAP_SETUID,
     CAP_SYS_RESOURCE,
+    PAGE_SIZE,
     PR_GET_CHILD_SUBREAPER,
     PR_GET_NAME,
     PR_GET_NO_NEW_PRIVS,
@@ -32,12 +61,21 @@ from forklab.uapi import (
     RLIM_NLIMITS,
     RLIMIT_NOFILE,
     RLIMIT_NPROC,
+    RUSAGE_BOTH,
+    RUSAGE_CHILDREN,
+    RUSAGE_SELF,
+    RUSAGE_THREAD,
+    Rusage,
+    Timeval,
 )
 
 if TYPE_CHECKING:
+    from forklab.include.linux.pid import Pid
     from forklab.state import KernelState
 
 NO_ID = 0xFFFFFFFF  # (uid_t) -1
+NSEC_PER_SEC = 1_000_000_000  # include/vdso/time64.h:8
+NSEC_PER_USEC = 1000  # include/vdso/time64.h:7
 SYSCTL_NR_OPEN = 1024 * 1024
 
 
@@ -149,6 +187,169 @@ def do_prlimit(k: KernelState, current: Task, resource: int, new: tuple[int, int
         raise kerr(errno.EPERM, "raising a hard limit needs CAP_SYS_RESOURCE", "kernel/sys.c:1553")
     current.signal.rlim[resource] = (cur, maximum)
     return old
+
+
+def sys_setpgid(k: KernelState, current: Task, pid: int, pgid: int) -> int:
+    """setpgid(2): put process ``pid`` (0: the caller) in group ``pgid`` (0: its own pid) of its session (kernel/sys.c:1007-1076)."""
+    group_leader = current.group_leader
+    assert group_leader is not None
+    if not pid:
+        pid = pid_vnr(current, group_leader.thread_pid)  # task_pid_vnr(group_leader)
+    if not pgid:
+        pgid = pid
+    if pgid < 0:
+        raise kerr(errno.EINVAL, f"pgid {pgid} is negative", "kernel/sys.c:1018")
+    p = find_task_by_vpid(current, pid)
+    if p is None:
+        raise kerr(errno.ESRCH, f"no process {pid} in the caller's pid namespace", "kernel/sys.c:1029")
+    if p.exit_signal < 0:  # !thread_group_leader(p) (include/linux/sched/signal.h:629-632)
+        raise kerr(errno.EINVAL, f"task {pid} is a thread, not a thread-group leader", "kernel/sys.c:1033")
+    setpgid_check_target(current, group_leader, p)
+    assert p.signal is not None
+    if p.signal.leader:
+        raise kerr(errno.EPERM, f"process {pid} is a session leader", "kernel/sys.c:1050")
+    pgrp = p.thread_pid  # task_pid(p)
+    if pgid != pid:
+        pgrp = find_vpid(current, pgid)
+        g = pid_task(pgrp, PIDTYPE.PIDTYPE_PGID)
+        if g is None or _task_session(g) is not _task_session(group_leader):
+            raise kerr(errno.EPERM, f"no process group {pgid} in the caller's session", "kernel/sys.c:1059")
+    assert pgrp is not None
+    if p.signal.pids[PIDTYPE.PIDTYPE_PGID] is not pgrp:  # task_pgrp(p) != pgrp
+        change_pid(k, p, PIDTYPE.PIDTYPE_PGID, pgrp)
+    k.trace("setpgid", "kernel/sys.c:1068", f"process {p.pid} -> process group {pgid}")
+    return 0
+
+
+def setpgid_check_target(current: Task, group_leader: Task, p: Task) -> None:
+    """setpgid's who-may rule: a child in the caller's session that has not exec'd, or the caller (kernel/sys.c:1036-1047)."""
+    assert p.real_parent is not None
+    if p.real_parent.signal is group_leader.signal:  # same_thread_group(p->real_parent, group_leader)
+        if _task_session(p) is not _task_session(group_leader):
+            raise kerr(errno.EPERM, f"child {p.pid} is in another session", "kernel/sys.c:1038")
+        if not p.flags & PF.PF_FORKNOEXEC:
+            raise kerr(errno.EACCES, f"child {p.pid} has already exec'd (PF_FORKNOEXEC is clear)", "kernel/sys.c:1041")
+    elif p is not group_leader:
+        raise kerr(errno.ESRCH, f"process {p.pid} is neither the caller nor its child", "kernel/sys.c:1045")
+
+
+def _task_session(t: Task) -> Pid | None:
+    """task_session(t): the struct pid of t's session (include/linux/sched/signal.h:619-622)."""
+    assert t.signal is not None
+    return t.signal.pids[PIDTYPE.PIDTYPE_SID]
+
+
+def do_getpgid(k: KernelState, current: Task, pid: int) -> int:
+    """getpgid(2)/getpgrp(2): the process group of ``pid`` (0: the caller), numbered in the caller's namespace (kernel/sys.c:1078-1104)."""
+    assert current.signal is not None
+    if not pid:
+        grp = current.signal.pids[PIDTYPE.PIDTYPE_PGID]  # task_pgrp(current)
+    else:
+        p = find_task_by_vpid(current, pid)
+        if p is None:
+            raise kerr(errno.ESRCH, f"no task {pid} in the caller's pid namespace", "kernel/sys.c:1090")
+        assert p.signal is not None
+        grp = p.signal.pids[PIDTYPE.PIDTYPE_PGID]
+        if grp is None:
+            raise kerr(errno.ESRCH, f"task {pid} has no process group (it is being released)", "kernel/sys.c:1093")
+    return pid_vnr(current, grp)
+
+
+def sys_getsid(k: KernelState, current: Task, pid: int) -> int:
+    """getsid(2): the session of ``pid`` (0: the caller), numbered in the caller's namespace (kernel/sys.c:1120-1146)."""
+    assert current.signal is not None
+    if not pid:
+        sid = current.signal.pids[PIDTYPE.PIDTYPE_SID]  # task_session(current)
+    else:
+        p = find_task_by_vpid(current, pid)
+        if p is None:
+            raise kerr(errno.ESRCH, f"no task {pid} in the caller's pid namespace", "kernel/sys.c:1132")
+        assert p.signal is not None
+        sid = p.signal.pids[PIDTYPE.PIDTYPE_SID]
+        if sid is None:
+            raise kerr(errno.ESRCH, f"task {pid} has no session (it is being released)", "kernel/sys.c:1135")
+    return pid_vnr(current, sid)
+
+
+def set_special_pids(k: KernelState, current: Task, pid: Pid) -> None:
+    """Move the caller's thread group into session ``pid`` and process group ``pid`` (kernel/sys.c:1148-1157)."""
+    curr = current.group_leader
+    assert curr is not None and curr.signal is not None
+    if curr.signal.pids[PIDTYPE.PIDTYPE_SID] is not pid:
+        change_pid(k, curr, PIDTYPE.PIDTYPE_SID, pid)
+    if curr.signal.pids[PIDTYPE.PIDTYPE_PGID] is not pid:
+        change_pid(k, curr, PIDTYPE.PIDTYPE_PGID, pid)
+
+
+def ksys_setsid(k: KernelState, current: Task) -> int:
+    """setsid(2): a new session and process group led by the caller; returns the session id (kernel/sys.c:1159-1190)."""
+    group_leader = current.group_leader
+    assert group_leader is not None and group_leader.signal is not None
+    sid = group_leader.thread_pid  # task_pid(group_leader)
+    assert sid is not None
+    session = pid_vnr(current, sid)
+    if group_leader.signal.leader:
+        raise kerr(errno.EPERM, "the caller is already a session leader", "kernel/sys.c:1168")
+    if pid_task(sid, PIDTYPE.PIDTYPE_PGID) is not None:
+        raise kerr(errno.EPERM, f"a process group {session} already exists", "kernel/sys.c:1174")
+    group_leader.signal.leader = 1
+    set_special_pids(k, current, sid)
+    group_leader.signal.tty = None  # proc_clear_tty (drivers/tty/tty_jobctrl.c:73-82); the model has no ttys
+    k.trace("setsid", "kernel/sys.c:1177", f"process {group_leader.pid} leads session {session}")
+    return session
+
+
+def accumulate_thread_rusage(t: Task, r: dict[str, int]) -> None:
+    """Add one thread's context switches and faults to ``r`` (kernel/sys.c:1698-1706); no block I/O in the model."""
+    r["ru_nvcsw"] += t.nvcsw
+    r["ru_nivcsw"] += t.nivcsw
+    r["ru_minflt"] += t.min_flt
+    r["ru_majflt"] += t.maj_flt
+
+
+def getrusage(k: KernelState, p: Task, who: int) -> Rusage:
+    """The rusage of ``p`` for RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_BOTH or RUSAGE_THREAD (kernel/sys.c:1708-1781)."""
+    sig = p.signal
+    assert sig is not None
+    if who not in (RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_BOTH, RUSAGE_THREAD):
+        raise InternalError(f"getrusage: who {who} (the kernel's BUG() at kernel/sys.c:1763)")
+    r = dict.fromkeys(("ru_nvcsw", "ru_nivcsw", "ru_minflt", "ru_majflt"), 0)
+    utime = stime = maxrss = 0
+    if who == RUSAGE_THREAD:
+        utime, stime = p.utime, p.stime  # task_cputime_adjusted(current): equal to the raw times in the model
+        accumulate_thread_rusage(p, r)
+        maxrss = sig.maxrss
+    if who in (RUSAGE_BOTH, RUSAGE_CHILDREN):
+        utime, stime, maxrss = sig.cutime, sig.cstime, sig.cmaxrss
+        r.update(ru_nvcsw=sig.cnvcsw, ru_nivcsw=sig.cnivcsw, ru_minflt=sig.cmin_flt, ru_majflt=sig.cmaj_flt)
+    if who in (RUSAGE_BOTH, RUSAGE_SELF):
+        # thread_group_cputime_adjusted: the dead threads' times in signal_struct plus every live thread's
+        utime += sig.utime + sum(t.utime for t in sig.thread_head)
+        stime += sig.stime + sum(t.stime for t in sig.thread_head)
+        r["ru_nvcsw"] += sig.nvcsw
+        r["ru_nivcsw"] += sig.nivcsw
+        r["ru_minflt"] += sig.min_flt
+        r["ru_majflt"] += sig.maj_flt
+        maxrss = max(maxrss, sig.maxrss)
+        for t in sig.thread_head:  # do { } while_each_thread(p, t)
+            accumulate_thread_rusage(t, r)
+    if who != RUSAGE_CHILDREN and p.mm is not None and not p.flags & PF.PF_KTHREAD:
+        # get_task_mm, then setmax_mm_hiwater_rss (include/linux/mm.h:1768-1774)
+        maxrss = max(maxrss, p.mm.hiwater_rss, get_mm_rss(p.mm))
+    return Rusage(ru_utime=_ns_to_timeval(utime), ru_stime=_ns_to_timeval(stime), ru_maxrss=maxrss * (PAGE_SIZE // 1024),
+                  **r)
+
+
+def _ns_to_timeval(ns: int) -> Timeval:
+    """ns_to_kernel_old_timeval for a non-negative time (kernel/time/time.c:ns_to_kernel_old_timeval)."""
+    return Timeval(tv_sec=ns // NSEC_PER_SEC, tv_usec=ns % NSEC_PER_SEC // NSEC_PER_USEC)
+
+
+def sys_getrusage(k: KernelState, current: Task, who: int) -> Rusage:
+    """getrusage(2) for RUSAGE_SELF, RUSAGE_CHILDREN or RUSAGE_THREAD; any other ``who`` is EINVAL (kernel/sys.c:1783-1793)."""
+    if who not in (RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD):
+        raise kerr(errno.EINVAL, f"who {who} is not RUSAGE_SELF, RUSAGE_CHILDREN or RUSAGE_THREAD", "kernel/sys.c:1787")
+    return getrusage(k, current, who)
 
 
 def propagate_has_child_subreaper(p: Task) -> None:

@@ -51,12 +51,17 @@ class Upid:
 
 @dataclass(slots=True, eq=False)
 class Pid:
-    """struct pid (include/linux/pid.h:59-68): one number per level, and the tasks that use it."""
+    """struct pid (include/linux/pid.h:59-68): one number per level, the tasks that use it, its pidfd pollers.
+
+    ``wait_pidfd`` is the wait queue of tasks asleep in poll(2) on a pidfd of this pid
+    (pidfd_poll registers them; do_notify_pidfd wakes them when the thread group has exited).
+    """
 
     count: int = 1
     level: int = 0
     numbers: list[Upid] = field(default_factory=list)
     tasks: list[list[Task]] = field(default_factory=lambda: [[], [], [], []])
+    wait_pidfd: list[Task] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"<pid {'/'.join(str(u.nr) for u in self.numbers)}>"
