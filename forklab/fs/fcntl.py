@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import Unmodelled, kerr
 from forklab.fs.file import f_dupfd, fdget_raw, get_close_on_exec, set_close_on_exec
-from forklab.fs.open import inode_owner_or_capable
+from forklab.fs.inode import inode_owner_or_capable
 from forklab.include.linux.fdtable import FMODE_PATH, File
 from forklab.uapi import (
     F_DUPFD,

@@ -37,7 +37,10 @@ from forklab.include.linux.fdtable import (
     Fdtable,
     File,
     FilesStruct,
+    fcheck_files,
 )
+from forklab.include.linux.log2 import roundup_pow_of_two
+from forklab.include.linux.types import U32
 from forklab.uapi import O_CLOEXEC, RLIMIT_NOFILE
 
 if TYPE_CHECKING:
@@ -57,7 +60,6 @@ __all__ = [
     "exit_files",
     "expand_files",
     "f_dupfd",
-    "fcheck_files",
     "fd_install",
     "fdget",
     "fdget_raw",
@@ -81,7 +83,6 @@ __all__ = [
 ]
 
 BITS_PER_LONG = 64
-U32 = 0xFFFFFFFF
 
 
 def rlimit_nofile(t: Task) -> int:
@@ -98,16 +99,11 @@ def _files(t: Task) -> FilesStruct:
     return t.files
 
 
-def _roundup_pow_of_two(n: int) -> int:
-    """roundup_pow_of_two (include/linux/log2.h:173)."""
-    return 1 << (n - 1).bit_length() if n > 1 else 1
-
-
 def alloc_fdtable(k: KernelState, nr: int) -> Fdtable:
     """A table for at least ``nr``+1 fds in 128-fd power-of-two steps, capped by nr_open (fs/file.c:85-139)."""
     per_kb = 1024 // 8
     nr //= per_kb
-    nr = _roundup_pow_of_two(nr + 1)
+    nr = roundup_pow_of_two(nr + 1)
     nr *= per_kb
     nr_open = k.vfs.nr_open
     if nr > nr_open:
@@ -327,15 +323,6 @@ def do_close_on_exec(k: KernelState, files: FilesStruct) -> None:
         __put_unused_fd(files, fd)
         filp_close(k, file, files)
         k.trace("do_close_on_exec", "fs/file.c:704", f"fd {fd} closed")
-
-
-def fcheck_files(files: FilesStruct, fd: int) -> File | None:
-    """The file at ``fd``, or None; no reference taken (include/linux/fdtable.h:82-98)."""
-    fd &= U32
-    fdt = files.fdt
-    if fd < fdt.max_fds:
-        return fdt.fd[fd]
-    return None
 
 
 def fdget(t: Task, fd: int) -> File | None:

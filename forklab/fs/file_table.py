@@ -26,17 +26,13 @@ from forklab.include.linux.fdtable import (
     File,
     Inode,
 )
+from forklab.include.linux.fs import OPEN_FMODE
 from forklab.include.linux.fs_struct import Path
 from forklab.kernel.capability import capable
-from forklab.uapi import CAP_SYS_ADMIN, O_ACCMODE
+from forklab.uapi import CAP_SYS_ADMIN
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
-
-
-def OPEN_FMODE(flags: int) -> int:
-    """f_mode read/write bits of open flags: O_RDONLY->READ, O_WRONLY->WRITE, O_RDWR->both (include/linux/fs.h:3543)."""
-    return (flags + 1) & O_ACCMODE
 
 
 def __alloc_file(k: KernelState, flags: int) -> File:

@@ -33,6 +33,7 @@ from forklab.errors import Unmodelled, kerr
 from forklab.fs.file import fd_install, fdget_raw, filp_close, get_unused_fd_flags, put_unused_fd
 from forklab.fs.file_table import alloc_empty_file, fput
 from forklab.fs.fs_struct import current_umask, set_fs_pwd, set_fs_root
+from forklab.fs.inode import inode_owner_or_capable
 from forklab.fs.vfs import PATH_MAX, Vfs, dotdot, is_dir, is_reg, join
 from forklab.include.linux.fdtable import (
     FMODE_ATOMIC_POS,
@@ -48,13 +49,13 @@ from forklab.include.linux.fdtable import (
     File,
     Inode,
 )
+from forklab.include.linux.fs import ACC_MODE, MAY_WRITE
 from forklab.include.linux.fs_struct import Path
 from forklab.kernel.capability import ns_capable
 from forklab.uapi import (
     __O_SYNC,
     __O_TMPFILE,
     AT_FDCWD,
-    CAP_FOWNER,
     CAP_SYS_CHROOT,
     FASYNC,
     O_ACCMODE,
@@ -83,13 +84,6 @@ VALID_OPEN_FLAGS = (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND
                     | __O_TMPFILE)  # include/linux/fcntl.h:10-13
 O_PATH_FLAGS = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC  # fs/open.c:956
 S_IALLUGO = 0o7777
-MAY_WRITE = 0x2
-MAY_READ = 0x4
-
-
-def ACC_MODE(flags: int) -> int:
-    """MAY_READ/MAY_WRITE wanted by an access mode: RDONLY read, WRONLY write, RDWR and 3 both (include/linux/fs.h:3542)."""
-    return (MAY_READ, MAY_WRITE, MAY_READ | MAY_WRITE, MAY_READ | MAY_WRITE)[flags & O_ACCMODE]
 
 
 def build_open_how(flags: int, mode: int) -> tuple[int, int]:
@@ -184,16 +178,6 @@ def may_open(t: Task, inode: Inode, acc_mode: int, flag: int) -> int:
     if flag & O_NOATIME and not inode_owner_or_capable(t, inode):
         raise kerr(errno.EPERM, "O_NOATIME on a file the caller does not own", "fs/namei.c:3064")
     return flag
-
-
-def inode_owner_or_capable(t: Task, inode: Inode) -> bool:
-    """The caller's fsuid owns the inode, or it has CAP_FOWNER (fs/inode.c:2083-2094)."""
-    cred = t.cred
-    if cred is None:
-        return False
-    if cred.fsuid == inode.i_uid:
-        return True
-    return cred.user_ns is not None and ns_capable(t, cred.user_ns, CAP_FOWNER)
 
 
 def _fops(inode: Inode) -> tuple[bool, bool, bool]:

@@ -38,6 +38,7 @@ from forklab.include.linux.fdtable import (
     FMODE_WRITE,
     File,
 )
+from forklab.include.linux.types import _s64
 from forklab.uapi import O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET
 
 if TYPE_CHECKING:
@@ -49,12 +50,6 @@ SEEK_HOLE = 4
 SEEK_MAX = SEEK_HOLE  # include/uapi/linux/fs.h:44-47
 MAX_LFS_FILESIZE = (1 << 63) - 1  # include/linux/fs.h:1001 (64-bit)
 MAX_RW_COUNT = 0x7FFFFFFF & ~0xFFF  # include/linux/fs.h:2351: INT_MAX & PAGE_MASK
-
-
-def _s64(v: int) -> int:
-    """Wrap to loff_t, a signed 64-bit offset (include/linux/types.h:46)."""
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >> 63 else v
 
 
 def vfs_setpos(file: File, offset: int, maxsize: int) -> int:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from forklab.errors import kerr
 from forklab.include.linux.nsproxy import Namespace
 from forklab.include.linux.user_namespace import UCOUNT, UserNamespace
-from forklab.kernel.user_namespace import dec_ucount, get_user_ns, inc_ucount, put_user_ns
+from forklab.kernel.ucount import dec_ucount, inc_ucount
+from forklab.kernel.user_namespace import get_user_ns, put_user_ns
 
 if TYPE_CHECKING:
     from forklab.state import KernelState

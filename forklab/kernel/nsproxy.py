@@ -20,7 +20,7 @@ from forklab.ipc.namespace import copy_ipcs, put_ipc_ns
 from forklab.kernel.capability import ns_capable
 from forklab.kernel.cgroup.namespace import copy_cgroup_ns, put_cgroup_ns
 from forklab.kernel.pid_namespace import copy_pid_ns, put_pid_ns
-from forklab.kernel.time.namespace import copy_time_ns, put_time_ns
+from forklab.kernel.time.namespace import copy_time_ns, put_time_ns, timens_on_fork
 from forklab.kernel.utsname import copy_utsname, put_uts_ns
 from forklab.net.core.net_namespace import copy_net_ns, put_net
 from forklab.uapi import (
@@ -92,17 +92,6 @@ def copy_namespaces(k: KernelState, flags: int, tsk: Task) -> None:
         timens_on_fork(k, new)
     tsk.nsproxy = new
     k.trace("copy_namespaces", "kernel/nsproxy.c:187", "new nsproxy")
-
-
-def timens_on_fork(k: KernelState, nsproxy: Nsproxy) -> None:
-    """Enter the pending time namespace, if one was unshared (kernel/time/namespace.c:310-331)."""
-    if nsproxy.time_ns is nsproxy.time_ns_for_children:
-        return
-    assert nsproxy.time_ns_for_children is not None
-    nsproxy.time_ns_for_children.count += 1
-    put_time_ns(k, nsproxy.time_ns)
-    nsproxy.time_ns = nsproxy.time_ns_for_children
-    k.trace("timens_on_fork", "kernel/time/namespace.c:310", "child enters the unshared time namespace")
 
 
 def free_nsproxy(k: KernelState, ns: Nsproxy) -> None:

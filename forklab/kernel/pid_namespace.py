@@ -9,19 +9,12 @@ from forklab.errors import kerr
 from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, PidNamespace
 from forklab.include.linux.threads import PID_MAX_LIMIT
 from forklab.include.linux.user_namespace import UCOUNT, UserNamespace
-from forklab.kernel.user_namespace import dec_ucount, get_user_ns, inc_ucount, put_user_ns
+from forklab.kernel.ucount import dec_ucount, inc_ucount
+from forklab.kernel.user_namespace import get_user_ns, in_userns, put_user_ns
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
     from forklab.state import KernelState
-
-
-def in_userns(ancestor: UserNamespace, child: UserNamespace | None) -> bool:
-    """Whether ``child`` is ``ancestor`` or below it (kernel/user_namespace.c:1227-1235)."""
-    ns = child
-    while ns is not None and ns.level > ancestor.level:
-        ns = ns.parent
-    return ns is ancestor
 
 
 def create_pid_namespace(k: KernelState, user_ns: UserNamespace, parent: PidNamespace) -> PidNamespace:

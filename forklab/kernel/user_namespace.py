@@ -7,7 +7,9 @@ import itertools
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
-from forklab.include.linux.user_namespace import UCOUNT, UCOUNT_COUNTS, UID_GID_MAP_MAX_EXTENTS, UserNamespace
+from forklab.include.linux.uidgid import kgid_has_mapping, kuid_has_mapping
+from forklab.include.linux.user_namespace import UCOUNT, UID_GID_MAP_MAX_EXTENTS, UserNamespace
+from forklab.kernel.ucount import dec_ucount, inc_ucount
 
 if TYPE_CHECKING:
     from forklab.include.linux.cred import Cred
@@ -37,42 +39,6 @@ def put_user_ns(k: KernelState, ns: UserNamespace | None) -> None:
         ns = parent
 
 
-def inc_ucount(ns: UserNamespace, uid: int, kind: UCOUNT) -> bool:
-    """Count one more namespace of ``kind`` for ``uid`` at every level up (kernel/ucount.c:189-210).
-
-    At each level the counter must stay at or below that level's ``ucount_max``; the uid
-    charged one level up is the owner of the namespace below. On failure nothing stays charged.
-    """
-    charged: list[tuple[UserNamespace, int]] = []
-    iter_ns: UserNamespace | None = ns
-    while iter_ns is not None:
-        counts = iter_ns.ucounts.setdefault(uid, [0] * UCOUNT_COUNTS)
-        if counts[kind] + 1 > iter_ns.ucount_max[kind]:
-            for done_ns, done_uid in charged:
-                _ucount_dec_one(done_ns, done_uid, kind)
-            return False
-        counts[kind] += 1
-        charged.append((iter_ns, uid))
-        uid = iter_ns.owner
-        iter_ns = iter_ns.parent
-    return True
-
-
-def _ucount_dec_one(ns: UserNamespace, uid: int, kind: UCOUNT) -> None:
-    counts = ns.ucounts[uid]
-    counts[kind] -= 1
-    if not any(counts):
-        del ns.ucounts[uid]
-
-
-def dec_ucount(ns: UserNamespace | None, uid: int, kind: UCOUNT) -> None:
-    """Undo ``inc_ucount`` at every level (kernel/ucount.c:212-223)."""
-    while ns is not None:
-        _ucount_dec_one(ns, uid, kind)
-        uid = ns.owner
-        ns = ns.parent
-
-
 def map_id_up(extents: list[object], kid: int) -> int | None:
     """Map a kernel id to the namespace's id, or None (kernel/user_namespace.c:map_id_up)."""
     for e in extents:
@@ -89,20 +55,6 @@ def _map_down(extents: list[object], lower: int, count: int) -> int | None:
         if first <= lower and lower + count <= first + n:
             return int(kfirst + lower - first)
     return None
-
-
-def kuid_has_mapping(ns: UserNamespace, kuid: int) -> bool:
-    """Whether ``kuid`` is visible in ``ns`` (include/linux/uidgid.h:kuid_has_mapping)."""
-    if ns.parent is None:
-        return True
-    return map_id_up(list(ns.uid_map), kuid) is not None
-
-
-def kgid_has_mapping(ns: UserNamespace, kgid: int) -> bool:
-    """Whether ``kgid`` is visible in ``ns`` (include/linux/uidgid.h:kgid_has_mapping)."""
-    if ns.parent is None:
-        return True
-    return map_id_up(list(ns.gid_map), kgid) is not None
 
 
 def from_kuid_munged(ns: UserNamespace, kuid: int) -> int:
@@ -210,3 +162,11 @@ def proc_write_id_map(k: KernelState, writer: Task_, target: Task_, uid_map: lis
                        "over the parent user namespace", "kernel/user_namespace.c:1109")
         setattr(ns, attr, parsed)
     k.trace("write_id_map", "kernel/user_namespace.c:855", f"user ns [{ns.inum}] maps set")
+
+
+def in_userns(ancestor: UserNamespace, child: UserNamespace | None) -> bool:
+    """Whether ``child`` is ``ancestor`` or below it (kernel/user_namespace.c:1227-1235)."""
+    ns = child
+    while ns is not None and ns.level > ancestor.level:
+        ns = ns.parent
+    return ns is ancestor

@@ -36,16 +36,9 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Unmodelled, kerr
 from forklab.include.linux.mm_types import VM, VmAreaStruct
-from forklab.mm.memory import vma_is_anonymous, zap_page_range
-from forklab.mm.mmap import (
-    PAGE_ALIGN,
-    VM_SPECIAL,
-    __split_vma,
-    find_vma,
-    find_vma_prev,
-    vma_merge,
-    vma_next_of,
-)
+from forklab.mm.ksm import ksm_madvise
+from forklab.mm.memory import PAGE_ALIGN, vma_is_anonymous, zap_page_range
+from forklab.mm.mmap import VM_SPECIAL, __split_vma, find_vma, find_vma_prev, vma_merge, vma_next_of
 from forklab.uapi import (
     MADV_COLD,
     MADV_DODUMP,
@@ -97,18 +90,6 @@ def can_madv_lru_vma(vma: VmAreaStruct) -> bool:
     return not vma.vm_flags & (VM.VM_LOCKED | VM.VM_HUGETLB | VM.VM_PFNMAP)
 
 
-def _ksm_madvise(vma: VmAreaStruct, behavior: int, new_flags: int) -> int:
-    """VM_MERGEABLE bookkeeping of ksm_madvise (mm/ksm.c:2437-2490)."""
-    if behavior == MADV_MERGEABLE:
-        if new_flags & (VM.VM_MERGEABLE | VM.VM_SHARED | VM.VM_MAYSHARE | VM.VM_PFNMAP | VM.VM_IO
-                        | VM.VM_DONTEXPAND | VM.VM_HUGETLB | VM.VM_MIXEDMAP):
-            return new_flags
-        return new_flags | VM.VM_MERGEABLE
-    if not new_flags & VM.VM_MERGEABLE:
-        return new_flags
-    return new_flags & ~VM.VM_MERGEABLE
-
-
 def madvise_behavior(k: KernelState, vma: VmAreaStruct, prev: VmAreaStruct | None, start: int, end: int,
                      behavior: int) -> tuple[int, VmAreaStruct | None]:
     """Flag-changing advice on ``[start, end)`` of ``vma``, merging or splitting (mm/madvise.c:65-180)."""
@@ -141,7 +122,7 @@ def madvise_behavior(k: KernelState, vma: VmAreaStruct, prev: VmAreaStruct | Non
             return -errno.EINVAL, prev
         new_flags &= ~VM.VM_DONTDUMP
     elif behavior in (MADV_MERGEABLE, MADV_UNMERGEABLE):
-        new_flags = _ksm_madvise(vma, behavior, new_flags)
+        new_flags = ksm_madvise(vma, behavior, new_flags)
     elif behavior == MADV_HUGEPAGE:
         new_flags = (new_flags & ~VM.VM_NOHUGEPAGE) | VM.VM_HUGEPAGE
     elif behavior == MADV_NOHUGEPAGE:

@@ -62,6 +62,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forklab.errors import InternalError
+from forklab.include.linux.highmem import copy_user_highpage
 from forklab.include.linux.mm_types import (
     _PAGE_ACCESSED,
     _PAGE_DIRTY,
@@ -82,17 +83,9 @@ from forklab.include.linux.mm_types import (
     PteTable,
     VmAreaStruct,
 )
-from forklab.mm.page_alloc import (
-    ZERO_PFN,
-    PageAnon,
-    PG_anon,
-    PG_swapbacked,
-    alloc_page,
-    copy_user_highpage,
-    get_page,
-    page_mapcount,
-    put_page,
-)
+from forklab.include.linux.page_flags import PageAnon
+from forklab.mm.internal import is_cow_mapping
+from forklab.mm.page_alloc import ZERO_PFN, PG_anon, PG_swapbacked, alloc_page
 from forklab.mm.rmap import (
     anon_vma_prepare,
     page_add_file_rmap,
@@ -167,11 +160,6 @@ def pte_modify(pte: int, newprot: int) -> int:
 def is_zero_pfn(pfn: int) -> bool:
     """The ZERO_PAGE (include/linux/pgtable.h: is_zero_pfn)."""
     return pfn == ZERO_PFN
-
-
-def is_cow_mapping(flags: int) -> bool:
-    """Private and may be written: VM_MAYWRITE without VM_SHARED (mm/internal.h:258-261)."""
-    return (flags & (VM.VM_SHARED | VM.VM_MAYWRITE)) == VM.VM_MAYWRITE
 
 
 def maybe_mkwrite(pte: int, vma: VmAreaStruct) -> int:
@@ -496,7 +484,7 @@ def shmem_evict_inode(k: KernelState, inode: Inode) -> None:
     for index in sorted(inode.i_pages):
         put_page(k, inode.i_pages[index])
     inode.i_pages.clear()
-    from forklab.mm.mmap import vm_unacct_memory
+    from forklab.include.linux.mman import vm_unacct_memory
 
     vm_unacct_memory(k, k.mem.shmem_acct.pop(inode.i_ino, 0))
 
@@ -584,17 +572,10 @@ def wp_page_shared(k: KernelState, vmf: VmFault) -> int:
     return VM_FAULT_WRITE
 
 
-def reuse_swap_page(k: KernelState, pfn: int) -> tuple[bool, int]:
-    """Can the faulting vma keep the page? iff mapcount + swapcount <= 1 (mm/swapfile.c:1653-1687).
-
-    No swap is modelled: the swap count is 0 and no page is ever in the swap cache.
-    """
-    count = page_mapcount(k, pfn)
-    return count <= 1, count
-
-
 def do_wp_page(k: KernelState, vmf: VmFault) -> int:
     """Write to a present read-only PTE: reuse or copy, as 5.6 decides (mm/memory.c:2750-2832)."""
+    from forklab.mm.swapfile import reuse_swap_page
+
     vma = vmf.vma
     vmf.page = vm_normal_page(k, vma, vmf.address, vmf.orig_pte)
     if vmf.page is None:
@@ -834,9 +815,71 @@ def free_pgtables(k: KernelState, mm: MmStruct, vmas: list[VmAreaStruct], floor:
         i += 1
 
 
+def PAGE_ALIGN(x: int) -> int:
+    """Round up to a page boundary, wrapping like an unsigned long (include/linux/mm.h:196)."""
+    from forklab.mm.mmap import PAGE_MASK
+
+    return (x + PAGE_SIZE - 1) & PAGE_MASK & (2**64 - 1)
+
+
+def vm_start_gap(vma: VmAreaStruct) -> int:
+    """vm_start lowered by the stack guard gap for VM_GROWSDOWN (include/linux/mm.h:2566-2576)."""
+    from forklab.mm.mmap import STACK_GUARD_GAP
+
+    start = vma.vm_start
+    if vma.vm_flags & VM.VM_GROWSDOWN:
+        start -= STACK_GUARD_GAP
+        if start > vma.vm_start or start < 0:
+            start = 0
+    return start
+
+
+def update_hiwater_rss(mm: MmStruct) -> None:
+    """hiwater_rss = max(hiwater_rss, rss) (include/linux/mm.h:1760-1766)."""
+    mm.hiwater_rss = max(mm.hiwater_rss, get_mm_rss(mm))
+
+
+def update_hiwater_vm(mm: MmStruct) -> None:
+    """hiwater_vm = max(hiwater_vm, total_vm) (include/linux/mm.h:1768-1772)."""
+    mm.hiwater_vm = max(mm.hiwater_vm, mm.total_vm)
+
+
+def get_page(k: KernelState, pfn: int) -> None:
+    """get_page(): take a reference (include/linux/mm.h:1044-1055)."""
+    mem = k.mem
+    if pfn == ZERO_PFN:
+        return
+    if int(mem._refcount[pfn]) <= 0:
+        raise InternalError(f"get_page on free pfn {pfn}")
+    mem._refcount[pfn] += 1
+
+
+def put_page(k: KernelState, pfn: int) -> None:
+    """put_page(): drop a reference, free the page at zero (include/linux/mm.h:1057-1080)."""
+    mem = k.mem
+    if pfn == ZERO_PFN:
+        return
+    if int(mem._refcount[pfn]) <= 0:
+        raise InternalError(f"put_page on free pfn {pfn}")
+    mem._refcount[pfn] -= 1
+    if int(mem._refcount[pfn]) == 0:
+        mem._free_pfn(pfn)
+
+
+def page_mapcount(k: KernelState, pfn: int) -> int:
+    """page_mapcount(): _mapcount + 1 (include/linux/mm.h:768-775)."""
+    return int(k.mem._mapcount[pfn]) + 1
+
+
+def page_count(k: KernelState, pfn: int) -> int:
+    """page_count(): the reference count (include/linux/mm.h:932)."""
+    return int(k.mem._refcount[pfn])
+
+
 __all__ = [
     "FAULT_FLAG_USER",
     "FAULT_FLAG_WRITE",
+    "PAGE_ALIGN",
     "VM_FAULT_ERROR",
     "VM_FAULT_OOM",
     "VM_FAULT_SIGBUS",
@@ -850,13 +893,19 @@ __all__ = [
     "free_pgd_range",
     "free_pgtables",
     "get_mm_rss",
+    "get_page",
     "get_pte",
     "handle_mm_fault",
-    "is_cow_mapping",
+    "page_count",
+    "page_mapcount",
     "pte_modify",
+    "put_page",
     "unmap_vmas",
+    "update_hiwater_rss",
+    "update_hiwater_vm",
     "vm_get_page_prot",
     "vm_normal_page",
+    "vm_start_gap",
     "vma_fput",
     "wp_page_copy",
     "wp_page_reuse",

@@ -57,13 +57,18 @@ from typing import TYPE_CHECKING
 from forklab.errors import InternalError, KernelError, kerr
 from forklab.include.linux.fdtable import FMODE_PATH, FMODE_READ, FMODE_WRITE, File, Inode
 from forklab.include.linux.mm_types import TASK_SIZE_MAX, VM, MmStruct, VmAreaStruct
+from forklab.include.linux.mman import calc_vm_flag_bits, calc_vm_prot_bits, vm_acct_memory, vm_unacct_memory
+from forklab.mm.internal import is_data_mapping, is_exec_mapping, is_stack_mapping
 from forklab.mm.memory import (
     FAULT_FLAG_WRITE,
+    PAGE_ALIGN,
     free_pgtables,
-    get_mm_rss,
     handle_mm_fault,
     unmap_vmas,
+    update_hiwater_rss,
+    update_hiwater_vm,
     vm_get_page_prot,
+    vm_start_gap,
     vma_fput,
     vma_pages,
 )
@@ -78,7 +83,6 @@ from forklab.uapi import (
     MAP_EXECUTABLE,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
-    MAP_GROWSDOWN,
     MAP_HUGETLB,
     MAP_LOCKED,
     MAP_NONBLOCK,
@@ -90,9 +94,6 @@ from forklab.uapi import (
     O_RDWR,
     PAGE_SHIFT,
     PAGE_SIZE,
-    PROT_EXEC,
-    PROT_READ,
-    PROT_WRITE,
     RLIM_INFINITY,
     RLIMIT_AS,
     RLIMIT_DATA,
@@ -109,16 +110,9 @@ DEFAULT_MAP_WINDOW = TASK_SIZE
 TASK_UNMAPPED_BASE = (TASK_SIZE // 3 + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)  # arch/x86/mm/mmap.c:109
 MMAP_MIN_ADDR = 65536  # CONFIG_DEFAULT_MMAP_MIN_ADDR (security/min_addr.c)
 STACK_GUARD_GAP = 256 << PAGE_SHIFT  # mm/mmap.c:2479
-VM_STACK = VM.VM_GROWSDOWN  # include/linux/mm.h:318
 VM_SPECIAL = VM.VM_IO | VM.VM_DONTEXPAND | VM.VM_PFNMAP | VM.VM_MIXEDMAP  # include/linux/mm.h:331
 VM_LOCKED_CLEAR_MASK = ~(VM.VM_LOCKED | VM.VM_LOCKONFAULT)
-PROT_SEM = 0x8
 PAGE_MASK = ~(PAGE_SIZE - 1)
-
-
-def PAGE_ALIGN(x: int) -> int:
-    """Round up to a page boundary, wrapping like an unsigned long (include/linux/mm.h:196)."""
-    return (x + PAGE_SIZE - 1) & PAGE_MASK & (2**64 - 1)
 
 
 def _mm(t: Task) -> MmStruct:
@@ -151,18 +145,6 @@ def _capable(t: Task | None, cap: int) -> bool:
 
 
 # --- commit accounting (mm/util.c) ----------------------------------------------------------------
-
-
-def vm_acct_memory(k: KernelState, pages: int) -> None:
-    """vm_committed_as += pages (include/linux/mman.h:76-79)."""
-    k.mem.vm_committed_as += pages
-
-
-def vm_unacct_memory(k: KernelState, pages: int) -> None:
-    """vm_committed_as -= pages (include/linux/mman.h:81-84)."""
-    k.mem.vm_committed_as -= pages
-    if k.mem.vm_committed_as < 0:
-        raise InternalError("vm_committed_as went negative")
 
 
 def vm_commit_limit(k: KernelState) -> int:
@@ -251,16 +233,6 @@ def vma_next_of(mm: MmStruct, vma: VmAreaStruct | None) -> VmAreaStruct | None:
     return mm.mmap[i + 1] if i + 1 < len(mm.mmap) else None
 
 
-def vm_start_gap(vma: VmAreaStruct) -> int:
-    """vm_start lowered by the stack guard gap for VM_GROWSDOWN (include/linux/mm.h:2566-2576)."""
-    start = vma.vm_start
-    if vma.vm_flags & VM.VM_GROWSDOWN:
-        start -= STACK_GUARD_GAP
-        if start > vma.vm_start or start < 0:
-            start = 0
-    return start
-
-
 def count_vma_pages_range(mm: MmStruct, addr: int, end: int) -> int:
     """Pages of existing vmas inside ``[addr, end)`` (mm/mmap.c:560-586)."""
     total = 0
@@ -283,21 +255,6 @@ def vma_link(mm: MmStruct, vma: VmAreaStruct) -> None:
 # --- statistics -----------------------------------------------------------------------------------
 
 
-def is_exec_mapping(flags: int) -> bool:
-    """Executable, not writable, not stack (mm/internal.h:270-273)."""
-    return (flags & (VM.VM_EXEC | VM.VM_WRITE | VM_STACK)) == VM.VM_EXEC
-
-
-def is_stack_mapping(flags: int) -> bool:
-    """Grows down (mm/internal.h:281-284)."""
-    return (flags & VM_STACK) == VM_STACK
-
-
-def is_data_mapping(flags: int) -> bool:
-    """Private, writable, not stack (mm/internal.h:289-292)."""
-    return (flags & (VM.VM_WRITE | VM.VM_SHARED | VM_STACK)) == VM.VM_WRITE
-
-
 def vm_stat_account(mm: MmStruct, flags: int, npages: int) -> None:
     """total_vm and exec/stack/data_vm (mm/mmap.c:3287-3297)."""
     mm.total_vm += npages
@@ -317,16 +274,6 @@ def may_expand_vm(t: Task, mm: MmStruct, flags: int, npages: int) -> bool:
         # the Valgrind exception; otherwise refuse (ignore_rlimit_data is false by default)
         return rlimit(t, RLIMIT_DATA) == 0 and mm.data_vm + npages <= rlimit_max(t, RLIMIT_DATA) >> PAGE_SHIFT
     return True
-
-
-def update_hiwater_rss(mm: MmStruct) -> None:
-    """hiwater_rss = max(hiwater_rss, rss) (include/linux/mm.h:1760-1766)."""
-    mm.hiwater_rss = max(mm.hiwater_rss, get_mm_rss(mm))
-
-
-def update_hiwater_vm(mm: MmStruct) -> None:
-    """hiwater_vm = max(hiwater_vm, total_vm) (include/linux/mm.h:1768-1772)."""
-    mm.hiwater_vm = max(mm.hiwater_vm, mm.total_vm)
 
 
 # --- merging (mm/mmap.c:985-1300) -----------------------------------------------------------------
@@ -728,18 +675,6 @@ def shmem_zero_setup(k: KernelState, mm: MmStruct, vma: VmAreaStruct) -> None:
 # --- mmap -----------------------------------------------------------------------------------------
 
 
-def calc_vm_prot_bits(prot: int) -> int:
-    """PROT_* to VM_READ/WRITE/EXEC (include/linux/mman.h:117-125)."""
-    return (VM.VM_READ if prot & PROT_READ else 0) | (VM.VM_WRITE if prot & PROT_WRITE else 0) \
-        | (VM.VM_EXEC if prot & PROT_EXEC else 0)
-
-
-def calc_vm_flag_bits(flags: int) -> int:
-    """MAP_GROWSDOWN/DENYWRITE/LOCKED to vm_flags (include/linux/mman.h:130-137)."""
-    return (VM.VM_GROWSDOWN if flags & MAP_GROWSDOWN else 0) | (VM.VM_DENYWRITE if flags & MAP_DENYWRITE else 0) \
-        | (VM.VM_LOCKED if flags & MAP_LOCKED else 0)
-
-
 def accountable_mapping(file: File | None, vm_flags: int) -> bool:
     """Private writable without MAP_NORESERVE is charged to the commit limit (mm/mmap.c:1673-1683)."""
     del file
@@ -919,7 +854,6 @@ def sys_mmap(k: KernelState, t: Task, addr: int, length: int, prot: int, flags: 
 
 
 __all__ = [
-    "PAGE_ALIGN",
     "TASK_SIZE",
     "__do_munmap",
     "__split_vma",
@@ -936,6 +870,5 @@ __all__ = [
     "sys_mmap",
     "vm_munmap",
     "vm_stat_account",
-    "vm_unacct_memory",
     "vma_merge",
 ]

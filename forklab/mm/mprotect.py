@@ -30,22 +30,19 @@ import numpy as np
 
 from forklab.errors import InternalError, kerr
 from forklab.include.linux.mm_types import PMD_SHIFT, PTRS_PER_PTE, VM, MmStruct, VmAreaStruct
-from forklab.mm.memory import _PAGE_CHG_MASK, vm_get_page_prot
+from forklab.include.linux.mman import arch_validate_prot, calc_vm_prot_bits, vm_unacct_memory
+from forklab.mm.memory import _PAGE_CHG_MASK, PAGE_ALIGN, vm_get_page_prot
 from forklab.mm.mmap import (
-    PAGE_ALIGN,
-    PROT_SEM,
-    calc_vm_prot_bits,
     find_vma,
     may_expand_vm,
     mm_populate,
     security_vm_enough_memory_mm,
     split_vma,
-    vm_unacct_memory,
     vma_merge,
     vma_next_of,
     vma_prev_of,
 )
-from forklab.uapi import PAGE_SHIFT, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE
+from forklab.uapi import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
@@ -54,11 +51,6 @@ if TYPE_CHECKING:
 PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000
 _U64 = 2**64 - 1
-
-
-def arch_validate_prot(prot: int) -> bool:
-    """Only READ, WRITE, EXEC and SEM are valid (include/linux/mman.h:93-97)."""
-    return not prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)
 
 
 def change_pte_range(mm: MmStruct, start: int, end: int, newprot: int) -> int:

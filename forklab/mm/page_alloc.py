@@ -255,53 +255,6 @@ def alloc_page(k: KernelState, site: str, zeroed: bool = True) -> int | None:
     return pfn
 
 
-def get_page(k: KernelState, pfn: int) -> None:
-    """get_page(): take a reference (include/linux/mm.h:1044-1055)."""
-    mem = k.mem
-    if pfn == ZERO_PFN:
-        return
-    if int(mem._refcount[pfn]) <= 0:
-        raise InternalError(f"get_page on free pfn {pfn}")
-    mem._refcount[pfn] += 1
-
-
-def put_page(k: KernelState, pfn: int) -> None:
-    """put_page(): drop a reference, free the page at zero (include/linux/mm.h:1057-1080)."""
-    mem = k.mem
-    if pfn == ZERO_PFN:
-        return
-    if int(mem._refcount[pfn]) <= 0:
-        raise InternalError(f"put_page on free pfn {pfn}")
-    mem._refcount[pfn] -= 1
-    if int(mem._refcount[pfn]) == 0:
-        mem._free_pfn(pfn)
-
-
-def page_mapcount(k: KernelState, pfn: int) -> int:
-    """page_mapcount(): _mapcount + 1 (include/linux/mm.h:768-775)."""
-    return int(k.mem._mapcount[pfn]) + 1
-
-
-def page_count(k: KernelState, pfn: int) -> int:
-    """page_count(): the reference count (include/linux/mm.h:932)."""
-    return int(k.mem._refcount[pfn])
-
-
-def PageAnon(k: KernelState, pfn: int) -> bool:
-    """PageAnon(): page->mapping has PAGE_MAPPING_ANON (include/linux/page-flags.h:432-435)."""
-    return bool(int(k.mem.flags[pfn]) & PG_anon)
-
-
-def copy_user_highpage(k: KernelState, dst: int, src: int) -> None:
-    """copy_user_highpage(): copy the 4096 bytes of ``src`` into ``dst`` (include/linux/highmem.h:249)."""
-    mem = k.mem
-    data = mem.contents.get(src)
-    if data is None:
-        mem.contents.pop(dst, None)
-    else:
-        mem.contents[dst] = bytearray(data)
-
-
 __all__ = [
     "DEFAULT_MAX_MAP_COUNT",
     "OVERCOMMIT_ALWAYS",
@@ -312,11 +265,5 @@ __all__ = [
     "PG_anon",
     "PG_swapbacked",
     "Page",
-    "PageAnon",
     "alloc_page",
-    "copy_user_highpage",
-    "get_page",
-    "page_count",
-    "page_mapcount",
-    "put_page",
 ]

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError
 from forklab.include.linux.mm_types import AnonVma, VmAreaStruct
+from forklab.include.linux.pagemap import linear_page_index
 from forklab.mm.page_alloc import PG_anon, PG_swapbacked
-from forklab.uapi import PAGE_SHIFT
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
@@ -189,11 +189,6 @@ def unlink_anon_vmas(k: KernelState, vma: VmAreaStruct) -> None:
     vma.anon_vma_chain = []
 
 
-def linear_page_index(vma: VmAreaStruct, address: int) -> int:
-    """The page's index in its mapping (include/linux/pagemap.h:566-575)."""
-    return ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
-
-
 def page_add_new_anon_rmap(k: KernelState, pfn: int, vma: VmAreaStruct, address: int) -> None:
     """First mapping of a fresh anonymous page: mapcount 1, mapping = vma's anon_vma (mm/rmap.c:1170-1190)."""
     if vma.anon_vma is None:
@@ -241,7 +236,6 @@ __all__ = [
     "anon_vma_fork",
     "anon_vma_prepare",
     "get_anon_vma",
-    "linear_page_index",
     "page_add_file_rmap",
     "page_add_new_anon_rmap",
     "page_dup_rmap",

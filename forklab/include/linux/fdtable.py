@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from forklab.include.linux.fs_struct import Path
+from forklab.include.linux.types import U32
 
 if TYPE_CHECKING:
     from forklab.include.linux.pid import Pid
@@ -139,3 +140,12 @@ class FilesStruct:
     count: int = 1
     fdt: Fdtable = field(default_factory=Fdtable)
     next_fd: int = 0
+
+
+def fcheck_files(files: FilesStruct, fd: int) -> File | None:
+    """The file at ``fd``, or None; no reference taken (include/linux/fdtable.h:82-98)."""
+    fd &= U32
+    fdt = files.fdt
+    if fd < fdt.max_fds:
+        return fdt.fd[fd]
+    return None

@@ -75,6 +75,8 @@ class VM(enum.IntFlag):
     VM_MERGEABLE = 0x80000000
 
 
+VM_STACK = VM.VM_GROWSDOWN  # include/linux/mm.h:318
+
 # enum mm_rss counters (include/linux/mm_types_task.h:36-42)
 MM_FILEPAGES = 0
 MM_ANONPAGES = 1

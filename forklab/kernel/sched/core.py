@@ -17,17 +17,16 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
 from forklab.include.linux.sched import Task, TaskState
+from forklab.kernel.sched.deadline import MAX_DL_PRIO, dl_prio
+from forklab.kernel.sched.fair import select_task_rq_fair, task_fork_fair
+from forklab.kernel.sched.rt import MAX_RT_PRIO, MAX_USER_RT_PRIO, rt_prio
 from forklab.uapi import SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
 
-MAX_USER_RT_PRIO = 100  # include/linux/sched/prio.h:20
-MAX_RT_PRIO = MAX_USER_RT_PRIO
-MAX_DL_PRIO = 0
 NICE_0_PRIO = 120
 SCHED_CAPACITY_SCALE = 1024  # include/linux/sched.h:386; uclamp_none(UCLAMP_MAX)
-SCHED_SLICE_NS = 3_000_000  # sysctl_sched_min_granularity * nr_latency, fair.c:38-75 (default 3 ms)
 
 
 @dataclass(slots=True, eq=False)
@@ -38,16 +37,6 @@ class Rq:
     nr_running: int = 0
     queue: list[Task] = field(default_factory=list)
     min_vruntime: int = 0
-
-
-def dl_prio(prio: int) -> bool:
-    """A deadline priority (include/linux/sched/deadline.h:14-19)."""
-    return prio < MAX_DL_PRIO
-
-
-def rt_prio(prio: int) -> bool:
-    """A real-time priority (include/linux/sched/rt.h:9-14)."""
-    return prio < MAX_RT_PRIO
 
 
 def __normal_prio(p: Task) -> int:
@@ -85,18 +74,6 @@ def sched_fork(k: KernelState, clone_flags: int, p: Task, current: Task) -> None
     k.trace("sched_fork", "kernel/sched/core.c:2835", f"TASK_NEW, class {p.sched_class}, prio {p.prio}")
 
 
-def task_fork_fair(k: KernelState, p: Task, current: Task) -> None:
-    """Place the child's vruntime after the parent's (kernel/sched/fair.c:10339-10368)."""
-    rq = k.runqueues[p.cpu]
-    p.se.vruntime = max(current.se.vruntime, rq.min_vruntime) + SCHED_SLICE_NS
-
-
-def select_task_rq_fork(k: KernelState, p: Task) -> int:
-    """Fork balancing: the least loaded allowed CPU (kernel/sched/fair.c:select_task_rq_fair, simplified)."""
-    allowed = sorted(p.cpus_mask) if p.cpus_mask else list(range(len(k.runqueues)))
-    return min(allowed, key=lambda cpu: (k.runqueues[cpu].nr_running, cpu))
-
-
 def activate_task(k: KernelState, p: Task) -> None:
     """Enqueue ``p`` on its CPU's runqueue (kernel/sched/core.c:1533-1542)."""
     if p.on_rq:
@@ -121,7 +98,7 @@ def wake_up_new_task(k: KernelState, p: Task) -> None:
     """Make the new child runnable on the CPU fork balancing picks (kernel/sched/core.c:2939-2977)."""
     p.state = TaskState.TASK_RUNNING
     p.recent_used_cpu = p.cpu
-    p.cpu = select_task_rq_fork(k, p)
+    p.cpu = select_task_rq_fair(k, p)
     activate_task(k, p)
     k.trace("wake_up_new_task", "kernel/sched/core.c:2939", f"task {p.pid} runnable on CPU {p.cpu}", tid=p.pid)
 
