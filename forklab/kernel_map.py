@@ -28,11 +28,18 @@ CITATION = re.compile(r"(?<![\w/.])((?:[\w+-]+/)*[\w+-]+\.[ch]):(\d+(?:-\d+)?|[A
 
 # Kernel files whose cited functions forklab keeps in a module of another name: file -> (module, why).
 ABSORBED: dict[str, tuple[str, str]] = {
-    "include/linux/mm.h": ("forklab/mm/memory.py", "the struct page/vma/pte inline helpers, next to the page-table code"),
-    "include/linux/mman.h": ("forklab/mm/mmap.py", "the prot/flag bit translations and vm accounting mmap applies"),
-    "mm/internal.h": ("forklab/mm/memory.py", "mm's private inline helpers"),
-    "arch/x86/include/asm/pgtable.h": ("forklab/mm/memory.py", "x86 PTE accessors, next to the PTE tables"),
-    "include/linux/sched/signal.h": ("forklab/include/linux/sched.py", "signal_struct helpers, next to the struct"),
+    "include/linux/mm.h": ("forklab/mm/memory.py", "the struct page, vma and rss inline helpers, next to the page-table code"),
+    "arch/x86/include/asm/pgtable.h": ("forklab/mm/memory.py", "the x86 PTE accessors, next to the PTE tables they read"),
+    "arch/x86/mm/fault.c": ("forklab/mm/uaccess.py", "the user fault path, which every user access of the model takes"),
+    "arch/x86/kernel/sys_x86_64.c": ("forklab/mm/mmap.py", "x86's mmap entry and top-down search, with the mmap code they drive"),
+    "include/linux/sched/signal.h": ("forklab/include/linux/sched.py", "signal_struct helpers; include/linux/sched/ cannot be a package beside sched.py"),
+    "include/linux/sched/mm.h": ("forklab/kernel/fork.py", "mmget/mmdrop, next to mmput and mm_alloc of kernel/fork.c"),
+}
+
+# forklab helpers that stand for one step many kernel functions share: name -> why.
+FACTORED: dict[str, str] = {
+    "copy_ns": "the share-or-copy steps of copy_utsname, copy_ipcs, copy_cgroup_ns, copy_time_ns, copy_net_ns",
+    "put_ns": "the last-reference steps of put_uts_ns, put_ipc_ns, put_cgroup_ns, put_time_ns, put_net",
 }
 
 # forklab's own tools: they model no kernel file, so their citations say where a checked rule comes from.
@@ -105,9 +112,9 @@ def duplicates(defs: Iterable[Definition]) -> dict[str, list[Definition]]:
 
 
 def is_placed(d: Definition) -> bool:
-    """Whether ``d`` lives where its citation says: uncited functions and forklab's tools always do."""
+    """Whether ``d`` lives where its citation says: uncited, FACTORED and forklab's tools' functions always do."""
     home = d.home
-    if home is None or d.module in TOOLS:
+    if home is None or d.module in TOOLS or d.name in FACTORED:
         return True
     if "/" in home:
         return d.module == home

@@ -31,6 +31,7 @@ from typing import TypeVar
 from forklab.errors import errno_name
 from forklab.host import MODES, UNPRIV_UID
 from forklab.include.linux.mm_types import TASK_SIZE_MAX
+from forklab.include.linux.types import U64
 from forklab.uapi import (
     _NSIG,
     CLONE_ARGS_SIZE_VER0,
@@ -99,7 +100,6 @@ T = TypeVar("T")
 KINDS = ("null", "valid", "bad", "kernel")
 KERNEL_ADDR = 0xFFFF800000000000
 STACK_LEN = 64 * 1024
-U64 = 2**64 - 1
 
 # Every CLONE_* bit of 5.6 and 6.18: CLONE_NEWTIME (inside CSIGNAL), bits 8-31, CLONE_CLEAR_SIGHAND
 # (bit 32, clone3 only) and CLONE_INTO_CGROUP (bit 33, 5.7+).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forklab.kernel_map import ABSORBED, MAP_PATH, TOOLS, definitions, duplicates, misplaced, render
+from forklab.kernel_map import ABSORBED, FACTORED, MAP_PATH, TOOLS, definitions, duplicates, misplaced, render
 
 
 def test_each_function_is_defined_once() -> None:
@@ -26,6 +26,9 @@ def test_allowlists_name_existing_modules_and_say_why() -> None:
         assert reason, file
     for module, reason in TOOLS.items():
         assert (root / module).is_file() and reason, module
+    names = {d.name for d in definitions()}
+    for name, reason in FACTORED.items():
+        assert name in names and reason, name
 
 
 def test_kernel_map_doc_is_current() -> None:

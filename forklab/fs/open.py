@@ -181,7 +181,7 @@ def may_open(t: Task, inode: Inode, acc_mode: int, flag: int) -> int:
 
 
 def _fops(inode: Inode) -> tuple[bool, bool, bool]:
-    """Which of read, write and llseek the inode's file_operations provide (fs/libfs.c:228, mm/shmem.c:3783, drivers/char/mem.c:843-868)."""
+    """Which of read, write and llseek the inode's file_operations provide, as do_dentry_open tests (fs/open.c:793-809; fs/libfs.c:228, mm/shmem.c:3783, drivers/char/mem.c:843-868)."""
     if inode.kind == "dir":
         return True, False, True  # simple_dir_operations: generic_read_dir, dcache_dir_lseek
     if inode.kind == "anon":

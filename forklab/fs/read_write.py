@@ -124,8 +124,8 @@ def rw_verify_area(file: File, pos: int, count: int) -> None:
         raise kerr(errno.EINVAL, "the file position would be negative", "fs/read_write.c:383")
 
 
-def _read_inode(file: File, count: int, pos: int) -> tuple[bytes, int]:
-    """f_op->read: shmem_file_read_iter, read_null, read_iter_zero (mm/shmem.c, drivers/char/mem.c:669, 705)."""
+def __vfs_read(file: File, count: int, pos: int) -> tuple[bytes, int]:
+    """The file's f_op->read (fs/read_write.c:421-430): shmem_file_read_iter, read_null, read_iter_zero (mm/shmem.c, drivers/char/mem.c:669, 705)."""
     inode = file.f_inode
     if inode.kind == "dir":
         raise kerr(errno.EISDIR, "read on a directory", "fs/libfs.c:222-225")
@@ -142,11 +142,11 @@ def vfs_read(file: File, count: int, pos: int) -> tuple[bytes, int]:
     if not file.f_mode & FMODE_CAN_READ:
         raise kerr(errno.EINVAL, "the file has no read operation", "fs/read_write.c:453")
     rw_verify_area(file, pos, count)
-    return _read_inode(file, min(count, MAX_RW_COUNT), pos)
+    return __vfs_read(file, min(count, MAX_RW_COUNT), pos)
 
 
-def _write_inode(file: File, data: bytes, pos: int) -> int:
-    """f_op->write: generic_file_write_iter, write_null/write_zero (mm/filemap.c:3439, drivers/char/mem.c:675)."""
+def __vfs_write(file: File, data: bytes, pos: int) -> int:
+    """The file's f_op->write (fs/read_write.c:490-499): generic_file_write_iter, write_null/write_zero (mm/filemap.c:3439, drivers/char/mem.c:675)."""
     inode = file.f_inode
     if inode.kind == "chr":
         return pos  # write_null / write_zero swallow everything
@@ -167,7 +167,7 @@ def vfs_write(file: File, data: bytes, pos: int) -> tuple[int, int]:
         raise kerr(errno.EINVAL, "the file has no write operation", "fs/read_write.c:549")
     rw_verify_area(file, pos, len(data))
     data = data[:MAX_RW_COUNT]
-    return len(data), _write_inode(file, data, pos)
+    return len(data), __vfs_write(file, data, pos)
 
 
 def _stream_checks(file: File, count: int, write: bool) -> int:

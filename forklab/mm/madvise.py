@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Unmodelled, kerr
 from forklab.include.linux.mm_types import VM, VmAreaStruct
+from forklab.include.linux.types import U64
 from forklab.mm.ksm import ksm_madvise
 from forklab.mm.memory import PAGE_ALIGN, vma_is_anonymous, zap_page_range
 from forklab.mm.mmap import VM_SPECIAL, __split_vma, find_vma, find_vma_prev, vma_merge, vma_next_of
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
     from forklab.state import KernelState
 
-_U64 = 2**64 - 1
 _VALID = frozenset({
     MADV_DOFORK, MADV_DONTFORK, MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM, MADV_REMOVE, MADV_WILLNEED,
     MADV_DONTNEED, MADV_FREE, MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE,
@@ -176,8 +176,8 @@ def do_madvise(k: KernelState, t: Task, start: int, len_in: int, behavior: int) 
     mm = t.mm
     if mm is None:
         raise InternalError("madvise without an mm")
-    start &= _U64
-    len_in &= _U64
+    start &= U64
+    len_in &= U64
     if not madvise_behavior_valid(behavior):
         raise kerr(errno.EINVAL, f"unknown advice {behavior}", "mm/madvise.c:1066")
     if start & (PAGE_SIZE - 1):
@@ -186,7 +186,7 @@ def do_madvise(k: KernelState, t: Task, start: int, len_in: int, behavior: int) 
     if len_in and not length:
         raise kerr(errno.EINVAL, "length rounds up to 0", "mm/madvise.c:1074")
     end = start + length
-    if end > _U64:
+    if end > U64:
         raise kerr(errno.EINVAL, "the range wraps around the address space", "mm/madvise.c:1078")
     if end == start:
         return

@@ -31,6 +31,7 @@ import numpy as np
 from forklab.errors import InternalError, kerr
 from forklab.include.linux.mm_types import PMD_SHIFT, PTRS_PER_PTE, VM, MmStruct, VmAreaStruct
 from forklab.include.linux.mman import arch_validate_prot, calc_vm_prot_bits, vm_unacct_memory
+from forklab.include.linux.types import U64
 from forklab.mm.memory import _PAGE_CHG_MASK, PAGE_ALIGN, vm_get_page_prot
 from forklab.mm.mmap import (
     find_vma,
@@ -50,14 +51,13 @@ if TYPE_CHECKING:
 
 PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000
-_U64 = 2**64 - 1
 
 
 def change_pte_range(mm: MmStruct, start: int, end: int, newprot: int) -> int:
     """pte_modify every present PTE of ``[start, end)``; returns the number changed (mm/mprotect.c:38-150)."""
     pages = 0
     keep = np.uint64(_PAGE_CHG_MASK)
-    new = np.uint64(newprot & ~_PAGE_CHG_MASK & _U64)
+    new = np.uint64(newprot & ~_PAGE_CHG_MASK & U64)
     addr = start
     while addr < end:
         nxt = min(((addr >> PMD_SHIFT) + 1) << PMD_SHIFT, end)
@@ -131,8 +131,8 @@ def do_mprotect_pkey(k: KernelState, t: Task, start: int, length: int, prot: int
     mm = t.mm
     if mm is None:
         raise InternalError("mprotect without an mm")
-    start &= _U64
-    length &= _U64
+    start &= U64
+    length &= U64
     grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
     prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
     if grows == PROT_GROWSDOWN | PROT_GROWSUP:
@@ -143,7 +143,7 @@ def do_mprotect_pkey(k: KernelState, t: Task, start: int, length: int, prot: int
         return
     length = PAGE_ALIGN(length)
     end = start + length
-    if end <= start or end > _U64:
+    if end <= start or end > U64:
         raise kerr(errno.ENOMEM, "the range wraps around the address space", "mm/mprotect.c:509")
     if not arch_validate_prot(prot):
         raise kerr(errno.EINVAL, f"unknown prot bits {prot:#x}", "mm/mprotect.c:511")

@@ -147,7 +147,7 @@ def _user_page(k: KernelState, t: Task, addr: int, write: bool) -> int:
 
 
 def copy_to_user(k: KernelState, t: Task, addr: int, data: bytes) -> bool:
-    """Kernel-mode write into ``t``'s memory; False = EFAULT, no signal (arch/x86/lib/usercopy_64.c, fault.c:1066)."""
+    """Kernel-mode write into ``t``'s memory; False = EFAULT, no signal (include/linux/uaccess.h:148-154, arch/x86/mm/fault.c:1066)."""
     mem = k.mem
     for a, off, size in _chunks(addr, len(data)):
         try:

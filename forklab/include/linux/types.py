@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 U32 = 0xFFFFFFFF  # the largest u32 (include/linux/kernel.h:31, U32_MAX)
+U64 = 2**64 - 1  # the largest u64 and unsigned long (include/linux/kernel.h:37, U64_MAX)
 
 
 def _s64(v: int) -> int:
