@@ -32,7 +32,6 @@ ABSORBED: dict[str, tuple[str, str]] = {
     "arch/x86/include/asm/pgtable.h": ("forklab/mm/memory.py", "the x86 PTE accessors, next to the PTE tables they read"),
     "arch/x86/mm/fault.c": ("forklab/mm/uaccess.py", "the user fault path, which every user access of the model takes"),
     "arch/x86/kernel/sys_x86_64.c": ("forklab/mm/mmap.py", "x86's mmap entry and top-down search, with the mmap code they drive"),
-    "include/linux/sched/signal.h": ("forklab/include/linux/sched.py", "signal_struct helpers; include/linux/sched/ cannot be a package beside sched.py"),
     "include/linux/sched/mm.h": ("forklab/kernel/fork.py", "mmget/mmdrop, next to mmput and mm_alloc of kernel/fork.c"),
 }
 
