@@ -738,15 +738,18 @@ def test_waitid_p_pidfd_argument_rules(probe):
 # --- pidfds ----------------------------------------------------------------------------------------
 
 PIDFD_CHANGED = {  # fact -> what the 5.6 source says; the host (6.18) differs
-    "open_thread": "EINVAL",               # pid.c:567 "not a thread-group leader"; 6.18 host: ENOENT
-    "open_thread_pidfd_thread": "EINVAL",  # 5.6 takes no flags; 6.9 PIDFD_THREAD: ok
-    "open_nonblock": "EINVAL",             # 5.6 takes no flags; 5.10 PIDFD_NONBLOCK: ok
-    "waitid_pidfd": "1/2",                 # the leader's exit code (exit.c:1001); 6.18 host: the last thread's, 1/4
-    "poll_reaped": "0x1",                  # fork.c:1771-1790 POLLIN only; 6.18 host: POLLIN|POLLHUP once reaped
+    "open_thread": "EINVAL",  # pid.c:567 "not a thread-group leader"; 6.18 host: ENOENT
+    "waitid_pidfd": "1/2",    # the leader's exit code (exit.c:1001); 6.18 host: the last thread's, 1/4
+    "poll_reaped": "0x1",     # fork.c:1771-1790 POLLIN only; 6.18 host: POLLIN|POLLHUP once reaped
+}
+PIDFD_FLAGS = {  # pidfd_open's flags: 5.6 takes none (pid.c:556)
+    "open_thread_pidfd_thread": "EINVAL",  # 6.9 PIDFD_THREAD: ok
+    "open_nonblock": "EINVAL",             # 5.10 PIDFD_NONBLOCK: ok (and waitid on it EAGAIN while the child runs)
 }
 
 
-def pidfd_scenario(version: str) -> Callable[[Facts], None]:
+def pidfd_scenario(version: str, with_flags: bool = False) -> Callable[[Facts], None]:
+    """The probe's pidfd case; ``with_flags``: also pidfd_open with PIDFD_THREAD and PIDFD_NONBLOCK."""
     def scenario(f: Facts) -> None:
         k = Kernel(version=version)
         s = supervisor(k)
@@ -760,14 +763,15 @@ def pidfd_scenario(version: str) -> Callable[[Facts], None]:
             return "ok" if r.isdigit() else r
 
         f["open_thread"] = pidfd_open(t.pid, 0)
-        f["open_thread_pidfd_thread"] = pidfd_open(t.pid, PIDFD_THREAD)
-        f["open_nonblock"] = pidfd_open(p.pid, PIDFD_NONBLOCK)
-        if f["open_nonblock"] == "ok":
-            nb = k.pidfd_open(s, p.pid, PIDFD_NONBLOCK)
-            f["waitid_nonblock_running"], _ = waitid(k, s, P_PIDFD, nb, WEXITED)
-        for key, pid, flags in (("open_bad_flags", p.pid, 1), ("open_missing", NO_PID, 0), ("open_0", 0, 0),
-                                ("open_negative", -1, 0)):
-            f[key] = pidfd_open(pid, flags)
+        if with_flags:
+            f["open_bad_flags"] = pidfd_open(p.pid, 1)
+            f["open_thread_pidfd_thread"] = pidfd_open(t.pid, PIDFD_THREAD)
+            f["open_nonblock"] = pidfd_open(p.pid, PIDFD_NONBLOCK)
+            if f["open_nonblock"] == "ok":
+                nb = k.pidfd_open(s, p.pid, PIDFD_NONBLOCK)
+                f["waitid_nonblock_running"], _ = waitid(k, s, P_PIDFD, nb, WEXITED)
+        for key, pid in (("open_missing", NO_PID), ("open_0", 0), ("open_negative", -1)):
+            f[key] = pidfd_open(pid, 0)
         f["cloexec"] = yes(k.fcntl(s, fd, F_GETFD) & FD_CLOEXEC)
         f["poll_running"] = f"{k.poll(s, [(fd, POLLIN)], 0)[0]:#x}"
         k.exit(p, 2)  # the leader thread only
@@ -796,20 +800,51 @@ def test_pidfd_polls_readable_only_when_the_whole_group_has_exited(probe):
     thread group is empty, not when only the leader has exited; pidfd_send_signal reaches a zombie and
     is ESRCH once it is reaped. The facts that changed after 5.6 are in the _6_18 test below."""
     host_facts = host(probe, "pidfd")
-    common = set(host_facts) - set(PIDFD_CHANGED) - {"waitid_nonblock_running"}
-    agree(host_facts, model(pidfd_scenario("5.6.14")), common)
+    common = set(host_facts) - set(PIDFD_CHANGED) - set(PIDFD_FLAGS) - {"waitid_nonblock_running"}
+    agree(host_facts, model(pidfd_scenario("5.6.14", with_flags=True)), common)
 
 
-def test_pidfd_changes_after_5_6_6_18(probe):
-    """pidfd_open of a non-leader thread (5.6 EINVAL; this host ENOENT), PIDFD_THREAD (6.9) and
-    PIDFD_NONBLOCK (5.10, with waitid(P_PIDFD) EAGAIN on a live child), the exit code of a group
-    whose leader exited first (5.6: the leader's; this host: the last thread's), and POLLHUP on
-    a reaped pidfd: the 6.18 model must say what the host says, the 5.6.14 model what 5.6 does."""
+def pidfd_change_scenario(version: str, fact: str) -> Callable[[Facts], None]:
+    """One PIDFD_CHANGED fact alone, so that each version difference shows on its own."""
+    def scenario(f: Facts) -> None:
+        k = Kernel(version=version)
+        s = supervisor(k)
+        p = child(k, s)
+        t = thread(k, p)
+        if fact == "open_thread":
+            r = rc(k.pidfd_open, s, t.pid, 0)
+            f[fact] = "ok" if r.isdigit() else r
+            return
+        fd = k.pidfd_open(s, p.pid, 0)
+        k.exit(p, 2)  # the leader thread first
+        k.exit(t, 4)
+        f["waitid_pidfd"], _ = waitid(k, s, P_PIDFD, fd, WEXITED)
+        if fact == "poll_reaped":
+            f[fact] = f"{k.poll(s, [(fd, POLLIN)], 0)[0]:#x}"
+        k.check_invariants()
+
+    return scenario
+
+
+@pytest.mark.parametrize("fact", sorted(PIDFD_CHANGED))
+def test_pidfd_changes_after_5_6_6_18(probe, fact):
+    """pidfd_open of a non-leader thread (5.6 EINVAL; this host ENOENT), the exit status a pidfd's
+    waitid reports for a group whose leader exited first (5.6: the leader's; this host: the last
+    thread's) and POLLHUP on a reaped pidfd: the 6.18 model must say what the host says, the
+    5.6.14 model what 5.6 does."""
     host_facts = host(probe, "pidfd")
-    old = model(pidfd_scenario("5.6.14"))
-    agree(PIDFD_CHANGED, old, set(PIDFD_CHANGED))
+    agree(PIDFD_CHANGED, model(pidfd_change_scenario("5.6.14", fact)), {fact})
+    agree(host_facts, model(pidfd_change_scenario("6.18", fact)), {fact})
+
+
+def test_pidfd_open_flags_6_18(probe):
+    """PIDFD_NONBLOCK (5.10; waitid(P_PIDFD) on it is EAGAIN while the child runs) and PIDFD_THREAD
+    (6.9, a pidfd for a thread): the 6.18 model as the host, the 5.6.14 model EINVAL for any flag."""
+    host_facts = host(probe, "pidfd")
+    old = model(pidfd_scenario("5.6.14", with_flags=True))
+    agree(PIDFD_FLAGS, old, set(PIDFD_FLAGS))
     assert "waitid_nonblock_running" not in old
-    agree(host_facts, model(pidfd_scenario("6.18")), {*PIDFD_CHANGED, "waitid_nonblock_running"})
+    agree(host_facts, model(pidfd_scenario("6.18", with_flags=True)), {*PIDFD_FLAGS, "waitid_nonblock_running"})
 
 
 def thread_exit_scenario(version: str) -> Callable[[Facts], None]:
