@@ -582,7 +582,16 @@ def wants_signal(k: KernelState, sig: int, p: Task) -> bool:
         return True
     if p.state & (__TASK_STOPPED | __TASK_TRACED):  # task_is_stopped_or_traced
         return False
-    return p in k.in_syscall or not signal_pending(p)  # task_curr: the model's running tasks are in a syscall
+    return p in k.in_syscall or not _signal_pending_besides(p, sig)  # task_curr: running tasks are in a syscall
+
+
+def _signal_pending_besides(t: Task, sig: int) -> bool:
+    """TIF_SIGPENDING as it was before ``sig`` was queued: the model computes the flag from the queues, where
+    ``sig`` already is when complete_signal asks (kernel/signal.c:986, 154-172)."""
+    assert t.signal is not None
+    queued = (t.pending.signal | t.signal.shared_pending.signal) & ~sigmask(sig)
+    return bool(t.jobctl & (JOBCTL_PENDING_MASK | JOBCTL_TRAP_FREEZE)) or bool(queued & ~t.blocked) \
+        or bool(queued & sigmask(SIGKILL))
 
 
 def complete_signal(k: KernelState, sig: int, p: Task, kind: int) -> None:
