@@ -49,22 +49,23 @@ victim's own children to the same reaper first.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from forklab.errors import Blocked, InternalError, KernelPanic, kerr
+from forklab.errors import Blocked, InternalError, KernelError, KernelPanic, kerr
 from forklab.fs.file import exit_files, fdget
 from forklab.fs.fs_struct import exit_fs
 from forklab.include.linux.sched import (
     JOBCTL_LISTENING,
+    JOBCTL_PENDING_MASK,
     PF,
     PIDTYPE,
     PIDTYPE_MAX,
     SIGNAL_GROUP_EXIT,
     SIGNAL_STOP_CONTINUED,
     SIGNAL_STOP_STOPPED,
-    SIGNAL_UNKILLABLE,
     SignalStruct,
     Sigpending,
     Task,
@@ -75,11 +76,35 @@ from forklab.kernel.cgroup.cgroup import cgroup_release
 from forklab.kernel.cred import exit_creds
 from forklab.kernel.fork import __cleanup_sighand, exit_io_context, exit_mm_release, mmput
 from forklab.kernel.nsproxy import exit_task_namespaces
-from forklab.kernel.pid import detach_pid, find_pid_ns, get_pid, pid_nr_ns, put_pid, task_active_pid_ns, task_pid_ptr
+from forklab.kernel.pid import (
+    detach_pid,
+    find_get_pid,
+    get_pid,
+    pid_has_task,
+    pid_nr_ns,
+    put_pid,
+    task_active_pid_ns,
+    task_pid_ptr,
+)
 from forklab.kernel.pid_namespace import zap_pid_ns_processes
 from forklab.kernel.ptrace import __ptrace_unlink, exit_ptrace
 from forklab.kernel.sched.core import deactivate_task, set_current_state_sleep, wake_up_process
-from forklab.kernel.signal import do_notify_parent, send_signal, sigmask, signal_wake_up
+from forklab.kernel.signal import (
+    SEND_SIG_NOINFO,
+    SEND_SIG_PRIV,
+    __kill_pgrp_info,
+    do_notify_parent,
+    exit_signals,
+    group_send_sig_info,
+    same_thread_group,
+    sigmask,
+    signal_group_exit,
+    signal_wake_up,
+    task_clear_jobctl_pending,
+    task_pgrp,
+    task_session,
+    thread_group_empty,
+)
 from forklab.kernel.sys import getrusage
 from forklab.kernel.user_namespace import from_kuid_munged
 from forklab.mm.memory import get_mm_rss
@@ -216,8 +241,7 @@ def release_task(k: KernelState, p: Task) -> None:
         zap_leader = False
         leader = p.group_leader
         assert leader is not None
-        assert leader.signal is not None
-        if leader is not p and leader.signal.thread_head == [leader] and leader.exit_state == TaskState.EXIT_ZOMBIE:
+        if leader is not p and thread_group_empty(leader) and leader.exit_state == TaskState.EXIT_ZOMBIE:
             zap_leader = do_notify_parent(k, leader, leader.exit_signal)
             if zap_leader:
                 exit_state_advance(k, leader, TaskState.EXIT_DEAD, "kernel/exit.c:226")
@@ -233,21 +257,19 @@ def release_task(k: KernelState, p: Task) -> None:
 
 def will_become_orphaned_pgrp(pgrp: Pid, ignored_task: Task | None) -> bool:
     """No member outside ``ignored_task`` has a parent in another pgrp of its session (kernel/exit.c:270-287)."""
-    for p in list(pgrp.tasks[PIDTYPE.PIDTYPE_PGID]):
+    for p in list(pgrp.tasks[PIDTYPE.PIDTYPE_PGID]):  # do_each_pid_task(pgrp, PIDTYPE_PGID, p)
         parent = p.real_parent
-        assert parent is not None and parent.signal is not None and p.signal is not None
-        if p is ignored_task or (p.exit_state and p.signal.thread_head == [p]) or is_global_init(parent):
+        assert parent is not None
+        if p is ignored_task or (p.exit_state and thread_group_empty(p)) or is_global_init(parent):
             continue
-        if parent.signal.pids[PIDTYPE.PIDTYPE_PGID] is not pgrp \
-                and parent.signal.pids[PIDTYPE.PIDTYPE_SID] is p.signal.pids[PIDTYPE.PIDTYPE_SID]:
+        if task_pgrp(parent) is not pgrp and task_session(parent) is task_session(p):
             return False
     return True
 
 
 def is_current_pgrp_orphaned(k: KernelState, task: Task) -> bool:
     """The task's own process group is orphaned (kernel/exit.c:289-298)."""
-    assert task.signal is not None
-    pgrp = task.signal.pids[PIDTYPE.PIDTYPE_PGID]
+    pgrp = task_pgrp(task)
     if pgrp is None:
         raise InternalError(f"task {task.pid} has no process group")
     return will_become_orphaned_pgrp(pgrp, None)
@@ -264,8 +286,7 @@ def has_stopped_jobs(pgrp: Pid) -> bool:
 
 def kill_orphaned_pgrp(k: KernelState, tsk: Task, parent: Task | None) -> None:
     """SIGHUP then SIGCONT to a process group this exit orphans if it has stopped jobs (kernel/exit.c:317-345)."""
-    assert tsk.signal is not None
-    pgrp = tsk.signal.pids[PIDTYPE.PIDTYPE_PGID]
+    pgrp = task_pgrp(tsk)
     if pgrp is None:
         raise InternalError(f"task {tsk.pid} has no process group")
     ignored_task: Task | None = tsk
@@ -273,15 +294,12 @@ def kill_orphaned_pgrp(k: KernelState, tsk: Task, parent: Task | None) -> None:
         parent = tsk.real_parent  # exit: our parent is in another pgrp and we were its only link
     else:
         ignored_task = None  # reparent: our child is in another pgrp and was the only link
-    assert parent is not None and parent.signal is not None
-    if parent.signal.pids[PIDTYPE.PIDTYPE_PGID] is not pgrp \
-            and parent.signal.pids[PIDTYPE.PIDTYPE_SID] is tsk.signal.pids[PIDTYPE.PIDTYPE_SID] \
+    assert parent is not None
+    if task_pgrp(parent) is not pgrp and task_session(parent) is task_session(tsk) \
             and will_become_orphaned_pgrp(pgrp, ignored_task) and has_stopped_jobs(pgrp):
-        from forklab.kernel.signal import __kill_pgrp_info
-
         k.trace("kill_orphaned_pgrp", "kernel/exit.c:340", f"pgrp of {tsk.pid} is orphaned with stopped jobs")
-        __kill_pgrp_info(k, SIGHUP, None, pgrp)
-        __kill_pgrp_info(k, SIGCONT, None, pgrp)
+        __kill_pgrp_info(k, SIGHUP, SEND_SIG_PRIV, pgrp)
+        __kill_pgrp_info(k, SIGCONT, SEND_SIG_PRIV, pgrp)
 
 
 # --- the mm -----------------------------------------------------------------------------------------
@@ -372,8 +390,7 @@ def reparent_leader(k: KernelState, father: Task, p: Task, dead: list[Task]) -> 
     if p.exit_state == TaskState.EXIT_DEAD:
         return
     p.exit_signal = SIGCHLD  # we don't want people slaying init
-    assert p.signal is not None
-    if not p.ptrace and p.exit_state == TaskState.EXIT_ZOMBIE and p.signal.thread_head == [p]:
+    if not p.ptrace and p.exit_state == TaskState.EXIT_ZOMBIE and thread_group_empty(p):
         if do_notify_parent(k, p, p.exit_signal):
             exit_state_advance(k, p, TaskState.EXIT_DEAD, "kernel/exit.c:589")
             dead.insert(0, p)  # list_add(&p->ptrace_entry, dead)
@@ -399,8 +416,9 @@ def forget_original_parent(k: KernelState, father: Task, dead: list[Task]) -> No
             if not t.ptrace:
                 t.parent = t.real_parent
             if t.pdeath_signal:
-                send_signal(k, t.pdeath_signal, t, PIDTYPE.PIDTYPE_TGID, father)
-        if reaper.signal is not father.signal:  # !same_thread_group(reaper, father)
+                with contextlib.suppress(KernelError):  # the kernel ignores the result (kernel/exit.c:626-628)
+                    group_send_sig_info(k, t.pdeath_signal, SEND_SIG_NOINFO, t, PIDTYPE.PIDTYPE_TGID)
+        if not same_thread_group(reaper, father):
             reparent_leader(k, father, p, dead)
         k.trace("reparent", "kernel/exit.c:620", f"child {p.pid} -> reaper {reaper.pid}", tid=father.pid)
 
@@ -414,7 +432,7 @@ def exit_notify(k: KernelState, tsk: Task, group_dead: bool) -> None:
         kill_orphaned_pgrp(k, tsk.group_leader, None)
     exit_state_advance(k, tsk, TaskState.EXIT_ZOMBIE, "kernel/exit.c:660")
     leader = tsk.exit_signal >= 0  # thread_group_leader(tsk)
-    alone = tsk.signal.thread_head == [tsk]  # thread_group_empty(tsk)
+    alone = thread_group_empty(tsk)
     if tsk.ptrace:
         assert tsk.real_parent is not None and tsk.parent is not None
         reparented = tsk.real_parent.signal is not tsk.parent.signal  # ptrace_reparented(tsk)
@@ -440,7 +458,7 @@ def do_exit(k: KernelState, tsk: Task, code: int) -> None:
     if tsk.flags & PF.PF_EXITING:
         raise InternalError(f"task {tsk.pid} exits twice")
     assert tsk.signal is not None
-    tsk.flags |= PF.PF_EXITING  # exit_signals (kernel/signal.c:2815-2850)
+    exit_signals(k, tsk)  # sets PF_EXITING
     tsk.signal.live -= 1
     group_dead = tsk.signal.live == 0
     if group_dead and is_global_init(tsk):  # the last thread of the global init (kernel/exit.c:763-771)
@@ -462,32 +480,31 @@ def do_exit(k: KernelState, tsk: Task, code: int) -> None:
 
 
 def do_group_exit(k: KernelState, current: Task, exit_code: int) -> None:
-    """exit_group(2) and fatal signals: SIGKILL the other threads, exit, then let them die (kernel/exit.c:876-901)."""
+    """exit_group(2) and fatal signals: SIGKILL the other threads, exit; they die as they next run (kernel/exit.c:876-901)."""
     sig = current.signal
     assert sig is not None
     if exit_code & 0x80:  # BUG_ON(exit_code & 0x80): core dumps don't get here (kernel/exit.c:880)
         raise InternalError(f"do_group_exit with a core-dump code {exit_code:#x}")
-    if sig.flags & SIGNAL_GROUP_EXIT:  # signal_group_exit(sig)
+    if signal_group_exit(sig):
         exit_code = sig.group_exit_code
-    elif sig.thread_head != [current]:  # !thread_group_empty(current)
+    elif not thread_group_empty(current):
         sig.group_exit_code = exit_code
         sig.flags = SIGNAL_GROUP_EXIT
-        sig.group_stop_count = 0  # zap_other_threads (kernel/signal.c:1347-1366)
-        for t in [t for t in sig.thread_head if t is not current and not t.exit_state]:
-            t.pending.signal |= sigmask(SIGKILL)
-            signal_wake_up(k, t, fatal=True)
+        sig.group_stop_count = 0  # zap_other_threads(current) (kernel/signal.c:1347-1366)
+        for t in [t for t in sig.thread_head if t is not current]:
+            task_clear_jobctl_pending(t, JOBCTL_PENDING_MASK)
+            if not t.exit_state:
+                t.pending.signal |= sigmask(SIGKILL)
+                signal_wake_up(k, t, fatal=True)
     do_exit(k, current, exit_code)
     for t in [t for t in sig.thread_head if not t.flags & PF.PF_EXITING and t not in k.in_syscall]:
-        do_exit(k, t, sig.group_exit_code)  # each zapped thread's get_signal -> do_group_exit (kernel/signal.c:2584-2592)
-
-
-def do_exit_for_signal(k: KernelState, t: Task, sig: int) -> None:
-    """A fatal signal ends a task that is not in a syscall: get_signal's do_group_exit, run at once since the
-    model has no CPU to let the task run first (kernel/signal.c:2740-2760)."""
-    assert t.signal is not None
-    if t.signal.flags & SIGNAL_UNKILLABLE and t.pid == 1 and task_active_pid_ns(t).level == 0:
-        return
-    do_exit(k, t, sig)
+        saved, k.current = k.current, t  # each zapped thread's get_signal: the group exit is fatal, SIGKILL
+        try:  # taken off the queue, PF_SIGNALED, do_group_exit -> do_exit (kernel/signal.c:2584-2592, 2711-2713)
+            t.pending.signal &= ~sigmask(SIGKILL)
+            t.flags |= PF.PF_SIGNALED
+            do_exit(k, t, sig.group_exit_code)
+        finally:
+            k.current = saved
 
 
 # --- wait ------------------------------------------------------------------------------------------------
@@ -564,13 +581,13 @@ def wait_task_zombie_accounting(current: Task, p: Task) -> None:
 
 def wait_task_zombie(k: KernelState, current: Task, wo: WaitOpts, p: Task) -> int:
     """Report a zombie (WEXITED) and reap it unless WNOWAIT; returns its pid, 0 to go on (kernel/exit.c:974-1101)."""
-    assert p.signal is not None and p.real_cred is not None and current.cred is not None
-    assert current.cred.user_ns is not None
+    assert p.signal is not None and current.cred is not None and current.cred.user_ns is not None
     pid = pid_nr_ns(p.thread_pid, task_active_pid_ns(current))  # task_pid_vnr(p)
-    uid = from_kuid_munged(current.cred.user_ns, p.real_cred.uid)  # task_uid(p)
     if not wo.wo_flags & WEXITED:
         return 0
     if wo.wo_flags & WNOWAIT:
+        assert p.real_cred is not None
+        uid = from_kuid_munged(current.cred.user_ns, p.real_cred.uid)  # task_uid(p)
         status = p.exit_code
         if wo.wo_rusage is not None:
             wo.wo_rusage = getrusage(k, p, RUSAGE_BOTH)
@@ -580,6 +597,8 @@ def wait_task_zombie(k: KernelState, current: Task, wo: WaitOpts, p: Task) -> in
         leader = p.exit_signal >= 0  # thread_group_leader(p)
         state = EXIT_TRACE if reparented and leader else TaskState.EXIT_DEAD
         exit_state_advance(k, p, state, "kernel/exit.c:1000")  # cmpxchg(&p->exit_state, EXIT_ZOMBIE, state)
+        assert p.real_cred is not None
+        uid = from_kuid_munged(current.cred.user_ns, p.real_cred.uid)  # task_uid(p), read at kernel/exit.c:978
         if state == TaskState.EXIT_DEAD and leader:
             wait_task_zombie_accounting(current, p)
         if wo.wo_rusage is not None:
@@ -675,12 +694,12 @@ def wait_consider_task(k: KernelState, current: Task, wo: WaitOpts, ptrace: bool
         if not ptrace:
             wo.notask_error = 0  # the debugger will notify us
         return 0
-    assert p.signal is not None and p.real_parent is not None and p.parent is not None
+    assert p.real_parent is not None and p.parent is not None
     if not ptrace and p.ptrace:
         if p.real_parent.signal is p.parent.signal:  # !ptrace_reparented(p)
             ptrace = True  # traced by the real parent's group: reap it as its tracer
     if exit_state == TaskState.EXIT_ZOMBIE:
-        if not (p.exit_signal >= 0 and p.signal.thread_head != [p]):  # !delay_group_leader(p)
+        if not (p.exit_signal >= 0 and not thread_group_empty(p)):  # !delay_group_leader(p)
             if ptrace or not p.ptrace:  # a zombie tracee is visible only to its tracer
                 return wait_task_zombie(k, current, wo, p)
         if not ptrace or wo.wo_flags & (WCONTINUED | WEXITED):
@@ -715,7 +734,7 @@ def do_wait(k: KernelState, current: Task, wo: WaitOpts) -> int:
     """Scan every thread's children and tracees: a pid, 0 (WNOHANG), ECHILD, or sleep (kernel/exit.c:1419-1471)."""
     assert current.signal is not None
     wo.notask_error = -errno.ECHILD
-    if wo.wo_type < PIDTYPE_MAX and (wo.wo_pid is None or not wo.wo_pid.tasks[wo.wo_type]):
+    if wo.wo_type < PIDTYPE_MAX and (wo.wo_pid is None or not pid_has_task(wo.wo_pid, PIDTYPE(wo.wo_type))):
         raise kerr(errno.ECHILD, "the pid or process group waited for has no task of that type", "kernel/exit.c:1437")
     threads = current.signal.thread_head
     start = threads.index(current) if current in threads else 0
@@ -738,29 +757,29 @@ def do_wait(k: KernelState, current: Task, wo: WaitOpts) -> int:
 
 def pidfd_get_pid(k: KernelState, current: Task, fd: int) -> Pid:
     """The struct pid behind a pidfd, with a reference; EBADF for no file or another file (kernel/exit.c:1473-1488)."""
-    from forklab.kernel.fork import pidfd_pid
-
     f = fdget(current, fd)
     if f is None:
         raise kerr(errno.EBADF, f"fd {fd} is not open", "kernel/exit.c:1480")
+    from forklab.kernel.fork import pidfd_pid
+
     return get_pid(pidfd_pid(f))
 
 
 def waitid_pid(k: KernelState, current: Task, which: int, upid: int) -> tuple[int, Pid | None]:
     """kernel_waitid's switch on ``which``: the pid type and a referenced struct pid, or EINVAL/EBADF (kernel/exit.c:1504-1536)."""
-    ns = task_active_pid_ns(current)
     if which == P_ALL:
         return PIDTYPE_MAX, None
     if which == P_PID:
         if upid <= 0:
             raise kerr(errno.EINVAL, "P_PID needs a positive pid", "kernel/exit.c:1511")
-        pid = find_pid_ns(upid, ns)  # find_get_pid (kernel/pid.c:444-454)
-        return PIDTYPE.PIDTYPE_PID, get_pid(pid) if pid is not None else None
+        return PIDTYPE.PIDTYPE_PID, find_get_pid(current, upid)
     if which == P_PGID:
         if upid < 0:
             raise kerr(errno.EINVAL, "P_PGID needs a pgid >= 0", "kernel/exit.c:1518")
-        pid = find_pid_ns(upid, ns) if upid else task_pid_ptr(current, PIDTYPE.PIDTYPE_PGID)  # get_task_pid
-        return PIDTYPE.PIDTYPE_PGID, get_pid(pid) if pid is not None else None
+        if upid:
+            return PIDTYPE.PIDTYPE_PGID, find_get_pid(current, upid)
+        pgrp = task_pgrp(current)  # get_task_pid(current, PIDTYPE_PGID)
+        return PIDTYPE.PIDTYPE_PGID, get_pid(pgrp) if pgrp is not None else None
     if which == P_PIDFD:
         if upid < 0:
             raise kerr(errno.EINVAL, "P_PIDFD needs an fd >= 0", "kernel/exit.c:1528")
@@ -791,18 +810,16 @@ def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> Wait
         raise kerr(errno.EINVAL, "wait4: unknown option bits (WEXITED and WNOWAIT are waitid's)", "kernel/exit.c:1592")
     if upid == INT_MIN:
         raise kerr(errno.ESRCH, "wait4: -INT_MIN is not defined", "kernel/exit.c:1596")
-    ns = task_active_pid_ns(current)
     wo_type: int = PIDTYPE.PIDTYPE_PGID
     if upid == -1:
         wo_type, pid = PIDTYPE_MAX, None
     elif upid < 0:
-        pid = find_pid_ns(-upid, ns)  # find_get_pid
+        pid = find_get_pid(current, -upid)
     elif upid == 0:
-        pid = task_pid_ptr(current, PIDTYPE.PIDTYPE_PGID)  # get_task_pid(current, PIDTYPE_PGID)
+        pgrp = task_pgrp(current)  # get_task_pid(current, PIDTYPE_PGID)
+        pid = get_pid(pgrp) if pgrp is not None else None
     else:
-        wo_type, pid = PIDTYPE.PIDTYPE_PID, find_pid_ns(upid, ns)
-    if pid is not None:
-        get_pid(pid)
+        wo_type, pid = PIDTYPE.PIDTYPE_PID, find_get_pid(current, upid)
     wo = WaitOpts(wo_type=wo_type, wo_flags=options | WEXITED, wo_pid=pid, wo_rusage=Rusage())
     try:
         ret = do_wait(k, current, wo)
