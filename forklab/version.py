@@ -44,10 +44,9 @@ CHANGES: tuple[Change, ...] = (
     Change("kernel_clone_name", (5, 10), "fork: introduce kernel_clone()",
            "_do_fork is called kernel_clone (visible in traces only)", "kernel/fork.c (cad6967ac108)"),
     Change("pidfd_nonblock", (5, 10), "pidfd: support PIDFD_NONBLOCK in pidfd_open()",
-           "pidfd_open accepts PIDFD_NONBLOCK (O_NONBLOCK; waitid on such a pidfd gives EAGAIN instead of "
-           "sleeping) and, from 6.9, PIDFD_THREAD (5.6: any flag is EINVAL). The model does not implement "
-           "either: with this change, pidfd_open with flags raises Unmodelled",
-           "kernel/pid.c:pidfd_open (5.10); pidfd_open(2)"),
+           "pidfd_open accepts PIDFD_NONBLOCK: the file is O_NONBLOCK, and waitid(P_PIDFD) on it gives EAGAIN "
+           "while the process runs (5.6: any flag is EINVAL)",
+           "kernel/pid.c:pidfd_open (5.10); pidfd_open(2); host oracle: open_nonblock=ok"),
     Change("nproc_after_copy_creds", (5, 14), "ucounts: count RLIMIT_NPROC in the user namespace",
            "the RLIMIT_NPROC check runs after copy_creds, so copy_creds' errors win over its EAGAIN",
            "kernel/fork.c:copy_process (21d1c5e386bc)"),
@@ -57,11 +56,25 @@ CHANGES: tuple[Change, ...] = (
     Change("clone3_newtime", (6, 3), "fork: allow CLONE_NEWTIME in clone3 flags",
            "clone3 accepts CLONE_NEWTIME (5.6: EINVAL as a CSIGNAL bit)", "kernel/fork.c:clone3_args_valid"),
     Change("pidfd_thread", (6, 9), "pidfd: clone: allow CLONE_THREAD | CLONE_PIDFD together",
-           "CLONE_PIDFD|CLONE_THREAD is allowed; the pidfd refers to the thread", "kernel/fork.c:copy_process"),
+           "CLONE_PIDFD|CLONE_THREAD is allowed and pidfd_open takes PIDFD_THREAD (O_EXCL): the pidfd refers to "
+           "the thread, and polls readable when that thread exits",
+           "kernel/fork.c:copy_process, kernel/pid.c:pidfd_open; host oracle: open_thread_pidfd_thread=ok"),
+    Change("pidfd_poll_hup", (6, 9), "pidfd_poll: report POLLHUP when pid_task() == NULL",
+           "a pidfd whose task was reaped polls POLLIN|POLLRDNORM|POLLHUP (5.6: POLLIN|POLLRDNORM) and the reap "
+           "wakes its pollers (__change_pid). Later releases also answer EPOLLERR to a poller that may not "
+           "ptrace-read the task and delay a PIDFD_THREAD pidfd of a leader that exited before its threads: "
+           "the model raises Unmodelled in those two cases",
+           "kernel/fork.c:pidfd_poll, kernel/pid.c:__change_pid (Oleg Nesterov, 2024-02-02, the PIDFD_THREAD "
+           "series); host oracle: poll_reaped=0x11"),
     Change("pid_max_per_ns", (6, 14), "pid: allow pid_max to be set per pid namespace",
            "each pid namespace has its own pid_max; a new one starts at PID_MAX_LIMIT (4194304), not the "
            "parent's value (seen on the 6.18 host: set_tid 32768 succeeds in a new namespace)",
            "kernel/pid.c:alloc_pid (7863dcc72d0f); host oracle"),
+    Change("pidfd_open_enoent", (6, 15), "pidfd: report ESRCH and ENOENT from pidfd_prepare",
+           "pidfd_open of a pid that has no task (a reaped leader whose pid lives on as a process-group id) is "
+           "ESRCH, and of a thread's pid without PIDFD_THREAD ENOENT (5.6 and 6.9: EINVAL for both)",
+           "kernel/fork.c:pidfd_prepare (linux-fsdevel, 2025-04, the pidfd fixes after 6.15-rc1); "
+           "host oracle: open_thread=ENOENT"),
 )
 
 CHANGE_NAMES: frozenset[str] = frozenset(c.name for c in CHANGES)

@@ -153,8 +153,6 @@ def do_pollfd(k: KernelState, current: Task, fd: int, events: int, pwait: PollTa
         return POLLNVAL
     filter_ = (events & POLL_MANGLE_MASK) | POLLERR | POLLHUP  # demangle_poll(pollfd->events)
     pwait._key = filter_
-    if f.f_inode.kind == "anon" and k.has("pidfd_thread"):
-        raise Unmodelled("6.9+ pidfd poll (fs/pidfs.c: PIDFD_THREAD files, EPOLLHUP once reaped) is not modelled")
     if f.f_inode.kind == "anon":  # vfs_poll: pidfd_fops.poll
         mask = pidfd_poll(k, f, pwait)
     else:  # vfs_poll: no f_op->poll (shmem, /dev/null, /dev/zero, directories)

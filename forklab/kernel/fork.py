@@ -1213,10 +1213,13 @@ def copy_mm(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
 def pidfd_poll(k: KernelState, file: File, pts: object) -> int:
     """POLLIN|POLLRDNORM once the pidfd's whole thread group has exited, not when only its leader has (kernel/fork.c:1771-1791).
 
-    ``pts`` is the caller's poll table (forklab.fs.select.PollTableStruct) or None.
+    ``pts`` is the caller's poll table (forklab.fs.select.PollTableStruct) or None. With 6.9's
+    pidfd_poll_hup: POLLHUP as well once the task is reaped, and a PIDFD_THREAD pidfd is ready
+    when its own thread has exited; the rules later releases added are Unmodelled.
     """
-    from forklab.fs.select import POLLRDNORM, PollTableStruct  # import cycle: fs/select.py imports this module
-    from forklab.uapi import POLLIN  # local like the line above: this function sits below fork.py's import block
+    from forklab.errors import Unmodelled  # local: this function is appended below fork.py's import block
+    from forklab.fs.select import POLLHUP, POLLRDNORM, PollTableStruct  # import cycle: fs/select.py imports this module
+    from forklab.uapi import CAP_SYS_PTRACE, O_EXCL, POLLIN  # local, like the first line
 
     pid = file.private_data
     if pid is None:
@@ -1225,9 +1228,16 @@ def pidfd_poll(k: KernelState, file: File, pts: object) -> int:
         pts._qproc(file, pid.wait_pidfd, pts)
     links = pid.tasks[PIDTYPE.PIDTYPE_PID]
     task = links[0] if links else None  # pid_task(pid, PIDTYPE_PID)
+    later = k.has("pidfd_poll_hup")
     if task is None:
-        return POLLIN | POLLRDNORM
+        return POLLIN | POLLRDNORM | (POLLHUP if later else 0)
     assert task.signal is not None
-    if task.exit_state and all(t is task for t in task.signal.thread_head):  # thread_group_empty(task)
+    group_empty = all(t is task for t in task.signal.thread_head)  # thread_group_empty(task)
+    thread = later and bool(file.f_flags & O_EXCL)  # PIDFD_THREAD
+    if later and k.current is not None and k.current.signal is not task.signal and not capable(k.current, CAP_SYS_PTRACE):
+        raise Unmodelled("pidfd poll by a task that may not ptrace-read the target: later releases answer EPOLLERR")
+    if thread and task.exit_state and task.group_leader is task and not group_empty:
+        raise Unmodelled("a PIDFD_THREAD pidfd of a leader that exited before its threads (delay_group_leader)")
+    if task.exit_state and (thread or group_empty):
         return POLLIN | POLLRDNORM
     return 0

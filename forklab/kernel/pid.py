@@ -18,18 +18,19 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from forklab.errors import InternalError, Unmodelled, kerr
+from forklab.errors import InternalError, kerr
 from forklab.fs.anon_inodes import anon_inode_getfile
 from forklab.fs.file import fd_install, get_unused_fd_flags, put_unused_fd
 from forklab.include.linux.pid import PIDNS_ADDING, Pid, PidNamespace, Upid
 from forklab.include.linux.sched import PIDTYPE, Task
 from forklab.kernel.capability import ns_capable
-from forklab.uapi import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, O_CLOEXEC, O_RDWR
+from forklab.uapi import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, O_CLOEXEC, O_EXCL, O_RDWR, PIDFD_NONBLOCK
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
 
 RESERVED_PIDS = 300  # kernel/pid.c:62
+PIDFD_THREAD = O_EXCL  # include/uapi/linux/pidfd.h (6.9); its home is forklab/uapi.py, beside PIDFD_NONBLOCK
 
 
 def idr_alloc_cyclic(ns: PidNamespace, start: int, end: int) -> int:
@@ -183,6 +184,11 @@ def __change_pid(k: KernelState, task: Task, kind: PIDTYPE, new: Pid | None) -> 
     else:
         assert task.signal is not None
         task.signal.pids[kind] = new
+    if kind == PIDTYPE.PIDTYPE_PID and k.has("pidfd_poll_hup"):  # 6.9: the reaped task's pidfd pollers get POLLHUP
+        from forklab.fs.select import pollwake  # import cycle: fs/select.py imports kernel/fork.py, which imports this
+
+        for waiter in list(pid.wait_pidfd):  # wake_up_all(&pid->wait_pidfd)
+            pollwake(k, waiter)
     if any(pid_has_task(pid, tmp) for tmp in reversed(PIDTYPE)):
         return
     free_pid(k, pid)
@@ -271,10 +277,12 @@ def find_task_by_vpid(current: Task, vnr: int) -> Task | None:
     return find_task_by_pid_ns(vnr, task_active_pid_ns(current))
 
 
-def pidfd_create(k: KernelState, current: Task, pid: Pid) -> int:
+def pidfd_create(k: KernelState, current: Task, pid: Pid, flags: int = 0) -> int:
     """A new O_RDWR|O_CLOEXEC "[pidfd]" anon-inode fd holding a reference on ``pid`` (kernel/pid.c:522-532).
 
-    The fd, file and install steps are anon_inode_getfd's (fs/anon_inodes.c:122-140).
+    The fd, file and install steps are anon_inode_getfd's (fs/anon_inodes.c:122-140). ``flags``
+    (6.18 profile) add PIDFD_NONBLOCK to the file's flags, and PIDFD_THREAD by hand, as
+    __pidfd_prepare does (anon_inode_getfile keeps only O_ACCMODE | O_NONBLOCK).
     """
     get_pid(pid)
     try:
@@ -283,32 +291,52 @@ def pidfd_create(k: KernelState, current: Task, pid: Pid) -> int:
         put_pid(k, pid)
         raise
     try:
-        file = anon_inode_getfile(k, "[pidfd]", pid, O_RDWR | O_CLOEXEC)
+        file = anon_inode_getfile(k, "[pidfd]", pid, O_RDWR | O_CLOEXEC | (flags & PIDFD_NONBLOCK))
     except OSError:
         put_unused_fd(current, fd)
         put_pid(k, pid)
         raise
+    file.f_flags |= flags & PIDFD_THREAD
     fd_install(current, fd, file)
     k.trace("pidfd_create", "kernel/pid.c:526", f"fd {fd} -> {pid!r}")
     return fd
 
 
+def pidfd_valid_flags(k: KernelState) -> int:
+    """The flags pidfd_open takes: none in 5.6 (kernel/pid.c:555); PIDFD_NONBLOCK from 5.10, PIDFD_THREAD from 6.9."""
+    return (PIDFD_NONBLOCK if k.has("pidfd_nonblock") else 0) | (PIDFD_THREAD if k.has("pidfd_thread") else 0)
+
+
+def pidfd_check_target(k: KernelState, p: Pid, flags: int) -> None:
+    """Which pids get a pidfd: a thread-group leader's, EINVAL otherwise (kernel/pid.c:565-568); later versions below.
+
+    6.9 (pidfd_thread): with PIDFD_THREAD any thread's pid. 6.15 (pidfd_open_enoent): a pid
+    with no task is ESRCH and a thread's pid without PIDFD_THREAD ENOENT (pidfd_prepare).
+    """
+    if k.has("pidfd_open_enoent"):
+        if not pid_has_task(p, PIDTYPE.PIDTYPE_PID):
+            raise kerr(errno.ESRCH, f"{p!r} has no task: it was reaped", "kernel/fork.c:pidfd_prepare")
+        if not flags & PIDFD_THREAD and not pid_has_task(p, PIDTYPE.PIDTYPE_TGID):
+            raise kerr(errno.ENOENT, f"{p!r} is not a thread-group leader's and PIDFD_THREAD is not set",
+                       "kernel/fork.c:pidfd_prepare")
+        return
+    kind = PIDTYPE.PIDTYPE_PID if flags & PIDFD_THREAD else PIDTYPE.PIDTYPE_TGID
+    if not pid_has_task(p, kind):
+        raise kerr(errno.EINVAL, f"{p!r} is not a thread-group leader's: a pidfd of a thread is EINVAL in 5.6",
+                   "kernel/pid.c:568")
+
+
 def sys_pidfd_open(k: KernelState, current: Task, pid: int, flags: int) -> int:
     """pidfd_open(2): a pidfd for thread-group leader ``pid`` of the caller's namespace (kernel/pid.c:550-572)."""
-    if flags and k.has("pidfd_nonblock"):
-        raise Unmodelled("pidfd_open flags (PIDFD_NONBLOCK from 5.10, PIDFD_THREAD from 6.9) are not modelled "
-                         "in this profile")
-    if flags:
-        raise kerr(errno.EINVAL, f"pidfd_open takes no flags in 5.6 (got {flags:#x})", "kernel/pid.c:555")
+    if flags & ~pidfd_valid_flags(k):
+        raise kerr(errno.EINVAL, f"pidfd_open flags {flags:#x} are not valid (5.6 takes none)", "kernel/pid.c:555")
     if pid <= 0:
         raise kerr(errno.EINVAL, f"pid {pid} is not positive", "kernel/pid.c:558")
     p = find_get_pid(current, pid)
     if p is None:
         raise kerr(errno.ESRCH, f"no pid {pid} in the caller's pid namespace", "kernel/pid.c:562")
     try:
-        if not pid_has_task(p, PIDTYPE.PIDTYPE_TGID):
-            raise kerr(errno.EINVAL, f"pid {pid} is not a thread-group leader: a pidfd of a thread is EINVAL in 5.6",
-                       "kernel/pid.c:568")
-        return pidfd_create(k, current, p)
+        pidfd_check_target(k, p, flags)
+        return pidfd_create(k, current, p, flags)
     finally:
         put_pid(k, p)
