@@ -38,7 +38,6 @@ from forklab.kernel.exit import (
 )
 from forklab.trace import Recorder
 from forklab.uapi import (
-    __WALL,
     __WNOTHREAD,
     CLD_CONTINUED,
     CLD_EXITED,
@@ -827,9 +826,10 @@ def got(k, t, *sigs):
 def test_exit_orphaning_a_stopped_group_sends_sighup_then_sigcont(k):
     """exit_notify -> kill_orphaned_pgrp(tsk->group_leader, NULL) (kernel/exit.c:652-653, 326-343):
     A's parent S is outside G in the same session, A was G's only link, B is stopped."""
-    s, a, b, g = session_with_job(k)
+    _s, a, b, g = session_with_job(k)
     catch(k, b, SIGHUP, SIGCONT)
     group_stop(b)
+    assert will_become_orphaned_pgrp(g, a) and has_stopped_jobs(g)
     k.exit(a, 0)
     assert got(k, b, SIGHUP, SIGCONT) == [SIGHUP, SIGCONT]
     k.check_invariants()
@@ -843,6 +843,7 @@ def test_reparenting_orphans_a_stopped_group(k):
     catch(k, a, SIGHUP, SIGCONT)
     catch(k, b, SIGHUP, SIGCONT)
     group_stop(a)
+    assert not will_become_orphaned_pgrp(g, None)  # S still links G
     k.exit(s, 0)
     for t in (a, b):
         assert got(k, t, SIGHUP, SIGCONT) == [SIGHUP, SIGCONT]
@@ -851,8 +852,9 @@ def test_reparenting_orphans_a_stopped_group(k):
 
 def test_no_sighup_without_stopped_jobs(k):
     """has_stopped_jobs false -> kill_orphaned_pgrp sends nothing (kernel/exit.c:339)."""
-    s, a, b, g = session_with_job(k)
+    _s, a, b, g = session_with_job(k)
     catch(k, b, SIGHUP)
+    assert will_become_orphaned_pgrp(g, a) and not has_stopped_jobs(g)
     k.exit(a, 0)
     assert got(k, b, SIGHUP) == []
     assert not b.exit_state
@@ -874,4 +876,23 @@ def test_waitid_sleeps_when_nothing_is_ready(k):
     k.exit(c, 0)
     assert p.state == TaskState.TASK_RUNNING
     assert k.waitid(p, P_PID, c.pid, WEXITED) == SigInfo(SIGCHLD, CLD_EXITED, c.pid, 0, 0)
+    k.check_invariants()
+
+
+def test_a_pending_signal_ends_the_wait_instead_of_a_sleep(k, init):
+    """do_wait returns -ERESTARTSYS when it would sleep with a signal pending (kernel/exit.c:1460-1463); the model
+    reports EINTR and runs the handler on the way out (SA_RESTART's restart is not modelled). WNOHANG is
+    checked first, so it still returns 0."""
+    p = fork_child(k)
+    c = fork_child(k, p)
+    catch(k, p, SIGUSR1)
+    k.kill(init, p.pid, SIGUSR1)
+    assert k.wait4(p, -1, WNOHANG) == (0, 0)  # ends with the handler run
+    k.kill(init, p.pid, SIGUSR1)
+    e = expect_errno(errno.EINTR, k.wait4, p, -1, 0)
+    assert_cites(e, "kernel/exit.c", 1461)
+    assert p.state == TaskState.TASK_RUNNING
+    assert got(k, p, SIGUSR1) == [SIGUSR1, SIGUSR1]
+    with pytest.raises(Blocked):
+        k.waitid(p, P_PID, c.pid, WEXITED)
     k.check_invariants()

@@ -34,9 +34,10 @@ tracees, of every thread of the caller's group starting at the caller (only the 
 __WNOTHREAD), each through ``wait_consider_task``. When something is eligible but nothing is
 ready, WNOHANG returns 0; otherwise the caller sleeps in TASK_INTERRUPTIBLE on
 ``wait_chldexit`` and ``Blocked`` is raised; the user calls again once woken. Where the kernel
-returns ERESTARTSYS because a signal is already pending (kernel/exit.c:1461-1465), the model
-still sleeps: its entry code has no restart path for ERESTARTSYS, so the signal is delivered
-at the end of the next call instead (docs/model.md).
+returns ERESTARTSYS because a signal is already pending (kernel/exit.c:1461-1463), the model
+returns EINTR and delivers the signal on the way out, as fs/pipe.py does: the entry code has
+no restart path, so a handler with SA_RESTART, which would restart the wait on Linux, also
+sees EINTR (docs/model.md).
 
 Reparenting order. The kernel moves all of a dying task's children under tasklist_lock, in one
 splice after the loop (kernel/exit.c:638); nothing can run in between. A signal the loop sends
@@ -90,6 +91,7 @@ from forklab.kernel.pid_namespace import zap_pid_ns_processes
 from forklab.kernel.ptrace import __ptrace_unlink, exit_ptrace
 from forklab.kernel.sched.core import deactivate_task, set_current_state_sleep, wake_up_process
 from forklab.kernel.signal import (
+    __TASK_TRACED,
     SEND_SIG_NOINFO,
     SEND_SIG_PRIV,
     __kill_pgrp_info,
@@ -99,6 +101,7 @@ from forklab.kernel.signal import (
     same_thread_group,
     sigmask,
     signal_group_exit,
+    signal_pending,
     signal_wake_up,
     task_clear_jobctl_pending,
     task_pgrp,
@@ -144,7 +147,6 @@ if TYPE_CHECKING:
     from forklab.state import KernelState
 
 EXIT_TRACE = TaskState.EXIT_ZOMBIE | TaskState.EXIT_DEAD  # include/linux/sched.h:84
-__TASK_TRACED = TaskState(0x0008)  # include/linux/sched.h:80 (TaskState cannot hold a __ name)
 INT_MIN = -(2**31)  # include/linux/limits.h
 
 EXIT_STATE_STEPS = frozenset({
@@ -156,7 +158,7 @@ EXIT_STATE_STEPS = frozenset({
 })
 
 
-# --- the exit state machine and the thread-group predicates ---------------------------------------
+# --- the exit state machine ------------------------------------------------------------------------
 
 
 def exit_state_advance(k: KernelState, p: Task, new: TaskState, source: str) -> None:
@@ -513,6 +515,7 @@ def do_group_exit(k: KernelState, current: Task, exit_code: int) -> None:
 @dataclass(slots=True, eq=False)
 class WaitidInfo:
     """struct waitid_info (kernel/exit.c:911-916): what waitid reports about the child."""
+
     pid: int = 0
     uid: int = 0
     status: int = 0
@@ -522,6 +525,7 @@ class WaitidInfo:
 @dataclass(slots=True, eq=False)
 class WaitOpts:
     """struct wait_opts (kernel/exit.c:918-930); ``wo_rusage`` not None asks for the child's rusage."""
+
     wo_type: int
     wo_flags: int
     wo_pid: Pid | None
@@ -534,6 +538,7 @@ class WaitOpts:
 @dataclass(slots=True, frozen=True)
 class IntRef:
     """An ``int *`` into a task or signal_struct, as task_stopped_code returns one (kernel/exit.c:1103-1114)."""
+
     obj: Task | SignalStruct
     field: str
 
@@ -751,6 +756,9 @@ def do_wait(k: KernelState, current: Task, wo: WaitOpts) -> int:
         raise kerr(errno.ECHILD, "no child or tracee matches the wait", "kernel/exit.c:1459")
     if wo.wo_flags & WNOHANG:
         return 0
+    if signal_pending(current):
+        raise kerr(errno.EINTR, "a signal is pending where wait would sleep (ERESTARTSYS; the restart under "
+                   "SA_RESTART is not modelled)", "kernel/exit.c:1461")
     set_current_state_sleep(k, current, TaskState.TASK_INTERRUPTIBLE, "wait_chldexit")
     raise Blocked(current.pid, "wait_chldexit")
 
