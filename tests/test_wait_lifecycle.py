@@ -24,8 +24,7 @@ from hypothesis import strategies as st
 import forklab.kernel.exit as exit_c
 import forklab.kernel.fork as fork_c
 import forklab.kernel.pid as pid_c
-import forklab.kernel.signal as signal_c
-from forklab import Blocked, InternalError, SigAction, TaskState, Unmodelled
+from forklab import Blocked, InternalError, SigAction, TaskState
 from forklab.include.linux.sched import PIDTYPE, PIDTYPE_MAX, SIGNAL_STOP_CONTINUED, SIGNAL_STOP_STOPPED
 from forklab.kernel.exit import (
     EXIT_TRACE,
@@ -83,11 +82,8 @@ THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 HANDLER = 0x4000  # a user handler address: the model records its delivery instead of running it
 INT_MIN = -(2**31)
 HAS_PIDFD_PID = hasattr(fork_c, "pidfd_pid")
-HAS_KILL_PGRP_INFO = hasattr(signal_c, "__kill_pgrp_info")
 needs_pidfd_pid = pytest.mark.skipif(not HAS_PIDFD_PID, reason="pidfd_pid (kernel/fork.c:1684-1690) is not in "
                                      "forklab/kernel/fork.py yet")
-needs_kill_pgrp_info = pytest.mark.skipif(not HAS_KILL_PGRP_INFO, reason="__kill_pgrp_info (kernel/signal.c:1423-1436) "
-                                          "is not in forklab/kernel/signal.py yet")
 
 
 def thread(k, p):
@@ -752,22 +748,6 @@ def test_wait_task_continued_needs_wcontinued_and_reports_once(k):
     k.check_invariants()
 
 
-def stops_are_modelled() -> bool:
-    """Whether kill(SIGSTOP) stops a task in this tree (the job-control code in kernel/signal.py)."""
-    from forklab import Kernel
-
-    k = Kernel()
-    c = fork_child(k)
-    try:
-        k.kill(k.init_task, c.pid, SIGSTOP)
-        if c.state == TaskState.TASK_RUNNING:
-            k.getpid(c)  # the stop happens on c's way back to user mode
-    except Unmodelled:
-        return False
-    return bool(c.signal.flags & SIGNAL_STOP_STOPPED)
-
-
-@pytest.mark.skipif(not stops_are_modelled(), reason="job-control stops are Unmodelled in kernel/signal.py")
 def test_sigstop_and_sigcont_are_reported_to_the_parent(k):
     """End to end: a stopped child is reported with WUNTRACED as (SIGSTOP << 8) | 0x7f, a continued one with
     WCONTINUED as 0xffff (kernel/exit.c:1185, 1240)."""
@@ -822,7 +802,6 @@ def got(k, t, *sigs):
     return [sig for sig in ran + [i.si_signo for i in pending_infos(t)] if sig in sigs]
 
 
-@needs_kill_pgrp_info
 def test_exit_orphaning_a_stopped_group_sends_sighup_then_sigcont(k):
     """exit_notify -> kill_orphaned_pgrp(tsk->group_leader, NULL) (kernel/exit.c:652-653, 326-343):
     A's parent S is outside G in the same session, A was G's only link, B is stopped."""
@@ -835,7 +814,6 @@ def test_exit_orphaning_a_stopped_group_sends_sighup_then_sigcont(k):
     k.check_invariants()
 
 
-@needs_kill_pgrp_info
 def test_reparenting_orphans_a_stopped_group(k):
     """reparent_leader -> kill_orphaned_pgrp(p, father) (kernel/exit.c:595, 330-333): S's exit leaves G
     without an outside parent in the session."""
