@@ -5,11 +5,16 @@
     child = k.fork(k.init_task)
 """
 
+from typing import TYPE_CHECKING
+
 from forklab.errors import Blocked, InternalError, KernelError, KernelPanic, Segfault, TaskKilled, Unmodelled
 from forklab.include.linux.sched import SigAction, Task, TaskState
 from forklab.syscalls import Kernel
 from forklab.trace import Recorder, TraceEvent
 from forklab.uapi import CloneArgs
+
+if TYPE_CHECKING:
+    from forklab.runner import ReplayDivergence, Run, run
 
 __all__ = [
     "Blocked",
@@ -19,6 +24,8 @@ __all__ = [
     "KernelError",
     "KernelPanic",
     "Recorder",
+    "ReplayDivergence",
+    "Run",
     "Segfault",
     "SigAction",
     "Task",
@@ -26,5 +33,17 @@ __all__ = [
     "TaskState",
     "TraceEvent",
     "Unmodelled",
+    "run",
 ]
 __version__ = "0.1.0"
+
+_RUNNER_EXPORTS = frozenset({"ReplayDivergence", "Run", "run"})
+
+
+def __getattr__(name: str) -> object:
+    """``forklab.run``, ``forklab.Run`` and ``forklab.ReplayDivergence``, imported on first use (the runner needs greenlet)."""
+    if name in _RUNNER_EXPORTS:
+        import forklab.runner
+
+        return getattr(forklab.runner, name)
+    raise AttributeError(f"module 'forklab' has no attribute {name!r}")

@@ -1,0 +1,103 @@
+"""Choice points: which runnable task runs next, from the model's runqueues, seeded and recorded.
+
+The candidates at every choice point are exactly the tasks on the model's runqueues
+(``k.runqueues[cpu].queue``): a sleeping task is not there, and a woken one is put back by
+the model's ``wake_up_process``. A decision reads only the queues' lengths and one entry, so
+it costs the same with 5 tasks or 5,000.
+
+Policies:
+
+* seed 0, the Linux-like default: no preemption. At a choice point before a syscall the
+  task that is running goes on (so the parent continues after fork); when it sleeps or
+  exits, the task first in runqueue order (lowest CPU, then queue order) runs.
+* any other seed: every choice picks uniformly among the runnable tasks with a private
+  ``random.Random(seed)``, which interleaves processes the ways a real run could.
+
+Each decision is recorded as the chosen task's tid; ``Scheduler.schedule`` is that list. A
+run given ``schedule=`` follows it decision by decision and then goes on with its seed's
+policy, so a prefix of a schedule is a schedule too.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from forklab.include.linux.sched import Task
+from forklab.kernel.sched.core import Rq
+from forklab.runner.errors import ScheduleMismatch
+
+
+class Scheduler:
+    """Picks the next task at each choice point; ``choose(current)`` is the one entry point."""
+
+    __slots__ = ("_forced", "_lookup", "_rng", "_runqueues", "decisions", "seed")
+
+    def __init__(self, runqueues: list[Rq], seed: int, forced: Sequence[int] | None,
+                 lookup: Callable[[int], Task | None]) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+        self._runqueues = runqueues
+        self.seed = seed
+        self._rng = random.Random(seed) if seed else None
+        self._forced = tuple(_check_schedule(forced)) if forced is not None else ()
+        self._lookup = lookup
+        self.decisions: list[int] = []
+
+    def choose(self, current: Task | None) -> Task | None:
+        """The task to run now; ``current`` is the task at a choice point before its syscall, None after a block or exit."""
+        step = len(self.decisions)
+        task: Task | None
+        if step < len(self._forced):
+            task = self._follow(step)
+        elif self._rng is None:
+            task = current if current is not None else self._first()
+        else:
+            task = self._random()
+        if task is not None:
+            self.decisions.append(task.pid)
+        return task
+
+    def _first(self) -> Task | None:
+        for rq in self._runqueues:
+            if rq.queue:
+                return rq.queue[0]
+        return None
+
+    def _random(self) -> Task | None:
+        assert self._rng is not None
+        total = sum(len(rq.queue) for rq in self._runqueues)
+        if not total:
+            return None
+        n = self._rng.randrange(total)
+        for rq in self._runqueues:
+            if n < len(rq.queue):
+                return rq.queue[n]
+            n -= len(rq.queue)
+        raise AssertionError("unreachable: n < total")
+
+    def _follow(self, step: int) -> Task:
+        tid = self._forced[step]
+        task = self._lookup(tid)
+        if task is None or not task.on_rq:
+            runnable = sorted(t.pid for rq in self._runqueues for t in rq.queue)
+            raise ScheduleMismatch(f"the schedule does not fit this program: decision {step} runs task {tid}, "
+                                   f"which is not runnable then (runnable: {runnable or 'none'})")
+        return task
+
+    @property
+    def schedule(self) -> tuple[int, ...]:
+        """The decisions made so far, as tids: pass it as ``schedule=`` to replay the run."""
+        return tuple(self.decisions)
+
+
+def _check_schedule(schedule: Sequence[int]) -> list[int]:
+    if isinstance(schedule, (str, bytes)) or not isinstance(schedule, Sequence):
+        raise TypeError("schedule must be a sequence of tids, as Run.schedule gives")
+    for tid in schedule:
+        if isinstance(tid, bool) or not isinstance(tid, int) or tid <= 0:
+            raise ValueError(f"schedule entries are positive tids, not {tid!r}")
+    return list(schedule)
+
+
+__all__ = ["Scheduler"]
