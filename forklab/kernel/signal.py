@@ -118,7 +118,6 @@ from forklab.kernel.pid import (
     task_active_pid_ns,
 )
 from forklab.kernel.sched.core import set_current_state_sleep, wake_up_process
-from forklab.kernel.sys import make_kid
 from forklab.kernel.user_namespace import from_kuid_munged
 from forklab.uapi import (
     CAP_KILL,
@@ -710,6 +709,8 @@ def send_signal(k: KernelState, sig: int, t: Task, kind: int, sender: Task | Non
 
 def _siginfo_for_target(k: KernelState, info: SigQueue, t: Task) -> SigQueue:
     """si_uid as the target's user namespace sees the sender's uid (kernel/signal.c:1224-1230)."""
+
+    from forklab.kernel.sys import make_kid  # sys.py imports this module
 
     current = _current(k)
     assert current.cred is not None and t.cred is not None and t.cred.user_ns is not None
