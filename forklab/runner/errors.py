@@ -12,6 +12,7 @@ not ``Exception``s, so a program's ``except Exception`` cannot swallow them.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 
@@ -43,8 +44,14 @@ class ReplayDivergence(RunError):
 class Deadlock(RunError):
     """Every process of the program sleeps and nothing can wake one; ``waits`` lists (pid, comm, what it waits on)."""
 
+    SHOWN = 20  # the message names this many tasks and counts the rest by what they wait on
+
     def __init__(self, waits: list[tuple[int, str, str]]) -> None:
-        lines = "; ".join(f"pid {pid} ({comm}) waits on {what}" for pid, comm, what in waits)
+        lines = "; ".join(f"pid {pid} ({comm}) waits on {what}" for pid, comm, what in waits[:self.SHOWN])
+        rest = waits[self.SHOWN:]
+        if rest:
+            counts = Counter(what for _, _, what in rest)
+            lines += f"; and {len(rest)} more (" + ", ".join(f"{n} on {what}" for what, n in sorted(counts.items())) + ")"
         super().__init__(f"deadlock: every process sleeps and none can wake another: {lines}")
         self.waits = waits
 

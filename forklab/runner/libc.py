@@ -223,7 +223,7 @@ class Libc:
         if args.flags & CLONE_VM and fn is None:
             raise ValueError("clone3 with CLONE_VM needs fn: a child sharing the memory cannot return into the "
                              "parent's frames")
-        frozen = copy.copy(args)
+        frozen = copy.deepcopy(args)  # the record must not change if the caller reuses its CloneArgs
         run = fn
         vm = bool(args.flags & CLONE_VM)
         self._p.entry = (lambda: self._thread_exit(run(*fnargs))) if run is not None and vm else None
@@ -260,6 +260,8 @@ class Libc:
                     resetids: bool = False) -> int:
         """``os.posix_spawn``: clone(CLONE_VM|CLONE_VFORK) on a fresh stack, the child applies the actions and
         execs; the exec error is the parent's OSError. The child replays nothing."""
+        if resetids:
+            self._missing("getuid")  # POSIX_SPAWN_RESETIDS needs getuid/getgid, which the model lacks
         return self._spawn(path, argv, env, False, file_actions, setpgroup, setsid, setsigmask, setsigdef)
 
     def posix_spawnp(self, path: str, argv: Sequence[str], env: Mapping[str, str] | None, *,
@@ -285,6 +287,8 @@ class Libc:
                 self._execve(path, args, envp)
             except OSError as e:
                 box.err = e.errno or errno.ENOEXEC
+            except (TypeError, ValueError):
+                box.err = errno.EINVAL
             self._exit(SPAWN_ERROR)
 
         stack = self.mmap(STACK_SIZE, RW, ANON | MAP_STACK)
