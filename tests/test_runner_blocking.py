@@ -159,3 +159,17 @@ def test_init_reaps_so_the_run_ends_when_every_process_is_gone() -> None:
     run = forklab.run(main)
     assert run.status == 0
     assert [t.pid for t in run.kernel.tasks] == [1]
+
+
+def test_a_large_deadlock_names_twenty_tasks_and_counts_the_rest() -> None:
+    def main(os):
+        r, _w = os.pipe()  # every process keeps a write end open: no reader ever sees EOF
+        for _ in range(30):
+            if os.fork() == 0:
+                os.read(r, 1)
+        os.read(r, 1)
+
+    with pytest.raises(Deadlock) as info:
+        forklab.run(main)
+    assert len(info.value.waits) == 31
+    assert str(info.value).endswith("; and 11 more (11 on pipe_read)")

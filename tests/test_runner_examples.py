@@ -23,6 +23,7 @@ EXPECTED = {
     "fork_exec_wait.py": b"hello from hello, pid 3: one\n3 exited 0\nhello from hello, pid 4: two\n4 exited 0\n"
                          b"exec failed: 127\n",
     "vfork.py": b"child: stored 42, parent is asleep\nparent: woke up, reads 42\n",
+    "sigchld_reaper.py": b"reaped [(3, 0), (4, 1), (5, 2)]\n",
 }
 
 
@@ -33,7 +34,7 @@ def test_example_output(name: str) -> None:
     assert (run.stderr, run.status) == (b"", 0)
 
 
-@pytest.mark.parametrize("name", ["pipe.py", "zombie_orphan.py", "vfork.py"])
+@pytest.mark.parametrize("name", ["pipe.py", "zombie_orphan.py", "vfork.py", "sigchld_reaper.py"])
 def test_example_output_under_other_seeds_has_the_same_lines(name: str) -> None:
     for seed in (1, 2, 3):
         run = forklab.run(str(EXAMPLES / name), seed=seed)
