@@ -43,6 +43,7 @@ from forklab.include.linux.sched import PF, PIDTYPE, Task
 from forklab.include.linux.user_namespace import UserNamespace
 from forklab.kernel.capability import capable, ns_capable
 from forklab.kernel.pid import change_pid, find_task_by_vpid, find_vpid, pid_task, pid_vnr
+from forklab.kernel.signal import same_thread_group, task_pgrp, task_session, valid_signal
 from forklab.mm.memory import get_mm_rss
 from forklab.uapi import (
     CAP_SETGID,
@@ -212,10 +213,10 @@ def sys_setpgid(k: KernelState, current: Task, pid: int, pgid: int) -> int:
     if pgid != pid:
         pgrp = find_vpid(current, pgid)
         g = pid_task(pgrp, PIDTYPE.PIDTYPE_PGID)
-        if g is None or _task_session(g) is not _task_session(group_leader):
+        if g is None or task_session(g) is not task_session(group_leader):
             raise kerr(errno.EPERM, f"no process group {pgid} in the caller's session", "kernel/sys.c:1059")
     assert pgrp is not None
-    if p.signal.pids[PIDTYPE.PIDTYPE_PGID] is not pgrp:  # task_pgrp(p) != pgrp
+    if task_pgrp(p) is not pgrp:
         change_pid(k, p, PIDTYPE.PIDTYPE_PGID, pgrp)
     k.trace("setpgid", "kernel/sys.c:1068", f"process {p.pid} -> process group {pgid}")
     return 0
@@ -224,8 +225,8 @@ def sys_setpgid(k: KernelState, current: Task, pid: int, pgid: int) -> int:
 def setpgid_check_target(current: Task, group_leader: Task, p: Task) -> None:
     """setpgid's who-may rule: a child in the caller's session that has not exec'd, or the caller (kernel/sys.c:1036-1047)."""
     assert p.real_parent is not None
-    if p.real_parent.signal is group_leader.signal:  # same_thread_group(p->real_parent, group_leader)
-        if _task_session(p) is not _task_session(group_leader):
+    if same_thread_group(p.real_parent, group_leader):
+        if task_session(p) is not task_session(group_leader):
             raise kerr(errno.EPERM, f"child {p.pid} is in another session", "kernel/sys.c:1038")
         if not p.flags & PF.PF_FORKNOEXEC:
             raise kerr(errno.EACCES, f"child {p.pid} has already exec'd (PF_FORKNOEXEC is clear)", "kernel/sys.c:1041")
@@ -233,23 +234,15 @@ def setpgid_check_target(current: Task, group_leader: Task, p: Task) -> None:
         raise kerr(errno.ESRCH, f"process {p.pid} is neither the caller nor its child", "kernel/sys.c:1045")
 
 
-def _task_session(t: Task) -> Pid | None:
-    """task_session(t): the struct pid of t's session (include/linux/sched/signal.h:619-622)."""
-    assert t.signal is not None
-    return t.signal.pids[PIDTYPE.PIDTYPE_SID]
-
-
 def do_getpgid(k: KernelState, current: Task, pid: int) -> int:
     """getpgid(2)/getpgrp(2): the process group of ``pid`` (0: the caller), numbered in the caller's namespace (kernel/sys.c:1078-1104)."""
-    assert current.signal is not None
     if not pid:
-        grp = current.signal.pids[PIDTYPE.PIDTYPE_PGID]  # task_pgrp(current)
+        grp = task_pgrp(current)
     else:
         p = find_task_by_vpid(current, pid)
         if p is None:
             raise kerr(errno.ESRCH, f"no task {pid} in the caller's pid namespace", "kernel/sys.c:1090")
-        assert p.signal is not None
-        grp = p.signal.pids[PIDTYPE.PIDTYPE_PGID]
+        grp = task_pgrp(p)
         if grp is None:
             raise kerr(errno.ESRCH, f"task {pid} has no process group (it is being released)", "kernel/sys.c:1093")
     return pid_vnr(current, grp)
@@ -257,15 +250,13 @@ def do_getpgid(k: KernelState, current: Task, pid: int) -> int:
 
 def sys_getsid(k: KernelState, current: Task, pid: int) -> int:
     """getsid(2): the session of ``pid`` (0: the caller), numbered in the caller's namespace (kernel/sys.c:1120-1146)."""
-    assert current.signal is not None
     if not pid:
-        sid = current.signal.pids[PIDTYPE.PIDTYPE_SID]  # task_session(current)
+        sid = task_session(current)
     else:
         p = find_task_by_vpid(current, pid)
         if p is None:
             raise kerr(errno.ESRCH, f"no task {pid} in the caller's pid namespace", "kernel/sys.c:1132")
-        assert p.signal is not None
-        sid = p.signal.pids[PIDTYPE.PIDTYPE_SID]
+        sid = task_session(p)
         if sid is None:
             raise kerr(errno.ESRCH, f"task {pid} has no session (it is being released)", "kernel/sys.c:1135")
     return pid_vnr(current, sid)
@@ -275,9 +266,9 @@ def set_special_pids(k: KernelState, current: Task, pid: Pid) -> None:
     """Move the caller's thread group into session ``pid`` and process group ``pid`` (kernel/sys.c:1148-1157)."""
     curr = current.group_leader
     assert curr is not None and curr.signal is not None
-    if curr.signal.pids[PIDTYPE.PIDTYPE_SID] is not pid:
+    if task_session(curr) is not pid:
         change_pid(k, curr, PIDTYPE.PIDTYPE_SID, pid)
-    if curr.signal.pids[PIDTYPE.PIDTYPE_PGID] is not pid:
+    if task_pgrp(curr) is not pid:
         change_pid(k, curr, PIDTYPE.PIDTYPE_PGID, pid)
 
 
@@ -336,13 +327,9 @@ def getrusage(k: KernelState, p: Task, who: int) -> Rusage:
     if who != RUSAGE_CHILDREN and p.mm is not None and not p.flags & PF.PF_KTHREAD:
         # get_task_mm, then setmax_mm_hiwater_rss (include/linux/mm.h:1768-1774)
         maxrss = max(maxrss, p.mm.hiwater_rss, get_mm_rss(p.mm))
-    return Rusage(ru_utime=_ns_to_timeval(utime), ru_stime=_ns_to_timeval(stime), ru_maxrss=maxrss * (PAGE_SIZE // 1024),
-                  **r)
-
-
-def _ns_to_timeval(ns: int) -> Timeval:
-    """ns_to_kernel_old_timeval for a non-negative time (kernel/time/time.c:ns_to_kernel_old_timeval)."""
-    return Timeval(tv_sec=ns // NSEC_PER_SEC, tv_usec=ns % NSEC_PER_SEC // NSEC_PER_USEC)
+    return Rusage(ru_utime=Timeval(utime // NSEC_PER_SEC, utime % NSEC_PER_SEC // NSEC_PER_USEC),  # ns_to_kernel_old_timeval
+                  ru_stime=Timeval(stime // NSEC_PER_SEC, stime % NSEC_PER_SEC // NSEC_PER_USEC),
+                  ru_maxrss=maxrss * (PAGE_SIZE // 1024), **r)  # pages to KiB
 
 
 def sys_getrusage(k: KernelState, current: Task, who: int) -> Rusage:
@@ -366,8 +353,6 @@ def propagate_has_child_subreaper(p: Task) -> None:
 
 def prctl(k: KernelState, me: Task, option: int, arg2: int) -> int:
     """prctl(2) for the options fork and exit care about (kernel/sys.c:2282-2550)."""
-    from forklab.kernel.signal import valid_signal
-
     assert me.signal is not None
     if option == PR_SET_PDEATHSIG:
         if not valid_signal(arg2):

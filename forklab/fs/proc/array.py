@@ -35,6 +35,7 @@ from forklab.kernel.capability import ns_capable
 from forklab.kernel.pid import __task_pid_nr_ns, find_task_by_pid_ns, pid_nr_ns, task_active_pid_ns
 from forklab.kernel.sched.core import NICE_0_PRIO
 from forklab.kernel.sched.rt import MAX_RT_PRIO
+from forklab.kernel.signal import same_thread_group
 from forklab.kernel.sys import NSEC_PER_SEC
 from forklab.mm.memory import get_mm_rss
 from forklab.uapi import CAP_SYS_PTRACE, PAGE_SIZE, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN
@@ -192,12 +193,12 @@ def show_map(t: Task) -> str:
 
 
 def _stat_permitted(viewer: Task, task: Task) -> bool:
-    """ptrace_may_access(task, PTRACE_MODE_READ_FSCREDS) where the model can decide it; Unmodelled otherwise.
+    """do_task_stat's ``permitted`` where the model can decide it; Unmodelled otherwise (fs/proc/array.c:452).
 
     Decided: the reader's own thread group, and a reader with CAP_SYS_PTRACE in the task's user
     namespace and its mm's, which passes every check of __ptrace_may_access (kernel/ptrace.c:281-352).
     """
-    if viewer.signal is task.signal:
+    if same_thread_group(viewer, task):
         return True
     assert task.cred is not None and task.cred.user_ns is not None
     mm_ns = task.mm.user_ns if task.mm is not None else None
@@ -279,46 +280,51 @@ def proc_tgid_stat(viewer: Task, ns: PidNamespace, pid: Pid, task: Task) -> str:
     return do_task_stat(viewer, ns, pid, task, True)
 
 
-def _name_to_int(name: str) -> int | None:
-    """A /proc directory name as a number: decimal digits, no leading zero, below ~0U (fs/proc/util.c:name_to_int)."""
-    if not name or not name.isascii() or not name.isdigit() or (len(name) > 1 and name[0] == "0"):
-        return None
-    n = int(name)
-    return n if n < 0xFFFFFFFF else None
-
-
 PROC_PID_FILES = ("status", "stat", "maps")
 
 
 def proc_read(k: KernelState, path: str, viewer: Task | None = None) -> str:
     """Read /proc/<pid>/{status,stat,maps} or /proc/<pid>/task/<tid>/{status,stat,maps} as ``viewer`` (default init) would.
 
-    Numbers are the reader's pid namespace's; a missing entry is ENOENT as proc_pid_lookup and
-    proc_task_lookup give it (fs/proc/base.c:3339-3361, 3636-3668).
+    The path is resolved as the kernel's lookups do, name by name in the reader's pid
+    namespace, with their ENOENT (fs/proc/base.c:3339-3361, 3636-3668, 2567-2593); a
+    directory reads as EISDIR (generic_read_dir, fs/libfs.c:222-225).
     """
     reader = viewer if viewer is not None else k.init_task
     ns = task_active_pid_ns(reader)
     parts = path.strip("/").split("/")
-    if len(parts) not in (3, 5) or parts[0] != "proc" or parts[-1] not in PROC_PID_FILES \
-            or (len(parts) == 5 and parts[2] != "task"):
-        raise kerr(errno.ENOENT, f"{path}: the model's /proc has <pid>[/task/<tid>]/status, stat and maps",
-                   "fs/proc/base.c:3346")
-    tgid = _name_to_int(parts[1])
-    task = find_task_by_pid_ns(tgid, ns) if tgid is not None else None
-    if task is None:
-        raise kerr(errno.ENOENT, f"{path}: no process {parts[1]} in the reader's pid namespace", "fs/proc/base.c:3356")
-    if len(parts) == 5:
+    if parts[0] != "proc" or len(parts) < 2:
+        raise kerr(errno.ENOENT, f"{path}: the model's /proc has only <pid> directories", "fs/proc/base.c:3347")
+    task = _proc_lookup(parts[1], ns, path, "fs/proc/base.c:3347", "fs/proc/base.c:3356")
+    rest = parts[2:]
+    if rest[:1] == ["task"] and len(rest) >= 2:
         leader = task
-        tid = _name_to_int(parts[3])
-        task = find_task_by_pid_ns(tid, ns) if tid is not None else None
-        if task is None:
-            raise kerr(errno.ENOENT, f"{path}: no thread {parts[3]} in the reader's pid namespace", "fs/proc/base.c:3659")
-        if task.signal is not leader.signal:  # same_thread_group(leader, task)
-            raise kerr(errno.ENOENT, f"{path}: thread {parts[3]} is not in process {parts[1]}", "fs/proc/base.c:3661")
+        task = _proc_lookup(rest[1], ns, path, "fs/proc/base.c:3648", "fs/proc/base.c:3657")
+        if not same_thread_group(leader, task):
+            raise kerr(errno.ENOENT, f"{path}: thread {rest[1]} is not in process {parts[1]}", "fs/proc/base.c:3659")
+        rest = rest[2:]
+    if not rest or rest == ["task"]:
+        raise kerr(errno.EISDIR, f"{path} is a directory", "fs/libfs.c:224")
+    if len(rest) != 1 or rest[0] not in PROC_PID_FILES:
+        raise kerr(errno.ENOENT, f"{path}: the model's /proc/<pid> has {', '.join(PROC_PID_FILES)} and task/",
+                   "fs/proc/base.c:2573")
     pid = task.thread_pid  # proc_pid_make_inode: get_task_pid(task, PIDTYPE_PID)
     assert pid is not None
-    if parts[-1] == "status":
+    if rest[0] == "status":
         return proc_pid_status(k, task, ns, pid)
-    if parts[-1] == "stat":
-        return (proc_tgid_stat if len(parts) == 3 else proc_tid_stat)(reader, ns, pid, task)
+    if rest[0] == "stat":
+        return (proc_tid_stat if len(parts) > 3 else proc_tgid_stat)(reader, ns, pid, task)
     return show_map(task)
+
+
+def _proc_lookup(name: str, ns: PidNamespace, path: str, bad_name: str, no_task: str) -> Task:
+    """One /proc/<n> or task/<n> lookup: name_to_int, then find_task_by_pid_ns in the reader's namespace."""
+    # name_to_int: decimal digits, no leading zero, below ~0U (fs/proc/util.c)
+    valid = name.isascii() and name.isdigit() and not (len(name) > 1 and name[0] == "0")
+    nr = int(name) if valid and int(name) < 0xFFFFFFFF else None
+    if nr is None:
+        raise kerr(errno.ENOENT, f"{path}: {name!r} is not a pid", bad_name)
+    task = find_task_by_pid_ns(nr, ns)
+    if task is None:
+        raise kerr(errno.ENOENT, f"{path}: no task {nr} in the reader's pid namespace", no_task)
+    return task

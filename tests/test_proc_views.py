@@ -1,0 +1,288 @@
+"""/proc/<pid>/status and /proc/<pid>/stat (fs/proc/array.c) checked against the model's own state.
+
+Each field is compared with what the syscalls report (getpgid, getsid, getppid, getrusage) or
+with the task_struct it comes from, in the reader's pid namespace: the NS* lines of status
+hold one number per pid-namespace level, 0 where the group or session is not visible at that
+level, and stat has 5.6's 52 fields in order.
+"""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+from conftest import active_ns, assert_cites, expect_errno, fork_child, map_page, unprivileged
+
+from forklab import Blocked, Kernel, SigAction, Task, Unmodelled
+from forklab.include.linux.sched import PF, PIDTYPE
+from forklab.kernel.pid import pid_nr_ns
+from forklab.mm.memory import get_mm_rss
+from forklab.uapi import (
+    CLONE_FILES,
+    CLONE_FS,
+    CLONE_NEWPID,
+    CLONE_SIGHAND,
+    CLONE_THREAD,
+    CLONE_VM,
+    PAGE_SIZE,
+    POLLIN,
+    RLIM_INFINITY,
+    RLIMIT_RSS,
+    RUSAGE_CHILDREN,
+    SCHED_FIFO,
+    SIG_BLOCK,
+    SIG_IGN,
+    SIGCHLD,
+    SIGUSR1,
+    SIGUSR2,
+)
+
+THREAD = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD
+HANDLER = 0x401000
+TICK_NS = 10_000_000  # one clock tick at USER_HZ = 100
+
+
+def thread_of(k: Kernel, leader: Task) -> Task:
+    return k.find_task(k.clone(leader, THREAD), active_ns(leader))
+
+
+def status(k: Kernel, nr: int, viewer: Task | None = None, tid: int | None = None) -> dict[str, str]:
+    path = f"/proc/{nr}/status" if tid is None else f"/proc/{nr}/task/{tid}/status"
+    text = k.proc(path, viewer)
+    assert text.endswith("\n")
+    return dict(line.split(":", 1) for line in text.splitlines())
+
+
+def stat(k: Kernel, nr: int, viewer: Task | None = None, tid: int | None = None) -> list[str]:
+    """The 52 fields, 1-based as proc(5) numbers them: stat(...)[5] is the pgrp."""
+    path = f"/proc/{nr}/stat" if tid is None else f"/proc/{nr}/task/{tid}/stat"
+    text = k.proc(path, viewer)
+    assert text.endswith("\n") and "\n" not in text[:-1]
+    head, _, rest = text[:-1].rpartition(")")
+    pid, _, comm = head.partition(" (")
+    fields = [pid, f"({comm})", *rest.split(" ")[1:]]
+    assert len(fields) == 52, len(fields)
+    return ["", *fields]
+
+
+def ns_values(t: Task, kind: PIDTYPE, viewer_level: int) -> list[int]:
+    """What the NS* line must hold: the id's number at each level of t's pid from the reader's level down."""
+    pid = t.thread_pid if kind == PIDTYPE.PIDTYPE_PID else t.signal.pids[kind]
+    return [pid_nr_ns(pid, u.ns) for u in t.thread_pid.numbers[viewer_level:]]
+
+
+# --- status ---------------------------------------------------------------------------------------
+
+
+def test_status_ns_lines_hold_one_number_per_level_and_0_where_invisible(k, init):
+    """A child in a new pid namespace keeps init's group and session, invisible at its own level: NSpgid and
+    NSsid read "1\\t0"; after its setsid they read its pid at both levels."""
+    c = k.find_task(k.clone(init, CLONE_NEWPID | SIGCHLD))
+    s = status(k, c.pid)
+    assert s["NStgid"] == s["NSpid"] == f"\t{c.pid}\t1"
+    assert s["NSpgid"] == s["NSsid"] == "\t1\t0"
+    assert [int(v) for v in s["NSpgid"].split()] == ns_values(c, PIDTYPE.PIDTYPE_PGID, 0)
+    assert int(s["NSpgid"].split()[-1]) == k.getpgid(c, 0)  # the last level is the task's own view
+    k.setsid(c)
+    s = status(k, c.pid)
+    assert s["NSpgid"] == s["NSsid"] == f"\t{c.pid}\t1"
+    assert int(s["NSsid"].split()[0]) == k.getsid(init, c.pid) and int(s["NSsid"].split()[1]) == k.getsid(c, 0)
+    k.check_invariants()
+
+
+def test_status_ns_lines_start_at_the_readers_level(k, init):
+    """Read from inside the namespace, /proc/1/status shows only the levels from the reader's down."""
+    c = k.find_task(k.clone(init, CLONE_NEWPID | SIGCHLD))
+    k.setsid(c)
+    g = fork_child(k, c)
+    s = status(k, 1, viewer=g)
+    assert s["Pid"] == "\t1" and s["PPid"] == "\t0"  # the parent, init, is outside
+    assert s["NStgid"] == s["NSpid"] == s["NSpgid"] == s["NSsid"] == "\t1"
+    assert status(k, c.pid)["NSpid"] == f"\t{c.pid}\t1"
+    k.check_invariants()
+
+
+def test_status_ns_lines_across_three_levels(k, init):
+    """A second nested namespace: each level numbers the group of the innermost process in its own way."""
+    c = k.find_task(k.clone(init, CLONE_NEWPID | SIGCHLD))
+    k.setsid(c)
+    d = k.find_task(k.clone(c, CLONE_NEWPID | SIGCHLD), active_ns(c))
+    s = status(k, d.thread_pid.numbers[0].nr)
+    for label, kind in (("NStgid", PIDTYPE.PIDTYPE_TGID), ("NSpid", PIDTYPE.PIDTYPE_PID),
+                        ("NSpgid", PIDTYPE.PIDTYPE_PGID), ("NSsid", PIDTYPE.PIDTYPE_SID)):
+        assert s[label] == "".join(f"\t{v}" for v in ns_values(d, kind, 0)), label
+    assert s["NSpgid"] == f"\t{c.pid}\t1\t0"
+    k.check_invariants()
+
+
+def test_status_of_a_thread_and_its_ids(k, init):
+    """/proc/<pid>/task/<tid>/status: Pid and NSpid are the thread's, Tgid and NStgid its process's."""
+    p = fork_child(k)
+    k.setpgid(p, 0, 0)
+    t = thread_of(k, p)
+    s = status(k, p.pid, tid=t.pid)
+    assert s["Pid"] == f"\t{t.pid}" and s["Tgid"] == f"\t{p.pid}" and s["PPid"] == f"\t{init.pid}"
+    assert s["NSpid"] == f"\t{t.pid}" and s["NStgid"] == s["NSpgid"] == f"\t{p.pid}" and s["NSsid"] == "\t1"
+    assert s["Threads"] == "\t2"
+
+
+def test_status_lines_and_their_format(k, init):
+    """Name, Umask, State..Groups (with the kernel's trailing space), then the NS lines, in task_state's order;
+    context switches last."""
+    c = fork_child(k)
+    lines = k.proc(f"/proc/{c.pid}/status").splitlines()
+    labels = [line.split(":", 1)[0] for line in lines]
+    assert labels[:16] == ["Name", "Umask", "State", "Tgid", "Ngid", "Pid", "PPid", "TracerPid", "Uid", "Gid",
+                           "FDSize", "Groups", "NStgid", "NSpid", "NSpgid", "NSsid"]
+    assert lines[1] == "Umask:\t0022" and lines[11] == "Groups:\t "
+    assert labels[-2:] == ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
+    assert lines[-2] == f"voluntary_ctxt_switches:\t{c.nvcsw}"
+
+
+def test_status_state_of_sleeping_and_zombie_tasks(k, init):
+    """State follows task_state_index: a poller asleep is S, an exited child Z and without its mm lines."""
+    p = fork_child(k)
+    c = fork_child(k, p)
+    fd = k.pidfd_open(p, c.pid)
+    with pytest.raises(Blocked):
+        k.poll(p, [(fd, POLLIN)], -1)
+    assert status(k, p.pid)["State"] == "\tS (sleeping)" and stat(k, p.pid)[3] == "S"
+    k.exit(c, 0)
+    s = status(k, c.pid)
+    assert s["State"] == "\tZ (zombie)" and "VmRSS" not in s and stat(k, c.pid)[3] == "Z"
+
+
+# --- stat -----------------------------------------------------------------------------------------------
+
+
+def test_stat_ids_match_the_syscalls(k, init):
+    """Fields 1 pid, 2 (comm), 3 state, 4 ppid, 5 pgrp, 6 session, 7 tty_nr 0 and 8 tpgid -1 (no ttys)."""
+    p = fork_child(k)
+    k.setsid(p)
+    c = fork_child(k, p)
+    k.setpgid(p, c.pid, 0)
+    f = stat(k, c.pid)
+    assert int(f[1]) == c.pid and f[2] == f"({c.comm})" and f[3] == "R"
+    assert int(f[4]) == k.getppid(c) == p.pid
+    assert int(f[5]) == k.getpgid(init, c.pid) == c.pid
+    assert int(f[6]) == k.getsid(init, c.pid) == p.pid
+    assert (f[7], f[8]) == ("0", "-1")
+    assert int(f[9]) == int(c.flags) and c.flags & PF.PF_FORKNOEXEC
+
+
+def test_stat_in_a_pid_namespace_uses_the_readers_numbers(k, init):
+    """The pid, ppid, pgrp and session fields are the reader's namespace's; invisible ones are 0."""
+    c = k.find_task(k.clone(init, CLONE_NEWPID | SIGCHLD))
+    f = stat(k, 1, viewer=c)
+    assert (f[1], f[4], f[5], f[6]) == ("1", "0", "0", "0")
+    f = stat(k, c.pid)
+    assert (int(f[1]), f[4], f[5], f[6]) == (c.pid, "1", "1", "1")
+
+
+def test_stat_counts_faults_for_the_group_and_for_one_thread(k, init):
+    """Field 10 minflt: /proc/<pid>/stat sums the group (live threads and dead ones); task/<tid>/stat is one
+    thread's; field 12 majflt is 0 (no I/O)."""
+    p = fork_child(k)
+    addr = map_page(k, p, 4)
+    t = thread_of(k, p)
+    k.store(p, addr, b"a")
+    for i in (1, 2, 3):
+        k.store(t, addr + i * PAGE_SIZE, b"b")
+    assert (stat(k, p.pid)[10], stat(k, p.pid)[12]) == ("4", "0")
+    assert stat(k, p.pid, tid=p.pid)[10] == "1" and stat(k, p.pid, tid=t.pid)[10] == "3"
+    k.exit(t, 0)
+    assert stat(k, p.pid)[10] == "4" and stat(k, p.pid)[20] == "1"
+    k.check_invariants()
+
+
+def test_stat_times_are_clock_ticks(k, init):
+    """Fields 14-17 utime, stime, cutime, cstime in USER_HZ ticks; 22 starttime from the fork's clock."""
+    p = fork_child(k)
+    c = fork_child(k, p)
+    c.stime += 3 * TICK_NS  # as if the child had spent 30 ms in the kernel
+    k.exit(c, 0)
+    k.wait4(p, c.pid, 0)
+    f = stat(k, p.pid)
+    cstime = k.getrusage(p, RUSAGE_CHILDREN).ru_stime
+    assert f[14] == "0" and int(f[15]) == p.stime // TICK_NS
+    assert int(f[17]) == (cstime.tv_sec * 10**6 + cstime.tv_usec) * 1000 // TICK_NS == 3 and f[16] == "0"
+    assert int(f[22]) == p.start_time // TICK_NS
+
+
+def test_stat_scheduling_fields(k, init):
+    """18 priority (prio - 100), 19 nice, 20 num_threads, 38 exit_signal, 39 processor, 40 rt_priority, 41 policy."""
+    p = fork_child(k)
+    t = thread_of(k, p)
+    f = stat(k, p.pid)
+    assert (f[18], f[19], f[20], f[38], f[40], f[41]) == ("20", "0", "2", str(SIGCHLD), "0", "0")
+    assert int(f[39]) == p.cpu
+    assert stat(k, p.pid, tid=t.pid)[38] == "-1"
+    k.sched_setscheduler(init, p.pid, SCHED_FIFO, 10)
+    f = stat(k, p.pid)
+    assert (f[18], f[40], f[41]) == (str(p.prio - 100), "10", str(SCHED_FIFO)) and f[18] == "-11"
+
+
+def test_stat_memory_fields(k, init):
+    """23 vsize in bytes, 24 rss in pages, 25 rsslim; a zombie has no mm: 0s."""
+    p = fork_child(k)
+    addr = map_page(k, p, 3)
+    k.store(p, addr, b"x")
+    f = stat(k, p.pid)
+    assert int(f[23]) == p.mm.total_vm * PAGE_SIZE and int(f[24]) == get_mm_rss(p.mm) == 1
+    assert int(f[25]) == RLIM_INFINITY
+    k.setrlimit(p, RLIMIT_RSS, (1 << 20, RLIM_INFINITY))
+    assert stat(k, p.pid)[25] == str(1 << 20)
+    k.exit(p, 3)
+    f = stat(k, p.pid)
+    assert (f[23], f[24], f[26], f[27]) == ("0", "0", "0", "0")
+    assert int(f[52]) == p.exit_code == 3 << 8
+
+
+def test_stat_signal_fields(k, init):
+    """31 pending (the thread's own), 32 blocked, 33 ignored, 34 caught, each the low 31 bits."""
+    p = fork_child(k)
+    k.rt_sigprocmask(p, SIG_BLOCK, 1 << (SIGUSR1 - 1))
+    k.rt_sigaction(p, SIGUSR1, SigAction(HANDLER))
+    k.rt_sigaction(p, SIGUSR2, SigAction(SIG_IGN))
+    k.tgkill(init, p.pid, p.pid, SIGUSR1)
+    f = stat(k, p.pid)
+    bit = 1 << (SIGUSR1 - 1)
+    assert (int(f[31]), int(f[32]), int(f[33]), int(f[34])) == (bit, bit, 1 << (SIGUSR2 - 1), bit)
+
+
+def test_stat_fields_the_model_does_not_keep_are_0(k, init):
+    """itrealvalue, startstack, kstkesp/eip, wchan, nswap, cnswap, delayacct, guest times and the mm layout."""
+    p = fork_child(k)
+    f = stat(k, p.pid)
+    for i in (21, 26, 27, 28, 29, 30, 35, 36, 37, 42, 43, 44, *range(45, 52)):
+        assert f[i] == "0", i
+
+
+def test_stat_by_a_reader_the_model_cannot_judge_is_unmodelled(k, init):
+    """ptrace_may_access for a reader without CAP_SYS_PTRACE over the task is not modelled; its own is fine."""
+    u = unprivileged(k)
+    assert stat(k, u.pid, viewer=u)[1] == str(u.pid)
+    with pytest.raises(Unmodelled):
+        k.proc(f"/proc/{init.pid}/stat", u)
+
+
+# --- paths ----------------------------------------------------------------------------------------
+
+
+def test_proc_paths_that_do_not_exist_are_enoent(k, init):
+    """Names resolve as proc_pid_lookup, proc_task_lookup and proc_pident_lookup do: ENOENT for a name that is not
+    a pid, a pid with no task in the reader's namespace, a thread of another process or an unknown file; a
+    directory is EISDIR."""
+    p = fork_child(k)
+    other = fork_child(k)
+    c = k.find_task(k.clone(init, CLONE_NEWPID | SIGCHLD))
+    cases = [("/proc/self/stat", 3347), ("/proc/01/stat", 3347), ("/proc/-1/stat", 3347),
+             ("/proc/99999/stat", 3356), ("/proc/0/status", 3356), ("/proc/99999/environ", 3356),
+             ("/proc/1/environ", 2573), (f"/proc/{p.pid}/task/{p.pid}/environ", 2573),
+             (f"/proc/{p.pid}/task/x/stat", 3648), (f"/proc/{p.pid}/task/99999/stat", 3657),
+             (f"/proc/{p.pid}/task/{other.pid}/stat", 3659)]
+    for path, line in cases:
+        assert_cites(expect_errno(errno.ENOENT, k.proc, path), "fs/proc/base.c", line)
+    assert_cites(expect_errno(errno.ENOENT, k.proc, f"/proc/{p.pid}/stat", c), "fs/proc/base.c", 3356)
+    for path in ("/proc/1", f"/proc/{p.pid}/task", f"/proc/{p.pid}/task/{p.pid}"):
+        assert_cites(expect_errno(errno.EISDIR, k.proc, path), "fs/libfs.c", 224)
