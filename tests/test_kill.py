@@ -13,7 +13,7 @@ import errno
 import pytest
 from conftest import assert_cites, expect_errno, fork_child, map_page, read_int, state, unprivileged
 
-from forklab import Blocked, Kernel, SigAction, Task
+from forklab import Blocked, Kernel, SigAction, Task, TaskState
 from forklab.kernel.signal import sys_tgkill, sys_tkill
 from forklab.uapi import (
     CLONE_NEWPID,
@@ -28,6 +28,7 @@ from forklab.uapi import (
     SIGCHLD,
     SIGCONT,
     SIGKILL,
+    SIGSTOP,
     SIGTERM,
     SIGUSR1,
     SIGUSR2,
@@ -491,3 +492,49 @@ def test_pidfd_send_signal_permission(k):
     assert_cites(e, "kernel/signal.c", 856)
     assert state(k) == before
     k.check_invariants()
+
+
+# --- namespace inits ----------------------------------------------------------------------------------
+
+
+def ns_with_init(k: Kernel) -> tuple[Task, Task, Task]:
+    """``a`` in the initial namespace, the init ``i`` of the pid namespace it unshared, and ``m`` inside it."""
+    a = fork_child(k)
+    k.unshare(a, CLONE_NEWPID)
+    i = fork_child(k, a)
+    m = fork_child(k, i)
+    return a, i, m
+
+
+def test_a_namespace_init_ignores_default_signals_from_its_own_namespace(k):
+    """SIGNAL_UNKILLABLE with SIG_DFL drops the signal unless forced (kernel/signal.c:88-90): from inside the
+    namespace even SIGKILL and SIGSTOP are not forced (the sender is visible there, 1214-1216)."""
+    _a, _i, m = ns_with_init(k)
+    before = state(k)
+    for sig in (SIGTERM, SIGKILL, SIGSTOP):
+        assert k.kill(m, 1, sig) == 0
+    assert state(k) == before  # each was dropped at once
+    k.check_invariants()
+
+
+def test_a_namespace_init_takes_sigkill_and_sigstop_from_an_ancestor_namespace(k):
+    """From the parent namespace task_pid_nr_ns(current, ns) is 0, so send_signal forces the kernel-only
+    signals through (kernel/signal.c:1214-1216, 88-90) while other default signals are still dropped."""
+    a, i, m = ns_with_init(k)
+    k.kill(a, i.pid, SIGTERM)
+    assert not (i.pending.signal | i.signal.shared_pending.signal)
+    k.kill(a, i.pid, SIGSTOP)
+    assert i.state == TaskState.TASK_STOPPED
+    k.kill(a, i.pid, SIGKILL)
+    assert i.exit_state and m.exit_state  # the namespace dies with its init
+    k.check_invariants()
+
+
+def test_the_global_init_never_takes_sigkill_even_from_the_kernel(k, init):
+    """sig_task_ignored: is_global_init and sig_kernel_only -> dropped, forced or not (kernel/signal.c:84-86)."""
+    from forklab.kernel.signal import SEND_SIG_PRIV, group_send_sig_info
+
+    before = state(k)
+    k._syscall(init, "kill", lambda c: group_send_sig_info(k, SIGKILL, SEND_SIG_PRIV, init, 1))
+    assert state(k) == before
+    assert not init.exit_state
