@@ -9,10 +9,13 @@ real 6.18 kernel).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 
 import pytest
 from conftest import active_ns, assert_cites, expect_errno, fork_child, kernel_line, state, unprivileged
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import forklab.kernel.signal
 from forklab import Blocked, Kernel, SigAction, Task, TaskState, Unmodelled
@@ -405,3 +408,32 @@ def test_6_18_poll_by_an_unprivileged_stranger_is_unmodelled() -> None:
     fd = k.pidfd_open(u, c.pid)
     with pytest.raises(Unmodelled):
         k.poll(u, [(fd, POLLIN)], 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(("fork", "thread", "exit", "exit_group", "wait")), st.integers(0, 9)),
+                max_size=25))
+def test_readiness_is_exactly_the_whole_group_having_exited(ops):
+    """After any mix of forks, threads, exits and waits, a pidfd polls POLLIN exactly when no thread of its
+    process is still alive (or the process is reaped), and a poll with timeout 0 never sleeps."""
+    k = Kernel()
+    init = k.init_task
+    opened: list[tuple[int, object]] = []  # (fd in init's table, the process's signal_struct)
+    for op, n in ops:
+        live = [t for t in k.all_threads() if t.state == TaskState.TASK_RUNNING and not t.exit_state]
+        t = live[n % len(live)]
+        if op == "fork":
+            c = fork_child(k, t)
+            opened.append((k.pidfd_open(init, c.pid), c.signal))
+        elif op == "thread":
+            thread_of(k, t)
+        elif op in ("exit", "exit_group") and t.signal is not init.signal:
+            (k.exit if op == "exit" else k.exit_group)(t, 0)
+        elif op == "wait":
+            with contextlib.suppress(OSError):
+                k.wait4(t, -1, WNOHANG)
+    for fd, sig in opened:
+        alive = any(not th.exit_state for th in sig.thread_head)
+        assert k.poll(init, [(fd, POLLIN)], 0) == [0 if alive else POLLIN]
+    assert init.state == TaskState.TASK_RUNNING
+    k.check_invariants()

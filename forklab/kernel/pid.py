@@ -11,6 +11,19 @@ and the namespace still accepts new pids (PIDNS_ADDING).
 
 A struct pid is freed (numbers removed from every idr) when the last task detaches from it:
 zombies hold their pids until they are reaped.
+
+Links. ``pid.tasks[type]`` lists the tasks using a pid as their ``type`` id (the kernel's
+hlist of ``task->pid_links[type]``); ``task.pid_links[type]`` says which pid the task is
+linked on. For PIDTYPE_PID the pointer is ``task.thread_pid``, for the others the thread
+group's ``signal.pids[type]``, and only the group leader is linked for TGID, PGID and SID.
+``__change_pid`` unlinks a task, repoints it and frees the old pid once no list holds a task
+of any type: a reaped process-group leader's pid lives on while its group has members.
+
+pidfds. ``pidfd_open`` finds the pid in the caller's namespace and hands a reference to a
+"[pidfd]" file on the shared anon inode, the same steps copy_process's CLONE_PIDFD takes. The
+6.18 profile takes PIDFD_NONBLOCK and PIDFD_THREAD and reports the later ESRCH/ENOENT rules
+(pidfd_nonblock, pidfd_thread, pidfd_open_enoent in forklab/version.py); its pidfds are still
+anon-inode files, not pidfs ones, which only /proc/<pid>/fd links would show.
 """
 
 from __future__ import annotations
@@ -302,12 +315,12 @@ def pidfd_create(k: KernelState, current: Task, pid: Pid, flags: int = 0) -> int
     return fd
 
 
-def pidfd_valid_flags(k: KernelState) -> int:
+def _pidfd_open_flags(k: KernelState) -> int:
     """The flags pidfd_open takes: none in 5.6 (kernel/pid.c:555); PIDFD_NONBLOCK from 5.10, PIDFD_THREAD from 6.9."""
     return (PIDFD_NONBLOCK if k.has("pidfd_nonblock") else 0) | (PIDFD_THREAD if k.has("pidfd_thread") else 0)
 
 
-def pidfd_check_target(k: KernelState, p: Pid, flags: int) -> None:
+def _pidfd_open_target(k: KernelState, p: Pid, flags: int) -> None:
     """Which pids get a pidfd: a thread-group leader's, EINVAL otherwise (kernel/pid.c:565-568); later versions below.
 
     6.9 (pidfd_thread): with PIDFD_THREAD any thread's pid. 6.15 (pidfd_open_enoent): a pid
@@ -328,7 +341,7 @@ def pidfd_check_target(k: KernelState, p: Pid, flags: int) -> None:
 
 def sys_pidfd_open(k: KernelState, current: Task, pid: int, flags: int) -> int:
     """pidfd_open(2): a pidfd for thread-group leader ``pid`` of the caller's namespace (kernel/pid.c:550-572)."""
-    if flags & ~pidfd_valid_flags(k):
+    if flags & ~_pidfd_open_flags(k):
         raise kerr(errno.EINVAL, f"pidfd_open flags {flags:#x} are not valid (5.6 takes none)", "kernel/pid.c:555")
     if pid <= 0:
         raise kerr(errno.EINVAL, f"pid {pid} is not positive", "kernel/pid.c:558")
@@ -336,7 +349,7 @@ def sys_pidfd_open(k: KernelState, current: Task, pid: int, flags: int) -> int:
     if p is None:
         raise kerr(errno.ESRCH, f"no pid {pid} in the caller's pid namespace", "kernel/pid.c:562")
     try:
-        pidfd_check_target(k, p, flags)
+        _pidfd_open_target(k, p, flags)
         return pidfd_create(k, current, p, flags)
     finally:
         put_pid(k, p)
