@@ -42,11 +42,20 @@ Delivery: the model has no CPU. A signal is acted on where the target would noti
   exiting while one of its threads is in a syscall is left to that thread, whose
   ``get_signal`` runs ``do_group_exit`` at the syscall's end.
 
+TIF_SIGPENDING is not a stored flag: ``signal_pending`` computes it from the queues and the
+jobctl bits, and ``wants_signal`` asks whether a signal other than the one being completed
+was pending (the flag as it was before the send). A thread that stopped resumes in
+``get_signal`` at ``relock`` once woken: ``return_to_user_mode_now`` runs ``do_signal`` for it
+first when a CLD_ report is due.
+
 So a task asleep in wait4, a pipe read or pause is woken and stopped by a stop signal and
 stays stopped; after SIGCONT it is TASK_RUNNING and its user re-issues the call (the model's
 ``Blocked`` convention). A vfork parent sleeps in TASK_KILLABLE, which only a fatal signal
 wakes: a stop signal leaves it asleep with the stop pending, and the group stop is not
-complete until it has stopped too, as on Linux.
+complete until it has stopped too, as on Linux. Once the vfork child releases it, it stops
+at its next return to user mode: its next syscall's end, or at once if a signal sent to it
+(such as the child's SIGCHLD) runs that return first; Linux stops it on the way out of
+vfork.
 
 Job control. ``do_signal_stop`` starts a group stop (``group_exit_code`` = the signal,
 ``group_stop_count`` = the threads that must stop, JOBCTL_STOP_PENDING|JOBCTL_STOP_CONSUME on
@@ -64,7 +73,8 @@ progress hands them to the child (kernel/signal.c:1166-1172, kernel/fork.c:2256)
 Not modelled: RLIMIT_SIGPENDING (``__sigqueue_alloc`` never fails, so no siginfo is lost
 and no real-time send fails with EAGAIN); ptrace stops (a traced task's signals are
 delivered as if untraced, and a group stop of a traced task or a ptrace/freezer jobctl trap
-raises ``Unmodelled``); signalfd; posix timers; the freezer; audit and LSM hooks.
+raises ``Unmodelled``); signalfd; posix timers; the freezer; audit and LSM hooks; /proc/<pid>
+directory fds as pidfds (the model's /proc has no such directories, so they are EBADF).
 """
 
 from __future__ import annotations
@@ -223,7 +233,6 @@ SIG_SICODES: dict[int, tuple[int, SIL]] = {
 @dataclass(slots=True, frozen=True)
 class KSignal:
     """struct ksignal (include/linux/signal.h:273-277): the action, siginfo and number get_signal chose."""
-
     ka: SigAction
     info: SigQueue
     sig: int
@@ -438,8 +447,8 @@ def task_join_group_stop(task: Task, current: Task) -> None:
 
 
 def signal_set_stop_flags(sig: SignalStruct, flags: int) -> None:
-    """Replace the SIGNAL_STOP_MASK bits of signal->flags, never on a dying group (kernel/signal.c:366-390
-    uses include/linux/sched/signal.h:249-254)."""
+    """Replace the SIGNAL_STOP_MASK bits of signal->flags, never on a dying group
+    (include/linux/sched/signal.h:249-254)."""
     if sig.flags & (SIGNAL_GROUP_EXIT | SIGNAL_GROUP_COREDUMP):
         raise InternalError("stop flags set on a group that is exiting (include/linux/sched/signal.h:252)")
     sig.flags = (sig.flags & ~SIGNAL_STOP_MASK) | flags
@@ -459,15 +468,6 @@ def _threads_from(t: Task) -> list[Task]:
     return threads[i:] + threads[:i]
 
 
-def wake_up_state(k: KernelState, t: Task, state: TaskState) -> bool:
-    """Wake ``t`` only if it sleeps in one of the ``state`` bits (kernel/signal.c:930, 767 call
-    kernel/sched/core.c:2625-2628)."""
-
-    if not t.state & state:
-        return False
-    return wake_up_process(k, t)
-
-
 def signal_wake_up_state(k: KernelState, t: Task, state: TaskState) -> None:
     """Mark a signal pending for ``t`` and wake it from an interruptible sleep, or one in ``state``
     (kernel/signal.c:759-770).
@@ -479,7 +479,8 @@ def signal_wake_up_state(k: KernelState, t: Task, state: TaskState) -> None:
         from forklab.kernel.fork import vfork_wait_killed  # fork.py imports this module
 
         vfork_wait_killed(k, t)
-    wake_up_state(k, t, state | TaskState.TASK_INTERRUPTIBLE)
+    if t.state & (state | TaskState.TASK_INTERRUPTIBLE):  # wake_up_state (kernel/sched/core.c:2625-2628)
+        wake_up_process(k, t)
 
 
 def signal_wake_up(k: KernelState, t: Task, fatal: bool) -> None:
@@ -510,7 +511,7 @@ def return_to_user_mode_now(k: KernelState, signal: SignalStruct) -> None:
         return  # the thread in the syscall takes the group down at its end
     for th in list(signal.thread_head):
         if th in k.in_syscall or th.state != TaskState.TASK_RUNNING or th.exit_state \
-                or th.flags & PF.PF_EXITING or th.signal is not signal or not _needs_user_mode_return(th):
+                or th.flags & PF.PF_EXITING or not _needs_user_mode_return(th):
             continue
         saved = k.current
         k.current = th
@@ -557,7 +558,8 @@ def _prepare_sigcont(k: KernelState, p: Task, signal: SignalStruct) -> None:
         task_clear_jobctl_pending(t, JOBCTL_STOP_PENDING)
         if t.ptrace & PT_SEIZED:
             raise Unmodelled("SIGCONT to a PTRACE_SEIZEd task (ptrace_trap_notify) is not modelled")
-        wake_up_state(k, t, __TASK_STOPPED)
+        if t.state & __TASK_STOPPED:  # wake_up_state(t, __TASK_STOPPED) (kernel/sched/core.c:2625-2628)
+            wake_up_process(k, t)
     why = 0
     if signal.flags & SIGNAL_STOP_STOPPED:
         why |= SIGNAL_CLD_CONTINUED
@@ -651,7 +653,6 @@ def _queue_signal(k: KernelState, sig: int, info: KernelSiginfo, t: Task, kind: 
 def _queued_siginfo(k: KernelState, sig: int, info: KernelSiginfo, t: Task) -> SigQueue:
     """The siginfo a queued entry records: the sender's ids for SEND_SIG_NOINFO, SI_KERNEL for SEND_SIG_PRIV
     (kernel/signal.c:1116-1143)."""
-
     if isinstance(info, SigQueue):
         return info
     if info is SEND_SIG_PRIV:
@@ -709,7 +710,6 @@ def send_signal(k: KernelState, sig: int, t: Task, kind: int, sender: Task | Non
 
 def _siginfo_for_target(k: KernelState, info: SigQueue, t: Task) -> SigQueue:
     """si_uid as the target's user namespace sees the sender's uid (kernel/signal.c:1224-1230)."""
-
     from forklab.kernel.sys import make_kid  # sys.py imports this module
 
     current = _current(k)
@@ -848,7 +848,6 @@ def kill_pgrp(k: KernelState, pid: Pid, sig: int, priv: int) -> int:
 def kill_pid_info(k: KernelState, sig: int, info: KernelSiginfo, pid: Pid | None) -> None:
     """Signal the process of the task with struct pid ``pid`` (any of its thread ids) as a whole
     (kernel/signal.c:1438-1458)."""
-
     p = pid_task(pid, PIDTYPE.PIDTYPE_PID)
     if p is None:
         raise kerr(errno.ESRCH, "no task has that pid", "kernel/signal.c:1440")
@@ -857,7 +856,6 @@ def kill_pid_info(k: KernelState, sig: int, info: KernelSiginfo, pid: Pid | None
 
 def prepare_kill_siginfo(k: KernelState, sig: int) -> SigQueue:
     """SI_USER with the caller's tgid and uid as its own namespaces number them (kernel/signal.c:3624-3632)."""
-
     current = _current(k)
     assert current.cred is not None and current.cred.user_ns is not None
     return SigQueue(sig, SI_USER, pid_vnr(current, task_tgid(current)),
@@ -910,7 +908,6 @@ def _kill_every_process(k: KernelState, current: Task, sig: int, info: SigQueue)
 def do_send_specific(k: KernelState, tgid: int, pid: int, sig: int, info: SigQueue) -> int:
     """Signal one thread, of thread group ``tgid`` if it is positive; ESRCH, EINVAL or EPERM
     (kernel/signal.c:3765-3793)."""
-
     current = _current(k)
     p = find_task_by_vpid(current, pid)
     if p is None or not (tgid <= 0 or pid_vnr(current, task_tgid(p)) == tgid):
@@ -928,7 +925,6 @@ def do_send_specific(k: KernelState, tgid: int, pid: int, sig: int, info: SigQue
 
 def do_tkill(k: KernelState, current: Task, tgid: int, pid: int, sig: int) -> int:
     """SI_TKILL from the caller's tgid and uid, to one thread (kernel/signal.c:3795-3807)."""
-
     assert current.cred is not None and current.cred.user_ns is not None
     info = SigQueue(sig, SI_TKILL, pid_vnr(current, task_tgid(current)),
                     from_kuid_munged(current.cred.user_ns, current.cred.uid))
@@ -951,7 +947,6 @@ def sys_tkill(k: KernelState, current: Task, pid: int, sig: int) -> int:
 
 def access_pidfd_pidns(current: Task, pid: Pid) -> bool:
     """The pid's namespace is the caller's or a descendant of it (kernel/signal.c:3653-3667)."""
-
     active = task_active_pid_ns(current)
     p: PidNamespace | None = ns_of_pid(pid)
     while p is not None and p is not active:
@@ -972,7 +967,6 @@ def pidfd_to_pid(k: KernelState, file: File) -> Pid:
 def sys_pidfd_send_signal(k: KernelState, current: Task, pidfd: int, sig: int, info: SigInfo | None,
                           flags: int) -> int:
     """pidfd_send_signal(2): signal the process a pidfd refers to (kernel/signal.c:3713-3763)."""
-
     if flags:
         raise kerr(errno.EINVAL, f"flags must be 0 (got {flags:#x})", "kernel/signal.c:3722")
     f = fdget(current, pidfd)
@@ -1005,7 +999,6 @@ def _pidfd_siginfo(k: KernelState, current: Task, pid: Pid, sig: int, info: SigI
 
 def do_notify_parent(k: KernelState, tsk: Task, sig: int) -> bool:
     """Tell the parent a child died: SIGCHLD or exit_signal; True if it must be auto-reaped (kernel/signal.c:1910-2002)."""
-
     parent = tsk.parent
     assert parent is not None and parent.sighand is not None and tsk.cred is not None and parent.cred is not None
     if sig != SIGCHLD and tsk.parent_exec_id != parent.self_exec_id:
@@ -1060,7 +1053,6 @@ def do_notify_parent_cldstop(k: KernelState, tsk: Task, for_ptracer: bool, why: 
 
 def __wake_up_parent(k: KernelState, parent: Task) -> None:
     """Wake every thread of the parent sleeping in wait (kernel/exit.c:1473-1477, called at kernel/signal.c:1999)."""
-
     assert parent.signal is not None
     for thread in parent.signal.thread_head:
         if thread.waits_on == "wait_chldexit":
@@ -1110,7 +1102,6 @@ def _start_group_stop(k: KernelState, current: Task, sig: SignalStruct, signr: i
 
 def _set_special_state_stopped(k: KernelState, current: Task) -> None:
     """set_special_state(TASK_STOPPED) and the schedule away from it (kernel/signal.c:2376, 2396)."""
-
     set_current_state_sleep(k, current, TaskState.TASK_STOPPED, "group stop")
 
 

@@ -1,8 +1,10 @@
 """Signal delivery on x86-64 (arch/x86/kernel/signal.c): ``do_signal`` and ``handle_signal``.
 
 ``do_signal`` runs on every return to user mode with a signal pending: ``get_signal``
-(kernel/signal.c) picks the signal and applies the default actions; a signal with a user
-handler comes back here and ``handle_signal`` sets up the handler's frame. The model has no
+(kernel/signal.c) picks the signal and applies the default actions -- ignoring, stopping the
+group (the task is then TASK_STOPPED and ``do_signal`` returns with it asleep) or killing it
+(``TaskKilled``); a signal with a user handler comes back here and ``handle_signal`` sets up
+the handler's frame. The model has no
 user stack or sigreturn, so the frame is not built: the delivery is recorded
 (``KernelState.signals_delivered`` and the trace) as "handler ran". What the handler changes
 in user space is the caller's business; the blocked mask a real handler runs under is
