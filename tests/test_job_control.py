@@ -11,6 +11,8 @@ import contextlib
 
 import pytest
 from conftest import fork_child
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from forklab import Blocked, Kernel, SigAction, Task, TaskKilled, TaskState
 from forklab.include.linux.sched import (
@@ -549,3 +551,64 @@ def test_a_thread_created_while_its_group_is_stopping_joins_the_stop(k):
     assert fired and all(is_stopped(th) for th in (p, t, n))
     assert p.signal.flags & SIGNAL_STOP_STOPPED and p.signal.group_stop_count == 0
     k.check_invariants()
+
+
+# --- random job control: the relations the group-stop fields keep ---------------------------------------
+
+
+JOB_SIGNALS = [SIGSTOP, SIGTSTP, SIGCONT, SIGKILL, SIGUSR1, SIGTERM, SIGQUIT]
+
+
+def check_job_control(k: Kernel) -> None:
+    """What do_signal_stop, task_participate_group_stop and prepare_signal keep true once no task is in a
+    syscall: nothing is left pending to stop, a stopped thread belongs to a stopped group, a stopped group
+    has no thread running, and the counters agree (kernel/signal.c:2304-2420, 366-390, 919-958)."""
+    for leader in k.tasks:
+        sig = leader.signal
+        live = [t for t in sig.thread_head if not t.exit_state and not t.flags & PF.PF_EXITING]
+        if not live:
+            continue
+        assert not any(t.jobctl & JOBCTL_PENDING_MASK for t in live), "a thread not in a syscall kept a stop pending"
+        assert sig.group_stop_count == 0
+        stopped = [t for t in live if is_stopped(t)]
+        if sig.flags & SIGNAL_STOP_STOPPED:
+            assert stopped == live and sig.group_exit_code in (0, SIGSTOP, SIGTSTP)
+        else:
+            assert not stopped
+        assert not sig.flags & SIGNAL_CLD_MASK, "a continue was left unreported"
+        for t in stopped:
+            assert t.on_rq == 0 and t.waits_on == "group stop"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(JOB_SIGNALS), st.booleans()), max_size=25))
+def test_random_stops_continues_and_kills_keep_the_group_stop_consistent(ops):
+    """Random kills of stop, continue, caught and fatal signals to processes and to single threads of one
+    session's process group, with waits by their parent in between."""
+    k = Kernel()
+    s = fork_child(k)
+    k.setsid(s)
+    k.rt_sigprocmask(s, SIG_BLOCK, bit(SIGCHLD))
+    procs = [fork_child(k, s), fork_child(k, s)]
+    for p in procs:
+        k.setpgid(s, p.pid, procs[0].pid)
+        k.rt_sigaction(p, SIGUSR1, SigAction(HANDLER))
+    threads = [thread_of(k, procs[0]), thread_of(k, procs[1])]
+    targets = [*procs, *threads]
+    for which, sig, by_tid in ops:
+        t = targets[which]
+        if t.exit_state or t.flags & PF.PF_EXITING:
+            continue
+        if by_tid:
+            k.tgkill(s, t.tgid, t.pid, sig)
+        else:
+            k.kill(s, t.pid, sig)
+        for p in procs:
+            with contextlib.suppress(OSError):
+                k.wait4(s, p.pid, WNOHANG | WUNTRACED | WCONTINUED)
+        for th in targets:
+            if th.state == TaskState.TASK_RUNNING and not th.exit_state and not th.flags & PF.PF_EXITING:
+                with contextlib.suppress(TaskKilled):
+                    k.getpid(th)
+        check_job_control(k)
+        k.check_invariants()
