@@ -88,7 +88,6 @@ class Runner:
     """One run: the kernel, the hub, the Task -> Proc map, the scheduler, budgets and counters."""
 
     __slots__ = (
-        "_alarm_armed",
         "_random",
         "abort",
         "alarm",
@@ -137,7 +136,6 @@ class Runner:
         self.crashes: list[Crash] = []
         self.abort: RunAbort | None = None
         self.alarm = False
-        self._alarm_armed = False
         self.in_user = False
         self.steps = 0
         self.replayed = 0
@@ -161,6 +159,7 @@ class Runner:
             raise self.abort.error
 
     def _loop(self) -> None:
+        """The hub: switch to the task each decision picks until init is gone; no runnable task is a deadlock."""
         nxt = self.sched.choose(None)
         while not self.init.glet.dead:
             if self.abort is not None:
@@ -203,12 +202,14 @@ class Runner:
         return self.abort
 
     def _lookup(self, tid: int) -> Task | None:
+        """The task with thread id ``tid`` in the initial pid namespace, or None (a schedule's tids)."""
         try:
             return self.kernel.find_task(tid)
         except ValueError:
             return None
 
     def _waits(self) -> list[tuple[int, str, str]]:
+        """(pid, comm, what it waits on) of every live task but init, for a Deadlock."""
         waits = []
         for proc in self.procs.values():
             t = proc.task
@@ -233,7 +234,7 @@ class Runner:
         self.procs[task] = child
         return child
 
-    def program_for(self, task: Task, path: str) -> Program:
+    def program_for(self, task: Task) -> Program:
         """The Program an exec just loaded into ``task``: the installed one of that file, or the no-code stand-in."""
         mm = task.mm
         exe = mm.exe_file if mm is not None else None
@@ -277,6 +278,7 @@ class Runner:
             self._exit(proc, status)
 
     def _call_program(self, proc: Proc) -> object:
+        """Start the image's program: a fresh ``main`` (a fresh module for a file), called as main(os[, argv])."""
         image = proc.image
         try:
             main = image.program.entry()
@@ -362,6 +364,7 @@ class Runner:
                 self.status = status
 
     def _spawn_first(self, k: Kernel, t: Task, flags: int) -> int:
+        """init's fork of the first process, whose code execs the program with the run's argv and env."""
         pid = k.clone(t, flags)
         image = Image(_internal(self.main_prog.name), self.argv, self.env)
         child = self.adopt(self.init, pid, direct=lambda: self.libc.execve(self.main_path, self.argv,
@@ -392,11 +395,13 @@ class Runner:
             host_signal.signal(host_signal.SIGALRM, old_handler)
 
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        """SIGALRM: the wall-clock budget is used up; interrupt user code now, or the next choice point."""
         self.alarm = True
         if self.in_user:
             raise self.fail(self._timeout_error(self.libc._p))
 
     def _timeout_error(self, proc: Proc | None) -> BudgetExceeded:
+        """The wall-clock budget's error, naming the task that was running."""
         where = proc.describe() if proc is not None else "no process"
         return BudgetExceeded(f"the wall-clock budget of {self.timeout} s is used up ({where} was running): the "
                               "program may never end, even without making calls; raise timeout= if it is only slow")
@@ -423,15 +428,18 @@ class Runner:
                    crashes=tuple(self.crashes), pid=self.first_pid)
 
     def _file(self, path: str) -> bytes:
+        """The contents of a file in the model's filesystem (b"" if it is gone)."""
         inode = self.kernel.vfs.lookup(path)
         return bytes(inode.data) if inode is not None else b""
 
 
 def _internal(name: str, fn: Callable[..., object] | None = None) -> Program:
+    """A Program of the runner's own (init, the stand-in for an executable nobody installed)."""
     return Program(name=name, with_argv=True, fn=fn or (lambda _os, _argv: 0))
 
 
 def _describe(rec: tuple[Any, ...]) -> str:
+    """A history record as ``name(args)``."""
     from forklab.runner.process import describe
 
     return describe(rec[0], rec[1])
@@ -449,6 +457,7 @@ def format_crash(proc: Proc, e: BaseException) -> str:
 
 
 def _strip(te: traceback.TracebackException, root: str) -> None:
+    """Drop the frames under ``root`` from ``te`` and the exceptions it chains."""
     te.stack = traceback.StackSummary.from_list([f for f in te.stack if not f.filename.startswith(root)])
     for nested in (te.__cause__, te.__context__):
         if nested is not None:
@@ -494,6 +503,7 @@ run = run_program  # forklab.run; the def has another name because forklab.host 
 
 
 def _installed(programs: Mapping[str, object] | None) -> dict[str, Program]:
+    """The ``programs=`` mapping as path -> Program; ValueError/TypeError for bad paths or values."""
     if programs is None:
         return {}
     if not isinstance(programs, Mapping):
@@ -507,6 +517,7 @@ def _installed(programs: Mapping[str, object] | None) -> dict[str, Program]:
 
 
 def _environment(env: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """The first process's environment as (name, value) pairs; TypeError unless str to str."""
     if env is None:
         return DEFAULT_ENV
     if not isinstance(env, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
@@ -515,6 +526,7 @@ def _environment(env: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
 
 
 def _check_limits(stdin: bytes, max_steps: int, timeout: float | None) -> None:
+    """TypeError/ValueError for a bad stdin, step budget or timeout."""
     if not isinstance(stdin, bytes):
         raise TypeError("stdin must be bytes")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps <= 0:
@@ -536,6 +548,7 @@ def _lay_out_disk(k: Kernel, executables: dict[str, Program], stdin: bytes) -> d
 
 
 def _create(k: Kernel, path: str, mode: int, data: bytes) -> Any:
+    """Create a file holding ``data`` at ``path`` in the disk image, with its missing directories."""
     parts = path.split("/")[1:-1]
     for i in range(len(parts)):
         directory = "/" + "/".join(parts[:i + 1])

@@ -149,6 +149,7 @@ class Libc:
         return self._call(name, lambda _k, _t, *_a: fn(), *args)
 
     def _missing(self, name: str) -> NoReturn:
+        """End the run: the model kernel has no such syscall, and faking it would add a kernel rule."""
         raise self._r.fail(Unmodelled(f"os.{name}: the model kernel has no {name}(2) syscall yet, and the runner "
                                       "does not fake it in user space"))
 
@@ -175,6 +176,7 @@ class Libc:
         return self._call("fork", self._do_fork)
 
     def _do_fork(self, k: Kernel, t: Task) -> int:
+        """The live part of fork: the clone, then the child re-runs this image up to here."""
         p = self._p
         pid = k.clone(t, FORK_FLAGS, 0, 0, p.tls + TID_OFFSET, 0)
         self._r.adopt(p, pid)
@@ -185,6 +187,7 @@ class Libc:
         return self._call("vfork", self._do_vfork)
 
     def _do_vfork(self, k: Kernel, t: Task) -> int:
+        """The live part of vfork: the parent is left asleep by the model until the child execs or exits."""
         pid = k.vfork(t)
         self._r.adopt(self._p, pid)
         return pid
@@ -206,6 +209,7 @@ class Libc:
         return pid
 
     def _do_clone(self, k: Kernel, t: Task, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int) -> int:
+        """The live part of clone, then the child's registration (``_adopt``)."""
         pid = k.clone(t, flags, stack, parent_tid, child_tid, tls)
         self._adopt(pid, tls)
         return pid
@@ -233,6 +237,7 @@ class Libc:
         return pid
 
     def _do_clone3(self, k: Kernel, t: Task, args: CloneArgs) -> int:
+        """The live part of clone3, then the child's registration (``_adopt``)."""
         pid = k.clone3(t, args)
         self._adopt(pid, args.tls)
         return pid
@@ -252,6 +257,7 @@ class Libc:
         raise AssertionError("exit returned")
 
     def _thread_exit(self, result: object) -> NoReturn:
+        """glibc's clone child: exit(2) with fn's return value (0 if it is not an int)."""
         self.exit_thread(result if isinstance(result, int) and not isinstance(result, bool) else 0)
 
     def posix_spawn(self, path: str, argv: Sequence[str], env: Mapping[str, str] | None, *,
@@ -362,12 +368,14 @@ class Libc:
         self._execve(_fspath(path), argv, envp)
 
     def _execve(self, path: str, argv: tuple[str, ...], envp: tuple[str, ...]) -> NoReturn:
+        """execve(2); on success the old image unwinds (ExecDone) and the task starts the new one."""
         self._call("execve", self._do_execve, path, argv, envp)
         raise ExecDone
 
     def _do_execve(self, k: Kernel, t: Task, path: str, argv: tuple[str, ...], envp: tuple[str, ...]) -> None:
+        """The live part of execve: after success the next image is the program of the file the model loaded."""
         k.execve(t, path, list(argv), list(envp))
-        self._p.next_image = Image(self._r.program_for(t, path), argv, _env_pairs(envp))
+        self._p.next_image = Image(self._r.program_for(t), argv, _env_pairs(envp))
 
     def execvp(self, file: str, args: Sequence[str]) -> NoReturn:
         """``os.execvp``: execv, searching PATH when ``file`` has no slash."""
@@ -537,6 +545,7 @@ class Libc:
 
     @staticmethod
     def _handler_address(image: Image, handler: Handler | int) -> int:
+        """The sa_handler for ``handler``: SIG_DFL/SIG_IGN as they are, a callable's address in ``image``."""
         if isinstance(handler, int) and not isinstance(handler, bool):
             if handler not in (SIG_DFL, SIG_IGN):
                 raise ValueError("a handler must be a callable, SIG_DFL or SIG_IGN (the runner has no code at "

@@ -144,6 +144,7 @@ class Proc:
         self._next_segment()
 
     def _next_segment(self) -> None:
+        """Move the replay cursor to the next non-empty segment, or past the last one."""
         while self.seg_next < len(self.segs):
             self.seg, self.end = self.segs[self.seg_next]
             self.seg_next += 1

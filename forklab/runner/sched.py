@@ -9,7 +9,10 @@ Policies:
 
 * seed 0, the Linux-like default: no preemption. At a choice point before a syscall the
   task that is running goes on (so the parent continues after fork); when it sleeps or
-  exits, the task first in runqueue order (lowest CPU, then queue order) runs.
+  exits, the task first in runqueue order (lowest CPU, then queue order) runs. On the
+  runner's default single CPU that is the task runnable longest; with several CPUs the
+  lowest CPU's queue goes first (the model keeps no global enqueue order), so init may reap
+  earlier and a fork bomb can keep refilling the table until the step budget stops it.
 * any other seed: every choice picks uniformly among the runnable tasks with a private
   ``random.Random(seed)``, which interleaves processes the ways a real run could.
 
@@ -59,12 +62,14 @@ class Scheduler:
         return task
 
     def _first(self) -> Task | None:
+        """The first runnable task in runqueue order (lowest CPU, then queue order)."""
         for rq in self._runqueues:
             if rq.queue:
                 return rq.queue[0]
         return None
 
     def _random(self) -> Task | None:
+        """A runnable task chosen uniformly with the seeded PRNG."""
         assert self._rng is not None
         total = sum(len(rq.queue) for rq in self._runqueues)
         if not total:
@@ -77,6 +82,7 @@ class Scheduler:
         raise AssertionError("unreachable: n < total")
 
     def _follow(self, step: int) -> Task:
+        """The task a given schedule names at ``step``; ScheduleMismatch if it is not runnable."""
         tid = self._forced[step]
         task = self._lookup(tid)
         if task is None or not task.on_rq:
@@ -92,6 +98,7 @@ class Scheduler:
 
 
 def _check_schedule(schedule: Sequence[int]) -> list[int]:
+    """The schedule as a list of tids; TypeError/ValueError for anything else."""
     if isinstance(schedule, (str, bytes)) or not isinstance(schedule, Sequence):
         raise TypeError("schedule must be a sequence of tids, as Run.schedule gives")
     for tid in schedule:

@@ -31,6 +31,7 @@ class ProcessStream(io.TextIOBase):
         self._host = host
 
     def _image(self) -> Image | None:
+        """The image whose user code is running, or None outside user code."""
         runner = self._runner
         proc = runner.libc._p
         if not runner.in_user or proc is None or proc.dead:
