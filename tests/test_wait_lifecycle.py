@@ -22,7 +22,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import forklab.kernel.exit as exit_c
-import forklab.kernel.fork as fork_c
 import forklab.kernel.pid as pid_c
 from forklab import Blocked, InternalError, SigAction, TaskState
 from forklab.include.linux.sched import PIDTYPE, PIDTYPE_MAX, SIGNAL_STOP_CONTINUED, SIGNAL_STOP_STOPPED
@@ -81,9 +80,6 @@ from forklab.uapi import (
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 HANDLER = 0x4000  # a user handler address: the model records its delivery instead of running it
 INT_MIN = -(2**31)
-HAS_PIDFD_PID = hasattr(fork_c, "pidfd_pid")
-needs_pidfd_pid = pytest.mark.skipif(not HAS_PIDFD_PID, reason="pidfd_pid (kernel/fork.c:1684-1690) is not in "
-                                     "forklab/kernel/fork.py yet")
 
 
 def thread(k, p):
@@ -594,7 +590,6 @@ def test_waitid_pidfd_of_a_closed_fd_is_ebadf(k):
     k.check_invariants()
 
 
-@needs_pidfd_pid
 def test_waitid_pidfd_of_another_file_is_ebadf(k):
     """P_PIDFD on a file that is not a pidfd -> EBADF from pidfd_pid (kernel/exit.c:1482, kernel/fork.c:1689)."""
     p = fork_child(k)
@@ -606,7 +601,6 @@ def test_waitid_pidfd_of_another_file_is_ebadf(k):
     k.check_invariants()
 
 
-@needs_pidfd_pid
 def test_waitid_on_a_pidfd(k):
     """P_PIDFD waits for the pidfd's process (kernel/exit.c:1524-1532); once reaped, its pid has no task:
     ECHILD (1437). A pidfd of a process that is not the caller's child: ECHILD (1459)."""

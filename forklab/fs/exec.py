@@ -494,7 +494,7 @@ def _replace(lst: list[Task], old: Task, new: Task) -> None:
 
 def _take_over_leader(k: KernelState, tsk: Task) -> None:
     """A non-leader exec becomes the leader: pid, tgid/pgid/sid links, lists; the old leader is released (fs/exec.c:1106-1183)."""
-    from forklab.kernel.exit import release_task
+    from forklab.kernel.exit import exit_state_advance, release_task
     from forklab.kernel.pid import detach_pid
 
     leader = tsk.group_leader
@@ -529,9 +529,7 @@ def _take_over_leader(k: KernelState, tsk: Task) -> None:
         th.group_leader = tsk
     tsk.exit_signal = SIGCHLD
     leader.exit_signal = -1
-    if leader.exit_state != TaskState.EXIT_ZOMBIE:
-        raise InternalError("de_thread: the old leader is not a zombie")
-    leader.exit_state = TaskState.EXIT_DEAD
+    exit_state_advance(k, leader, TaskState.EXIT_DEAD, "fs/exec.c:1170")  # the old leader must be a zombie
     k.trace("de_thread", "fs/exec.c:1155", f"thread {tsk.pid} takes over pid {leader.pid}", tid=tsk.pid)
     release_task(k, leader)
 

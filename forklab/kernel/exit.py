@@ -75,7 +75,7 @@ from forklab.include.linux.sched import (
 from forklab.ipc.sem import exit_sem
 from forklab.kernel.cgroup.cgroup import cgroup_release
 from forklab.kernel.cred import exit_creds
-from forklab.kernel.fork import __cleanup_sighand, exit_io_context, exit_mm_release, mmput
+from forklab.kernel.fork import __cleanup_sighand, exit_io_context, exit_mm_release, mmput, pidfd_pid
 from forklab.kernel.nsproxy import exit_task_namespaces
 from forklab.kernel.pid import (
     detach_pid,
@@ -768,9 +768,7 @@ def pidfd_get_pid(k: KernelState, current: Task, fd: int) -> Pid:
     f = fdget(current, fd)
     if f is None:
         raise kerr(errno.EBADF, f"fd {fd} is not open", "kernel/exit.c:1480")
-    from forklab.kernel.fork import pidfd_pid
-
-    return get_pid(pidfd_pid(f))
+    return get_pid(pidfd_pid(k, f))
 
 
 def waitid_pid(k: KernelState, current: Task, which: int, upid: int) -> tuple[int, Pid | None]:

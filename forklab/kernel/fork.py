@@ -90,15 +90,8 @@ from forklab.kernel.signal import fatal_signal_pending, flush_signal_handlers, s
 from forklab.kernel.user_namespace import get_user_ns, put_user_ns
 from forklab.ladder import CleanupLadder
 from forklab.mm.memory import copy_page_range, get_mm_rss, vma_pages
-from forklab.mm.mmap import (
-    exit_mmap,
-    security_vm_enough_memory_mm,
-    vm_area_dup,
-    vm_stat_account,
-    vm_unacct_memory,
-    vma_next_of,
-    vma_prev_of,
-)
+from forklab.mm.mmap import exit_mmap, security_vm_enough_memory_mm, vm_area_dup, vm_stat_account, vma_next_of, vma_prev_of
+from forklab.include.linux.mman import vm_unacct_memory
 from forklab.mm.rmap import anon_vma_fork, anon_vma_prepare
 from forklab.uapi import (
     CAP_SYS_ADMIN,
@@ -649,6 +642,18 @@ def _put_pidfd(k: KernelState, current: Task, pidfile: Pidfd) -> None:
 
     fput(k, pidfile.file)
     put_unused_fd(current, pidfile.fd)
+
+
+def pidfd_pid(k: KernelState, file: File) -> Pid:
+    """The struct pid a pidfd holds; EBADF for any other file (kernel/fork.c:1684-1690).
+
+    The model's ``f_op == &pidfd_fops`` test: the file is on the anon inode under the name
+    ``anon_inode:[pidfd]`` (copy_process and pidfd_create make it so).
+    """
+    if file.f_inode is k.vfs.anon_inode and file.f_path.dentry == "anon_inode:[pidfd]" \
+            and file.private_data is not None:
+        return file.private_data
+    raise kerr(errno.EBADF, "the file is not a pidfd", "kernel/fork.c:1689")
 
 
 def _copy_process_identity(f: ForkFrame) -> None:

@@ -81,10 +81,10 @@ def zap_pid_ns_processes(k: KernelState, ns: PidNamespace, reaper: Task) -> None
 
     The model kills and reaps synchronously: there is no scheduler loop to wait in.
     """
-    from forklab.include.linux.sched import PF, PIDTYPE, TaskState
-    from forklab.kernel.exit import release_task
+    from forklab.include.linux.sched import PF, PIDTYPE
+    from forklab.kernel.exit import kernel_wait4  # import cycle: kernel/exit.py imports this module
     from forklab.kernel.signal import send_sig_kill
-    from forklab.uapi import SIG_IGN, SIGCHLD
+    from forklab.uapi import __WALL, SIG_IGN, SIGCHLD, WNOHANG
 
     disable_pid_allocation(ns)
     assert reaper.sighand is not None
@@ -96,9 +96,11 @@ def zap_pid_ns_processes(k: KernelState, ns: PidNamespace, reaper: Task) -> None
         task = pid.tasks[PIDTYPE.PIDTYPE_PID][0] if pid is not None and pid.tasks[PIDTYPE.PIDTYPE_PID] else None
         if task is not None and not task.flags & PF.PF_EXITING:
             send_sig_kill(k, task)
-    # kernel_wait4(-1, __WALL) until ECHILD: reap what is left (kernel/pid_namespace.c:215-224)
-    for child in list(reaper.children):
-        if child.exit_state == TaskState.EXIT_ZOMBIE and child.signal is not None \
-                and child.signal.thread_head == [child]:
-            child.exit_state = TaskState.EXIT_DEAD
-            release_task(k, child)
+    # kernel_wait4(-1, __WALL) until ECHILD: reap what is left (kernel/pid_namespace.c:225-229)
+    while True:
+        try:
+            pid, _ = kernel_wait4(k, reaper, -1, __WALL | WNOHANG)
+        except OSError:
+            break
+        if not pid:
+            break
