@@ -1143,7 +1143,7 @@ def next_signal(pending: Sigpending, blocked: int) -> int:
     x = pending.signal & ~blocked
     if not x:
         return 0
-    if x & SYNCHRONOUS_MASK & 0xFFFFFFFFFFFFFFFF:
+    if x & SYNCHRONOUS_MASK:  # the first word holds every signal on x86-64
         x &= SYNCHRONOUS_MASK
     return (x & -x).bit_length()
 
