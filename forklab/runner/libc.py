@@ -431,12 +431,8 @@ class Libc:
         self._exit(127)
 
     def raise_signal(self, sig: int) -> None:
-        """glibc raise(): tgkill(getpid(), gettid(), sig) (kill(getpid(), sig) until the model has tgkill)."""
-        pid, tid = self.getpid(), self.gettid()
-        if _kernel_has_tgkill():
-            self._call("tgkill", Kernel.tgkill, pid, tid, sig)
-        else:
-            self._call("kill", Kernel.kill, pid, sig)
+        """glibc raise(): tgkill(getpid(), gettid(), sig)."""
+        self.tgkill(self.getpid(), self.gettid(), sig)
 
     def wait(self) -> tuple[int, int]:
         """``os.wait``: wait4(-1, 0)."""
@@ -795,13 +791,6 @@ class Libc:
         if status & 0x7F != 0x7F:
             return -(status & 0x7F)
         raise ValueError(f"invalid wait status: {status}")
-
-
-def _kernel_has_tgkill() -> bool:
-    """Whether the model's tgkill body has landed (kernel/signal.py do_tkill); until then raise() uses kill."""
-    from forklab.kernel import signal as ksignal
-
-    return hasattr(ksignal, "do_tkill")
 
 
 def _env_pairs(envp: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
