@@ -64,3 +64,20 @@ def test_examples_run_as_scripts() -> None:
 def test_every_example_has_a_test() -> None:
     tested = set(EXPECTED) | {"fork_bomb.py", "hello.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
+
+
+def test_no_example_creates_a_host_process_or_thread(monkeypatch) -> None:
+    import os
+    import threading
+
+    def no_host(*args, **kwargs):
+        raise AssertionError("forklab created a host process or thread")
+
+    for name in ("fork", "vfork", "posix_spawn", "posix_spawnp", "system"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, no_host)
+    monkeypatch.setattr(subprocess, "Popen", no_host)
+    monkeypatch.setattr(threading.Thread, "start", no_host)
+    for name in sorted(EXPECTED):
+        assert forklab.run(str(EXAMPLES / name), programs={"/bin/hello": HELLO}).stdout == EXPECTED[name]
+    assert forklab.run(str(EXAMPLES / "fork_bomb.py"), threads_max=64).status == 6
