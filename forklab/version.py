@@ -50,6 +50,11 @@ CHANGES: tuple[Change, ...] = (
     Change("nproc_after_copy_creds", (5, 14), "ucounts: count RLIMIT_NPROC in the user namespace",
            "the RLIMIT_NPROC check runs after copy_creds, so copy_creds' errors win over its EAGAIN",
            "kernel/fork.c:copy_process (21d1c5e386bc)"),
+    Change("group_exit_on_last_thread", (6, 0), "signal: Guarantee that SIGNAL_GROUP_EXIT is set on process exit",
+           "the last thread to start exiting marks the group exiting with its own code, so wait reports the last "
+           "thread's status for a group whose leader exited first (5.6: the leader's)",
+           "kernel/exit.c:synchronize_group_exit (d80f7d7b2c75, 6.0); host oracle: leader exit(2), last thread "
+           "exit(4) gives 0x400"),
     Change("timens_vm_allowed", (6, 2), "fs/exec: switch timens when a task gets a new mm",
            "CLONE_VM/CLONE_THREAD after unshare(CLONE_NEWTIME) is allowed; the child stays in the old time "
            "namespace until exec", "kernel/fork.c:copy_process, kernel/nsproxy.c:copy_namespaces (2b5f9dad32ed)"),

@@ -121,6 +121,7 @@ from forklab.uapi import (
     CLD_KILLED,
     CLD_STOPPED,
     CLD_TRAPPED,
+    O_NONBLOCK,
     P_ALL,
     P_PGID,
     P_PID,
@@ -455,11 +456,27 @@ def exit_notify(k: KernelState, tsk: Task, group_dead: bool) -> None:
 # --- exit and exit_group ------------------------------------------------------------------------------
 
 
+def synchronize_group_exit(tsk: Task, code: int) -> None:
+    """6.0+: the last thread to start exiting marks the group exiting with its own code (kernel/exit.c:synchronize_group_exit (6.0)).
+
+    ``signal->quick_threads`` counts the threads that have not started to exit; the model
+    runs one exit at a time, so it equals ``signal->live`` here.
+    """
+    sig = tsk.signal
+    assert sig is not None
+    if sig.live == 1 and not sig.flags & SIGNAL_GROUP_EXIT:
+        sig.flags = SIGNAL_GROUP_EXIT
+        sig.group_exit_code = code
+        sig.group_stop_count = 0
+
+
 def do_exit(k: KernelState, tsk: Task, code: int) -> None:
     """Tear down a task in the kernel's order and leave a zombie (kernel/exit.c:711-854)."""
     if tsk.flags & PF.PF_EXITING:
         raise InternalError(f"task {tsk.pid} exits twice")
     assert tsk.signal is not None
+    if k.has("group_exit_on_last_thread"):
+        synchronize_group_exit(tsk, code)
     exit_signals(k, tsk)  # sets PF_EXITING
     tsk.signal.live -= 1
     group_dead = tsk.signal.live == 0
@@ -771,6 +788,12 @@ def pidfd_get_pid(k: KernelState, current: Task, fd: int) -> Pid:
     return get_pid(pidfd_pid(k, f))
 
 
+def _pidfd_nonblocking(current: Task, fd: int) -> bool:
+    """5.10+: the pidfd's file was opened with PIDFD_NONBLOCK (O_NONBLOCK in f_flags)."""
+    f = fdget(current, fd)
+    return f is not None and bool(f.f_flags & O_NONBLOCK)
+
+
 def waitid_pid(k: KernelState, current: Task, which: int, upid: int) -> tuple[int, Pid | None]:
     """kernel_waitid's switch on ``which``: the pid type and a referenced struct pid, or EINVAL/EBADF (kernel/exit.c:1504-1536)."""
     if which == P_ALL:
@@ -800,11 +823,15 @@ def kernel_waitid(k: KernelState, current: Task, which: int, upid: int, options:
     if not options & (WEXITED | WSTOPPED | WCONTINUED):
         raise kerr(errno.EINVAL, "waitid: none of WEXITED, WSTOPPED and WCONTINUED", "kernel/exit.c:1502")
     wo_type, pid = waitid_pid(k, current, which, upid)
-    wo = WaitOpts(wo_type=wo_type, wo_flags=options, wo_pid=pid, wo_info=WaitidInfo())
+    nonblock = which == P_PIDFD and k.has("pidfd_nonblock") and _pidfd_nonblocking(current, upid)
+    wo = WaitOpts(wo_type=wo_type, wo_flags=options | (WNOHANG if nonblock else 0), wo_pid=pid, wo_info=WaitidInfo())
     try:
         ret = do_wait(k, current, wo)
     finally:
         put_pid(k, pid)
+    if nonblock and ret == 0 and not options & WNOHANG:
+        raise kerr(errno.EAGAIN, "waitid on a PIDFD_NONBLOCK pidfd with nothing to report",
+                   "kernel/exit.c:kernel_waitid (5.10)")
     if ret <= 0 or wo.wo_info is None:
         return None  # WNOHANG, nothing ready: si_signo and si_pid stay 0
     return SigInfo(SIGCHLD, wo.wo_info.cause, wo.wo_info.pid, wo.wo_info.uid, wo.wo_info.status)
