@@ -955,12 +955,14 @@ def access_pidfd_pidns(current: Task, pid: Pid) -> bool:
 
 
 def pidfd_to_pid(k: KernelState, file: File) -> Pid:
-    """The struct pid a pidfd (pidfd_pid: f_op is pidfd_fops) or a /proc/<pid> directory stands for; EBADF for
-    any other file (kernel/signal.c:3684-3693, kernel/fork.c:1684-1690, fs/proc/base.c:3211-3217)."""
-    if file.f_inode is k.vfs.anon_inode and file.f_path.dentry == "anon_inode:[pidfd]" \
-            and file.private_data is not None:
-        return file.private_data
-    # the model's /proc has no <pid> directories, so tgid_pidfd_to_pid always fails
+    """The struct pid a pidfd or a /proc/<pid> directory stands for; EBADF for any other file
+    (kernel/signal.c:3684-3693)."""
+    from forklab.kernel.fork import pidfd_pid  # fork.py imports this module
+
+    try:
+        return pidfd_pid(k, file)
+    except KernelError:
+        pass  # not a pidfd: tgid_pidfd_to_pid (fs/proc/base.c:3211-3217); the model's /proc has no <pid> dirs
     raise kerr(errno.EBADF, "the file is neither a pidfd nor a /proc/<pid> directory", "kernel/signal.c:3731")
 
 
