@@ -188,7 +188,7 @@ class Kernel(KernelState):
         return self._syscall(t, "waitid", lambda c: kernel_waitid(self, c, idtype, id, options))
 
     def getrusage(self, t: Task, who: int) -> Rusage:
-        """getrusage(2) for RUSAGE_SELF, RUSAGE_CHILDREN or RUSAGE_THREAD (kernel/sys.c:1764-1849)."""
+        """getrusage(2) for RUSAGE_SELF, RUSAGE_CHILDREN or RUSAGE_THREAD (kernel/sys.c:1783-1793)."""
         from forklab.kernel.sys import sys_getrusage
 
         _check_int("who", who)
@@ -196,22 +196,22 @@ class Kernel(KernelState):
 
     def tgkill(self, t: Task, tgid: int, tid: int, sig: int) -> int:
         """tgkill(2): ``sig`` to thread ``tid`` of thread group ``tgid`` (kernel/signal.c:3820-3838)."""
-        from forklab.kernel.signal import do_tkill
+        from forklab.kernel.signal import sys_tgkill
 
         for name, v in (("tgid", tgid), ("tid", tid), ("sig", sig)):
             _check_int(name, v)
-        return self._syscall(t, "tgkill", lambda c: do_tkill(self, c, tgid, tid, sig))
+        return self._syscall(t, "tgkill", lambda c: sys_tgkill(self, c, tgid, tid, sig))
 
     def tkill(self, t: Task, tid: int, sig: int) -> int:
         """tkill(2): ``sig`` to thread ``tid`` (kernel/signal.c:3840-3855)."""
-        from forklab.kernel.signal import do_tkill
+        from forklab.kernel.signal import sys_tkill
 
         _check_int("tid", tid)
         _check_int("sig", sig)
-        return self._syscall(t, "tkill", lambda c: do_tkill(self, c, 0, tid, sig))
+        return self._syscall(t, "tkill", lambda c: sys_tkill(self, c, tid, sig))
 
     def pidfd_open(self, t: Task, pid: int, flags: int = 0) -> int:
-        """pidfd_open(2): a pidfd for process ``pid``, O_CLOEXEC (kernel/pid.c:509-539)."""
+        """pidfd_open(2): a pidfd for process ``pid``, O_CLOEXEC (kernel/pid.c:550-572)."""
         from forklab.kernel.pid import sys_pidfd_open
 
         _check_int("pid", pid)
@@ -230,7 +230,7 @@ class Kernel(KernelState):
 
     def poll(self, t: Task, fds: list[tuple[int, int]], timeout: int = 0) -> list[int]:
         """poll(2) over ``(fd, events)`` pairs -> each fd's revents; ``Blocked`` when ``timeout`` != 0 and none is ready
-        (fs/select.c:970-1010)."""
+        (fs/select.c:1047-1079)."""
         from forklab.fs.select import do_sys_poll
 
         if not isinstance(fds, list) or not all(isinstance(p, tuple) and len(p) == 2 for p in fds):
@@ -242,7 +242,7 @@ class Kernel(KernelState):
     # --- process groups and sessions -------------------------------------------------------
 
     def setpgid(self, t: Task, pid: int, pgid: int) -> int:
-        """setpgid(2); 0 means the caller / the pid itself (kernel/sys.c:1003-1071)."""
+        """setpgid(2); 0 means the caller / the pid itself (kernel/sys.c:1007-1076)."""
         from forklab.kernel.sys import sys_setpgid
 
         _check_int("pid", pid)
@@ -250,27 +250,27 @@ class Kernel(KernelState):
         return self._syscall(t, "setpgid", lambda c: sys_setpgid(self, c, pid, pgid))
 
     def getpgid(self, t: Task, pid: int) -> int:
-        """getpgid(2) (kernel/sys.c:1073-1101)."""
+        """getpgid(2) (kernel/sys.c:1078-1109)."""
         from forklab.kernel.sys import do_getpgid
 
         _check_int("pid", pid)
         return self._syscall(t, "getpgid", lambda c: do_getpgid(self, c, pid))
 
     def getpgrp(self, t: Task) -> int:
-        """getpgrp(2): getpgid(0) (kernel/sys.c:1110-1113)."""
+        """getpgrp(2): getpgid(0) (kernel/sys.c:1113-1116)."""
         from forklab.kernel.sys import do_getpgid
 
         return self._syscall(t, "getpgrp", lambda c: do_getpgid(self, c, 0))
 
     def getsid(self, t: Task, pid: int) -> int:
-        """getsid(2) (kernel/sys.c:1117-1142)."""
+        """getsid(2) (kernel/sys.c:1120-1146)."""
         from forklab.kernel.sys import sys_getsid
 
         _check_int("pid", pid)
         return self._syscall(t, "getsid", lambda c: sys_getsid(self, c, pid))
 
     def setsid(self, t: Task) -> int:
-        """setsid(2): a new session and process group led by the caller; returns the sid (kernel/sys.c:1152-1193)."""
+        """setsid(2): a new session and process group led by the caller; returns the sid (kernel/sys.c:1159-1195)."""
         from forklab.kernel.sys import ksys_setsid
 
         return self._syscall(t, "setsid", lambda c: ksys_setsid(self, c))

@@ -531,7 +531,6 @@ def test_a_stopped_task_can_be_killed_into_a_core_dump_only_after_sigcont(k):
     k.check_invariants()
 
 
-@pytest.mark.xfail(reason="kernel/fork.py does not call task_join_group_stop yet (reported)", strict=False)
 def test_a_thread_created_while_its_group_is_stopping_joins_the_stop(k):
     """copy_process: task_join_group_stop gives the new thread the pending stop and one more count, after the early
     signal_pending check (kernel/fork.c:2275, kernel/signal.c:392-404)."""

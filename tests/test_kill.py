@@ -367,8 +367,6 @@ def test_tkill_needs_a_positive_tid(k, tid):
     assert state(k) == before
 
 
-@pytest.mark.xfail(reason="forklab/syscalls.py routes tgkill/tkill to do_tkill, not sys_tgkill/sys_tkill (reported)",
-                   strict=False)
 def test_public_tgkill_and_tkill_reject_non_positive_ids(k):
     """The same rules through Kernel.tgkill/Kernel.tkill (kernel/signal.c:3822, 3838)."""
     c = fork_child(k)

@@ -62,6 +62,7 @@ from forklab.errors import ERESTARTNOINTR, InternalError, kerr
 from forklab.fs.file import dup_fd
 from forklab.fs.fs_struct import copy_fs_struct
 from forklab.include.linux.mm_types import NR_MM_COUNTERS, TASK_SIZE_MAX, VM, MmStruct
+from forklab.include.linux.mman import vm_unacct_memory
 from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, Pid, PidNamespace
 from forklab.include.linux.sched import (
     PF,
@@ -86,12 +87,18 @@ from forklab.kernel.pid import (
     pid_vnr,
     task_active_pid_ns,
 )
-from forklab.kernel.signal import fatal_signal_pending, flush_signal_handlers, signal_pending
+from forklab.kernel.signal import fatal_signal_pending, flush_signal_handlers, signal_pending, task_join_group_stop
 from forklab.kernel.user_namespace import get_user_ns, put_user_ns
 from forklab.ladder import CleanupLadder
 from forklab.mm.memory import copy_page_range, get_mm_rss, vma_pages
-from forklab.mm.mmap import exit_mmap, security_vm_enough_memory_mm, vm_area_dup, vm_stat_account, vma_next_of, vma_prev_of
-from forklab.include.linux.mman import vm_unacct_memory
+from forklab.mm.mmap import (
+    exit_mmap,
+    security_vm_enough_memory_mm,
+    vm_area_dup,
+    vm_stat_account,
+    vma_next_of,
+    vma_prev_of,
+)
 from forklab.mm.rmap import anon_vma_fork, anon_vma_prepare
 from forklab.uapi import (
     CAP_SYS_ADMIN,
@@ -734,6 +741,7 @@ def _attach_child(k: KernelState, current: Task, p: Task, pid: Pid, clone_flags:
         current.signal.nr_threads += 1
         current.signal.live += 1
         current.signal.sigcnt += 1
+        task_join_group_stop(p, current)
         current.signal.thread_head.append(p)
     attach_pid(p, PIDTYPE.PIDTYPE_PID)
     k.nr_threads += 1
