@@ -101,6 +101,7 @@ def _check_pids(k: KernelState, tasks: list[Task], errors: list[str]) -> None:
             namespaces[id(upid.ns)] = upid.ns
             if upid.ns.idr.get(upid.nr) is not pid:
                 errors.append(f"task {t.pid}: number {upid.nr} at level {upid.ns.level} not mapped to its pid")
+    _check_pid_links(tasks, errors)
     for ns in namespaces.values():
         for nr, pid in ns.idr.items():
             if pid is None:
@@ -110,6 +111,30 @@ def _check_pids(k: KernelState, tasks: list[Task], errors: list[str]) -> None:
         visible = len(ns.idr)
         if ns.pid_allocated not in (visible, visible | PIDNS_ADDING):
             errors.append(f"pid ns level {ns.level}: pid_allocated {ns.pid_allocated & ~PIDNS_ADDING} != {visible}")
+
+
+def _check_pid_links(tasks: list[Task], errors: list[str]) -> None:
+    """pid->tasks[type] and task->pid_links[type] point at each other; a live leader is linked once on its group's
+    TGID, PGID and SID pids; the members of a process group share its session (kernel/pid.c:attach_pid, kernel/sys.c)."""
+    for t in tasks:
+        for kind in PIDTYPE:
+            pid = t.pid_links[kind]
+            if pid is not None and sum(1 for x in pid.tasks[kind] if x is t) != 1:
+                errors.append(f"task {t.pid}: pid_links[{kind.name}] does not list it exactly once")
+        if t.group_leader is not t or t.exit_state or t.signal is None:
+            continue
+        for kind in (PIDTYPE.PIDTYPE_TGID, PIDTYPE.PIDTYPE_PGID, PIDTYPE.PIDTYPE_SID):
+            if t.signal.pids[kind] is None or t.pid_links[kind] is not t.signal.pids[kind]:
+                errors.append(f"leader {t.pid}: not linked on its signal's {kind.name} pid")
+        pgrp = t.signal.pids[PIDTYPE.PIDTYPE_PGID]
+        for member in pgrp.tasks[PIDTYPE.PIDTYPE_PGID] if pgrp is not None else []:
+            if member.signal is not None and member.signal.pids[PIDTYPE.PIDTYPE_SID] is not t.signal.pids[PIDTYPE.PIDTYPE_SID]:
+                errors.append(f"task {member.pid}: in process group {pgrp.numbers[0].nr} but another session")
+        for link, linked in enumerate(t.pid_links):
+            if link != PIDTYPE.PIDTYPE_PID and linked is not None:
+                for other in linked.tasks[link]:
+                    if other.pid_links[link] is not linked:
+                        errors.append(f"task {other.pid}: on a {PIDTYPE(link).name} list its pid_links do not name")
 
 
 def _count(pairs: list[tuple[Any, int]]) -> dict[int, tuple[Any, int]]:
