@@ -127,9 +127,10 @@ def _check_pid_links(tasks: list[Task], errors: list[str]) -> None:
             if t.signal.pids[kind] is None or t.pid_links[kind] is not t.signal.pids[kind]:
                 errors.append(f"leader {t.pid}: not linked on its signal's {kind.name} pid")
         pgrp = t.signal.pids[PIDTYPE.PIDTYPE_PGID]
+        sid = t.signal.pids[PIDTYPE.PIDTYPE_SID]
         for member in pgrp.tasks[PIDTYPE.PIDTYPE_PGID] if pgrp is not None else []:
-            if member.signal is not None and member.signal.pids[PIDTYPE.PIDTYPE_SID] is not t.signal.pids[PIDTYPE.PIDTYPE_SID]:
-                errors.append(f"task {member.pid}: in process group {pgrp.numbers[0].nr} but another session")
+            if member.signal is not None and member.signal.pids[PIDTYPE.PIDTYPE_SID] is not sid:
+                errors.append(f"task {member.pid}: in process group {t.signal.pids} but another session")
         for link, linked in enumerate(t.pid_links):
             if link != PIDTYPE.PIDTYPE_PID and linked is not None:
                 for other in linked.tasks[link]:
