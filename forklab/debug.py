@@ -130,7 +130,7 @@ def _check_pid_links(tasks: list[Task], errors: list[str]) -> None:
         sid = t.signal.pids[PIDTYPE.PIDTYPE_SID]
         for member in pgrp.tasks[PIDTYPE.PIDTYPE_PGID] if pgrp is not None else []:
             if member.signal is not None and member.signal.pids[PIDTYPE.PIDTYPE_SID] is not sid:
-                errors.append(f"task {member.pid}: in process group {t.signal.pids} but another session")
+                errors.append(f"task {member.pid}: in leader {t.pid}'s process group but in another session")
         for link, linked in enumerate(t.pid_links):
             if link != PIDTYPE.PIDTYPE_PID and linked is not None:
                 for other in linked.tasks[link]:
