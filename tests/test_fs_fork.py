@@ -15,6 +15,7 @@ from forklab.fs.file_table import fput
 from forklab.fs.fs_struct import copy_fs_struct, exit_fs, unshare_fs, unshare_fs_struct
 from forklab.fs.open import do_sys_open, ksys_chdir
 from forklab.fs.read_write import ksys_lseek, ksys_read, ksys_write
+from forklab.include.linux.fs import get_file
 from forklab.kernel.fork import copy_files, copy_fs
 from forklab.uapi import (
     AT_FDCWD,
@@ -368,7 +369,7 @@ def test_invariants_detect_leaks(k: KernelState) -> None:
     assert p.files is not None and p.fs is not None
     f = p.files.fdt.fd[fd]
     assert f is not None
-    F.get_file(f)
+    get_file(f)
     errs = check_fs_invariants(k, [p])
     assert any("f_count 2" in e for e in errs)
     assert check_fs_invariants(k, [p], {id(f): 1}) == []

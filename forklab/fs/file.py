@@ -39,6 +39,7 @@ from forklab.include.linux.fdtable import (
     FilesStruct,
     fcheck_files,
 )
+from forklab.include.linux.fs import get_file
 from forklab.include.linux.log2 import roundup_pow_of_two
 from forklab.include.linux.types import U32
 from forklab.uapi import O_CLOEXEC, RLIMIT_NOFILE
@@ -68,7 +69,6 @@ __all__ = [
     "filp_close",
     "fput",
     "get_close_on_exec",
-    "get_file",
     "get_files_struct",
     "get_unused_fd_flags",
     "ksys_close",
@@ -336,12 +336,6 @@ def fdget(t: Task, fd: int) -> File | None:
 def fdget_raw(t: Task, fd: int) -> File | None:
     """The file at ``fd``, O_PATH files included; no reference (fs/file.c:813-816)."""
     return fcheck_files(_files(t), fd)
-
-
-def get_file(f: File) -> File:
-    """Take a reference on a struct file (include/linux/fs.h:984-988)."""
-    f.f_count += 1
-    return f
 
 
 def fget(t: Task, fd: int) -> File | None:

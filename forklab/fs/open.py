@@ -34,7 +34,8 @@ from forklab.fs.file import fd_install, fdget_raw, filp_close, get_unused_fd_fla
 from forklab.fs.file_table import alloc_empty_file, fput
 from forklab.fs.fs_struct import current_umask, set_fs_pwd, set_fs_root
 from forklab.fs.inode import inode_owner_or_capable
-from forklab.fs.vfs import PATH_MAX, Vfs, dotdot, is_dir, is_reg, join
+from forklab.fs.vfs import PATH_MAX, Vfs, dotdot, join
+from forklab.include.linux.dcache import is_dir, is_reg
 from forklab.include.linux.fdtable import (
     FMODE_ATOMIC_POS,
     FMODE_CAN_READ,

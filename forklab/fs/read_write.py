@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
 from forklab.fs.file import fdget
+from forklab.fs.libfs import dcache_dir_lseek
 from forklab.fs.vfs import DEV_ZERO
 from forklab.include.linux.fdtable import (
     FMODE_CAN_READ,
@@ -39,7 +40,7 @@ from forklab.include.linux.fdtable import (
     File,
 )
 from forklab.include.linux.types import _s64
-from forklab.uapi import O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET
+from forklab.uapi import O_APPEND, SEEK_CUR, SEEK_END
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
@@ -78,18 +79,6 @@ def generic_file_llseek_size(file: File, offset: int, whence: int, maxsize: int,
             raise kerr(errno.ENXIO, "SEEK_HOLE at or past the end of the file", "fs/read_write.c:125")
         offset = eof
     return vfs_setpos(file, offset, maxsize)
-
-
-def dcache_dir_lseek(file: File, offset: int, whence: int) -> int:
-    """Directory seek: SEEK_SET or SEEK_CUR only, never negative (fs/libfs.c:134-170)."""
-    if whence == SEEK_CUR:
-        offset = _s64(offset + file.f_pos)
-    elif whence != SEEK_SET:
-        raise kerr(errno.EINVAL, "directories seek only with SEEK_SET or SEEK_CUR", "fs/libfs.c:146")
-    if offset < 0:
-        raise kerr(errno.EINVAL, "the resulting directory offset would be negative", "fs/libfs.c:142-146")
-    file.f_pos = offset
-    return offset
 
 
 def vfs_llseek(file: File, offset: int, whence: int) -> int:

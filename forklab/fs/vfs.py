@@ -27,6 +27,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
+from forklab.include.linux.dcache import is_dir
 from forklab.include.linux.fdtable import (
     NR_FILE,
     S_IFCHR,
@@ -47,16 +48,6 @@ NAME_MAX = 255  # include/uapi/linux/limits.h:12
 
 DEV_NULL = MKDEV(1, 3)  # drivers/char/mem.c:870
 DEV_ZERO = MKDEV(1, 5)  # drivers/char/mem.c:873
-
-
-def is_dir(inode: Inode) -> bool:
-    """``d_can_lookup``/``S_ISDIR``: the inode is a directory (include/linux/dcache.h:404)."""
-    return inode.kind == "dir"
-
-
-def is_reg(inode: Inode) -> bool:
-    """``d_is_reg``/``S_ISREG``: the inode is a regular file (include/linux/dcache.h:434)."""
-    return inode.kind in ("reg", "shmem")
 
 
 class Vfs:
