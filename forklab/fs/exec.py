@@ -104,7 +104,8 @@ from typing import TYPE_CHECKING
 from forklab.errors import InternalError, Unmodelled, kerr
 from forklab.fs.file import do_close_on_exec, put_files_struct, unshare_files
 from forklab.fs.file_table import alloc_empty_file, fput
-from forklab.fs.open import getname, user_path_at, vfs_open
+from forklab.fs.namei import getname, user_path_at
+from forklab.fs.open import vfs_open
 from forklab.include.linux.dcache import is_dir, is_reg
 from forklab.include.linux.fdtable import S_ISGID, S_ISUID, S_IXGRP, S_IXUGO, File, FilesStruct
 from forklab.include.linux.fs import get_file

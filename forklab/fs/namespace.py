@@ -1,4 +1,4 @@
-"""Mount namespaces (fs/namespace.c): copy_mnt_ns and current_chrooted."""
+"""Mount namespaces (fs/namespace.c): copy_mnt_ns, current_chrooted and the mount root a task's paths carry."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 def current_chrooted(t: Task) -> bool:
     """Whether ``t``'s root is not its mount namespace's root (fs/namespace.c:3941-3960)."""
     return t.fs is not None and t.fs.root.dentry != t.fs.root.mnt_root
+
+
+def current_mnt_root(t: Task) -> str:
+    """The mount root Paths of this task carry (fs/namespace.c:3941 current_chrooted compares it)."""
+    return t.fs.root.mnt_root if t.fs is not None else "/"
 
 
 def copy_mnt_ns(k: KernelState, flags: int, ns: Namespace, user_ns: UserNamespace) -> Namespace:

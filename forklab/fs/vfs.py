@@ -123,7 +123,7 @@ class Vfs:
         """Link a new inode under its parent: EEXIST, ENOENT, ENOTDIR (no kernel analogue: d_instantiate)."""
         if path in self.inodes:
             raise kerr(errno.EEXIST, f"{path} already exists", "fs/namei.c:3447")
-        parent = _dirname(path)
+        parent = dirname(path)
         pinode = self.inodes.get(parent)
         if pinode is None:
             raise kerr(errno.ENOENT, f"parent of {path} does not exist", "fs/namei.c:1690")
@@ -140,6 +140,8 @@ class Vfs:
         Absolute names start at ``t.fs.root.dentry``, relative ones at ``t.fs.pwd.dentry``;
         ``..`` never climbs above the root (fs/namei.c:1568 follow_dotdot).
         """
+        from forklab.fs.namei import dotdot  # import cycle: fs/namei.py imports this module
+
         if t.fs is None:
             raise kerr(errno.ENOENT, "task has no fs_struct", "fs/namei.c:2288")
         root = t.fs.root.dentry
@@ -172,6 +174,8 @@ class Vfs:
 
     def step(self, cur: str, root: str, comp: str) -> str:
         """walk_component for an intermediate component, then the directory check (fs/namei.c:2245-2253)."""
+        from forklab.fs.namei import dotdot  # import cycle: fs/namei.py imports this module
+
         if comp == ".":
             nxt = cur
         elif comp == "..":
@@ -203,14 +207,7 @@ def join(directory: str, comp: str) -> str:
     return "/" + comp if directory == "/" else f"{directory}/{comp}"
 
 
-def dotdot(cur: str, root: str) -> str:
-    """``..``: stay at the task's root, else go to the parent (fs/namei.c:1568-1590 follow_dotdot)."""
-    if cur == root:
-        return cur
-    return _dirname(cur)
-
-
-def _dirname(path: str) -> str:
+def dirname(path: str) -> str:
     """The parent pathname (no kernel analogue: d_parent)."""
     head = path.rsplit("/", 1)[0]
     return head or "/"
