@@ -402,7 +402,7 @@ class Kernel(KernelState):
 
     def close(self, t: Task, fd: int) -> int:
         """close(2) (fs/open.c:1189)."""
-        from forklab.fs.file import ksys_close
+        from forklab.fs.open import ksys_close
 
         _check_int("fd", fd)
         self._syscall(t, "close", lambda c: ksys_close(self, c, fd))

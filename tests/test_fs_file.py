@@ -10,7 +10,7 @@ from fs_model_helpers import assert_ok, bare_kernel, make_task
 
 from forklab.fs import file as F
 from forklab.fs.debug import files_snapshot
-from forklab.fs.open import do_sys_open
+from forklab.fs.open import do_sys_open, ksys_close
 from forklab.include.linux.fdtable import NR_OPEN_DEFAULT
 from forklab.uapi import AT_FDCWD, O_CLOEXEC, O_CREAT, O_RDONLY, O_RDWR, RLIMIT_NOFILE
 
@@ -33,7 +33,7 @@ def test_lowest_fd_first_and_reuse(k: KernelState) -> None:
     t = make_task(k)
     fds = [_open(k, t) for _ in range(4)]
     assert fds == [0, 1, 2, 3]
-    F.ksys_close(k, t, 1)
+    ksys_close(k, t, 1)
     assert t.files is not None and t.files.next_fd == 1
     assert _open(k, t) == 1
     assert _open(k, t) == 4
@@ -45,12 +45,12 @@ def test_close_bad_fd_is_ebadf(k: KernelState) -> None:
     t = make_task(k)
     for fd in (0, 5, -1, 10**6):
         with pytest.raises(OSError) as e:
-            F.ksys_close(k, t, fd)
+            ksys_close(k, t, fd)
         assert e.value.errno == errno.EBADF
     fd = _open(k, t)
-    F.ksys_close(k, t, fd)
+    ksys_close(k, t, fd)
     with pytest.raises(OSError) as e:
-        F.ksys_close(k, t, fd)
+        ksys_close(k, t, fd)
     assert e.value.errno == errno.EBADF
     assert k.vfs.nr_files == 0
     assert_ok(k, [t])

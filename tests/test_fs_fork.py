@@ -13,7 +13,7 @@ from forklab.fs.anon_inodes import anon_inode_getfile
 from forklab.fs.debug import check_fs_invariants, files_snapshot, fs_snapshot, vfs_snapshot
 from forklab.fs.file_table import fput
 from forklab.fs.fs_struct import copy_fs_struct, exit_fs, unshare_fs, unshare_fs_struct
-from forklab.fs.open import do_sys_open, ksys_chdir
+from forklab.fs.open import do_sys_open, ksys_chdir, ksys_close
 from forklab.fs.read_write import ksys_lseek, ksys_read, ksys_write
 from forklab.include.linux.fs import get_file
 from forklab.kernel.fork import copy_files, copy_fs
@@ -49,7 +49,7 @@ def test_dup_fd_copies_bitmaps_and_shares_files(k: KernelState) -> None:
     a = _open(k, p)
     b = _open(k, p, "/dev/null", O_RDWR | O_CLOEXEC)
     c = _open(k, p)
-    F.ksys_close(k, p, a)
+    ksys_close(k, p, a)
     c_ = fork_like(k, p, 2)
     assert c_.files is not p.files and c_.files is not None and p.files is not None
     assert c_.files.fdt.open_fds == {b, c}
@@ -68,7 +68,7 @@ def test_child_fd_allocation_starts_at_zero(k: KernelState) -> None:
     p = make_task(k)
     for _ in range(3):
         _open(k, p)
-    F.ksys_close(k, p, 0)
+    ksys_close(k, p, 0)
     child = fork_like(k, p, 2)
     assert _open(k, child) == 0
     assert _open(k, p) == 0
@@ -122,7 +122,7 @@ def test_clone_files_shares_table(k: KernelState) -> None:
     assert child.files is p.files and p.files is not None and p.files.count == 2
     fd = _open(k, child)
     assert p.files.fdt.fd[fd] is not None
-    F.ksys_close(k, p, fd)
+    ksys_close(k, p, fd)
     assert child.files is not None and child.files.fdt.fd[fd] is None
     assert_ok(k, [p, child])
     F.exit_files(k, child)
@@ -143,7 +143,7 @@ def test_dup_fd_large_table(k: KernelState) -> None:
     p = make_task(k, nofile=10000)
     fd = _open(k, p)
     F.ksys_dup3(k, p, fd, 700, 0)
-    F.ksys_close(k, p, 700)
+    ksys_close(k, p, 700)
     F.ksys_dup3(k, p, fd, 200, 0)
     assert p.files is not None and p.files.fdt.max_fds == 1024
     child = fork_like(k, p, 2)
@@ -332,7 +332,7 @@ def test_pidfd_file_lifecycle(k: KernelState) -> None:
     assert_ok(k, [p])
     child = fork_like(k, p, 2)
     assert f.f_count == 2
-    F.ksys_close(k, p, fd)
+    ksys_close(k, p, fd)
     assert pid.count == 2 and f.private_data is pid
     F.exit_files(k, child)
     assert pid.count == 1 and k.vfs.anon_inode.i_count == 1 and k.vfs.nr_files == 0

@@ -13,7 +13,7 @@ from forklab.errors import Unmodelled
 from forklab.fs import file as F
 from forklab.fs.anon_inodes import anon_inode_getfile
 from forklab.fs.fcntl import do_fcntl
-from forklab.fs.open import do_sys_open
+from forklab.fs.open import do_sys_open, ksys_close
 from forklab.fs.read_write import SEEK_DATA, SEEK_HOLE, ksys_lseek, ksys_read, ksys_write
 from forklab.uapi import (
     AT_FDCWD,
@@ -102,7 +102,7 @@ def test_lseek_pidfd_espipe(k: KernelState) -> None:
     assert _err(ksys_write, k, t, fd, b"x") == errno.EINVAL
     assert do_fcntl(k, t, fd, F_GETFL, 0) == O_RDWR
     assert do_fcntl(k, t, fd, F_GETFD, 0) == FD_CLOEXEC
-    F.ksys_close(k, t, fd)
+    ksys_close(k, t, fd)
     assert pid.count == 1
 
 

@@ -19,7 +19,7 @@ from forklab.fs import file as F
 from forklab.fs.debug import check_fs_invariants
 from forklab.fs.fcntl import do_fcntl
 from forklab.fs.fs_struct import exit_fs
-from forklab.fs.open import do_sys_open
+from forklab.fs.open import do_sys_open, ksys_close
 from forklab.fs.read_write import ksys_lseek, ksys_read, ksys_write
 from forklab.include.linux.sched import Task
 from forklab.uapi import (
@@ -82,7 +82,7 @@ class FdMachine(RuleBasedStateMachine):
         t = self._t(i)
         ref = self._ref(t)
         try:
-            F.ksys_close(self.k, t, fd)
+            ksys_close(self.k, t, fd)
         except OSError as e:
             assert e.errno == errno.EBADF and fd not in ref
             return

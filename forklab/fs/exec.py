@@ -102,12 +102,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Unmodelled, kerr
-from forklab.fs.file import do_close_on_exec, put_files_struct, unshare_files
+from forklab.fs.file import do_close_on_exec, put_files_struct, reset_files_struct, unshare_files
 from forklab.fs.file_table import alloc_empty_file, fput
 from forklab.fs.namei import getname, user_path_at
 from forklab.fs.open import vfs_open
 from forklab.include.linux.dcache import is_dir, is_reg
-from forklab.include.linux.fdtable import S_ISGID, S_ISUID, S_IXGRP, S_IXUGO, File, FilesStruct
+from forklab.include.linux.fdtable import S_ISGID, S_ISUID, S_IXGRP, S_IXUGO, File
 from forklab.include.linux.fs import get_file
 from forklab.include.linux.fs_struct import Path
 from forklab.include.linux.mm_types import TASK_SIZE_MAX, VM, MmStruct, VmAreaStruct
@@ -138,7 +138,6 @@ __all__ = [
     "do_execve",
     "exec_mmap",
     "flush_old_exec",
-    "reset_files_struct",
     "setup_new_exec",
 ]
 
@@ -195,17 +194,6 @@ class Bprm:
     marked_in_exec: bool = False
     argv_ptrs: list[int] = field(default_factory=list)
     envp_ptrs: list[int] = field(default_factory=list)
-
-
-# --- the fd table -------------------------------------------------------------------------
-
-
-def reset_files_struct(k: KernelState, t: Task, files: FilesStruct) -> None:
-    """Put the displaced table back and drop the private copy (fs/file.c:425-435)."""
-    old = t.files
-    t.files = files
-    if old is not None:
-        put_files_struct(k, old)
 
 
 # --- credentials -----------------------------------------------------------------------------

@@ -66,17 +66,16 @@ __all__ = [
     "fdget_raw",
     "fget",
     "fget_raw",
-    "filp_close",
     "fput",
     "get_close_on_exec",
     "get_files_struct",
     "get_unused_fd_flags",
-    "ksys_close",
     "ksys_dup",
     "ksys_dup2",
     "ksys_dup3",
     "put_files_struct",
     "put_unused_fd",
+    "reset_files_struct",
     "rlimit_nofile",
     "set_close_on_exec",
     "unshare_fd",
@@ -178,16 +177,10 @@ def dup_fd(k: KernelState, oldf: FilesStruct) -> FilesStruct:
     return newf
 
 
-def filp_close(k: KernelState, filp: File, files: FilesStruct | None) -> int:
-    """Flush, drop POSIX locks, then fput (fs/open.c:1239-1257)."""
-    if filp.f_count == 0:
-        return 0  # "VFS: Close: file count is 0" (fs/open.c:1243-1246)
-    fput(k, filp)
-    return 0
-
-
 def close_files(k: KernelState, files: FilesStruct) -> Fdtable:
     """Close every installed fd of a dying files_struct, lowest first (fs/file.c:368-398)."""
+    from forklab.fs.open import filp_close  # import cycle: fs/open.py imports this module
+
     fdt = files.fdt
     for fd in sorted(fdt.open_fds):
         if fd >= fdt.max_fds:
@@ -214,6 +207,14 @@ def put_files_struct(k: KernelState, files: FilesStruct) -> None:
     files.count -= 1
     if files.count == 0:
         close_files(k, files)
+
+
+def reset_files_struct(k: KernelState, t: Task, files: FilesStruct) -> None:
+    """Put the displaced table back and drop the private copy (fs/file.c:425-435)."""
+    old = t.files
+    t.files = files
+    if old is not None:
+        put_files_struct(k, old)
 
 
 def exit_files(k: KernelState, tsk: Task) -> None:
@@ -293,6 +294,8 @@ def fd_install(t: Task, fd: int, file: File) -> None:
 
 def __close_fd(k: KernelState, files: FilesStruct, fd: int) -> int:
     """Close ``fd``: EBADF if it holds no file; else free the slot and filp_close (fs/file.c:626-646)."""
+    from forklab.fs.open import filp_close  # import cycle: fs/open.py imports this module
+
     fd &= U32
     fdt = files.fdt
     if fd >= fdt.max_fds or fdt.fd[fd] is None:
@@ -304,13 +307,10 @@ def __close_fd(k: KernelState, files: FilesStruct, fd: int) -> int:
     return filp_close(k, file, files)
 
 
-def ksys_close(k: KernelState, t: Task, fd: int) -> int:
-    """close(2): __close_fd on the caller's table (include/linux/syscalls.h:1373-1376, fs/open.c:1266-1279)."""
-    return __close_fd(k, _files(t), fd)
-
-
 def do_close_on_exec(k: KernelState, files: FilesStruct) -> None:
     """At exec, close every fd marked close-on-exec and clear the marks (fs/file.c:680-714)."""
+    from forklab.fs.open import filp_close  # import cycle: fs/open.py imports this module
+
     fdt = files.fdt
     marked = sorted(fd for fd in fdt.close_on_exec if fd < fdt.max_fds)
     fdt.close_on_exec.clear()
@@ -366,6 +366,8 @@ def get_close_on_exec(t: Task, fd: int) -> bool:
 
 def do_dup2(k: KernelState, files: FilesStruct, file: File, fd: int, flags: int) -> int:
     """Point ``fd`` at ``file``, closing what it held; EBUSY on a reserved fd (fs/file.c:868-910)."""
+    from forklab.fs.open import filp_close  # import cycle: fs/open.py imports this module
+
     fdt = files.fdt
     tofree = fdt.fd[fd]
     if tofree is None and fd in fdt.open_fds:
@@ -462,4 +464,3 @@ def unshare_files(k: KernelState, task: Task) -> FilesStruct | None:
         return None
     task.files = copy
     return old
-

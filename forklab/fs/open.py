@@ -30,7 +30,8 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import Unmodelled, kerr
-from forklab.fs.file import fd_install, fdget_raw, filp_close, get_unused_fd_flags, put_unused_fd
+from forklab.fs.file import __close_fd, _files, fd_install, fdget_raw, get_unused_fd_flags, put_unused_fd
+from forklab.fs.file_table import fput
 from forklab.fs.fs_struct import set_fs_pwd, set_fs_root
 from forklab.fs.namei import getname, path_openat, user_path_at
 from forklab.fs.namespace import current_mnt_root
@@ -47,6 +48,7 @@ from forklab.include.linux.fdtable import (
     FMODE_READ,
     FMODE_WRITE,
     File,
+    FilesStruct,
     Inode,
 )
 from forklab.include.linux.fs import ACC_MODE, MAY_WRITE
@@ -159,7 +161,7 @@ def do_sys_open(k: KernelState, t: Task, dfd: int, filename: str, flags: int, mo
 
 
 def ksys_open(k: KernelState, t: Task, filename: str, flags: int, mode: int) -> int:
-    """open(2) on x86-64: O_LARGEFILE forced, relative to the cwd (include/linux/syscalls.h:1381-1388)."""
+    """open(2) on x86-64: O_LARGEFILE forced, relative to the cwd (fs/open.c:1166-1169, include/linux/syscalls.h:1381-1388)."""
     return do_sys_open(k, t, AT_FDCWD, filename, flags | O_LARGEFILE, mode)
 
 
@@ -202,6 +204,23 @@ def ksys_chroot(k: KernelState, t: Task, filename: str) -> int:
     return 0
 
 
+def filp_close(k: KernelState, filp: File, files: FilesStruct | None) -> int:
+    """Flush, drop POSIX locks, then fput (fs/open.c:1239-1257)."""
+    if filp.f_count == 0:
+        return 0  # "VFS: Close: file count is 0" (fs/open.c:1243-1246)
+    fput(k, filp)
+    return 0
+
+
+def ksys_close(k: KernelState, t: Task, fd: int) -> int:
+    """close(2): __close_fd on the caller's table (fs/open.c:1266-1279, include/linux/syscalls.h:1373-1376).
+
+    The ERESTART* to EINTR mapping of fs/open.c:1271-1275 has nothing to map: the model's
+    __close_fd has no ->flush that could be interrupted.
+    """
+    return __close_fd(k, _files(t), fd)
+
+
 __all__ = [
     "build_open_flags",
     "build_open_how",
@@ -209,6 +228,7 @@ __all__ = [
     "filp_close",
     "ksys_chdir",
     "ksys_chroot",
+    "ksys_close",
     "ksys_fchdir",
     "ksys_open",
     "sys_openat",
