@@ -12,11 +12,11 @@ from forklab.fs import file as F
 from forklab.fs.anon_inodes import anon_inode_getfile
 from forklab.fs.debug import check_fs_invariants, files_snapshot, fs_snapshot, vfs_snapshot
 from forklab.fs.file_table import fput
-from forklab.fs.fs_struct import copy_fs_struct, exit_fs, unshare_fs, unshare_fs_struct
+from forklab.fs.fs_struct import copy_fs_struct, exit_fs, unshare_fs_struct
 from forklab.fs.open import do_sys_open, ksys_chdir, ksys_close
 from forklab.fs.read_write import ksys_lseek, ksys_read, ksys_write
 from forklab.include.linux.fs import get_file
-from forklab.kernel.fork import copy_files, copy_fs
+from forklab.kernel.fork import copy_files, copy_fs, unshare_fd, unshare_files, unshare_fs
 from forklab.uapi import (
     AT_FDCWD,
     CLONE_FILES,
@@ -284,10 +284,10 @@ def test_unshare_fd_and_fs(k: KernelState) -> None:
     """unshare copies the files/fs only when shared (kernel/fork.c:2861-2895)."""
     p = make_task(k)
     _open(k, p)
-    assert F.unshare_fd(k, CLONE_FILES, p) is None
+    assert unshare_fd(k, CLONE_FILES, p) is None
     assert unshare_fs(k, CLONE_FS, p) is None
     child = fork_like(k, p, 2, CLONE_FILES | CLONE_FS)
-    new_files = F.unshare_fd(k, CLONE_FILES, child)
+    new_files = unshare_fd(k, CLONE_FILES, child)
     assert new_files is not None and new_files is not p.files
     old = child.files
     child.files = new_files
@@ -302,9 +302,9 @@ def test_unshare_files_for_exec(k: KernelState) -> None:
     """exec's unshare_files gives a private copy only if shared and returns the displaced table (kernel/fork.c:3032-3048)."""
     p = make_task(k)
     _open(k, p, flags=O_RDONLY | O_CLOEXEC)
-    assert F.unshare_files(k, p) is None
+    assert unshare_files(k, p) is None
     thread = fork_like(k, p, 2, CLONE_FILES)
-    displaced = F.unshare_files(k, thread)
+    displaced = unshare_files(k, thread)
     assert displaced is p.files and thread.files is not p.files and thread.files is not None
     assert displaced is not None
     F.do_close_on_exec(k, thread.files)

@@ -22,6 +22,7 @@ from forklab.fs.fs_struct import exit_fs
 from forklab.fs.open import do_sys_open, ksys_close
 from forklab.fs.read_write import ksys_lseek, ksys_read, ksys_write
 from forklab.include.linux.sched import Task
+from forklab.kernel.fork import unshare_files
 from forklab.uapi import (
     AT_FDCWD,
     CLONE_FILES,
@@ -139,7 +140,7 @@ class FdMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 5))
     def exec_close(self, i: int) -> None:
         t = self._t(i)
-        displaced = F.unshare_files(self.k, t)
+        displaced = unshare_files(self.k, t)
         if displaced is not None:
             self.ref[id(t.files)] = dict(self.ref[id(displaced)])
         assert t.files is not None

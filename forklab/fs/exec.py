@@ -102,7 +102,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Unmodelled, kerr
-from forklab.fs.file import do_close_on_exec, put_files_struct, reset_files_struct, unshare_files
+from forklab.fs.file import do_close_on_exec, put_files_struct, reset_files_struct
 from forklab.fs.file_table import alloc_empty_file, fput
 from forklab.fs.namei import getname, user_path_at
 from forklab.fs.open import vfs_open
@@ -112,6 +112,7 @@ from forklab.include.linux.fs import get_file
 from forklab.include.linux.fs_struct import Path
 from forklab.include.linux.mm_types import TASK_SIZE_MAX, VM, MmStruct, VmAreaStruct
 from forklab.include.linux.sched import PF, PIDTYPE, SIGNAL_GROUP_EXIT, SighandStruct, Task, TaskState
+from forklab.kernel.fork import unshare_files
 from forklab.ladder import CleanupLadder
 from forklab.mm.mmap import PAGE_MASK
 from forklab.uapi import (

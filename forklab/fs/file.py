@@ -78,7 +78,6 @@ __all__ = [
     "reset_files_struct",
     "rlimit_nofile",
     "set_close_on_exec",
-    "unshare_fd",
 ]
 
 BITS_PER_LONG = 64
@@ -442,25 +441,3 @@ def f_dupfd(k: KernelState, t: Task, from_: int, file: File, flags: int) -> int:
     get_file(file)
     fd_install(t, fd, file)
     return fd
-
-
-def unshare_fd(k: KernelState, unshare_flags: int, current: Task) -> FilesStruct | None:
-    """unshare(CLONE_FILES): a private copy if the table is shared, else None (kernel/fork.c:2882-2895)."""
-    from forklab.uapi import CLONE_FILES
-
-    fd = current.files
-    if unshare_flags & CLONE_FILES and fd is not None and fd.count > 1:
-        return dup_fd(k, fd)
-    return None
-
-
-def unshare_files(k: KernelState, task: Task) -> FilesStruct | None:
-    """exec: take a private fd table if shared; returns the old one to put after exec (kernel/fork.c:3032-3048)."""
-    from forklab.uapi import CLONE_FILES
-
-    old = task.files
-    copy = unshare_fd(k, CLONE_FILES, task)
-    if copy is None:
-        return None
-    task.files = copy
-    return old

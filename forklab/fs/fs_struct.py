@@ -69,18 +69,6 @@ def unshare_fs_struct(k: KernelState, current: Task) -> None:
         free_fs_struct(fs)
 
 
-def unshare_fs(k: KernelState, unshare_flags: int, current: Task) -> FsStruct | None:
-    """unshare(CLONE_FS): a copy if the fs_struct is shared, else None; ENOMEM (kernel/fork.c:2861-2877)."""
-    from forklab.uapi import CLONE_FS
-
-    fs = current.fs
-    if not unshare_flags & CLONE_FS or fs is None:
-        return None
-    if fs.users == 1:
-        return None
-    return copy_fs_struct(k, fs)
-
-
 def current_umask(t: Task) -> int:
     """The umask applied to created files (fs/fs_struct.c:156-159)."""
     if t.fs is None:

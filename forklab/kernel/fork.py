@@ -142,7 +142,8 @@ from forklab.uapi import (
 )
 
 if TYPE_CHECKING:
-    from forklab.include.linux.fdtable import File
+    from forklab.include.linux.fdtable import File, FilesStruct
+    from forklab.include.linux.fs_struct import FsStruct
     from forklab.include.linux.user_namespace import UserNamespace
     from forklab.state import KernelState
 
@@ -901,6 +902,28 @@ def check_unshare_flags(current: Task, unshare_flags: int) -> None:
         raise kerr(errno.EINVAL, "unshare: CLONE_VM while the mm is shared", "kernel/fork.c:2851")
 
 
+def unshare_fs(k: KernelState, unshare_flags: int, current: Task) -> FsStruct | None:
+    """unshare(CLONE_FS): a copy if the fs_struct is shared, else None; ENOMEM (kernel/fork.c:2861-2877)."""
+    from forklab.uapi import CLONE_FS
+
+    fs = current.fs
+    if not unshare_flags & CLONE_FS or fs is None:
+        return None
+    if fs.users == 1:
+        return None
+    return copy_fs_struct(k, fs)
+
+
+def unshare_fd(k: KernelState, unshare_flags: int, current: Task) -> FilesStruct | None:
+    """unshare(CLONE_FILES): a private copy if the table is shared, else None (kernel/fork.c:2882-2895)."""
+    from forklab.uapi import CLONE_FILES
+
+    fd = current.files
+    if unshare_flags & CLONE_FILES and fd is not None and fd.count > 1:
+        return dup_fd(k, fd)
+    return None
+
+
 def ksys_unshare(k: KernelState, current: Task, unshare_flags: int) -> None:
     """unshare(2): give the caller private copies or new namespaces (kernel/fork.c:2905-3024)."""
     from forklab.fs.file import dup_fd, put_files_struct
@@ -952,6 +975,18 @@ def ksys_unshare(k: KernelState, current: Task, unshare_flags: int) -> None:
     if new_cred is not None:
         commit_creds(k, current, new_cred)
     k.trace("unshare", "kernel/fork.c:2905", clone_flags_str(unshare_flags & ~CSIGNAL))
+
+
+def unshare_files(k: KernelState, task: Task) -> FilesStruct | None:
+    """exec: take a private fd table if shared; returns the old one to put after exec (kernel/fork.c:3032-3048)."""
+    from forklab.uapi import CLONE_FILES
+
+    old = task.files
+    copy = unshare_fd(k, CLONE_FILES, task)
+    if copy is None:
+        return None
+    task.files = copy
+    return old
 
 
 # --- copy_files and copy_fs (kernel/fork.c:1429-1474) ---------------------------------
