@@ -112,9 +112,11 @@ from forklab.include.linux.fs import get_file
 from forklab.include.linux.fs_struct import Path
 from forklab.include.linux.mm_types import TASK_SIZE_MAX, VM, MmStruct, VmAreaStruct
 from forklab.include.linux.sched import PF, PIDTYPE, SIGNAL_GROUP_EXIT, SighandStruct, Task, TaskState
+from forklab.include.linux.security import LSM_UNSAFE_NO_NEW_PRIVS, LSM_UNSAFE_PTRACE, LSM_UNSAFE_SHARE
 from forklab.kernel.fork import unshare_files
 from forklab.ladder import CleanupLadder
 from forklab.mm.mmap import PAGE_MASK
+from forklab.security.commoncap import cap_bprm_set_creds
 from forklab.uapi import (
     AT_FDCWD,
     O_RDONLY,
@@ -157,19 +159,11 @@ PF_NO_SETAFFINITY = 0x04000000  # include/linux/sched.h:1482
 VM_DATA_DEFAULT_FLAGS = VM.VM_READ | VM.VM_WRITE | VM.VM_MAYREAD | VM.VM_MAYWRITE | VM.VM_MAYEXEC
 VM_STACK_FLAGS = VM.VM_GROWSDOWN | VM_DATA_DEFAULT_FLAGS | VM.VM_ACCOUNT
 VM_STACK_INCOMPLETE_SETUP = VM.VM_RAND_READ | VM.VM_SEQ_READ  # include/linux/mm.h:343
-# LSM_UNSAFE_* (include/linux/security.h:209-211)
-LSM_UNSAFE_SHARE = 1
-LSM_UNSAFE_PTRACE = 2
-LSM_UNSAFE_NO_NEW_PRIVS = 4
 # dumpability (include/linux/sched/coredump.h:7-9, include/linux/binfmts.h)
 MMF_DUMPABLE_MASK = 3
 SUID_DUMP_USER = 1
 SUID_DUMP_DISABLE = 0
 SUID_DUMPABLE = SUID_DUMP_DISABLE  # fs/coredump.c: the sysctl fs.suid_dumpable boot value
-SECURE_NOROOT = 0
-SECURE_KEEP_CAPS = 4
-CAP_SETUID = 7
-CAP_SYS_PTRACE = 19
 AT_NULL = 0
 ERESTARTNOHAND = 514  # include/linux/errno.h:16: never seen by user space
 
@@ -229,56 +223,6 @@ def check_unsafe_exec(k: KernelState, t: Task, bprm: Bprm) -> None:
     k.trace("check_unsafe_exec", "fs/exec.c:1513",
             "fs_struct shared outside the group: LSM_UNSAFE_SHARE" if bprm.unsafe & LSM_UNSAFE_SHARE
             else f"fs->in_exec set (users {t.fs.users})", tid=t.pid)
-
-
-def _root_kuid(cred: Cred) -> int | None:
-    """make_kuid(new->user_ns, 0): the namespace root as a kernel uid, None if unmapped (security/commoncap.c:823)."""
-    from forklab.kernel.sys import make_kid
-
-    if cred.user_ns is None:
-        return 0
-    return make_kid(cred.user_ns, "uid_map", 0)
-
-
-def _ptracer_capable(t: Task, cred: Cred) -> bool:
-    """An absent tracer adds no restriction; else the tracer needs CAP_SYS_PTRACE in the ns (kernel/capability.c:518-529)."""
-    from forklab.kernel.capability import cap_capable
-
-    if not t.ptrace or t.parent is None or t.parent.cred is None or cred.user_ns is None:
-        return True
-    return cap_capable(t.parent.cred, cred.user_ns, CAP_SYS_PTRACE)
-
-
-def cap_bprm_set_creds(t: Task, bprm: Bprm) -> None:
-    """The capability sets after exec of a file without file capabilities (security/commoncap.c:807-900)."""
-    old, new = t.cred, bprm.cred
-    assert old is not None and new is not None
-    effective = False
-    new.cap_permitted = 0  # get_file_caps: cap_clear(bprm->cred->cap_permitted) (commoncap.c:655)
-    root_uid = _root_kuid(new)
-    if not new.securebits & (1 << SECURE_NOROOT) and root_uid is not None:  # handle_privileged_root
-        if new.euid == root_uid or new.uid == root_uid:
-            new.cap_permitted = old.cap_bset | old.cap_inheritable
-        if new.euid == root_uid:
-            effective = True
-    is_setid = new.euid != old.uid or new.egid != old.gid
-    gained = bool(new.cap_permitted & ~old.cap_permitted)
-    if (is_setid or gained) and (bprm.unsafe & ~LSM_UNSAFE_PTRACE or not _ptracer_capable(t, new)):
-        from forklab.kernel.capability import cap_capable
-
-        if new.user_ns is None or not cap_capable(new, new.user_ns, CAP_SETUID) \
-                or bprm.unsafe & LSM_UNSAFE_NO_NEW_PRIVS:
-            new.euid = new.uid
-            new.egid = new.gid
-        new.cap_permitted &= old.cap_permitted  # commoncap.c:846-847
-    new.suid = new.fsuid = new.euid
-    new.sgid = new.fsgid = new.egid
-    if is_setid:
-        new.cap_ambient = 0
-    new.cap_permitted |= new.cap_ambient
-    new.cap_effective = new.cap_permitted if effective else new.cap_ambient
-    new.securebits &= ~(1 << SECURE_KEEP_CAPS)
-    bprm.secureexec = is_setid or (root_uid != new.uid and (effective or bool(new.cap_permitted & ~new.cap_ambient)))
 
 
 def install_exec_creds(k: KernelState, t: Task, bprm: Bprm) -> None:

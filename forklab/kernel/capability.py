@@ -1,4 +1,4 @@
-"""Capability checks (kernel/capability.c): ``ns_capable`` walks up the user namespace tree."""
+"""Capability checks (kernel/capability.c): ``ns_capable`` and ``capable`` ask commoncap's ``cap_capable``, which walks up the user namespace tree."""
 
 from __future__ import annotations
 
@@ -6,32 +6,14 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
-from forklab.uapi import CAP_SETPCAP
+from forklab.security.commoncap import cap_capable
+from forklab.uapi import CAP_SETPCAP, CAP_SYS_PTRACE
 
 if TYPE_CHECKING:
     from forklab.include.linux.cred import Cred
     from forklab.include.linux.sched import Task
     from forklab.include.linux.user_namespace import UserNamespace
     from forklab.state import KernelState
-
-
-def cap_capable(cred: Cred, targ_ns: UserNamespace, cap: int) -> bool:
-    """Whether ``cred`` has ``cap`` in ``targ_ns`` (security/commoncap.c:67-105).
-
-    Walk up from ``targ_ns``: in the cred's own namespace the effective set decides; a cred
-    that owns an ancestor's child namespace (is its creator, in the parent) has every capability
-    in it.
-    """
-    ns: UserNamespace | None = targ_ns
-    while ns is not None:
-        if ns is cred.user_ns:
-            return bool(cred.cap_effective & (1 << cap))
-        if ns.level <= (cred.user_ns.level if cred.user_ns else 0):
-            return False
-        if ns.parent is cred.user_ns and ns.owner == cred.euid:
-            return True
-        ns = ns.parent
-    return False
 
 
 def ns_capable(t: Task, ns: UserNamespace, cap: int) -> bool:
@@ -72,3 +54,10 @@ def sys_capset(k: KernelState, current: Task, effective: int, permitted: int, in
     new.cap_effective, new.cap_permitted, new.cap_inheritable = effective, permitted, inheritable
     new.cap_ambient &= permitted & inheritable
     commit_creds(k, current, new)
+
+
+def ptracer_capable(t: Task, cred: Cred) -> bool:
+    """An absent tracer adds no restriction; else the tracer needs CAP_SYS_PTRACE in the ns (kernel/capability.c:518-529)."""
+    if not t.ptrace or t.parent is None or t.parent.cred is None or cred.user_ns is None:
+        return True
+    return cap_capable(t.parent.cred, cred.user_ns, CAP_SYS_PTRACE)

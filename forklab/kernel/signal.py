@@ -710,7 +710,7 @@ def send_signal(k: KernelState, sig: int, t: Task, kind: int, sender: Task | Non
 
 def _siginfo_for_target(k: KernelState, info: SigQueue, t: Task) -> SigQueue:
     """si_uid as the target's user namespace sees the sender's uid (kernel/signal.c:1224-1230)."""
-    from forklab.kernel.sys import make_kid  # sys.py imports this module
+    from forklab.kernel.user_namespace import make_kid
 
     current = _current(k)
     assert current.cred is not None and t.cred is not None and t.cred.user_ns is not None

@@ -40,11 +40,12 @@ from typing import TYPE_CHECKING
 from forklab.errors import InternalError, kerr
 from forklab.include.linux.cred import Cred
 from forklab.include.linux.sched import PF, PIDTYPE, Task
-from forklab.include.linux.user_namespace import UserNamespace
 from forklab.kernel.capability import capable, ns_capable
 from forklab.kernel.pid import change_pid, find_task_by_vpid, find_vpid, pid_task, pid_vnr
 from forklab.kernel.signal import same_thread_group, task_pgrp, task_session, valid_signal
+from forklab.kernel.user_namespace import NO_ID, make_kid
 from forklab.mm.memory import get_mm_rss
+from forklab.security.commoncap import cap_emulate_setxuid
 from forklab.uapi import (
     CAP_SETGID,
     CAP_SETUID,
@@ -74,20 +75,9 @@ if TYPE_CHECKING:
     from forklab.include.linux.pid import Pid
     from forklab.state import KernelState
 
-NO_ID = 0xFFFFFFFF  # (uid_t) -1
 NSEC_PER_SEC = 1_000_000_000  # include/vdso/time64.h:8
 NSEC_PER_USEC = 1000  # include/vdso/time64.h:7
 SYSCTL_NR_OPEN = 1024 * 1024
-
-
-def make_kid(ns: UserNamespace, extents_attr: str, uid: int) -> int | None:
-    """Map an id of ``ns`` to the kernel id, or None if unmapped (kernel/user_namespace.c:make_kuid)."""
-    if ns.parent is None:
-        return uid if 0 <= uid < NO_ID else None
-    for e in getattr(ns, extents_attr):
-        if e.first <= uid < e.first + e.count:
-            return int(e.lower_first + uid - e.first)
-    return None
 
 
 def set_user(k: KernelState, current: Task, new: Cred) -> None:
@@ -105,19 +95,6 @@ def set_user(k: KernelState, current: Task, new: Cred) -> None:
         current.flags &= ~PF.PF_NPROC_EXCEEDED
     free_uid(k, new.user)
     new.user = new_user
-
-
-def cap_emulate_setxuid(new: Cred, old: Cred) -> None:
-    """Drop capabilities as a uid-0 process becomes non-root (security/commoncap.c:938-966)."""
-    root = make_kid(old.user_ns, "uid_map", 0) if old.user_ns is not None else 0
-    if root in (old.uid, old.euid, old.suid) and root not in (new.uid, new.euid, new.suid):
-        new.cap_permitted = 0
-        new.cap_effective = 0
-        new.cap_ambient = 0
-    if old.euid == root and new.euid != root:
-        new.cap_effective = 0
-    if old.euid != root and new.euid == root:
-        new.cap_effective = new.cap_permitted
 
 
 def __sys_setresid(k: KernelState, current: Task, ids: tuple[int, int, int], gid: bool) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 USERNS_SETGROUPS_ALLOWED = 1  # include/linux/user_namespace.h:24
 MAX_USER_NS_LEVEL = 32  # kernel/user_namespace.c:77
 DEFAULT_OVERFLOWUID = 65534  # include/linux/highuid.h:41
+NO_ID = 0xFFFFFFFF  # (uid_t) -1: never a mapped id
 
 
 def get_user_ns(ns: UserNamespace) -> UserNamespace:
@@ -37,6 +38,16 @@ def put_user_ns(k: KernelState, ns: UserNamespace | None) -> None:
         dec_ucount(ns.parent, ns.owner, UCOUNT.UCOUNT_USER_NAMESPACES) if parent else None
         k.trace("free_user_ns", "kernel/user_namespace.c:191", f"level {ns.level} [{ns.inum}]")
         ns = parent
+
+
+def make_kid(ns: UserNamespace, extents_attr: str, uid: int) -> int | None:
+    """Map an id of ``ns`` to the kernel id, or None if unmapped (kernel/user_namespace.c:make_kuid)."""
+    if ns.parent is None:
+        return uid if 0 <= uid < NO_ID else None
+    for e in getattr(ns, extents_attr):
+        if e.first <= uid < e.first + e.count:
+            return int(e.lower_first + uid - e.first)
+    return None
 
 
 def map_id_up(extents: list[object], kid: int) -> int | None:

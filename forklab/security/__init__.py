@@ -1,0 +1,1 @@
+"""forklab.security (mirrors the kernel's security/)."""
