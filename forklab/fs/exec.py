@@ -40,8 +40,8 @@
 8. ``exec_binprm`` -> ``search_binary_handler`` (1639-1691). The model has no binaries: a
    file whose first bytes are empty (an empty file) is recognised by no binfmt and is
    **ENOEXEC** (1683-1685, as on Linux for an unrecognised header); every non-empty regular
-   executable file is a "model binary" whose ``load_binary`` does what binfmt_elf does around
-   the point of no return:
+   executable file is a "model binary" whose ``load_binary`` (``load_model_binary``,
+   forklab/fs/binfmt_elf.py) does what binfmt_elf does around the point of no return:
 
    * ``flush_old_exec`` (1261-1310): ``de_thread`` (1064-1230): with other threads, a group
      exit already in progress is **EAGAIN** (1079-1083); else every other thread gets SIGKILL
@@ -164,7 +164,6 @@ MMF_DUMPABLE_MASK = 3
 SUID_DUMP_USER = 1
 SUID_DUMP_DISABLE = 0
 SUID_DUMPABLE = SUID_DUMP_DISABLE  # fs/coredump.c: the sysctl fs.suid_dumpable boot value
-AT_NULL = 0
 ERESTARTNOHAND = 514  # include/linux/errno.h:16: never seen by user space
 
 
@@ -563,42 +562,6 @@ def setup_arg_pages(k: KernelState, tsk: Task, bprm: Bprm) -> None:
         raise kerr(errno.EFAULT, "the new stack could not be expanded", "fs/exec.c:800")
 
 
-def create_tables(k: KernelState, tsk: Task, bprm: Bprm) -> None:
-    """The initial stack: argc, argv[], NULL, envp[], NULL, AT_NULL; sp at argc (fs/binfmt_elf.c:164-346, reduced)."""
-    from forklab.mm.uaccess import copy_to_user
-
-    words = [bprm.argc, *bprm.argv_ptrs, 0, *bprm.envp_ptrs, 0, AT_NULL, 0]
-    sp = ((bprm.p - 8 * len(words)) & ~15)
-    raw = b"".join(w.to_bytes(8, "little") for w in words)
-    if not copy_to_user(k, tsk, sp, raw):
-        raise kerr(errno.EFAULT, "the initial stack could not be written", "fs/binfmt_elf.c:307")
-    bprm.p = sp
-
-
-def start_thread(tsk: Task, sp: int) -> None:
-    """Fresh user registers: ip 0 (no entry point), sp, TLS bases 0 (arch/x86/kernel/process_64.c:375-404)."""
-    tsk.regs.ip = 0
-    tsk.regs.sp = sp
-    tsk.regs.ax = 0
-    tsk.thread.fsbase = tsk.thread.gsbase = 0
-
-
-def load_model_binary(k: KernelState, tsk: Task, bprm: Bprm) -> None:
-    """The model's binfmt: what load_elf_binary does around the point of no return (fs/binfmt_elf.c:684-1190)."""
-    flush_old_exec(k, tsk, bprm)
-    try:
-        setup_new_exec(k, tsk, bprm)
-        install_exec_creds(k, tsk, bprm)
-        setup_arg_pages(k, tsk, bprm)
-        create_tables(k, tsk, bprm)
-    except OSError:
-        force_sigsegv(k, tsk)
-        raise
-    assert tsk.signal is not None
-    tsk.signal.rlim[RLIMIT_STACK] = bprm.rlim_stack  # finalize_exec (fs/exec.c:1395-1402)
-    start_thread(tsk, bprm.p)
-
-
 def force_sigsegv(k: KernelState, tsk: Task) -> None:
     """SIGSEGV that cannot be caught, blocked or ignored (kernel/signal.c:1643-1651)."""
     from forklab.include.linux.sched import SigAction
@@ -611,6 +574,8 @@ def force_sigsegv(k: KernelState, tsk: Task) -> None:
 
 def search_binary_handler(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """The one model binfmt takes every non-empty file; an empty header is ENOEXEC (fs/exec.c:1639-1691)."""
+    from forklab.fs.binfmt_elf import load_model_binary  # import cycle: fs/binfmt_elf.py imports this module
+
     if not bprm.buf:
         raise kerr(errno.ENOEXEC, "no binary format recognises an empty file", "fs/exec.c:1685")
     load_model_binary(k, tsk, bprm)
