@@ -115,8 +115,9 @@ from forklab.include.linux.sched import PF, PIDTYPE, SIGNAL_GROUP_EXIT, SighandS
 from forklab.include.linux.security import LSM_UNSAFE_NO_NEW_PRIVS, LSM_UNSAFE_PTRACE, LSM_UNSAFE_SHARE
 from forklab.kernel.fork import unshare_files
 from forklab.ladder import CleanupLadder
-from forklab.mm.mmap import PAGE_MASK
+from forklab.mm.mmap import PAGE_MASK, expand_downwards, vm_get_page_prot, vma_link
 from forklab.security.commoncap import cap_bprm_set_creds
+from forklab.security.security import security_vm_enough_memory_mm
 from forklab.uapi import (
     AT_FDCWD,
     O_RDONLY,
@@ -264,8 +265,6 @@ def do_open_execat(k: KernelState, t: Task, name: str) -> File:
 def bprm_mm_init(k: KernelState, t: Task, bprm: Bprm) -> None:
     """mm_alloc and a one-page stack vma at STACK_TOP_MAX (fs/exec.c:242-280, 357-380)."""
     from forklab.kernel.fork import mm_alloc, mmdrop
-    from forklab.mm.memory import vm_get_page_prot
-    from forklab.mm.mmap import security_vm_enough_memory_mm, vma_link
 
     mm = mm_alloc(k)
     if mm is None:
@@ -288,34 +287,6 @@ def bprm_mm_init(k: KernelState, t: Task, bprm: Bprm) -> None:
     bprm.mm, bprm.vma = mm, vma
     bprm.p = vma.vm_end - 8
     k.trace("bprm_mm_init", "fs/exec.c:357", f"new mm, stack {vma.vm_start:#x}-{vma.vm_end:#x}", tid=t.pid)
-
-
-def expand_downwards(k: KernelState, t: Task, vma: VmAreaStruct, address: int) -> int:
-    """Grow a VM_GROWSDOWN vma down to ``address``: 0 or -errno (mm/mmap.c:2404-2476, 2267-2306)."""
-    from forklab.mm.mmap import MMAP_MIN_ADDR, may_expand_vm, rlimit, security_vm_enough_memory_mm, vm_stat_account
-    from forklab.mm.rmap import anon_vma_prepare
-
-    mm = vma.vm_mm
-    assert mm is not None
-    address &= PAGE_MASK
-    if address < MMAP_MIN_ADDR:
-        return -errno.EPERM
-    if anon_vma_prepare(k, vma):
-        return -errno.ENOMEM
-    if address >= vma.vm_start:
-        return 0
-    size = vma.vm_end - address
-    grow = (vma.vm_start - address) // PAGE_SIZE
-    if grow > vma.vm_pgoff:
-        return -errno.ENOMEM
-    if not may_expand_vm(t, mm, int(vma.vm_flags), grow) or size > rlimit(t, RLIMIT_STACK):
-        return -errno.ENOMEM
-    if security_vm_enough_memory_mm(k, mm, grow):
-        return -errno.ENOMEM
-    vm_stat_account(mm, int(vma.vm_flags), grow)
-    vma.vm_start = address
-    vma.vm_pgoff -= grow
-    return 0
 
 
 def get_arg_page(k: KernelState, t: Task, bprm: Bprm, pos: int) -> int | None:
@@ -546,8 +517,6 @@ def setup_new_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
 
 def setup_arg_pages(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """Finish the stack vma and grow it by 128 KiB; EFAULT (fs/exec.c:689-800)."""
-    from forklab.mm.memory import vm_get_page_prot
-
     vma = bprm.vma
     assert vma is not None and tsk.mm is not None
     vma.vm_flags = VM((int(vma.vm_flags) | tsk.mm.def_flags) & ~VM_STACK_INCOMPLETE_SETUP)

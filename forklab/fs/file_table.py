@@ -29,6 +29,7 @@ from forklab.include.linux.fdtable import (
 from forklab.include.linux.fs import OPEN_FMODE
 from forklab.include.linux.fs_struct import Path
 from forklab.kernel.capability import capable
+from forklab.mm.shmem import shmem_evict_inode
 from forklab.uapi import CAP_SYS_ADMIN
 
 if TYPE_CHECKING:
@@ -110,3 +111,20 @@ def fput(k: KernelState, file: File) -> None:
 def get_nr_files(k: KernelState) -> int:
     """The number of struct files alive (fs/file_table.c:64-67)."""
     return k.vfs.nr_files
+
+
+def vma_fput(k: KernelState, file: File) -> None:
+    """fput() of a vma's file (fs/file_table.c:334-358) as far as the mm needs it.
+
+    Shmem files made by ``shmem_zero_setup`` are private to the mm code (never in an fd table):
+    the last reference releases the inode and so its page cache (iput -> shmem_evict_inode).
+    """
+    if file.f_count <= 0:
+        raise InternalError(f"fput on a file with f_count {file.f_count}")
+    file.f_count -= 1
+    if file.f_count:
+        return
+    inode = file.f_inode
+    inode.i_count -= 1
+    if inode.i_count == 0 and inode.kind == "shmem":
+        shmem_evict_inode(k, inode)

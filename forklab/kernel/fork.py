@@ -61,7 +61,15 @@ from typing import TYPE_CHECKING
 from forklab.errors import ERESTARTNOINTR, InternalError, kerr
 from forklab.fs.file import dup_fd
 from forklab.fs.fs_struct import copy_fs_struct
-from forklab.include.linux.mm_types import NR_MM_COUNTERS, TASK_SIZE_MAX, VM, MmStruct
+from forklab.include.linux.mm_types import (
+    NR_MM_COUNTERS,
+    TASK_SIZE_MAX,
+    VM,
+    MmStruct,
+    VmAreaStruct,
+    vma_next_of,
+    vma_prev_of,
+)
 from forklab.include.linux.mman import vm_unacct_memory
 from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, Pid, PidNamespace
 from forklab.include.linux.sched import (
@@ -91,15 +99,9 @@ from forklab.kernel.signal import fatal_signal_pending, flush_signal_handlers, s
 from forklab.kernel.user_namespace import get_user_ns, put_user_ns
 from forklab.ladder import CleanupLadder
 from forklab.mm.memory import copy_page_range, get_mm_rss, vma_pages
-from forklab.mm.mmap import (
-    exit_mmap,
-    security_vm_enough_memory_mm,
-    vm_area_dup,
-    vm_stat_account,
-    vma_next_of,
-    vma_prev_of,
-)
+from forklab.mm.mmap import exit_mmap, vm_stat_account
 from forklab.mm.rmap import anon_vma_fork, anon_vma_prepare
+from forklab.security.security import security_vm_enough_memory_mm
 from forklab.uapi import (
     CAP_SYS_ADMIN,
     CAP_SYS_RESOURCE,
@@ -1161,6 +1163,15 @@ def mmput(k: KernelState, mm: MmStruct) -> None:
         raise InternalError("mm_users underflow")
     if mm.mm_users == 0:
         __mmput(k, mm)
+
+
+def vm_area_dup(k: KernelState, orig: VmAreaStruct, site: str) -> VmAreaStruct | None:
+    """Copy a vma struct with an empty anon_vma_chain (kernel/fork.c:359-370)."""
+    if k.fault.should_fail(site):
+        return None
+    return VmAreaStruct(vm_start=orig.vm_start, vm_end=orig.vm_end, vm_flags=orig.vm_flags, vm_mm=orig.vm_mm,
+                        vm_pgoff=orig.vm_pgoff, vm_file=orig.vm_file, anon_vma=orig.anon_vma,
+                        anon_vma_chain=[], vm_page_prot=orig.vm_page_prot)
 
 
 def dup_mmap(k: KernelState, mm: MmStruct, oldmm: MmStruct) -> int:

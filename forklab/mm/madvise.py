@@ -35,11 +35,11 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Unmodelled, kerr
-from forklab.include.linux.mm_types import VM, VmAreaStruct
+from forklab.include.linux.mm_types import VM, VmAreaStruct, vma_next_of
 from forklab.include.linux.types import U64
 from forklab.mm.ksm import ksm_madvise
 from forklab.mm.memory import PAGE_ALIGN, vma_is_anonymous, zap_page_range
-from forklab.mm.mmap import VM_SPECIAL, __split_vma, find_vma, find_vma_prev, vma_merge, vma_next_of
+from forklab.mm.mmap import VM_SPECIAL, __split_vma, find_vma, find_vma_prev, vma_merge
 from forklab.uapi import (
     MADV_COLD,
     MADV_DODUMP,

@@ -1,4 +1,4 @@
-"""Page tables, fork-time PTE copy, page faults and unmapping (mm/memory.c, parts of mm/shmem.c).
+"""Page tables, fork-time PTE copy, page faults and unmapping (mm/memory.c).
 
 Design essay
 ------------
@@ -8,8 +8,8 @@ pmd) are folded into that dict: only PTE pages are allocations here (fallible, 4
 each in ``mm.pgtables_bytes``). The kernel also counts PMD and PUD pages in pgtables_bytes;
 the model does not have them, so ``pgtables_bytes == 4096 * len(mm.pgd)`` always.
 
-**PTE bits.** ``vm_get_page_prot`` gives x86's ``protection_map`` (arch/x86/include/asm/
-pgtable_types.h:200-240): private mappings never carry ``_PAGE_RW`` in ``vm_page_prot`` (writes
+**PTE bits.** ``vm_get_page_prot`` (forklab/mm/mmap.py) gives x86's ``protection_map``
+(arch/x86/include/asm/pgtable_types.h:200-240): private mappings never carry ``_PAGE_RW`` in ``vm_page_prot`` (writes
 go through a fault that sets it with ``maybe_mkwrite``); shared writable mappings do. PROT_NONE
 is ``_PAGE_PROTNONE | _PAGE_ACCESSED`` without ``_PAGE_PRESENT``; ``pte_present`` accepts
 either bit, as x86 does. The zero page is mapped with ``_PAGE_SPECIAL`` and ``vm_normal_page``
@@ -40,7 +40,8 @@ each PTE holds another and one mapcount. Read faults go through ``do_fault_aroun
 (``fault_around_bytes`` = 64 KiB): pages already in the cache within the 16-page window are
 mapped too, as filemap_map_pages does. Write faults on a shared mapping go to
 ``do_shared_fault``; write-protect faults on shmem pages reuse in place (``wp_page_shared``:
-shmem has no ``page_mkwrite``). Pages are zero-filled on first use (``shmem_getpage_gfp``).
+shmem has no ``page_mkwrite``). Pages are zero-filled on first use (``shmem_getpage_gfp``,
+forklab/mm/shmem.py).
 
 **Not modelled.** memcg charging (never fails), NUMA hinting faults, THP (all mappings are
 4 KiB pages), KSM, userfaultfd, swap, the per-task RSS cache (SPLIT_RSS_COUNTING: the model
@@ -66,12 +67,10 @@ from forklab.include.linux.highmem import copy_user_highpage
 from forklab.include.linux.mm_types import (
     _PAGE_ACCESSED,
     _PAGE_DIRTY,
-    _PAGE_NX,
     _PAGE_PRESENT,
     _PAGE_PROTNONE,
     _PAGE_RW,
     _PAGE_SPECIAL,
-    _PAGE_USER,
     MM_ANONPAGES,
     MM_FILEPAGES,
     MM_SHMEMPAGES,
@@ -97,7 +96,6 @@ from forklab.mm.rmap import (
 from forklab.uapi import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
-    from forklab.include.linux.fdtable import File, Inode
     from forklab.state import KernelState
 
 PMD_SIZE = 1 << PMD_SHIFT
@@ -165,28 +163,6 @@ def is_zero_pfn(pfn: int) -> bool:
 def maybe_mkwrite(pte: int, vma: VmAreaStruct) -> int:
     """Set _PAGE_RW if the vma is writable (include/linux/mm.h:885-890)."""
     return pte | _PAGE_RW if vma.vm_flags & VM.VM_WRITE else pte
-
-
-_PROT_BASE = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED
-# protection_map[VM_READ|VM_WRITE|VM_EXEC|VM_SHARED] (mm/mmap.c:92-95, x86 __P/__S values)
-_PAGE_NONE = _PAGE_PROTNONE | _PAGE_ACCESSED
-_PAGE_READONLY = _PROT_BASE | _PAGE_NX
-_PAGE_READONLY_EXEC = _PROT_BASE
-_PAGE_COPY = _PROT_BASE | _PAGE_NX
-_PAGE_COPY_EXEC = _PROT_BASE
-_PAGE_SHARED = _PROT_BASE | _PAGE_RW | _PAGE_NX
-_PAGE_SHARED_EXEC = _PROT_BASE | _PAGE_RW
-PROTECTION_MAP = (
-    _PAGE_NONE, _PAGE_READONLY, _PAGE_COPY, _PAGE_COPY,
-    _PAGE_READONLY_EXEC, _PAGE_READONLY_EXEC, _PAGE_COPY_EXEC, _PAGE_COPY_EXEC,
-    _PAGE_NONE, _PAGE_READONLY, _PAGE_SHARED, _PAGE_SHARED,
-    _PAGE_READONLY_EXEC, _PAGE_READONLY_EXEC, _PAGE_SHARED_EXEC, _PAGE_SHARED_EXEC,
-)
-
-
-def vm_get_page_prot(vm_flags: int) -> int:
-    """The PTE protection bits for ``vm_flags`` (mm/mmap.c:106-114)."""
-    return PROTECTION_MAP[vm_flags & (VM.VM_READ | VM.VM_WRITE | VM.VM_EXEC | VM.VM_SHARED)]
 
 
 def vma_is_anonymous(vma: VmAreaStruct) -> bool:
@@ -450,62 +426,6 @@ def zap_page_range(k: KernelState, vma: VmAreaStruct, start: int, size: int) -> 
     unmap_single_vma(k, vma, start, start + size)
 
 
-# --- shmem page cache (mm/shmem.c) ----------------------------------------------------------------
-
-
-def shmem_getpage_gfp(k: KernelState, inode: Inode, index: int) -> tuple[int, int | None]:
-    """Find or create the page cache page at ``index``; returns (vm_fault_t, pfn with a ref) (mm/shmem.c:1696-1915)."""
-    if index << PAGE_SHIFT >= inode.i_size:
-        return VM_FAULT_SIGBUS, None
-    pfn = inode.i_pages.get(index)
-    if pfn is None:
-        pfn = alloc_page(k, "shmem_getpage_gfp:alloc_page")
-        if pfn is None:
-            return VM_FAULT_OOM, None
-        k.mem.flags[pfn] |= PG_swapbacked
-        k.mem.mapping[pfn] = inode.i_ino
-        k.mem.index[pfn] = index
-        inode.i_pages[index] = pfn  # the page cache's reference is the allocation's
-    get_page(k, pfn)  # the reference returned to the fault handler
-    return 0, pfn
-
-
-def shmem_fault(k: KernelState, vma: VmAreaStruct, address: int) -> tuple[int, int | None]:
-    """vm_ops->fault of shmem: the page at the vma offset, with a reference (mm/shmem.c:1972-2063)."""
-    file = vma.vm_file
-    if file is None:
-        raise InternalError("shmem_fault on a vma without a file")
-    index = ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
-    return shmem_getpage_gfp(k, file.f_inode, index)
-
-
-def shmem_evict_inode(k: KernelState, inode: Inode) -> None:
-    """Last reference to a shmem inode: truncate its page cache, unaccount its size (mm/shmem.c:1120-1150)."""
-    for index in sorted(inode.i_pages):
-        put_page(k, inode.i_pages[index])
-    inode.i_pages.clear()
-    from forklab.include.linux.mman import vm_unacct_memory
-
-    vm_unacct_memory(k, k.mem.shmem_acct.pop(inode.i_ino, 0))
-
-
-def vma_fput(k: KernelState, file: File) -> None:
-    """fput() of a vma's file (fs/file_table.c:334-358) as far as the mm needs it.
-
-    Shmem files made by ``shmem_zero_setup`` are private to the mm code (never in an fd table):
-    the last reference releases the inode and so its page cache (iput -> shmem_evict_inode).
-    """
-    if file.f_count <= 0:
-        raise InternalError(f"fput on a file with f_count {file.f_count}")
-    file.f_count -= 1
-    if file.f_count:
-        return
-    inode = file.f_inode
-    inode.i_count -= 1
-    if inode.i_count == 0 and inode.kind == "shmem":
-        shmem_evict_inode(k, inode)
-
-
 # --- faults ---------------------------------------------------------------------------------------
 
 
@@ -656,27 +576,10 @@ def alloc_set_pte(k: KernelState, vmf: VmFault, page: int) -> int:
     return 0
 
 
-def filemap_map_pages(k: KernelState, vmf: VmFault, start_pgoff: int, end_pgoff: int) -> None:
-    """Map the cached pages of ``[start_pgoff, end_pgoff]`` around a read fault (mm/filemap.c:2645-2720)."""
-    vma = vmf.vma
-    file = vma.vm_file
-    if file is None:
-        raise InternalError("filemap_map_pages without a file")
-    cache = file.f_inode.i_pages
-    fault_address = vmf.address
-    for pgoff in range(start_pgoff, end_pgoff + 1):
-        pfn = cache.get(pgoff)
-        if pfn is None:
-            continue
-        vmf.address = vma.vm_start + ((pgoff - vma.vm_pgoff) << PAGE_SHIFT)
-        get_page(k, pfn)
-        if alloc_set_pte(k, vmf, pfn):
-            put_page(k, pfn)
-    vmf.address = fault_address
-
-
 def do_fault_around(k: KernelState, vmf: VmFault) -> int:
     """Map up to 16 cached pages around a read fault before calling ->fault (mm/memory.c:3600-3651)."""
+    from forklab.mm.filemap import filemap_map_pages  # import cycle: mm/filemap.py imports this module
+
     vma = vmf.vma
     mm = _mm_of(vma)
     address = vmf.address
@@ -697,6 +600,8 @@ def do_fault_around(k: KernelState, vmf: VmFault) -> int:
 
 def __do_fault(k: KernelState, vmf: VmFault) -> int:
     """Preallocate the PTE page, then call vm_ops->fault (shmem_fault) (mm/memory.c:3268-3305)."""
+    from forklab.mm.shmem import shmem_fault  # import cycle: mm/shmem.py imports this module
+
     mm = _mm_of(vmf.vma)
     if (vmf.address >> PMD_SHIFT) not in mm.pgd and not vmf.prealloc_pte:
         if k.fault.should_fail("__do_fault:pte_alloc_one"):
@@ -903,10 +808,8 @@ __all__ = [
     "unmap_vmas",
     "update_hiwater_rss",
     "update_hiwater_vm",
-    "vm_get_page_prot",
     "vm_normal_page",
     "vm_start_gap",
-    "vma_fput",
     "wp_page_copy",
     "wp_page_reuse",
     "zap_page_range",

@@ -1,4 +1,4 @@
-"""mmap, munmap and the vma list: creation, lookup, merging, splitting, teardown (mm/mmap.c, mm/util.c).
+"""mmap, munmap and the vma list: creation, lookup, merging, splitting, teardown (mm/mmap.c).
 
 Design essay
 ------------
@@ -33,8 +33,8 @@ vma allocation ENOMEM, shmem file setup ENOMEM/ENOSPC).
 anon_vma import (a vma that grows over one with an anon_vma clones its chain — fallible, and
 a failure simply means "no merge", as in the kernel) and removal of the swallowed vmas.
 
-**Overcommit.** ``__vm_enough_memory`` implements the three policies of mm/util.c:797-841 with
-``vm_committed_as`` in ``k.mem``; ``sysctl_user_reserve_kbytes`` and
+**Overcommit.** ``__vm_enough_memory`` (forklab/mm/util.py) implements the three policies of
+mm/util.c:797-841 with ``vm_committed_as`` in ``k.mem``; ``sysctl_user_reserve_kbytes`` and
 ``sysctl_admin_reserve_kbytes`` take their boot values min(3% of RAM, 128 MiB) and min(3% of
 RAM, 8 MiB) (mm/mmap.c:3644-3672). There is no swap.
 
@@ -55,28 +55,41 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, KernelError, kerr
-from forklab.include.linux.fdtable import FMODE_PATH, FMODE_READ, FMODE_WRITE, File, Inode
-from forklab.include.linux.mm_types import TASK_SIZE_MAX, VM, MmStruct, VmAreaStruct
-from forklab.include.linux.mman import calc_vm_flag_bits, calc_vm_prot_bits, vm_acct_memory, vm_unacct_memory
+from forklab.fs.file_table import vma_fput
+from forklab.include.linux.fdtable import FMODE_PATH, File
+from forklab.include.linux.mm_types import (
+    _PAGE_ACCESSED,
+    _PAGE_NX,
+    _PAGE_PRESENT,
+    _PAGE_PROTNONE,
+    _PAGE_RW,
+    _PAGE_USER,
+    TASK_SIZE_MAX,
+    VM,
+    MmStruct,
+    VmAreaStruct,
+    vma_next_of,
+    vma_prev_of,
+)
+from forklab.include.linux.mman import calc_vm_flag_bits, calc_vm_prot_bits, vm_unacct_memory
 from forklab.mm.internal import is_data_mapping, is_exec_mapping, is_stack_mapping
 from forklab.mm.memory import (
-    FAULT_FLAG_WRITE,
     PAGE_ALIGN,
     free_pgtables,
-    handle_mm_fault,
     unmap_vmas,
     update_hiwater_rss,
     update_hiwater_vm,
-    vm_get_page_prot,
     vm_start_gap,
-    vma_fput,
     vma_pages,
 )
-from forklab.mm.page_alloc import OVERCOMMIT_ALWAYS, OVERCOMMIT_GUESS, OVERCOMMIT_NEVER
-from forklab.mm.rmap import anon_vma_clone, unlink_anon_vmas
+from forklab.mm.mlock import can_do_mlock
+from forklab.mm.page_alloc import OVERCOMMIT_NEVER
+from forklab.mm.rmap import anon_vma_clone, anon_vma_prepare, unlink_anon_vmas
+from forklab.mm.shmem import shmem_zero_setup
+from forklab.mm.util import vm_mmap_pgoff
+from forklab.security.security import security_vm_enough_memory_mm
 from forklab.uapi import (
     CAP_IPC_LOCK,
-    CAP_SYS_ADMIN,
     CAP_SYS_RAWIO,
     MAP_ANONYMOUS,
     MAP_DENYWRITE,
@@ -91,13 +104,13 @@ from forklab.uapi import (
     MAP_PRIVATE,
     MAP_SHARED,
     MAP_TYPE,
-    O_RDWR,
     PAGE_SHIFT,
     PAGE_SIZE,
     RLIM_INFINITY,
     RLIMIT_AS,
     RLIMIT_DATA,
     RLIMIT_MEMLOCK,
+    RLIMIT_STACK,
 )
 
 if TYPE_CHECKING:
@@ -113,6 +126,21 @@ STACK_GUARD_GAP = 256 << PAGE_SHIFT  # mm/mmap.c:2479
 VM_SPECIAL = VM.VM_IO | VM.VM_DONTEXPAND | VM.VM_PFNMAP | VM.VM_MIXEDMAP  # include/linux/mm.h:331
 VM_LOCKED_CLEAR_MASK = ~(VM.VM_LOCKED | VM.VM_LOCKONFAULT)
 PAGE_MASK = ~(PAGE_SIZE - 1)
+_PROT_BASE = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED
+# protection_map[VM_READ|VM_WRITE|VM_EXEC|VM_SHARED] (mm/mmap.c:92-95, x86 __P/__S values)
+_PAGE_NONE = _PAGE_PROTNONE | _PAGE_ACCESSED
+_PAGE_READONLY = _PROT_BASE | _PAGE_NX
+_PAGE_READONLY_EXEC = _PROT_BASE
+_PAGE_COPY = _PROT_BASE | _PAGE_NX
+_PAGE_COPY_EXEC = _PROT_BASE
+_PAGE_SHARED = _PROT_BASE | _PAGE_RW | _PAGE_NX
+_PAGE_SHARED_EXEC = _PROT_BASE | _PAGE_RW
+PROTECTION_MAP = (
+    _PAGE_NONE, _PAGE_READONLY, _PAGE_COPY, _PAGE_COPY,
+    _PAGE_READONLY_EXEC, _PAGE_READONLY_EXEC, _PAGE_COPY_EXEC, _PAGE_COPY_EXEC,
+    _PAGE_NONE, _PAGE_READONLY, _PAGE_SHARED, _PAGE_SHARED,
+    _PAGE_READONLY_EXEC, _PAGE_READONLY_EXEC, _PAGE_SHARED_EXEC, _PAGE_SHARED_EXEC,
+)
 
 
 def _mm(t: Task) -> MmStruct:
@@ -144,48 +172,9 @@ def _capable(t: Task | None, cap: int) -> bool:
     return capable(t, cap)
 
 
-# --- commit accounting (mm/util.c) ----------------------------------------------------------------
-
-
-def vm_commit_limit(k: KernelState) -> int:
-    """CommitLimit: overcommit_kbytes or ratio% of RAM, plus swap (mm/util.c:747-759)."""
-    mem = k.mem
-    if mem.sysctl_overcommit_kbytes:
-        allowed = mem.sysctl_overcommit_kbytes >> (PAGE_SHIFT - 10)
-    else:
-        allowed = mem.totalram_pages * mem.sysctl_overcommit_ratio // 100
-    return allowed + mem.total_swap_pages
-
-
-def __vm_enough_memory(k: KernelState, mm: MmStruct | None, pages: int, cap_sys_admin: bool) -> int:
-    """Charge ``pages`` to vm_committed_as if the overcommit policy allows; 0 or -ENOMEM (mm/util.c:797-841)."""
-    mem = k.mem
-    vm_acct_memory(k, pages)
-    if mem.sysctl_overcommit_memory == OVERCOMMIT_ALWAYS:
-        return 0
-    if mem.sysctl_overcommit_memory == OVERCOMMIT_GUESS:
-        if pages > mem.totalram_pages + mem.total_swap_pages:
-            vm_unacct_memory(k, pages)
-            return -errno.ENOMEM
-        return 0
-    if mem.sysctl_overcommit_memory != OVERCOMMIT_NEVER:
-        raise InternalError(f"bad vm.overcommit_memory {mem.sysctl_overcommit_memory}")
-    allowed = vm_commit_limit(k)
-    free_kbytes = mem.totalram_pages << (PAGE_SHIFT - 10)
-    if not cap_sys_admin:
-        allowed -= min(free_kbytes // 32, 1 << 13) >> (PAGE_SHIFT - 10)
-    if mm is not None:
-        reserve = min(free_kbytes // 32, 1 << 17) >> (PAGE_SHIFT - 10)
-        allowed -= min(mm.total_vm // 32, reserve)
-    if max(mem.vm_committed_as, 0) < allowed:
-        return 0
-    vm_unacct_memory(k, pages)
-    return -errno.ENOMEM
-
-
-def security_vm_enough_memory_mm(k: KernelState, mm: MmStruct | None, pages: int) -> int:
-    """cap_vm_enough_memory: CAP_SYS_ADMIN of current decides the admin reserve (security/security.c:778, security/commoncap.c:1344)."""
-    return __vm_enough_memory(k, mm, pages, _capable(k.current, CAP_SYS_ADMIN))
+def vm_get_page_prot(vm_flags: int) -> int:
+    """The PTE protection bits for ``vm_flags`` (mm/mmap.c:106-114)."""
+    return PROTECTION_MAP[vm_flags & (VM.VM_READ | VM.VM_WRITE | VM.VM_EXEC | VM.VM_SHARED)]
 
 
 # --- lookup ---------------------------------------------------------------------------------------
@@ -210,27 +199,6 @@ def find_vma_prev(mm: MmStruct, addr: int) -> tuple[VmAreaStruct | None, VmAreaS
     if vma is not None:
         return vma, vma_prev_of(mm, vma)
     return None, (mm.mmap[-1] if mm.mmap else None)
-
-
-def _index_of(mm: MmStruct, vma: VmAreaStruct) -> int:
-    for i, v in enumerate(mm.mmap):
-        if v is vma:
-            return i
-    raise InternalError(f"{vma!r} is not in {mm!r}")
-
-
-def vma_prev_of(mm: MmStruct, vma: VmAreaStruct) -> VmAreaStruct | None:
-    """``vma->vm_prev``: the vma before ``vma`` in the address-ordered list (include/linux/mm_types.h:302)."""
-    i = _index_of(mm, vma)
-    return mm.mmap[i - 1] if i else None
-
-
-def vma_next_of(mm: MmStruct, vma: VmAreaStruct | None) -> VmAreaStruct | None:
-    """``vma->vm_next``, or ``mm->mmap`` for None (include/linux/mm_types.h:302, mm_types.h:373)."""
-    if vma is None:
-        return mm.mmap[0] if mm.mmap else None
-    i = _index_of(mm, vma)
-    return mm.mmap[i + 1] if i + 1 < len(mm.mmap) else None
 
 
 def count_vma_pages_range(mm: MmStruct, addr: int, end: int) -> int:
@@ -432,20 +400,38 @@ def find_mergeable_anon_vma(vma: VmAreaStruct,
     return None
 
 
+def expand_downwards(k: KernelState, t: Task, vma: VmAreaStruct, address: int) -> int:
+    """Grow a VM_GROWSDOWN vma down to ``address``: 0 or -errno (mm/mmap.c:2404-2476, 2267-2306)."""
+    mm = vma.vm_mm
+    assert mm is not None
+    address &= PAGE_MASK
+    if address < MMAP_MIN_ADDR:
+        return -errno.EPERM
+    if anon_vma_prepare(k, vma):
+        return -errno.ENOMEM
+    if address >= vma.vm_start:
+        return 0
+    size = vma.vm_end - address
+    grow = (vma.vm_start - address) // PAGE_SIZE
+    if grow > vma.vm_pgoff:
+        return -errno.ENOMEM
+    if not may_expand_vm(t, mm, int(vma.vm_flags), grow) or size > rlimit(t, RLIMIT_STACK):
+        return -errno.ENOMEM
+    if security_vm_enough_memory_mm(k, mm, grow):
+        return -errno.ENOMEM
+    vm_stat_account(mm, int(vma.vm_flags), grow)
+    vma.vm_start = address
+    vma.vm_pgoff -= grow
+    return 0
+
+
 # --- splitting ------------------------------------------------------------------------------------
-
-
-def vm_area_dup(k: KernelState, orig: VmAreaStruct, site: str) -> VmAreaStruct | None:
-    """Copy a vma struct with an empty anon_vma_chain (kernel/fork.c:359-370)."""
-    if k.fault.should_fail(site):
-        return None
-    return VmAreaStruct(vm_start=orig.vm_start, vm_end=orig.vm_end, vm_flags=orig.vm_flags, vm_mm=orig.vm_mm,
-                        vm_pgoff=orig.vm_pgoff, vm_file=orig.vm_file, anon_vma=orig.anon_vma,
-                        anon_vma_chain=[], vm_page_prot=orig.vm_page_prot)
 
 
 def __split_vma(k: KernelState, mm: MmStruct, vma: VmAreaStruct, addr: int, new_below: int) -> int:
     """Split ``vma`` at ``addr``; the new vma takes the lower part iff ``new_below`` (mm/mmap.c:2630-2688)."""
+    from forklab.kernel.fork import vm_area_dup  # import cycle: kernel/fork.py imports this module
+
     new = vm_area_dup(k, vma, "__split_vma:vm_area_dup")
     if new is None:
         return -errno.ENOMEM
@@ -649,29 +635,6 @@ def get_unmapped_area(t: Task, mm: MmStruct, addr: int, length: int, flags: int)
     return addr
 
 
-# --- shmem_zero_setup -----------------------------------------------------------------------------
-
-
-def shmem_zero_setup(k: KernelState, mm: MmStruct, vma: VmAreaStruct) -> None:
-    """Back a shared anonymous vma with an unlinked shmem file "/dev/zero (deleted)" (mm/shmem.c:4165-4193)."""
-    size = vma.vm_end - vma.vm_start
-    pages = PAGE_ALIGN(size) >> PAGE_SHIFT
-    charged = 0
-    if not vma.vm_flags & VM.VM_NORESERVE:  # shmem_acct_size (mm/shmem.c:169-173)
-        if security_vm_enough_memory_mm(k, mm, pages):
-            raise kerr(errno.ENOMEM, "overcommit policy refuses the shmem object", "mm/shmem.c:4100")
-        charged = pages
-    if k.fault.should_fail("shmem_zero_setup:shmem_get_inode"):
-        vm_unacct_memory(k, charged)
-        raise kerr(errno.ENOSPC, "shmem inode allocation failed", "mm/shmem.c:4106")
-    inode = Inode(k.mem.new_ino(), "/dev/zero (deleted)", i_size=size, kind="shmem", nlink=0)
-    if k.fault.should_fail("shmem_zero_setup:alloc_file_pseudo"):
-        vm_unacct_memory(k, charged)  # iput -> shmem_evict_inode
-        raise kerr(errno.ENOMEM, "file allocation for the shmem object failed", "mm/shmem.c:4113")
-    k.mem.shmem_acct[inode.i_ino] = charged
-    vma.vm_file = File(inode, f_flags=O_RDWR, f_mode=FMODE_READ | FMODE_WRITE)
-
-
 # --- mmap -----------------------------------------------------------------------------------------
 
 
@@ -738,11 +701,6 @@ def mlock_future_check(t: Task, mm: MmStruct, flags: int, length: int) -> bool:
     return True
 
 
-def can_do_mlock(t: Task) -> bool:
-    """RLIMIT_MEMLOCK nonzero or CAP_IPC_LOCK (mm/mlock.c:29-36)."""
-    return rlimit(t, RLIMIT_MEMLOCK) != 0 or _capable(t, CAP_IPC_LOCK)
-
-
 def do_mmap(k: KernelState, t: Task, file: File | None, addr: int, length: int, prot: int, flags: int,
             vm_flags: int, pgoff: int) -> tuple[int, int]:
     """The mmap checks in 5.6 order, then mmap_region; returns (addr, bytes to populate) (mm/mmap.c:1363-1549)."""
@@ -794,40 +752,6 @@ def do_mmap(k: KernelState, t: Task, file: File | None, addr: int, length: int, 
     return addr, populate
 
 
-def mm_populate(k: KernelState, t: Task, start: int, length: int) -> None:
-    """Fault in the range like get_user_pages; errors are ignored (mm/gup.c:1404-1450)."""
-    mm = _mm(t)
-    addr, end = start, start + length
-    while addr < end:
-        vma = find_vma(mm, addr)
-        if vma is None or vma.vm_start >= end:
-            return
-        addr = max(addr, vma.vm_start)
-        if vma.vm_flags & (VM.VM_IO | VM.VM_PFNMAP) or not vma.vm_flags & (VM.VM_READ | VM.VM_WRITE | VM.VM_EXEC):
-            addr = vma.vm_end
-            continue
-        write = (vma.vm_flags & (VM.VM_WRITE | VM.VM_SHARED)) == VM.VM_WRITE
-        from forklab.mm.memory import VM_FAULT_ERROR, get_pte, pte_present, pte_write
-
-        while addr < min(vma.vm_end, end):
-            pte = get_pte(mm, addr)
-            if not pte_present(pte) or (write and not pte_write(pte)):
-                ret = handle_mm_fault(k, vma, addr, FAULT_FLAG_WRITE if write else 0)
-                if ret & VM_FAULT_ERROR:
-                    return
-                t.min_flt += 1
-            addr += PAGE_SIZE
-
-
-def vm_mmap_pgoff(k: KernelState, t: Task, file: File | None, addr: int, length: int, prot: int, flags: int,
-                  pgoff: int) -> int:
-    """do_mmap under mmap_sem, then populate (mm/util.c:493-514)."""
-    ret, populate = do_mmap(k, t, file, addr, length, prot, flags, 0, pgoff)
-    if populate:
-        mm_populate(k, t, ret, populate)
-    return ret
-
-
 def ksys_mmap_pgoff(k: KernelState, t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
                     pgoff: int) -> int:
     """fd lookup (files are not mmappable in the model: ENODEV), MAP_HUGETLB, then vm_mmap_pgoff (mm/mmap.c:1551-1598)."""
@@ -857,7 +781,6 @@ __all__ = [
     "TASK_SIZE",
     "__do_munmap",
     "__split_vma",
-    "__vm_enough_memory",
     "do_mmap",
     "do_munmap",
     "exit_mmap",
@@ -865,7 +788,6 @@ __all__ = [
     "find_vma_prev",
     "ksys_mmap_pgoff",
     "mmap_region",
-    "security_vm_enough_memory_mm",
     "split_vma",
     "sys_mmap",
     "vm_munmap",

@@ -29,20 +29,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from forklab.errors import InternalError, kerr
-from forklab.include.linux.mm_types import PMD_SHIFT, PTRS_PER_PTE, VM, MmStruct, VmAreaStruct
+from forklab.include.linux.mm_types import PMD_SHIFT, PTRS_PER_PTE, VM, MmStruct, VmAreaStruct, vma_next_of, vma_prev_of
 from forklab.include.linux.mman import arch_validate_prot, calc_vm_prot_bits, vm_unacct_memory
 from forklab.include.linux.types import U64
-from forklab.mm.memory import _PAGE_CHG_MASK, PAGE_ALIGN, vm_get_page_prot
-from forklab.mm.mmap import (
-    find_vma,
-    may_expand_vm,
-    mm_populate,
-    security_vm_enough_memory_mm,
-    split_vma,
-    vma_merge,
-    vma_next_of,
-    vma_prev_of,
-)
+from forklab.mm.gup import mm_populate
+from forklab.mm.memory import _PAGE_CHG_MASK, PAGE_ALIGN
+from forklab.mm.mmap import find_vma, may_expand_vm, split_vma, vm_get_page_prot, vma_merge
+from forklab.security.security import security_vm_enough_memory_mm
 from forklab.uapi import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:

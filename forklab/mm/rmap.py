@@ -32,7 +32,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError
-from forklab.include.linux.mm_types import AnonVma, VmAreaStruct
+from forklab.include.linux.mm_types import AnonVma, VmAreaStruct, vma_prev_of
 from forklab.include.linux.pagemap import linear_page_index
 from forklab.mm.page_alloc import PG_anon, PG_swapbacked
 
@@ -120,8 +120,6 @@ def anon_vma_prepare(k: KernelState, vma: VmAreaStruct,
 
 def anon_vma_clone(k: KernelState, dst: VmAreaStruct, src: VmAreaStruct) -> int:
     """Link ``dst`` into every anon_vma ``src`` is linked into, maybe reusing one (mm/rmap.c:268-333)."""
-    from forklab.mm.mmap import vma_prev_of
-
     pprev = vma_prev_of(src.vm_mm, src) if src.vm_mm is not None else None
     if dst.anon_vma is None and src.anon_vma is not None and pprev is not None \
             and pprev.anon_vma is src.anon_vma:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from forklab.errors import InternalError
 from forklab.uapi import PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -156,3 +157,24 @@ class MmStruct:
 
     def __repr__(self) -> str:
         return f"<mm users={self.mm_users} count={self.mm_count} vmas={len(self.mmap)}>"
+
+
+def _index_of(mm: MmStruct, vma: VmAreaStruct) -> int:
+    for i, v in enumerate(mm.mmap):
+        if v is vma:
+            return i
+    raise InternalError(f"{vma!r} is not in {mm!r}")
+
+
+def vma_prev_of(mm: MmStruct, vma: VmAreaStruct) -> VmAreaStruct | None:
+    """``vma->vm_prev``: the vma before ``vma`` in the address-ordered list (include/linux/mm_types.h:302)."""
+    i = _index_of(mm, vma)
+    return mm.mmap[i - 1] if i else None
+
+
+def vma_next_of(mm: MmStruct, vma: VmAreaStruct | None) -> VmAreaStruct | None:
+    """``vma->vm_next``, or ``mm->mmap`` for None (include/linux/mm_types.h:302, mm_types.h:373)."""
+    if vma is None:
+        return mm.mmap[0] if mm.mmap else None
+    i = _index_of(mm, vma)
+    return mm.mmap[i + 1] if i + 1 < len(mm.mmap) else None
