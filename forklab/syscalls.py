@@ -657,7 +657,7 @@ class Kernel(KernelState):
 
     def proc(self, path: str, viewer: Task | None = None) -> str:
         """The text of ``/proc/<pid>/status`` or ``/proc/<pid>/maps`` as ``viewer`` (default: init) reads it."""
-        from forklab.fs.proc.array import proc_read
+        from forklab.fs.proc.base import proc_read
 
         if not isinstance(path, str):
             raise TypeError("path must be a str such as '/proc/1/status'")

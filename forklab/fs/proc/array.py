@@ -1,8 +1,9 @@
-"""/proc/<pid>/status, /proc/<pid>/stat and /proc/<pid>/maps as the model's tasks would show them (fs/proc/array.c, task_mmu.c).
+"""/proc/<pid>/status and /proc/<pid>/stat as the model's tasks would show them (fs/proc/array.c).
 
 These views are how a user compares the model with a real system: the same fields, in the
-same order and format as 5.6's ``proc_pid_status``, ``do_task_stat`` and ``show_map``, for
-the state the model keeps.
+same order and format as 5.6's ``proc_pid_status`` and ``do_task_stat``, for the state the
+model keeps (the Vm* lines and /proc/<pid>/maps are fs/proc/task_mmu.py, the lookup of
+/proc/<pid>/... is fs/proc/base.py).
 
 status. ``task_state`` prints the ids as the reader's pid namespace numbers them, and the
 NStgid/NSpid/NSpgid/NSsid lines with one number per level of the task's struct pid from the
@@ -29,10 +30,10 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import Unmodelled, kerr
-from forklab.include.linux.mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, VM
+from forklab.fs.proc.task_mmu import task_mem
 from forklab.include.linux.sched import PF, PIDTYPE, Task, TaskState
 from forklab.kernel.capability import ns_capable
-from forklab.kernel.pid import __task_pid_nr_ns, find_task_by_pid_ns, pid_nr_ns, task_active_pid_ns
+from forklab.kernel.pid import __task_pid_nr_ns, pid_nr_ns
 from forklab.kernel.sched.core import NICE_0_PRIO
 from forklab.kernel.sched.rt import MAX_RT_PRIO
 from forklab.kernel.signal import same_thread_group
@@ -103,7 +104,7 @@ def proc_pid_status(k: KernelState, t: Task, ns: PidNamespace, pid: Pid | None =
     if pid is None:
         raise kerr(errno.ESRCH, f"task {t.pid} has no struct pid any more", "fs/proc/base.c:755")
     lines = [f"Name:\t{proc_task_name(t, True)}", *task_state(ns, pid, t)]
-    lines += _task_mem(t)
+    lines += task_mem(t)
     if t.mm is not None:
         lines.append(f"CoreDumping:\t{int(t.mm.core_state is not None)}")  # task_core_dumping (:389-393)
     lines += _task_sig(t)
@@ -116,24 +117,6 @@ def proc_pid_status(k: KernelState, t: Task, ns: PidNamespace, pid: Pid | None =
               f"Cpus_allowed:\t{_cpu_mask(t, k)}", f"Cpus_allowed_list:\t{_cpu_list(t, k)}"]
     lines += task_context_switch_counts(t)
     return "\n".join(lines) + "\n"
-
-
-def _task_mem(t: Task) -> list[str]:
-    """VmSize..VmSwap (fs/proc/task_mmu.c:30-80), in kB."""
-    mm = t.mm
-    if mm is None:
-        return []
-    kb = 4  # pages to kB
-    rss = mm.rss_stat
-    anon, file, shmem = rss[MM_ANONPAGES], rss[MM_FILEPAGES], rss[MM_SHMEMPAGES]
-    total_rss = anon + file + shmem
-    return [f"VmPeak:\t{max(mm.hiwater_vm, mm.total_vm) * kb:8d} kB", f"VmSize:\t{mm.total_vm * kb:8d} kB",
-            f"VmLck:\t{mm.locked_vm * kb:8d} kB", f"VmPin:\t{mm.pinned_vm * kb:8d} kB",
-            f"VmHWM:\t{max(mm.hiwater_rss, total_rss) * kb:8d} kB", f"VmRSS:\t{total_rss * kb:8d} kB",
-            f"RssAnon:\t{anon * kb:8d} kB", f"RssFile:\t{file * kb:8d} kB", f"RssShmem:\t{shmem * kb:8d} kB",
-            f"VmData:\t{mm.data_vm * kb:8d} kB", f"VmStk:\t{mm.stack_vm * kb:8d} kB",
-            f"VmExe:\t{mm.exec_vm * kb:8d} kB", "VmLib:\t       0 kB",
-            f"VmPTE:\t{mm.pgtables_bytes // 1024:8d} kB", "VmSwap:\t       0 kB"]
 
 
 def _task_sig(t: Task) -> list[str]:
@@ -173,23 +156,6 @@ def _cpu_mask(t: Task, k: KernelState) -> str:
         width = (first + 3) // 4 if not chunks else 8
         chunks.append(f"{(bits >> i) & 0xFFFFFFFF:0{width}x}")
     return ",".join(chunks)
-
-
-def show_map(t: Task) -> str:
-    """/proc/<pid>/maps: one line per vma (fs/proc/task_mmu.c:279-340)."""
-    if t.mm is None:
-        return ""
-    out = []
-    for vma in t.mm.mmap:
-        flags = vma.vm_flags
-        perms = ("r" if flags & VM.VM_READ else "-") + ("w" if flags & VM.VM_WRITE else "-") + \
-                ("x" if flags & VM.VM_EXEC else "-") + ("s" if flags & VM.VM_MAYSHARE else "p")
-        inode = vma.vm_file.f_inode.i_ino if vma.vm_file is not None else 0
-        offset = vma.vm_pgoff << 12 if vma.vm_file is not None else 0
-        name = vma.vm_file.f_inode.name if vma.vm_file is not None else ("[stack]" if flags & VM.VM_GROWSDOWN else "")
-        line = f"{vma.vm_start:08x}-{vma.vm_end:08x} {perms} {offset:08x} 00:00 {inode} "
-        out.append((line.ljust(73) + name) if name else line)
-    return "\n".join(out) + ("\n" if out else "")
 
 
 def _stat_permitted(viewer: Task, task: Task) -> bool:
@@ -278,53 +244,3 @@ def proc_tid_stat(viewer: Task, ns: PidNamespace, pid: Pid, task: Task) -> str:
 def proc_tgid_stat(viewer: Task, ns: PidNamespace, pid: Pid, task: Task) -> str:
     """/proc/<pid>/stat: the thread group's counters (fs/proc/array.c:629-633)."""
     return do_task_stat(viewer, ns, pid, task, True)
-
-
-PROC_PID_FILES = ("status", "stat", "maps")
-
-
-def proc_read(k: KernelState, path: str, viewer: Task | None = None) -> str:
-    """Read /proc/<pid>/{status,stat,maps} or /proc/<pid>/task/<tid>/{status,stat,maps} as ``viewer`` (default init) would.
-
-    The path is resolved as the kernel's lookups do, name by name in the reader's pid
-    namespace, with their ENOENT (fs/proc/base.c:3339-3361, 3636-3668, 2567-2593); a
-    directory reads as EISDIR (generic_read_dir, fs/libfs.c:222-225).
-    """
-    reader = viewer if viewer is not None else k.init_task
-    ns = task_active_pid_ns(reader)
-    parts = path.strip("/").split("/")
-    if parts[0] != "proc" or len(parts) < 2:
-        raise kerr(errno.ENOENT, f"{path}: the model's /proc has only <pid> directories", "fs/proc/base.c:3347")
-    task = _proc_lookup(parts[1], ns, path, "fs/proc/base.c:3347", "fs/proc/base.c:3356")
-    rest = parts[2:]
-    if rest[:1] == ["task"] and len(rest) >= 2:
-        leader = task
-        task = _proc_lookup(rest[1], ns, path, "fs/proc/base.c:3648", "fs/proc/base.c:3657")
-        if not same_thread_group(leader, task):
-            raise kerr(errno.ENOENT, f"{path}: thread {rest[1]} is not in process {parts[1]}", "fs/proc/base.c:3659")
-        rest = rest[2:]
-    if not rest or rest == ["task"]:
-        raise kerr(errno.EISDIR, f"{path} is a directory", "fs/libfs.c:224")
-    if len(rest) != 1 or rest[0] not in PROC_PID_FILES:
-        raise kerr(errno.ENOENT, f"{path}: the model's /proc/<pid> has {', '.join(PROC_PID_FILES)} and task/",
-                   "fs/proc/base.c:2573")
-    pid = task.thread_pid  # proc_pid_make_inode: get_task_pid(task, PIDTYPE_PID)
-    assert pid is not None
-    if rest[0] == "status":
-        return proc_pid_status(k, task, ns, pid)
-    if rest[0] == "stat":
-        return (proc_tid_stat if len(parts) > 3 else proc_tgid_stat)(reader, ns, pid, task)
-    return show_map(task)
-
-
-def _proc_lookup(name: str, ns: PidNamespace, path: str, bad_name: str, no_task: str) -> Task:
-    """One /proc/<n> or task/<n> lookup: name_to_int, then find_task_by_pid_ns in the reader's namespace."""
-    # name_to_int: decimal digits, no leading zero, below ~0U (fs/proc/util.c)
-    valid = name.isascii() and name.isdigit() and not (len(name) > 1 and name[0] == "0")
-    nr = int(name) if valid and int(name) < 0xFFFFFFFF else None
-    if nr is None:
-        raise kerr(errno.ENOENT, f"{path}: {name!r} is not a pid", bad_name)
-    task = find_task_by_pid_ns(nr, ns)
-    if task is None:
-        raise kerr(errno.ENOENT, f"{path}: no task {nr} in the reader's pid namespace", no_task)
-    return task
