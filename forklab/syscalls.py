@@ -40,7 +40,7 @@ class Kernel(KernelState):
 
     def __init__(self, pid_max: int = 32768, threads_max: int | None = None, nr_cpus: int = 2,
                  version: str = "5.6.14") -> None:
-        from forklab.init.init_task import start_kernel  # init/ builds on every subsystem
+        from forklab.init.main import start_kernel  # init/ builds on every subsystem
 
         super().__init__(pid_max, threads_max, nr_cpus, version)
         self.init_task = start_kernel(self)
