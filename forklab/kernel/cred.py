@@ -1,4 +1,4 @@
-"""Credentials (kernel/cred.c) and the per-uid user_struct (kernel/user.c).
+"""Credentials (kernel/cred.c); the per-uid user_struct they point at is kernel/user.py (kernel/user.c).
 
 A task has two cred pointers: ``real_cred`` (objective: how others see it) and ``cred``
 (subjective: how it acts). A fork gives the child the parent's *subjective* creds for both.
@@ -13,35 +13,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
-from forklab.include.linux.cred import Cred, UserStruct
+from forklab.include.linux.cred import Cred
 from forklab.include.linux.sched import Task
+from forklab.kernel.user import free_uid
 from forklab.kernel.user_namespace import create_user_ns, get_user_ns, put_user_ns
 from forklab.uapi import CLONE_NEWUSER, CLONE_THREAD
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
-
-
-def alloc_uid(k: KernelState, uid: int) -> UserStruct:
-    """Find or create the user_struct for ``uid`` and take a reference (kernel/user.c:173-204)."""
-    user = k.uidhash.get(uid)
-    if user is not None:
-        user.count += 1
-        return user
-    if k.fault.should_fail("alloc_uid:kmem_cache_zalloc"):
-        raise kerr(errno.ENOMEM, "user_struct allocation failed", "kernel/user.c:181")
-    user = UserStruct(uid=uid)
-    k.uidhash[uid] = user
-    return user
-
-
-def free_uid(k: KernelState, user: UserStruct | None) -> None:
-    """Drop a user_struct reference; unhash it at zero (kernel/user.c:158-171)."""
-    if user is None:
-        return
-    user.count -= 1
-    if user.count == 0:
-        del k.uidhash[user.uid]
 
 
 def get_cred(cred: Cred) -> Cred:

@@ -55,6 +55,7 @@ import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from forklab.block.blk_ioc import exit_io_context
 from forklab.errors import Blocked, InternalError, KernelError, KernelPanic, kerr
 from forklab.fs.file import exit_files, fdget
 from forklab.fs.fs_struct import exit_fs
@@ -75,7 +76,7 @@ from forklab.include.linux.sched import (
 from forklab.ipc.sem import exit_sem
 from forklab.kernel.cgroup.cgroup import cgroup_release
 from forklab.kernel.cred import exit_creds
-from forklab.kernel.fork import __cleanup_sighand, exit_io_context, exit_mm_release, mmput, pidfd_pid
+from forklab.kernel.fork import __cleanup_sighand, exit_mm_release, mmput, pidfd_pid
 from forklab.kernel.nsproxy import exit_task_namespaces
 from forklab.kernel.pid import (
     detach_pid,

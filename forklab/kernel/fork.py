@@ -58,6 +58,7 @@ from copy import copy
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
+from forklab.block.blk_ioc import exit_io_context
 from forklab.errors import ERESTARTNOINTR, InternalError, kerr
 from forklab.fs.file import dup_fd
 from forklab.fs.fs_struct import copy_fs_struct
@@ -200,12 +201,14 @@ def sys_clone3(k: KernelState, current: Task, uargs: CloneArgs | int, size: int)
 
 def copy_clone_args_from_user(k: KernelState, current: Task, uargs: CloneArgs | int, usize: int) -> KernelCloneArgs:
     """Read ``struct clone_args`` of ``usize`` bytes and check its fields (kernel/fork.c:2600-2654)."""
+    from forklab.mm.uaccess import copy_struct_from_user
+
     if usize > PAGE_SIZE:
         raise kerr(errno.E2BIG, f"clone_args size {usize} exceeds PAGE_SIZE", "kernel/fork.c:2608")
     if usize < CLONE_ARGS_SIZE_VER0:
         raise kerr(errno.EINVAL, f"clone_args size {usize} is below CLONE_ARGS_SIZE_VER0 (64)", "kernel/fork.c:2610")
     ksize = CLONE_ARGS_SIZE_VER2 if k.has("clone_into_cgroup") else CLONE_ARGS_SIZE_VER1
-    raw = _copy_struct_from_user(k, current, uargs, usize, ksize)
+    raw = copy_struct_from_user(k, current, uargs, usize, ksize)
     f = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, ksize, 8)] + [0]
     flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid_ptr, set_tid_size = f[:10]
     cgroup = f[10]
@@ -227,27 +230,6 @@ def copy_clone_args_from_user(k: KernelState, current: Task, uargs: CloneArgs | 
     return KernelCloneArgs(flags=flags, pidfd=pidfd, child_tid=child_tid, parent_tid=parent_tid,
                            exit_signal=exit_signal, stack=stack, stack_size=stack_size, tls=tls, set_tid=set_tid,
                            cgroup=cgroup)
-
-
-def _copy_struct_from_user(k: KernelState, current: Task, uargs: CloneArgs | int, usize: int, ksize: int) -> bytes:
-    """copy_struct_from_user: the first ``ksize`` bytes, zero-filled; a larger tail must be zero (include/linux/uaccess.h:283-302)."""
-    from forklab.mm.uaccess import copy_from_user
-
-    if isinstance(uargs, CloneArgs):
-        data = uargs.to_bytes()[: min(usize, ksize)]
-    else:
-        if usize > ksize:
-            tail = copy_from_user(k, current, uargs + ksize, usize - ksize)
-            if tail is None:
-                raise kerr(errno.EFAULT, "clone_args tail is not readable", "include/linux/uaccess.h:293")
-            if any(tail):
-                raise kerr(errno.E2BIG, "clone_args has non-zero bytes past the known struct",
-                           "include/linux/uaccess.h:295")
-        got = copy_from_user(k, current, uargs, min(usize, ksize))
-        if got is None:
-            raise kerr(errno.EFAULT, "clone_args is not readable", "kernel/fork.c:2614")
-        data = got
-    return data + bytes(ksize - len(data))
 
 
 def _copy_set_tid(k: KernelState, current: Task, as_list: list[int] | None, ptr: int, size: int) -> list[int]:
@@ -856,16 +838,6 @@ def copy_io(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> None:
         if k.fault.should_fail("copy_io:get_task_io_context"):
             raise kerr(errno.ENOMEM, "io_context allocation failed", "kernel/fork.c:1492")
         tsk.io_context = IoContext(ioprio=ioc.ioprio)
-
-
-def exit_io_context(task: Task) -> None:
-    """Drop the task's io_context reference (block/blk-ioc.c:203-214)."""
-    ioc = task.io_context
-    task.io_context = None
-    if ioc is not None:
-        ioc.refcount -= 1
-        ioc.active_ref -= 1
-        ioc.nr_tasks -= 1
 
 
 def set_tid_address(current: Task, tidptr: int) -> int:

@@ -37,6 +37,7 @@ from forklab.fs.file import fd_install, get_unused_fd_flags, put_unused_fd
 from forklab.include.linux.pid import PIDNS_ADDING, Pid, PidNamespace, Upid
 from forklab.include.linux.sched import PIDTYPE, Task
 from forklab.kernel.capability import ns_capable
+from forklab.lib.idr import idr_alloc_cyclic
 from forklab.uapi import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, O_CLOEXEC, O_EXCL, O_RDWR, PIDFD_NONBLOCK
 
 if TYPE_CHECKING:
@@ -44,21 +45,6 @@ if TYPE_CHECKING:
 
 RESERVED_PIDS = 300  # kernel/pid.c:62
 PIDFD_THREAD = O_EXCL  # include/uapi/linux/pidfd.h (6.9); its home is forklab/uapi.py, beside PIDFD_NONBLOCK
-
-
-def idr_alloc_cyclic(ns: PidNamespace, start: int, end: int) -> int:
-    """Reserve the next free number in ``[start, end)`` from the cursor (lib/idr.c:79-97).
-
-    Returns the number, or -ENOSPC when the range is full.
-    """
-    first = max(ns.idr_next, start)
-    for lo, hi in ((first, end), (start, first)):
-        for nr in range(lo, hi):
-            if nr not in ns.idr:
-                ns.idr[nr] = None
-                ns.idr_next = nr + 1
-                return nr
-    return -errno.ENOSPC
 
 
 def alloc_pid(k: KernelState, ns: PidNamespace, set_tid: list[int]) -> Pid:

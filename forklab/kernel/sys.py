@@ -82,7 +82,7 @@ SYSCTL_NR_OPEN = 1024 * 1024
 
 def set_user(k: KernelState, current: Task, new: Cred) -> None:
     """Move ``new`` to the user_struct of its uid; flag (not fail) an RLIMIT_NPROC excess (kernel/sys.c:468-495)."""
-    from forklab.kernel.cred import alloc_uid, free_uid
+    from forklab.kernel.user import alloc_uid, free_uid
 
     try:
         new_user = alloc_uid(k, new.uid)

@@ -1,4 +1,4 @@
-"""User memory access: loads and stores by a task, and the kernel's copy_{to,from}_user.
+"""User memory access: loads and stores by a task, and the kernel's copy_{to,from}_user and copy_struct_from_user.
 
 Design essay
 ------------
@@ -42,7 +42,7 @@ from forklab.mm.memory import (
     pte_write,
 )
 from forklab.mm.mmap import TASK_SIZE, _mm, find_vma
-from forklab.uapi import PAGE_SIZE, SIGBUS, SIGSEGV
+from forklab.uapi import PAGE_SIZE, SIGBUS, SIGSEGV, CloneArgs
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
@@ -172,6 +172,25 @@ def copy_from_user(k: KernelState, t: Task, addr: int, n: int) -> bytes | None:
     return bytes(out)
 
 
+def copy_struct_from_user(k: KernelState, current: Task, uargs: CloneArgs | int, usize: int, ksize: int) -> bytes:
+    """copy_struct_from_user: the first ``ksize`` bytes, zero-filled; a larger tail must be zero (include/linux/uaccess.h:283-302)."""
+    if isinstance(uargs, CloneArgs):
+        data = uargs.to_bytes()[: min(usize, ksize)]
+    else:
+        if usize > ksize:
+            tail = copy_from_user(k, current, uargs + ksize, usize - ksize)
+            if tail is None:
+                raise kerr(errno.EFAULT, "clone_args tail is not readable", "include/linux/uaccess.h:293")
+            if any(tail):
+                raise kerr(errno.E2BIG, "clone_args has non-zero bytes past the known struct",
+                           "include/linux/uaccess.h:295")
+        got = copy_from_user(k, current, uargs, min(usize, ksize))
+        if got is None:
+            raise kerr(errno.EFAULT, "clone_args is not readable", "kernel/fork.c:2614")
+        data = got
+    return data + bytes(ksize - len(data))
+
+
 def put_user_int(k: KernelState, t: Task, addr: int, value: int, size: int = 4) -> bool:
     """put_user of a little-endian integer of ``size`` bytes; False = EFAULT (arch/x86/include/asm/uaccess.h:237)."""
     data = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
@@ -186,4 +205,4 @@ def get_user_int(k: KernelState, t: Task, addr: int, size: int = 4, signed: bool
     return int.from_bytes(raw, "little", signed=signed)
 
 
-__all__ = ["copy_from_user", "copy_to_user", "get_user_int", "put_user_int", "user_load", "user_store"]
+__all__ = ["copy_from_user", "copy_struct_from_user", "copy_to_user", "get_user_int", "put_user_int", "user_load", "user_store"]

@@ -1,0 +1,1 @@
+"""forklab.block (mirrors the kernel's block/)."""
