@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from forklab.include.asm_generic.resource import init_rlimits
 from forklab.include.linux.cred import Cred, UserStruct
 from forklab.include.linux.fdtable import FilesStruct
 from forklab.include.linux.fs_struct import FsStruct
@@ -18,7 +19,6 @@ from forklab.include.linux.nsproxy import Namespace, Nsproxy
 from forklab.include.linux.pid import PIDNS_ADDING, Pid, PidNamespace, Upid
 from forklab.include.linux.sched import PIDTYPE, SIGNAL_UNKILLABLE, SighandStruct, SignalStruct, Task, TaskState
 from forklab.include.linux.user_namespace import UCOUNT_COUNTS, UserNamespace
-from forklab.init.init_task import init_rlimits
 from forklab.kernel.cgroup.pids import Cgroup
 from forklab.uapi import SIGCHLD
 

@@ -1,8 +1,4 @@
-"""The boot-time resource limits of init (init/init_task.c's ``init_signals.rlim``: INIT_RLIMITS).
-
-The boot itself, which builds the idle task, init and the initial namespaces, is
-``start_kernel`` in forklab/init/main.py.
-"""
+"""The boot-time resource limits of the init task (include/asm-generic/resource.h: INIT_RLIMITS)."""
 
 from __future__ import annotations
 
@@ -25,7 +21,7 @@ from forklab.uapi import (
 
 
 def init_rlimits(max_threads: int) -> list[tuple[int, int]]:
-    """INIT_RLIMITS (include/asm-generic/resource.h:17-35) with NPROC from fork_init (kernel/fork.c:829-830)."""
+    """INIT_RLIMITS (include/asm-generic/resource.h:11-30) with NPROC from fork_init (kernel/fork.c:829-830)."""
     rlim = [(RLIM_INFINITY, RLIM_INFINITY)] * RLIM_NLIMITS
     rlim[RLIMIT_NPROC] = (max_threads // 2, max_threads // 2)
     rlim[RLIMIT_NOFILE] = (INR_OPEN_CUR, INR_OPEN_MAX)

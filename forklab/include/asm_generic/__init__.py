@@ -1,0 +1,1 @@
+"""The headers of include/asm-generic (a Python package name cannot hold its hyphen)."""
