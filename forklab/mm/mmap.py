@@ -400,6 +400,9 @@ def find_mergeable_anon_vma(vma: VmAreaStruct,
     return None
 
 
+# --- stack growth (exec's new stack) --------------------------------------------------------------
+
+
 def expand_downwards(k: KernelState, t: Task, vma: VmAreaStruct, address: int) -> int:
     """Grow a VM_GROWSDOWN vma down to ``address``: 0 or -errno (mm/mmap.c:2404-2476, 2267-2306)."""
     mm = vma.vm_mm
