@@ -792,6 +792,31 @@ class Libc:
             return -(status & 0x7F)
         raise ValueError(f"invalid wait status: {status}")
 
+    # --- for the standard programs and examples/: thin wrappers of existing Kernel methods ------------
+    # (one recorded call each; this section is additive, kept together at the end of the class)
+
+    def read_proc(self, path: str) -> bytes:
+        """The text of ``/proc/<pid>/{stat,status,maps}`` (or ``.../task/<tid>/...``) as this task reads it.
+
+        ``Kernel.proc`` with the caller as the reader, so ids are its pid namespace's. The
+        model's VFS mounts no procfs, so open(2) cannot reach /proc: this one call stands for
+        open, read to the end and close. ENOENT and EISDIR come from the model's lookups.
+        """
+        return self._call("read_proc", Libc._proc_as_caller, _fspath(path))
+
+    @staticmethod
+    def _proc_as_caller(k: Kernel, t: Task, path: str) -> bytes:
+        """``Kernel.proc(path, viewer=t)`` as bytes."""
+        return k.proc(path, t).encode("utf-8", "surrogateescape")
+
+    def setresuid(self, ruid: int, euid: int, suid: int) -> None:
+        """``os.setresuid``: setresuid(2); -1 keeps an id."""
+        self._call("setresuid", Kernel.setresuid, ruid, euid, suid)
+
+    def setresgid(self, rgid: int, egid: int, sgid: int) -> None:
+        """``os.setresgid``: setresgid(2); -1 keeps an id."""
+        self._call("setresgid", Kernel.setresgid, rgid, egid, sgid)
+
 
 def _env_pairs(envp: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """("K=V", ...) as ((K, V), ...); a string without "=" is a name with an empty value."""
