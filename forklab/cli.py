@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -221,6 +226,142 @@ def verify_cmd(
     typer.echo(verify_mod.format_report(report, limit=limit))
     if report.disagreements:
         raise typer.Exit(1)
+
+
+# --- forklab run -------------------------------------------------------------------------------
+
+RUN_HELP = """Run PROGRAM.py (a file defining main(os)) on the model kernel: print its output and its exit status.
+
+Exits with the program's status: its exit status, or 128 + the signal that killed it, as a shell reports it.
+
+Status 2 with a one-line message means forklab could not run it: a missing file, no main, a bad option, or a run that cannot finish (a deadlock, a used-up budget).
+
+The standard programs (/bin/sh, /bin/echo, /bin/cat, ...) are installed for its execs. With --all-outcomes it lists every outcome forklab.explore finds instead, and exits 0.
+"""
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr and status 2: how ``forklab run`` reports input it cannot run."""
+    typer.echo(f"forklab run: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _parse_count(option: str, text: str, minimum: int | None) -> int:
+    """An int option given as text; a one-line error for anything else."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        _fail(f"{option} must be an integer, not {text!r}")
+    if minimum is not None and value < minimum:
+        _fail(f"{option} must be at least {minimum}, not {value}")
+    return value
+
+
+def _program_file(path: str) -> str:
+    """The program path if it is a readable .py file that compiles and defines main; else a one-line error."""
+    from forklab.runner.errors import ProgramError
+    from forklab.runner.program import from_file
+
+    file = Path(path)
+    if not file.is_file():
+        _fail(f"{path}: no such program file" if not file.exists() else f"{path}: not a file")
+    try:
+        from_file(file, with_argv=False)
+    except (ValueError, ProgramError) as e:
+        _fail(str(e).splitlines()[0])
+    return path
+
+
+def shell_status(status: int) -> int:
+    """A wait status as a shell's ``$?``: WEXITSTATUS, or 128 + WTERMSIG."""
+    if status & 0x7F == 0:
+        return (status >> 8) & 0xFF
+    return 128 + (status & 0x7F)
+
+
+def describe_status(status: int) -> str:
+    """``exit status 3`` or ``killed by signal 6 (SIGABRT)``."""
+    import signal
+
+    if status & 0x7F == 0:
+        return f"exit status {(status >> 8) & 0xFF}"
+    sig = status & 0x7F
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = f"signal {sig}"
+    return f"killed by signal {sig} ({name})"
+
+
+def _standard_programs(path: str) -> dict[str, Any]:
+    """The standard executables, less the one at the path ``forklab.run`` gives the program itself."""
+    from forklab.runner.programs import STANDARD_PROGRAMS
+
+    own = f"/bin/{Path(path).stem or 'prog'}"
+    return {p: prog for p, prog in STANDARD_PROGRAMS.items() if p != own}
+
+
+def _run_errors() -> tuple[type[BaseException], ...]:
+    """What ends a run without a result: the runner's RunError, and calls or states the model does not have."""
+    from forklab.errors import InternalError, KernelPanic, Unmodelled
+    from forklab.runner.errors import RunError
+
+    return (RunError, Unmodelled, KernelPanic, InternalError)
+
+
+@app.command("run", help=RUN_HELP)
+def run_cmd(
+    program: str = typer.Argument(..., metavar="PROGRAM.py", help="a Python file defining main(os)"),
+    args: Annotated[list[str] | None, typer.Argument(metavar="[-- ARGS]", help="the program's arguments")] = None,
+    seed: str = typer.Option("0", "--seed", help="the schedule's seed; 0 is Linux-like (no preemption)"),
+    all_outcomes: bool = typer.Option(False, "--all-outcomes", help="list every outcome (forklab.explore)"),
+    max_runs: str = typer.Option("1000", "--max-runs", help="with --all-outcomes: the most runs to explore"),
+) -> None:
+    """Run a program file on the model and exit with its status."""
+    seed_value = _parse_count("--seed", seed, None)
+    runs = _parse_count("--max-runs", max_runs, 1)
+    path = _program_file(program)
+    argv = [Path(path).stem or "prog", *(args or [])]
+    if all_outcomes:
+        _explore(path, argv, runs)
+        return
+    import forklab
+
+    try:
+        result = forklab.run(path, seed=seed_value, argv=argv, programs=_standard_programs(path))
+    except _run_errors() as e:
+        _fail(f"{type(e).__name__}: {e}")
+    sys.stdout.buffer.write(result.stdout)
+    sys.stdout.flush()
+    sys.stderr.buffer.write(result.stderr)
+    typer.echo(f"forklab run: {Path(path).name}: {describe_status(result.status)}", err=True)
+    raise typer.Exit(shell_status(result.status))
+
+
+def _explore(path: str, argv: list[str], max_runs: int) -> None:
+    """``--all-outcomes``: every distinct outcome ``forklab.explore`` finds, then how complete the search was."""
+    try:
+        explore = importlib.import_module("forklab.runner.explore").explore
+    except (ImportError, AttributeError):
+        _fail("--all-outcomes needs forklab.explore (forklab/runner/explore.py), which this forklab does not have yet")
+    kwargs: dict[str, Any] = {"max_runs": max_runs}
+    if argv[1:]:
+        kwargs["argv"] = argv
+    try:
+        result = explore(path, **kwargs)
+    except _run_errors() as e:
+        _fail(f"{type(e).__name__}: {e}")
+    except TypeError as e:
+        _fail(f"forklab.explore cannot take this program: {e}")
+    outcomes = list(result.outcomes)
+    for i, outcome in enumerate(outcomes, 1):
+        typer.echo(f"--- outcome {i} of {len(outcomes)}: {describe_status(outcome.status)}")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(outcome.stdout)
+        sys.stdout.flush()
+    how = "complete" if result.complete else "incomplete"
+    typer.echo(f"--- {len(outcomes)} outcome{'s' if len(outcomes) != 1 else ''} in {result.runs} "
+               f"run{'s' if result.runs != 1 else ''} ({how}: {result.basis})")
 
 
 def main() -> None:
