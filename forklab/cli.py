@@ -344,24 +344,29 @@ def _explore(path: str, argv: list[str], max_runs: int) -> None:
         explore = importlib.import_module("forklab.runner.explore").explore
     except (ImportError, AttributeError):
         _fail("--all-outcomes needs forklab.explore (forklab/runner/explore.py), which this forklab does not have yet")
-    kwargs: dict[str, Any] = {"max_runs": max_runs}
-    if argv[1:]:
-        kwargs["argv"] = argv
     try:
-        result = explore(path, **kwargs)
+        result = explore(path, max_runs=max_runs, argv=argv, programs=_standard_programs(path))
     except _run_errors() as e:
         _fail(f"{type(e).__name__}: {e}")
     except TypeError as e:
         _fail(f"forklab.explore cannot take this program: {e}")
     outcomes = list(result.outcomes)
     for i, outcome in enumerate(outcomes, 1):
-        typer.echo(f"--- outcome {i} of {len(outcomes)}: {describe_status(outcome.status)}")
+        typer.echo(f"--- outcome {i} of {len(outcomes)}: {_outcome_status(outcome)}")
         sys.stdout.flush()
         sys.stdout.buffer.write(outcome.stdout)
         sys.stdout.flush()
+        sys.stderr.buffer.write(getattr(outcome, "stderr", b""))
     how = "complete" if result.complete else "incomplete"
     typer.echo(f"--- {len(outcomes)} outcome{'s' if len(outcomes) != 1 else ''} in {result.runs} "
                f"run{'s' if result.runs != 1 else ''} ({how}: {result.basis})")
+
+
+def _outcome_status(outcome: Any) -> str:
+    """An outcome's status as ``describe_status`` says it, or why it has none (a deadlock)."""
+    if outcome.status is None:
+        return f"no status: {getattr(outcome, 'error', None) or 'the run did not end'}"
+    return describe_status(outcome.status)
 
 
 def main() -> None:

@@ -123,7 +123,8 @@ def test_all_outcomes_without_explore_says_so() -> None:
 @dataclass
 class FakeOutcome:
     stdout: bytes
-    status: int
+    status: int | None
+    error: str | None = None
 
 
 @dataclass
@@ -138,19 +139,21 @@ def test_all_outcomes_lists_each_outcome_through_explore(monkeypatch: pytest.Mon
     """With an explore of the documented shape (outcomes with stdout and status, runs, complete, basis)."""
     calls = []
 
-    def explore(program: str, max_runs: int) -> FakeExploration:
-        calls.append((program, max_runs))
-        return FakeExploration([FakeOutcome(b"a\nb\n", 0), FakeOutcome(b"b\na\n", 1 << 8)], 6, True, "all schedules")
+    def explore(program: str, max_runs: int, argv: list[str], programs: dict[str, object]) -> FakeExploration:
+        calls.append((program, max_runs, argv, "/bin/sh" in programs))
+        outcomes = [FakeOutcome(b"a\nb\n", 0), FakeOutcome(b"b\na\n", 1 << 8), FakeOutcome(b"", None, "deadlock")]
+        return FakeExploration(outcomes, 6, True, "all schedules")
 
     module = types.ModuleType("forklab.runner.explore")
     module.explore = explore  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "forklab.runner.explore", module)
     path = str(EXAMPLES / "pipe.py")
     result = forklab_run(path, "--all-outcomes", "--max-runs", "50")
-    assert calls == [(path, 50)]
+    assert calls == [(path, 50, ["pipe"], True)]
     assert result.exit_code == 0
-    assert result.stdout == ("--- outcome 1 of 2: exit status 0\na\nb\n--- outcome 2 of 2: exit status 1\nb\na\n"
-                             "--- 2 outcomes in 6 runs (complete: all schedules)\n")
+    assert result.stdout == ("--- outcome 1 of 3: exit status 0\na\nb\n--- outcome 2 of 3: exit status 1\nb\na\n"
+                             "--- outcome 3 of 3: no status: deadlock\n"
+                             "--- 3 outcomes in 6 runs (complete: all schedules)\n")
 
 
 def test_all_outcomes_with_the_real_explore() -> None:
