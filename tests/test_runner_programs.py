@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -329,3 +330,122 @@ def test_setresuid_and_setresgid_change_the_ids_proc_shows() -> None:
 
     run = forklab.run(main)
     assert run.stdout == b"Uid:\t1000\t1000\t0\t1000\nGid:\t100\t100\t100\t100\nuid 1000 cannot become root again: EPERM\n"
+
+
+# --- random small programs ------------------------------------------------------------------------
+# A program is a tuple of steps that one interpreter runs in every process (so a fork child re-runs
+# the same steps up to its fork): fork a child running a body, exec /bin/prog with a body, exit,
+# non-blocking waits, a non-blocking pipe, kill (SIGSTOP included), stop-and-continue, setpgid.
+# As a job-control shell does, every child gets a process group of its own (setpgid in both), and
+# setpgid steps only ever make a process the leader of its own group: so when a process dies with a
+# stopped child, the child's group is orphaned with a stopped job, and the kernel sends it SIGHUP
+# and SIGCONT (kill_orphaned_pgrp, kernel/exit.c:320-345). No step blocks, so every run ends, and
+# init reaps what is left. After each run the model's invariants hold and only init remains.
+
+SIGNALS = (0, 9, 15, 18, 19)  # 0 probes, SIGKILL, SIGTERM, SIGCONT, SIGSTOP
+
+
+def _steps(depth: int) -> Any:
+    """A strategy for a tuple of steps, with bodies nested at most ``depth`` deep."""
+    from hypothesis import strategies as st
+
+    leaf = st.one_of(
+        st.tuples(st.just("exit"), st.integers(0, 3)),
+        st.tuples(st.just("wait"), st.sampled_from([0, 2, 8])),  # WNOHANG plus none, WUNTRACED, WCONTINUED
+        st.tuples(st.just("pipe")),
+        st.tuples(st.just("write")),
+        st.tuples(st.just("read")),
+        st.tuples(st.just("kill"), st.integers(0, 3), st.sampled_from(SIGNALS)),
+        st.tuples(st.just("stopcont"), st.integers(0, 3)),
+        st.tuples(st.just("setpgid"), st.integers(-1, 3)),
+    )
+    if depth == 0:
+        return st.lists(leaf, max_size=4).map(tuple)
+    body = _steps(depth - 1)
+    fork = st.tuples(st.just("fork"), body)
+    step = st.one_of(fork, leaf, fork, st.tuples(st.just("exec"), body))  # fork twice as likely as the others
+    return st.lists(step, min_size=1, max_size=6).map(tuple)
+
+
+def _interpret(os: Any, steps: tuple[Any, ...]) -> None:
+    """Run ``steps`` in this process; then continue the stopped children and exit 0."""
+    children: list[int] = []
+    pipe: tuple[int, int] | None = None
+    for step in steps:
+        pipe = _step(os, step, children, pipe)
+    for pid in children:
+        with contextlib.suppress(OSError):
+            os.kill(pid, 18)  # SIGCONT: leave no stopped child behind
+    os._exit(0)
+
+
+def _step(os: Any, step: tuple[Any, ...], children: list[int], pipe: tuple[int, int] | None) -> Any:
+    """One step; returns the process's pipe (a step may make one)."""
+    kind = step[0]
+    child = children[step[1] % len(children)] if kind in ("kill", "stopcont") and children else None
+    try:
+        if kind == "fork":
+            pid = os.fork()
+            if pid == 0:
+                os.setpgid(0, 0)
+                _interpret(os, step[1])
+            children.append(pid)
+            _own_group(os, pid)
+        elif kind == "exec":
+            os.execv("/bin/prog", ["prog", repr(step[1])])
+        elif kind == "exit":
+            os._exit(step[1])
+        elif kind == "wait":
+            os.waitpid(-1, os.WNOHANG | step[1])
+        elif kind == "pipe" and pipe is None:
+            return os.pipe2(os.O_NONBLOCK)
+        elif kind == "write" and pipe is not None:
+            os.write(pipe[1], b"x")
+        elif kind == "read" and pipe is not None:
+            os.read(pipe[0], 1)
+        elif kind == "kill" and child is not None:
+            os.kill(child, step[2])
+        elif kind == "stopcont" and child is not None:
+            os.kill(child, 19)
+            os.kill(child, 18)
+        elif kind == "setpgid":
+            target = 0 if step[1] < 0 or not children else children[step[1] % len(children)]
+            os.setpgid(target, 0)
+    except OSError:
+        pass  # ECHILD, ESRCH, EAGAIN, EPERM, EPIPE...: part of the program's life
+    return pipe
+
+
+def _own_group(os: Any, pid: int) -> None:
+    """setpgid(pid, pid) from the parent too, as a shell does (EACCES once the child has exec'd)."""
+    with contextlib.suppress(OSError):
+        os.setpgid(pid, pid)
+
+
+def _prog(os: Any, argv: list[str]) -> int:
+    """/bin/prog: interpret the steps in argv[1]."""
+    import ast as _ast
+
+    _interpret(os, _ast.literal_eval(argv[1]))
+    return 0
+
+
+def test_random_small_programs_keep_the_invariants_and_leave_only_init() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(steps=_steps(2), seed=st.integers(0, 4))
+    def check(steps: tuple[Any, ...], seed: int) -> None:
+        def main(os):
+            _interpret(os, steps)
+
+        run = forklab.run(main, seed=seed, programs={"/bin/prog": _prog})
+        k = run.kernel
+        k.check_invariants()
+        init = k.init_task
+        left = [t for t in k.all_threads() if t is not init]
+        assert all(t.exit_state and t.real_parent is init for t in left), [(t.pid, t.exit_state) for t in left]
+        assert run.crashes == ()
+
+    check()
