@@ -87,6 +87,12 @@ def test_wc_counts_and_widths(argv: list[str], printed: bytes) -> None:
     assert run.stdout == printed
 
 
+def test_wc_on_a_directory_reports_it_and_still_prints_its_counts() -> None:
+    run = tool(["wc", "/tmp"])
+    assert run.stdout == b"      0       0       0 /tmp\n"
+    assert run.stderr == b"wc: /tmp: Is a directory\n" and status(run) == 1
+
+
 def test_wc_on_a_pipe_uses_width_7_and_reports_missing_files() -> None:
     run = tool(["sh", "-c", "echo a | wc; wc missing; echo $?"])
     assert run.stdout == b"      1       1       2\n1\n"

@@ -7,7 +7,8 @@ docstring); any other option is refused as coreutils refuses an unknown one (sta
 Two stand-ins, because the model kernel lacks a call:
 
 * ``wc`` sizes its inputs with lseek(2) (SEEK_END, then back) where coreutils uses fstat(2),
-  which the model has not: a file that seeks counts as regular (``/dev/null`` too).
+  which the model has not: a file that seeks to its end counts as regular, so ``/dev/null``
+  (a character device, which seeks) gets the width of a regular file, where coreutils gives 7.
 * ``sleep`` cannot sleep. The model has no nanosleep(2), clock_nanosleep(2) or timer, and
   its clock only advances with syscalls, so nothing could wake a sleeper. ``sleep`` checks
   its operands as coreutils does, then reads the model's clock once: that read is a choice
@@ -164,13 +165,15 @@ def _cat_one(os: Libc, prog: str, name: str) -> bool:
 
 @dataclass(slots=True)
 class _Counts:
-    """One input's counts, whether it failed, and its size when it can seek (None: a pipe)."""
+    """One input's counts; ``failed``: it did not open; ``read_error``: a read failed (its counts still print);
+    ``size``: its size if it is a regular file (None: a pipe, a directory)."""
 
     lines: int = 0
     words: int = 0
     chars: int = 0
     nbytes: int = 0
     failed: bool = False
+    read_error: bool = False
     size: int | None = None
 
     def add(self, other: _Counts) -> None:
@@ -199,14 +202,14 @@ def wc_main(os: Libc, argv: list[str]) -> int:
     counts = [_wc_one(os, prog, name) for name in inputs]
     width = _number_width(counts, single=len(inputs) == 1 and len(fields) == 1)
     lines = [_wc_line(c, fields, width, name if names else "") for name, c in zip(inputs, counts, strict=True)
-             if not c.failed or c.size is not None]
+             if not c.failed]
     if len(inputs) > 1:
         total = _Counts()
         for c in counts:
             total.add(c)
         lines.append(_wc_line(total, fields, width, "total"))
     failed = put(os, prog, "".join(lines))
-    return 1 if failed or any(c.failed for c in counts) else 0
+    return 1 if failed or any(c.failed or c.read_error for c in counts) else 0
 
 
 def _wc_one(os: Libc, prog: str, name: str) -> _Counts:
@@ -224,8 +227,7 @@ def _wc_one(os: Libc, prog: str, name: str) -> _Counts:
         _count(os, fd, c)
     except OSError as e:
         complain(os, prog, f"{name}: {strerror(e)}")
-        c.failed = True
-        c.size = c.size if c.size is not None else 0
+        c.read_error = True
     finally:
         if fd != 0:
             os.close(fd)
@@ -233,14 +235,18 @@ def _wc_one(os: Libc, prog: str, name: str) -> _Counts:
 
 
 def _size(os: Libc, fd: int) -> int | None:
-    """The bytes from the offset to the end, by lseek(SEEK_END) and back; None if ``fd`` cannot seek (ESPIPE)."""
+    """The bytes from the offset to the end, by lseek(SEEK_END) and back; None if it cannot say.
+
+    A pipe cannot seek (ESPIPE) and a directory cannot seek to its end (EINVAL,
+    dcache_dir_lseek): neither is a regular file, so coreutils would not count its size either.
+    """
     try:
         here = os.lseek(fd, 0, SEEK_CUR)
+        end = os.lseek(fd, 0, SEEK_END)
     except OSError as e:
-        if e.errno == errno.ESPIPE:
+        if e.errno in (errno.ESPIPE, errno.EINVAL):
             return None
         raise
-    end = os.lseek(fd, 0, SEEK_END)
     os.lseek(fd, here, SEEK_SET)
     return end - here
 
