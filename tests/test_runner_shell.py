@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -310,3 +313,54 @@ def test_the_lexer_reads_fd_numbers_only_right_before_a_redirection() -> None:
 def test_a_quoted_empty_string_is_a_word() -> None:
     (item,) = parse('echo ""')
     assert item.body.first.commands[0].words[1] == (Part("", quoted=True),)
+
+
+# --- against the host's dash --------------------------------------------------------------------
+
+HOST_SCRIPTS = [
+    "echo a | cat | wc -c",
+    "false; echo $?; true && echo yes || echo no; false && echo yes || echo no",
+    "false | true; echo $?; true | false; echo $?",
+    "! true; echo $?",
+    "nosuch; echo $?",
+    "nosuch 2>&1; echo $?",
+    """echo 'a  b' "c $?" d\\ e '$x' "\\$y" """,
+    'X="a  b"; echo $X; echo "$X"; echo $EMPTY end',
+    "X=5; echo $X; sh -c 'echo in:$X'; export X; sh -c 'echo in:$X'; Y=7 sh -c 'echo once:$Y'; echo after:$Y",
+    "echo one > f; echo two >> f; cat f; wc -l < f; cat < f | wc -c",
+    "echo to-err 1>&2; echo both 2>&1 1>&2",
+    "cat </nonexist; echo $?; echo x >/no/dir/f; echo $?",
+    "cat /none 2>&1 | wc -l",
+    "cd /nonexist; echo $?",
+    "sh -c 'kill -9 $$'; echo $?",
+    "echo bg & wait; echo done",
+    "false & wait $!; echo $?; true & wait $!; echo $?",
+    "wait 999; echo $?",
+    "false || echo rescued & wait; echo $?",
+    "echo a; echo b | cat & wait; echo c",
+    "exit 3; echo not reached",
+    "echo $0 $# $1",
+    "echo 'open",
+    "echo a |",
+    "| cat",
+    "echo a && ; b",
+    "echo >",
+    "echo a ;; b",
+    "echo a )",
+    ";",
+]
+
+
+def _host_is_dash() -> bool:
+    """Whether the host's ``sh`` is dash (the shell forklab's sh follows)."""
+    path = shutil.which("sh")
+    return path is not None and Path(path).resolve().name == "dash"
+
+
+@pytest.mark.skipif(not _host_is_dash(), reason="the host's sh is not dash")
+@pytest.mark.parametrize("script", HOST_SCRIPTS)
+def test_sh_prints_what_the_hosts_dash_prints(script: str, tmp_path: Path) -> None:
+    host = subprocess.run(["sh", "-c", script], capture_output=True, cwd=tmp_path, check=False,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    model = sh(script)
+    assert (model.stdout, model.stderr, model.status >> 8) == (host.stdout, host.stderr, host.returncode)

@@ -24,8 +24,7 @@ RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "case", 
                       "in", "{", "}", "function", "select"})
 OPERATORS = ("&&", "||", ";;", ">>", ">|", ">&", "<&", "<>", "<<", "|", "&", ";", "<", ">", "(", ")")
 REDIRECTIONS = frozenset({"<", ">", ">>", ">|", ">&", "<&", "<>"})
-UNSUPPORTED_OPS = {"(": "subshells '( ... )'", ")": "subshells '( ... )'", ";;": "case ';;'",
-                   "<<": "here-documents '<<'"}
+UNSUPPORTED_OPS = {"(": "subshells '( ... )'", "<<": "here-documents '<<'"}  # ")" and ";;" are just unexpected
 _META = frozenset(" \t\n|&;<>()")
 
 
