@@ -13,7 +13,7 @@ import pytest
 import forklab
 from forklab.runner.programs import STANDARD_PROGRAMS
 from forklab.runner.programs._common import exit_code, signal_name, signal_number, signal_text
-from forklab.runner.programs.procps import parse_entry
+from forklab.runner.programs.procps import COLUMNS, parse_entry
 
 
 def tool(argv: list[str], stdin: bytes = b"", files: dict[str, bytes] | None = None,
@@ -246,6 +246,21 @@ def test_ps_refuses_what_it_lacks_and_fails_for_an_absent_pid() -> None:
     run = tool(["sh", "-c", "ps x; echo $?; ps -p 999; echo $?"])
     assert run.stdout == b"1\n  PID TTY          TIME CMD\n1\n"
     assert run.stderr.startswith(b"error: unsupported option (BSD syntax) 'x'\n")
+
+
+def _host_procps() -> bool:
+    """Whether the host has procps-ng's ps and the default pid_max (which sets the PID columns' width)."""
+    if shutil.which("ps") is None or not Path("/proc/sys/kernel/pid_max").exists():
+        return False
+    version = subprocess.run(["ps", "--version"], capture_output=True, check=False).stdout
+    return b"procps-ng" in version and Path("/proc/sys/kernel/pid_max").read_text().strip() == "32768"
+
+
+@pytest.mark.skipif(not _host_procps(), reason="needs procps-ng's ps and pid_max 32768 on the host")
+def test_ps_headers_are_the_hosts_procps_headers() -> None:
+    fmt = ",".join(COLUMNS)
+    host = subprocess.run(["ps", "-o", fmt, "-p", "1"], capture_output=True, check=True).stdout.splitlines()[0]
+    assert tool(["ps", "-o", fmt, "-p", "1"]).stdout.splitlines()[0] == host
 
 
 def test_pstree_compacts_equal_subtrees_and_shows_threads() -> None:
