@@ -11,11 +11,14 @@ import errno as _errno
 
 from forklab.uapi import SIGSEGV
 
-# Kernel-internal errnos that never reach user space (include/linux/errno.h).
+# Kernel-internal errnos that never reach user space (include/linux/errno.h:14-18).
 ERESTARTSYS = 512
 ERESTARTNOINTR = 513
+ERESTARTNOHAND = 514
+ERESTART_RESTARTBLOCK = 516
 
-_INTERNAL_NAMES = {ERESTARTSYS: "ERESTARTSYS", ERESTARTNOINTR: "ERESTARTNOINTR"}
+_INTERNAL_NAMES = {ERESTARTSYS: "ERESTARTSYS", ERESTARTNOINTR: "ERESTARTNOINTR", ERESTARTNOHAND: "ERESTARTNOHAND",
+                   ERESTART_RESTARTBLOCK: "ERESTART_RESTARTBLOCK"}
 
 
 def errno_name(code: int) -> str:
@@ -94,8 +97,10 @@ class InternalError(AssertionError):
 
 
 __all__ = [
+    "ERESTARTNOHAND",
     "ERESTARTNOINTR",
     "ERESTARTSYS",
+    "ERESTART_RESTARTBLOCK",
     "Blocked",
     "InternalError",
     "KernelError",

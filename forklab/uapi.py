@@ -100,6 +100,7 @@ SIGNAL_NAMES: dict[int, str] = {
     for name, value in dict(globals()).items()
     if name.startswith("SIG") and not name.startswith(("SIG_", "SIGRT", "SIGNAL")) and isinstance(value, int)
 }
+SIGPOLL = SIGIO  # include/uapi/asm-generic/signal.h:41, after SIGNAL_NAMES so that 29 keeps the name SIGIO
 SIG_DFL = 0
 SIG_IGN = 1
 SA_NOCLDSTOP = 0x00000001
@@ -194,7 +195,10 @@ __WNOTHREAD, __WALL, __WCLONE = 0x20000000, 0x40000000, 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
 
 # include/uapi/asm-generic/siginfo.h: si_code values
-SI_USER, SI_KERNEL, SI_QUEUE, SI_TKILL = 0, 0x80, -1, -6
+SI_USER, SI_KERNEL, SI_QUEUE, SI_TIMER, SI_SIGIO, SI_TKILL = 0, 0x80, -1, -2, -5, -6
+SEGV_MAPERR = 1  # siginfo.h:221
+# how many si_codes each fault-like signal has (siginfo.h:196-287); x86 has no SIGEMT
+NSIGILL, NSIGFPE, NSIGSEGV, NSIGBUS, NSIGTRAP, NSIGCHLD, NSIGPOLL, NSIGSYS = 11, 15, 7, 5, 5, 6, 6, 1
 CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 3, 4, 5, 6
 
 # include/uapi/linux/resource.h
