@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from forklab import Blocked, CloneArgs, Kernel, Segfault, SigAction, Task, TaskKilled, TaskState
-from forklab.include.linux.sched import PIDTYPE, SIGNAL_GROUP_EXIT, SIGNAL_STOP_STOPPED
-from forklab.kernel.exit import is_global_init
+from forklab.include.linux.sched import PIDTYPE, SIGNAL_GROUP_EXIT, SIGNAL_STOP_STOPPED, is_global_init
 from forklab.testing import FLAG_POOL
 from forklab.uapi import (
     CLONE_FILES,

@@ -17,7 +17,6 @@ from conftest import active_ns, assert_cites, expect_errno, fork_child, kernel_l
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import forklab.kernel.signal
 from forklab import Blocked, Kernel, SigAction, Task, TaskState, Unmodelled
 from forklab.fs.select import POLLERR, POLLHUP, POLLNVAL, POLLOUT, POLLRDNORM, POLLWRNORM
 from forklab.include.linux.sched import PIDTYPE
@@ -44,9 +43,6 @@ from forklab.uapi import (
 
 THREAD = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD
 HANDLER = 0x401000
-needs_notify = pytest.mark.skipif(
-    not hasattr(forklab.kernel.signal, "do_notify_pidfd"),
-    reason="do_notify_parent does not wake pidfd pollers yet (do_notify_pidfd, kernel/signal.c:1894-1927)")
 
 
 def thread_of(k: Kernel, leader: Task) -> Task:
@@ -319,7 +315,6 @@ def test_a_ready_fd_anywhere_means_no_sleep_and_no_entries_left(k, init):
     assert init.state == TaskState.TASK_RUNNING
 
 
-@needs_notify
 def test_the_group_exit_wakes_the_poller(k, init):
     """do_notify_parent wakes wait_pidfd (kernel/signal.c:1927); the poll called again reports POLLIN and leaves
     no entries behind. A leader exiting first wakes nobody."""

@@ -48,6 +48,7 @@ from forklab.include.linux.sched import (
 from forklab.kernel.signal import (
     fatal_signal_pending,
     return_to_user_mode_now,
+    rlimit,
     sigmask,
     signal_group_exit,
     signal_wake_up,
@@ -153,7 +154,7 @@ def _core_would_be_written(current: Task, need_suid_safe: bool) -> bool:
     assert current.signal is not None
     if CORE_PATTERN.startswith("|"):
         raise Unmodelled("a core_pattern pipe (call_usermodehelper) is not modelled")
-    limit = current.signal.rlim[RLIMIT_CORE][0]
+    limit = rlimit(current, RLIMIT_CORE)  # cprm.limit (fs/coredump.c:585)
     if limit < ELF_EXEC_PAGESIZE:
         return False  # fs/coredump.c:699-700
     if need_suid_safe and not CORE_PATTERN.startswith("/"):

@@ -35,9 +35,10 @@ O_NONBLOCK (fs/pipe.c:571), ENOMEM when the page allocation fails before anythin
 (fs/pipe.c:516); lseek: ESPIPE (stream_open clears FMODE_LSEEK, fs/open.c:1332-1337).
 
 Deviations: a *blocking* write larger than the free space writes what fits and returns the
-short count instead of sleeping for the rest (the model cannot resume a half-done syscall); a
-reader or writer that would sleep with an unblocked signal pending gets EINTR where the kernel
-returns ERESTARTSYS (restarted under SA_RESTART; fs/pipe.c:401, 576). Pipe buffer pages are
+short count instead of sleeping for the rest (the model cannot resume a half-done syscall). A
+reader or writer that would sleep with an unblocked signal pending fails with -ERESTARTSYS
+(fs/pipe.c:401, 576), which the return to user mode turns into EINTR after a handler without
+SA_RESTART and into a restart of the call otherwise (arch/x86/kernel/signal.py). Pipe buffer pages are
 not ``k.mem`` pages, and the per-user pipe buffer accounting (pipe_user_pages_soft/hard,
 fs/pipe.c:757-827), F_SETPIPE_SZ, FIONREAD, poll, splice and named FIFOs are not modelled.
 Fallible sites: ``get_pipe_inode:new_inode_pseudo``, ``alloc_pipe_info:kzalloc``,
@@ -50,7 +51,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from forklab.errors import Blocked, InternalError, kerr
+from forklab.errors import ERESTARTSYS, Blocked, InternalError, kerr
 from forklab.fs.file import fd_install, get_unused_fd_flags, put_unused_fd
 from forklab.fs.file_table import alloc_file_clone, alloc_file_pseudo, fput
 from forklab.include.linux.fdtable import (
@@ -58,7 +59,9 @@ from forklab.include.linux.fdtable import (
     FMODE_LSEEK,
     FMODE_PREAD,
     FMODE_PWRITE,
+    FMODE_READ,
     FMODE_STREAM,
+    FMODE_WRITE,
     PIPE_BUF_FLAG_PACKET,
     S_IFIFO,
     File,
@@ -66,7 +69,10 @@ from forklab.include.linux.fdtable import (
     PipeBuffer,
     PipeInodeInfo,
 )
-from forklab.include.linux.sched import PIDTYPE, Task, TaskState
+from forklab.include.linux.sched import Task, TaskState, set_current_state_sleep
+from forklab.include.linux.types import U32
+from forklab.kernel.sched.core import wake_up_process
+from forklab.kernel.signal import send_sig, signal_pending
 from forklab.uapi import O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_WRONLY, PAGE_SIZE, SIGPIPE
 
 if TYPE_CHECKING:
@@ -155,7 +161,7 @@ def create_pipe_files(k: KernelState, t: Task, flags: int) -> tuple[File, File]:
 
 def do_pipe2(k: KernelState, t: Task, flags: int) -> tuple[int, int]:
     """pipe2(2): (read fd, write fd); EINVAL, ENFILE, ENOMEM, EMFILE (fs/pipe.c:934-1003)."""
-    flags &= 0xFFFFFFFF
+    flags &= U32  # int flags
     if flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT):
         raise kerr(errno.EINVAL, "pipe2 flags other than O_CLOEXEC, O_NONBLOCK, O_DIRECT", "fs/pipe.c:939")
     fr, fw = create_pipe_files(k, t, flags)
@@ -182,9 +188,7 @@ def do_pipe2(k: KernelState, t: Task, flags: int) -> tuple[int, int]:
 
 
 def _sleep(k: KernelState, t: Task, queue: list[Task], waits_on: str) -> Blocked:
-    """wait_event_interruptible_exclusive: queue ``t`` and put it to sleep (include/linux/wait.h:613-640)."""
-    from forklab.kernel.sched.core import set_current_state_sleep
-
+    """pipe_read's and pipe_write's wait_event_interruptible_exclusive (fs/pipe.c:400, 591): queue ``t``, sleep."""
     if t not in queue:
         queue.append(t)
     set_current_state_sleep(k, t, TaskState.TASK_INTERRUPTIBLE, waits_on)
@@ -196,9 +200,8 @@ def _still_waiting(t: Task, waits_on: str) -> bool:
 
 
 def _wake(k: KernelState, queue: list[Task], waits_on: str, nr_exclusive: int) -> None:
-    """__wake_up: wake up to ``nr_exclusive`` sleepers (0 = all), dropping stale entries (kernel/sched/wait.c:68-120)."""
-    from forklab.kernel.sched.core import wake_up_process
-
+    """The pipe's wake-ups (fs/pipe.c:390, 412, 416, 611, 727-728): wake up to ``nr_exclusive`` sleepers of one
+    queue (0 = all), dropping stale entries, as __wake_up does (kernel/sched/wait.c:68-120)."""
     woken = 0
     while queue and (nr_exclusive == 0 or woken < nr_exclusive):
         t = queue.pop(0)
@@ -208,8 +211,8 @@ def _wake(k: KernelState, queue: list[Task], waits_on: str, nr_exclusive: int) -
 
 
 def _interrupted(source: str) -> OSError:
-    return kerr(errno.EINTR, "a signal is pending while the pipe would sleep (ERESTARTSYS; SA_RESTART not modelled)",
-                source)
+    """-ERESTARTSYS: a signal is pending where the pipe would sleep (fs/pipe.c:401, 576)."""
+    return kerr(ERESTARTSYS, "a signal is pending while the pipe would sleep", source)
 
 
 # --- read and write ---------------------------------------------------------------------------
@@ -224,8 +227,6 @@ def _release_buf(pipe: PipeInodeInfo) -> None:
 
 def pipe_read(k: KernelState, t: Task, filp: File, count: int) -> bytes:
     """Take up to ``count`` bytes from the ring; b"" at EOF (no writers); EAGAIN; sleep (fs/pipe.c:287-420)."""
-    from forklab.kernel.signal import signal_pending
-
     if count == 0:
         return b""
     pipe = _pipe(filp)
@@ -270,14 +271,12 @@ def pipe_read(k: KernelState, t: Task, filp: File, count: int) -> bytes:
 
 def pipe_write(k: KernelState, t: Task, filp: File, data: bytes) -> int:
     """Append ``data`` to the ring; EPIPE+SIGPIPE without readers; EAGAIN; ENOMEM; sleep (fs/pipe.c:439-623)."""
-    from forklab.kernel.signal import send_signal, signal_pending
-
     total_len = len(data)
     if total_len == 0:
         return 0
     pipe = _pipe(filp)
     if not pipe.readers:
-        send_signal(k, SIGPIPE, t, PIDTYPE.PIDTYPE_PID, sender=t)  # send_sig(SIGPIPE, current, 0)
+        send_sig(k, SIGPIPE, t, 0)
         raise kerr(errno.EPIPE, "no process has the pipe open for reading (SIGPIPE sent)", "fs/pipe.c:458")
     was_empty = not pipe.bufs
     ret = 0
@@ -320,8 +319,6 @@ def pipe_write(k: KernelState, t: Task, filp: File, data: bytes) -> int:
 
 def pipe_release(k: KernelState, inode: Inode, file: File) -> None:
     """Last reference to one end: drop readers/writers, wake both sides, free the pipe with its last file (fs/pipe.c:699-737)."""
-    from forklab.include.linux.fdtable import FMODE_READ, FMODE_WRITE
-
     pipe = inode.pipe
     if pipe is None:
         return

@@ -39,9 +39,9 @@ from typing import TYPE_CHECKING, NoReturn
 
 from forklab.errors import Blocked, Unmodelled, kerr
 from forklab.fs.file import fdget, rlimit_nofile
-from forklab.include.linux.sched import Task, TaskState
+from forklab.include.linux.sched import Task, TaskState, set_current_state_sleep
 from forklab.kernel.fork import pidfd_poll
-from forklab.kernel.sched.core import set_current_state_sleep, wake_up_process
+from forklab.kernel.sched.core import wake_up_process
 from forklab.kernel.signal import signal_pending
 from forklab.uapi import POLLIN
 

@@ -33,11 +33,17 @@ a reference on the struct pid they filter on, and run ``do_wait``: the children,
 tracees, of every thread of the caller's group starting at the caller (only the caller's with
 __WNOTHREAD), each through ``wait_consider_task``. When something is eligible but nothing is
 ready, WNOHANG returns 0; otherwise the caller sleeps in TASK_INTERRUPTIBLE on
-``wait_chldexit`` and ``Blocked`` is raised; the user calls again once woken. Where the kernel
-returns ERESTARTSYS because a signal is already pending (kernel/exit.c:1461-1463), the model
-returns EINTR and delivers the signal on the way out, as fs/pipe.py does: the entry code has
-no restart path, so a handler with SA_RESTART, which would restart the wait on Linux, also
-sees EINTR (docs/model.md).
+``wait_chldexit`` and ``Blocked`` is raised; the user calls again once woken. With a signal
+pending where it would sleep, do_wait fails with -ERESTARTSYS (kernel/exit.c:1461): the return
+to user mode delivers the signal and makes it EINTR after a handler without SA_RESTART, else
+runs the wait again (arch/x86/kernel/signal.py), which may then reap, sleep or fail.
+
+Pidfd pollers. do_notify_parent wakes the pollers of the task's pid first (do_notify_pidfd,
+kernel/signal.c:1927), so a process's pidfd becomes readable-and-woken when its last thread is
+gone. The 6.18 profile adds the wake-up of an untraced sub-thread's own pid in exit_notify
+(for PIDFD_THREAD pidfds, 6.9's 64bef697d33b in the form of the 2025 cleanup "pidfs: cleanup
+the usage of do_notify_pidfd()", which moved it to the ``autoreap = true`` branch and made
+do_notify_parent's call unconditional again).
 
 Reparenting order. The kernel moves all of a dying task's children under tasklist_lock, in one
 splice after the loop (kernel/exit.c:638); nothing can run in between. A signal the loop sends
@@ -56,12 +62,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from forklab.block.blk_ioc import exit_io_context
-from forklab.errors import Blocked, InternalError, KernelError, KernelPanic, kerr
+from forklab.errors import ERESTARTSYS, Blocked, InternalError, KernelError, KernelPanic, kerr
 from forklab.fs.file import exit_files, fdget
 from forklab.fs.fs_struct import exit_fs
 from forklab.include.linux.sched import (
+    __TASK_TRACED,
     JOBCTL_LISTENING,
-    JOBCTL_PENDING_MASK,
     PF,
     PIDTYPE,
     PIDTYPE_MAX,
@@ -72,6 +78,8 @@ from forklab.include.linux.sched import (
     Sigpending,
     Task,
     TaskState,
+    is_global_init,
+    set_current_state_sleep,
 )
 from forklab.ipc.sem import exit_sem
 from forklab.kernel.cgroup.cgroup import cgroup_release
@@ -90,24 +98,23 @@ from forklab.kernel.pid import (
 )
 from forklab.kernel.pid_namespace import zap_pid_ns_processes
 from forklab.kernel.ptrace import __ptrace_unlink, exit_ptrace
-from forklab.kernel.sched.core import deactivate_task, set_current_state_sleep, wake_up_process
+from forklab.kernel.sched.core import deactivate_task, wake_up_process, wake_up_state
 from forklab.kernel.signal import (
-    __TASK_TRACED,
     SEND_SIG_NOINFO,
     SEND_SIG_PRIV,
     __kill_pgrp_info,
     do_notify_parent,
+    do_notify_pidfd,
     exit_signals,
     group_send_sig_info,
     same_thread_group,
     sigmask,
     signal_group_exit,
     signal_pending,
-    signal_wake_up,
-    task_clear_jobctl_pending,
     task_pgrp,
     task_session,
     thread_group_empty,
+    zap_other_threads,
 )
 from forklab.kernel.sys import getrusage
 from forklab.kernel.user_namespace import from_kuid_munged
@@ -171,12 +178,6 @@ def exit_state_advance(k: KernelState, p: Task, new: TaskState, source: str) -> 
         raise InternalError(f"task {p.pid}: exit_state {old!r} -> {new!r} is no step the kernel makes ({source})")
     p.exit_state = new
     k.trace("exit_state", source, f"task {p.pid}: {old!r} -> {new!r}", tid=p.pid)
-
-
-def is_global_init(tsk: Task) -> bool:
-    """The task's thread group is pid 1 of the initial pid namespace (include/linux/sched.h:1448-1451)."""
-    return tsk.group_leader is not None and tsk.group_leader.thread_pid is not None \
-        and tsk.group_leader.thread_pid.numbers[0].nr == 1
 
 
 # --- release_task ---------------------------------------------------------------------------------
@@ -404,7 +405,7 @@ def reparent_leader(k: KernelState, father: Task, p: Task, dead: list[Task]) -> 
 def forget_original_parent(k: KernelState, father: Task, dead: list[Task]) -> None:
     """Hand every child (each of its threads) to the new reaper, with pdeath signals (kernel/exit.c:606-639)."""
     if father.ptraced:
-        exit_ptrace(k, father)
+        exit_ptrace(k, father, dead)
     reaper = find_child_reaper(k, father, dead)  # a dying namespace init zaps its namespace here
     if not father.children:
         return
@@ -445,6 +446,8 @@ def exit_notify(k: KernelState, tsk: Task, group_dead: bool) -> None:
         autoreap = alone and do_notify_parent(k, tsk, tsk.exit_signal)
     else:
         autoreap = True
+        if k.has("pidfd_thread"):  # 6.9+: an untraced sub-thread wakes its PIDFD_THREAD pollers (module docstring)
+            do_notify_pidfd(k, tsk)
     if autoreap:
         exit_state_advance(k, tsk, TaskState.EXIT_DEAD, "kernel/exit.c:676")
         dead.insert(0, tsk)  # list_add(&tsk->ptrace_entry, &dead)
@@ -510,12 +513,7 @@ def do_group_exit(k: KernelState, current: Task, exit_code: int) -> None:
     elif not thread_group_empty(current):
         sig.group_exit_code = exit_code
         sig.flags = SIGNAL_GROUP_EXIT
-        sig.group_stop_count = 0  # zap_other_threads(current) (kernel/signal.c:1347-1366)
-        for t in [t for t in sig.thread_head if t is not current]:
-            task_clear_jobctl_pending(t, JOBCTL_PENDING_MASK)
-            if not t.exit_state:
-                t.pending.signal |= sigmask(SIGKILL)
-                signal_wake_up(k, t, fatal=True)
+        zap_other_threads(k, current)  # kernel/exit.c:894
     do_exit(k, current, exit_code)
     for t in [t for t in sig.thread_head if not t.flags & PF.PF_EXITING and t not in k.in_syscall]:
         saved, k.current = k.current, t  # each zapped thread's get_signal: the group exit is fatal, SIGKILL
@@ -775,10 +773,22 @@ def do_wait(k: KernelState, current: Task, wo: WaitOpts) -> int:
     if wo.wo_flags & WNOHANG:
         return 0
     if signal_pending(current):
-        raise kerr(errno.EINTR, "a signal is pending where wait would sleep (ERESTARTSYS; the restart under "
-                   "SA_RESTART is not modelled)", "kernel/exit.c:1461")
+        raise kerr(ERESTARTSYS, "a signal is pending where wait would sleep", "kernel/exit.c:1461")
     set_current_state_sleep(k, current, TaskState.TASK_INTERRUPTIBLE, "wait_chldexit")
     raise Blocked(current.pid, "wait_chldexit")
+
+
+def __wake_up_parent(k: KernelState, p: Task, parent: Task) -> None:
+    """Wake the threads of ``parent``'s group asleep in wait on ``wait_chldexit`` (kernel/exit.c:1413-1417).
+
+    child_wait_callback's filter (kernel/exit.c:1397-1411: only waiters whose pid filter and
+    __WNOTHREAD admit ``p``) is not modelled, as the model keeps no wait_opts on the queue: every
+    such waiter is woken, rescans when its user calls again, and sleeps again if nothing is ready.
+    """
+    assert parent.signal is not None
+    for thread in parent.signal.thread_head:
+        if thread.waits_on == "wait_chldexit":
+            wake_up_state(k, thread, TaskState.TASK_INTERRUPTIBLE)  # __wake_up_sync_key(..., TASK_INTERRUPTIBLE, p)
 
 
 def pidfd_get_pid(k: KernelState, current: Task, fd: int) -> Pid:

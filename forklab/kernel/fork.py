@@ -354,7 +354,7 @@ def wait_for_vfork_done(k: KernelState, current: Task, child: Task) -> None:
     The model has no scheduler loop, so the parent is left visibly asleep (TASK_KILLABLE on
     ``vfork_done``); ``complete_vfork_done`` wakes it.
     """
-    from forklab.kernel.sched.core import set_current_state_sleep
+    from forklab.include.linux.sched import set_current_state_sleep
 
     assert child.vfork_done is not None
     child.vfork_done.waiters.append(current)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from forklab.errors import kerr
+from forklab.errors import KernelError, kerr
 from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, PidNamespace
+from forklab.include.linux.sched import PIDTYPE, PIDTYPE_MAX
 from forklab.include.linux.threads import PID_MAX_LIMIT
 from forklab.include.linux.user_namespace import UCOUNT, UserNamespace
+from forklab.kernel.pid import pid_task, task_active_pid_ns
+from forklab.kernel.signal import SEND_SIG_PRIV, fatal_signal_pending, group_send_sig_info
 from forklab.kernel.ucount import dec_ucount, inc_ucount
 from forklab.kernel.user_namespace import get_user_ns, in_userns, put_user_ns
+from forklab.uapi import __WALL, CLONE_NEWPID, SIG_IGN, SIGCHLD, SIGKILL, WNOHANG
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
@@ -42,9 +48,6 @@ def create_pid_namespace(k: KernelState, user_ns: UserNamespace, parent: PidName
 
 def copy_pid_ns(k: KernelState, flags: int, user_ns: UserNamespace, old_ns: PidNamespace) -> PidNamespace:
     """Share ``old_ns`` or create a child of it (kernel/pid_namespace.c:148-156)."""
-    from forklab.kernel.pid import task_active_pid_ns
-    from forklab.uapi import CLONE_NEWPID
-
     if not flags & CLONE_NEWPID:
         old_ns.count += 1
         return old_ns
@@ -77,30 +80,27 @@ def disable_pid_allocation(ns: PidNamespace) -> None:
 
 
 def zap_pid_ns_processes(k: KernelState, ns: PidNamespace, reaper: Task) -> None:
-    """The namespace's init is exiting: stop allocation and kill every other member (kernel/pid_namespace.c:179-262).
+    """The namespace's init is exiting: stop allocation, SIGKILL every other member, reap (kernel/pid_namespace.c:179-262).
 
-    The model kills and reaps synchronously: there is no scheduler loop to wait in.
+    The model kills and reaps synchronously: there is no scheduler loop to wait in, so the
+    kernel_wait4(-1, __WALL) loop runs with WNOHANG until nothing is left to reap.
     """
-    from forklab.include.linux.sched import PF, PIDTYPE
     from forklab.kernel.exit import kernel_wait4  # import cycle: kernel/exit.py imports this module
-    from forklab.kernel.signal import send_sig_kill
-    from forklab.uapi import __WALL, SIG_IGN, SIGCHLD, WNOHANG
 
     disable_pid_allocation(ns)
     assert reaper.sighand is not None
-    from forklab.include.linux.sched import SigAction
-
-    reaper.sighand.action[SIGCHLD - 1] = SigAction(SIG_IGN)
-    for nr in sorted(n for n in ns.idr if n > 1):
+    action = reaper.sighand.action[SIGCHLD - 1]
+    reaper.sighand.action[SIGCHLD - 1] = replace(action, sa_handler=SIG_IGN)
+    for nr in sorted(n for n in ns.idr if n >= 2):  # idr_for_each_entry_continue(&pid_ns->idr, pid, nr), nr = 2
         pid = ns.idr.get(nr)
-        task = pid.tasks[PIDTYPE.PIDTYPE_PID][0] if pid is not None and pid.tasks[PIDTYPE.PIDTYPE_PID] else None
-        if task is not None and not task.flags & PF.PF_EXITING:
-            send_sig_kill(k, task)
-    # kernel_wait4(-1, __WALL) until ECHILD: reap what is left (kernel/pid_namespace.c:225-229)
-    while True:
+        task = pid_task(pid, PIDTYPE.PIDTYPE_PID) if pid is not None else None
+        if task is not None and not fatal_signal_pending(task):
+            with contextlib.suppress(KernelError):  # the kernel ignores the result
+                group_send_sig_info(k, SIGKILL, SEND_SIG_PRIV, task, PIDTYPE_MAX)
+    while True:  # do { rc = kernel_wait4(-1, NULL, __WALL, NULL); } while (rc != -ECHILD) (225-229)
         try:
-            pid, _ = kernel_wait4(k, reaper, -1, __WALL | WNOHANG)
+            pid_nr, _ = kernel_wait4(k, reaper, -1, __WALL | WNOHANG)
         except OSError:
             break
-        if not pid:
+        if not pid_nr:
             break

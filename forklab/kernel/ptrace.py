@@ -4,6 +4,14 @@ A tracer that set PTRACE_O_TRACEFORK/VFORK/CLONE is attached to the new child au
 (``ptrace_init_task``) and gets an event report. Simplification: the model records each
 report in the tracee's ``ptrace_events`` list (event, message) instead of stopping the tracee
 in TASK_TRACED until the tracer resumes it; PTRACE_ATTACH does not send SIGSTOP.
+
+The tracer's exit. A zombie tracee waits for its tracer's wait (exit_notify does not autoreap
+a traced task). When the tracer exits instead, forget_original_parent runs ``exit_ptrace``:
+PTRACE_O_EXITKILL tracees get SIGKILL, and ``__ptrace_detach`` untraces each tracee and gives
+a zombie what ptrace held back -- a thread other than the leader is released, a leader alone
+in its group is reported to its real parent (and released if that parent reaps automatically
+or is the tracer's own group ignoring SIGCHLD). The released tasks go on the exit's ``dead``
+list, which exit_notify releases (kernel/exit.c:611-612, 680-683).
 """
 
 from __future__ import annotations
@@ -12,7 +20,23 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
-from forklab.include.linux.sched import PF, PT_OPT_FLAG_SHIFT, PT_PTRACED, PT_SEIZED, Task
+from forklab.include.linux.sched import (
+    PF,
+    PT_EXITKILL,
+    PT_OPT_FLAG_SHIFT,
+    PT_PTRACED,
+    PT_SEIZED,
+    SighandStruct,
+    Task,
+    TaskState,
+)
+from forklab.kernel.signal import (
+    SEND_SIG_PRIV,
+    do_notify_parent,
+    same_thread_group,
+    send_sig_info,
+    thread_group_empty,
+)
 from forklab.uapi import (
     CAP_SYS_PTRACE,
     PTRACE_ATTACH,
@@ -20,6 +44,10 @@ from forklab.uapi import (
     PTRACE_SEIZE,
     PTRACE_SETOPTIONS,
     PTRACE_TRACEME,
+    SA_NOCLDWAIT,
+    SIG_IGN,
+    SIGCHLD,
+    SIGKILL,
 )
 
 if TYPE_CHECKING:
@@ -100,10 +128,41 @@ def ptrace_setoptions(task: Task, data: int) -> None:
     task.ptrace = keep | (data << PT_OPT_FLAG_SHIFT)
 
 
-def exit_ptrace(k: KernelState, tracer: Task) -> None:
-    """The tracer exits: detach every tracee (kernel/ptrace.c:545-561)."""
-    for child in list(tracer.ptraced):
-        __ptrace_unlink(child)
+def ignoring_children(sigh: SighandStruct) -> bool:
+    """The tracer's children reap themselves: SIGCHLD is SIG_IGN or has SA_NOCLDWAIT (kernel/ptrace.c:499-507)."""
+    chld = sigh.action[SIGCHLD - 1]
+    return chld.sa_handler == SIG_IGN or bool(chld.sa_flags & SA_NOCLDWAIT)
+
+
+def __ptrace_detach(k: KernelState, tracer: Task, p: Task) -> bool:
+    """Untrace ``p``; a zombie tracee gets the parent notification ptrace held back, and True says it must be
+    released (kernel/ptrace.c:524-548)."""
+    from forklab.kernel.exit import __wake_up_parent, exit_state_advance  # exit.py imports this module
+
+    __ptrace_unlink(p)
+    if p.exit_state != TaskState.EXIT_ZOMBIE:
+        return False
+    dead = p.exit_signal < 0  # !thread_group_leader(p)
+    if not dead and thread_group_empty(p):
+        assert p.real_parent is not None and tracer.sighand is not None
+        if not same_thread_group(p.real_parent, tracer):
+            dead = do_notify_parent(k, p, p.exit_signal)
+        elif ignoring_children(tracer.sighand):
+            __wake_up_parent(k, p, tracer)
+            dead = True
+    if dead:
+        exit_state_advance(k, p, TaskState.EXIT_DEAD, "kernel/ptrace.c:545")
+    return dead
+
+
+def exit_ptrace(k: KernelState, tracer: Task, dead: list[Task]) -> None:
+    """The tracer exits: SIGKILL the PTRACE_O_EXITKILL tracees, detach every tracee and collect the zombies to
+    release on ``dead`` (kernel/ptrace.c:580-591)."""
+    for p in list(tracer.ptraced):
+        if p.ptrace & PT_EXITKILL:
+            send_sig_info(k, SIGKILL, SEND_SIG_PRIV, p)
+        if __ptrace_detach(k, tracer, p):
+            dead.insert(0, p)  # list_add(&p->ptrace_entry, dead)
 
 
 def sys_ptrace(k: KernelState, current: Task, request: int, pid: int, addr: int, data: int) -> int:

@@ -66,6 +66,17 @@ A stop that finds its task asleep resumes, when woken, at get_signal's ``relock`
 thread to get there after SIGCONT reports CLD_CONTINUED (or CLD_STOPPED for a stop that
 SIGCONT interrupted) from the SIGNAL_CLD_MASK bits ``prepare_signal`` left.
 
+Handlers. A signal with a handler comes back from ``get_signal`` as a ``KSignal``;
+``handle_signal`` (arch/x86/kernel/signal.py) decides the interrupted syscall's restart and
+pushes the frame on ``task.sigframes``, and ``signal_delivered`` blocks the handler's sa_mask
+and, without SA_NODEFER, the signal through ``set_current_blocked``, which hands shared signals
+the new mask blocks to other threads (``__set_task_blocked``). The frame's rt_sigreturn puts
+the saved mask back (for a task without user code, at once: arch/x86/entry/common.py).
+
+Parent notification. ``do_notify_parent`` first wakes the pollers of the child's pidfds
+(``do_notify_pidfd``), then sends SIGCHLD or the exit signal and wakes the parent's waiters
+(``__wake_up_parent``, kernel/exit.py).
+
 Group-wide sends (to a process group or to all, ``PIDTYPE_PGID`` and above) are also
 recorded in every ``multiprocess_signals`` record of the target's signal struct, so a fork in
 progress hands them to the child (kernel/signal.c:1166-1172, kernel/fork.c:2256).
@@ -79,7 +90,6 @@ directory fds as pidfds (the model's /proc has no such directories, so they are 
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import errno
 from dataclasses import dataclass, replace
@@ -88,6 +98,8 @@ from typing import TYPE_CHECKING, Final, NoReturn
 from forklab.errors import InternalError, KernelError, TaskKilled, Unmodelled, kerr
 from forklab.fs.file import fdget
 from forklab.include.linux.sched import (
+    __TASK_STOPPED,
+    __TASK_TRACED,
     JOBCTL_PENDING_MASK,
     JOBCTL_STOP_CONSUME,
     JOBCTL_STOP_DEQUEUED,
@@ -115,6 +127,8 @@ from forklab.include.linux.sched import (
     SigQueue,
     Task,
     TaskState,
+    is_global_init,
+    set_current_state_sleep,
 )
 from forklab.kernel.capability import ns_capable
 from forklab.kernel.pid import (
@@ -127,9 +141,10 @@ from forklab.kernel.pid import (
     pid_vnr,
     task_active_pid_ns,
 )
-from forklab.kernel.sched.core import set_current_state_sleep, wake_up_process
-from forklab.kernel.user_namespace import from_kuid_munged
+from forklab.kernel.sched.core import wake_up_state
+from forklab.kernel.user_namespace import DEFAULT_OVERFLOWUID, from_kuid_munged
 from forklab.uapi import (
+    _NSIG,
     CAP_KILL,
     CLD_CONTINUED,
     CLD_DUMPED,
@@ -137,10 +152,23 @@ from forklab.uapi import (
     CLD_KILLED,
     CLD_STOPPED,
     CLD_TRAPPED,
+    NSIGBUS,
+    NSIGCHLD,
+    NSIGFPE,
+    NSIGILL,
+    NSIGPOLL,
+    NSIGSEGV,
+    NSIGSYS,
+    NSIGTRAP,
+    RLIM_INFINITY,
     SA_NOCLDSTOP,
     SA_NOCLDWAIT,
+    SA_NODEFER,
     SA_RESETHAND,
+    SEGV_MAPERR,
     SI_KERNEL,
+    SI_SIGIO,
+    SI_TIMER,
     SI_TKILL,
     SI_USER,
     SIG_BLOCK,
@@ -154,8 +182,8 @@ from forklab.uapi import (
     SIGCONT,
     SIGFPE,
     SIGILL,
-    SIGIO,
     SIGKILL,
+    SIGPOLL,
     SIGQUIT,
     SIGRTMIN,
     SIGSEGV,
@@ -185,16 +213,7 @@ SIG_KERNEL_COREDUMP = frozenset(
 SIG_KERNEL_IGNORE = frozenset({SIGCONT, SIGCHLD, SIGWINCH, SIGURG})  # include/linux/signal.h:420-422
 SYNCHRONOUS_MASK = (1 << (SIGSEGV - 1)) | (1 << (SIGBUS - 1)) | (1 << (SIGILL - 1)) | (1 << (SIGTRAP - 1)) \
     | (1 << (SIGFPE - 1)) | (1 << (SIGSYS - 1))  # kernel/signal.c:193-195
-SIGSET_MASK = 2**64 - 1  # a sigset_t of _NSIG bits
-
-# NOTE: these belong with the other uapi siginfo codes in forklab/uapi.py and with the task
-# states in include/linux/sched.py (TaskState cannot hold a __ name); they live here until moved.
-SI_TIMER, SI_SIGIO = -2, -5  # include/uapi/asm-generic/siginfo.h:171, 174
-NSIGILL, NSIGFPE, NSIGSEGV, NSIGBUS, NSIGTRAP, NSIGCHLD, NSIGPOLL, NSIGSYS = 11, 15, 7, 5, 5, 6, 6, 1
-SIGPOLL = SIGIO  # include/uapi/asm-generic/signal.h:40
-__TASK_STOPPED = TaskState.TASK_STOPPED & ~TaskState.TASK_WAKEKILL  # include/linux/sched.h:79
-__TASK_TRACED = TaskState(0x0008)  # include/linux/sched.h:80
-TASK_NORMAL = TaskState.TASK_INTERRUPTIBLE | TaskState.TASK_UNINTERRUPTIBLE  # include/linux/sched.h:99
+SIGSET_MASK = (1 << _NSIG) - 1  # a sigset_t of _NSIG bits
 
 
 class _SiSpecial(enum.Enum):
@@ -264,6 +283,26 @@ def task_tgid(task: Task) -> Pid | None:
     return task.signal.pids[PIDTYPE.PIDTYPE_TGID]
 
 
+def rlimit(t: Task, resource: int) -> int:
+    """task_rlimit: the soft limit of ``resource`` (include/linux/sched/signal.h:696-699, 684-688).
+
+    The kernel's ``rlimit(limit)`` reads ``current``; the model names the task. A task without
+    a signal_struct (the bare tasks the mm and fs unit tests build on an unbooted KernelState)
+    has no limits: RLIM_INFINITY.
+    """
+    if t.signal is None:
+        return RLIM_INFINITY
+    return t.signal.rlim[resource][0]
+
+
+def rlimit_max(t: Task, resource: int) -> int:
+    """task_rlimit_max: the hard limit of ``resource``, RLIM_INFINITY without a signal_struct
+    (include/linux/sched/signal.h:701-704, 690-694)."""
+    if t.signal is None:
+        return RLIM_INFINITY
+    return t.signal.rlim[resource][1]
+
+
 def same_thread_group(p1: Task, p2: Task) -> bool:
     """Both tasks share one signal_struct (include/linux/sched/signal.h:645-649)."""
     return p1.signal is p2.signal
@@ -284,8 +323,8 @@ def sigmask(sig: int) -> int:
 
 
 def valid_signal(sig: int) -> bool:
-    """0..64 are valid signal numbers (include/linux/signal.h:260-263)."""
-    return 0 <= sig <= 64
+    """0.._NSIG are valid signal numbers (include/linux/signal.h:260-263)."""
+    return 0 <= sig <= _NSIG
 
 
 def signal_pending(t: Task) -> bool:
@@ -310,8 +349,6 @@ def sig_handler_ignored(handler: int, sig: int) -> bool:
 def sig_task_ignored(t: Task, sig: int, force: bool) -> bool:
     """The target's disposition drops ``sig``: global init never takes SIGKILL/SIGSTOP, an unkillable
     init drops default actions unless forced (kernel/signal.c:79-99)."""
-    from forklab.kernel.exit import is_global_init  # exit.py imports this module
-
     assert t.sighand is not None and t.signal is not None
     handler = t.sighand.action[sig - 1].sa_handler
     if is_global_init(t) and sig in SIG_KERNEL_ONLY:
@@ -479,8 +516,7 @@ def signal_wake_up_state(k: KernelState, t: Task, state: TaskState) -> None:
         from forklab.kernel.fork import vfork_wait_killed  # fork.py imports this module
 
         vfork_wait_killed(k, t)
-    if t.state & (state | TaskState.TASK_INTERRUPTIBLE):  # wake_up_state (kernel/sched/core.c:2625-2628)
-        wake_up_process(k, t)
+    wake_up_state(k, t, state | TaskState.TASK_INTERRUPTIBLE)
 
 
 def signal_wake_up(k: KernelState, t: Task, fatal: bool) -> None:
@@ -497,7 +533,7 @@ def _needs_user_mode_return(t: Task) -> bool:
         return True
     ready = (t.pending.signal | sig.shared_pending.signal) & ~t.blocked
     return any(ready & sigmask(s) and sighand.action[s - 1].sa_handler == SIG_DFL and s not in SIG_KERNEL_IGNORE
-               for s in range(1, 65))
+               for s in range(1, _NSIG + 1))
 
 
 def return_to_user_mode_now(k: KernelState, signal: SignalStruct) -> None:
@@ -558,8 +594,7 @@ def _prepare_sigcont(k: KernelState, p: Task, signal: SignalStruct) -> None:
         task_clear_jobctl_pending(t, JOBCTL_STOP_PENDING)
         if t.ptrace & PT_SEIZED:
             raise Unmodelled("SIGCONT to a PTRACE_SEIZEd task (ptrace_trap_notify) is not modelled")
-        if t.state & __TASK_STOPPED:  # wake_up_state(t, __TASK_STOPPED) (kernel/sched/core.c:2625-2628)
-            wake_up_process(k, t)
+        wake_up_state(k, t, __TASK_STOPPED)
     why = 0
     if signal.flags & SIGNAL_STOP_STOPPED:
         why |= SIGNAL_CLD_CONTINUED
@@ -717,7 +752,7 @@ def _siginfo_for_target(k: KernelState, info: SigQueue, t: Task) -> SigQueue:
     if current.cred.user_ns is t.cred.user_ns or current.cred.user_ns is None:
         return info
     kuid = make_kid(current.cred.user_ns, "uid_map", info.si_uid)
-    return replace(info, si_uid=65534 if kuid is None else from_kuid_munged(t.cred.user_ns, kuid))
+    return replace(info, si_uid=DEFAULT_OVERFLOWUID if kuid is None else from_kuid_munged(t.cred.user_ns, kuid))
 
 
 def do_send_sig_info(k: KernelState, sig: int, info: KernelSiginfo, p: Task, kind: int) -> None:
@@ -739,28 +774,42 @@ def send_sig(k: KernelState, sig: int, p: Task, priv: int) -> None:
     send_sig_info(k, sig, SEND_SIG_PRIV if priv else SEND_SIG_NOINFO, p)
 
 
-def force_sig_fault(k: KernelState, t: Task, sig: int, addr: int) -> None:
-    """A synchronous fault signal that cannot be blocked or ignored (kernel/signal.c:1679-1686, 1308-1337).
-
-    force_sig_info_to_task: a blocked or ignored signal is unblocked and reset to SIG_DFL; a
-    default action clears SIGNAL_UNKILLABLE, so even an init dies of its own fault.
-    """
+def force_sig_info_to_task(k: KernelState, info: SigQueue, t: Task) -> None:
+    """A signal that cannot be blocked or ignored: a blocked or ignored one is unblocked and reset to SIG_DFL; a
+    default action clears SIGNAL_UNKILLABLE, so even an init dies of it (kernel/signal.c:1308-1337)."""
+    sig = info.si_signo
     assert t.sighand is not None and t.signal is not None
     action = t.sighand.action[sig - 1]
     blocked = bool(t.blocked & sigmask(sig))
     if blocked or action.sa_handler == SIG_IGN:
         t.sighand.action[sig - 1] = replace(action, sa_handler=SIG_DFL)
-        t.blocked &= ~sigmask(sig)
+        t.blocked &= ~sigmask(sig)  # recalc_sigpending_and_wake: the send below wakes it
     if t.sighand.action[sig - 1].sa_handler == SIG_DFL and not t.ptrace:
         t.signal.flags &= ~SIGNAL_UNKILLABLE
-    send_signal(k, sig, t, PIDTYPE.PIDTYPE_PID, info=SigQueue(sig, 1, 0, 0, addr))  # SEGV_MAPERR-style code
+    send_signal(k, sig, t, PIDTYPE.PIDTYPE_PID, info=info)
 
 
-def send_sig_kill(k: KernelState, t: Task) -> None:
-    """group_send_sig_info(SIGKILL, SEND_SIG_PRIV, t, PIDTYPE_MAX), as zap_pid_ns_processes sends it
-    (kernel/signal.c:1403-1416; kernel/pid_namespace.c:207)."""
-    with contextlib.suppress(KernelError):  # the kernel ignores the result
-        group_send_sig_info(k, SIGKILL, SEND_SIG_PRIV, t, PIDTYPE_MAX)
+def force_sig_fault(k: KernelState, t: Task, sig: int, addr: int) -> None:
+    """A synchronous fault signal, SEGV_MAPERR-style code, forced on ``t`` (kernel/signal.c:1679-1686, 1656-1677).
+
+    The model's siginfo has no si_addr: the address rides in ``si_status``.
+    """
+    force_sig_info_to_task(k, SigQueue(sig, SEGV_MAPERR, 0, 0, addr), t)
+
+
+def force_sig(k: KernelState, current: Task, sig: int) -> None:
+    """Force ``sig`` on ``current`` with an SI_KERNEL siginfo (kernel/signal.c:1623-1634)."""
+    force_sig_info_to_task(k, SigQueue(sig, SI_KERNEL, 0, 0), current)
+
+
+def force_sigsegv(k: KernelState, current: Task, sig: int) -> None:
+    """Things went south while handling ``sig``: force SIGSEGV, first resetting a SIGSEGV handler so that it is
+    not entered again (kernel/signal.c:1643-1651)."""
+    assert current.sighand is not None
+    if sig == SIGSEGV:
+        action = current.sighand.action[sig - 1]
+        current.sighand.action[sig - 1] = replace(action, sa_handler=SIG_DFL)
+    force_sig(k, current, SIGSEGV)
 
 
 def zap_other_threads(k: KernelState, p: Task) -> int:
@@ -999,8 +1048,24 @@ def _pidfd_siginfo(k: KernelState, current: Task, pid: Pid, sig: int, info: SigI
 # --- parent notification --------------------------------------------------------------------------
 
 
+def do_notify_pidfd(k: KernelState, task: Task) -> None:
+    """Wake every poller of ``task``'s pidfds: wake_up_all(&task_pid(task)->wait_pidfd) (kernel/signal.c:1894-1901)."""
+    from forklab.fs.select import pollwake  # fs/select.py imports this module
+
+    if not task.exit_state:  # WARN_ON(task->exit_state == 0)
+        raise InternalError(f"do_notify_pidfd for task {task.pid}, which has not exited")
+    pid = task.thread_pid
+    assert pid is not None
+    for waiter in list(pid.wait_pidfd):
+        pollwake(k, waiter)
+
+
 def do_notify_parent(k: KernelState, tsk: Task, sig: int) -> bool:
-    """Tell the parent a child died: SIGCHLD or exit_signal; True if it must be auto-reaped (kernel/signal.c:1910-2002)."""
+    """Wake the pidfd pollers, tell the parent a child died: SIGCHLD or exit_signal; True if it must be
+    auto-reaped (kernel/signal.c:1910-2002)."""
+    from forklab.kernel.exit import __wake_up_parent  # exit.py imports this module
+
+    do_notify_pidfd(k, tsk)  # kernel/signal.c:1927, in every profile (module docstring: pidfd wake-ups)
     parent = tsk.parent
     assert parent is not None and parent.sighand is not None and tsk.cred is not None and parent.cred is not None
     if sig != SIGCHLD and tsk.parent_exec_id != parent.self_exec_id:
@@ -1024,13 +1089,14 @@ def do_notify_parent(k: KernelState, tsk: Task, sig: int) -> bool:
         send_signal(k, sig, parent, PIDTYPE.PIDTYPE_TGID, tsk, SigQueue(sig, code, si_pid, si_uid, status))  # current: tsk
     k.trace("do_notify_parent", "kernel/signal.c:1910", f"child {tsk.pid} -> parent {parent.pid} sig {sig}"
             + (" (autoreap)" if autoreap else ""))
-    __wake_up_parent(k, parent)
+    __wake_up_parent(k, tsk, parent)
     return autoreap
 
 
 def do_notify_parent_cldstop(k: KernelState, tsk: Task, for_ptracer: bool, why: int) -> None:
     """SIGCHLD with CLD_STOPPED/CLD_CONTINUED to the group leader's real parent (or the tracer) unless it ignores
     SIGCHLD or set SA_NOCLDSTOP; its waiters are woken regardless (kernel/signal.c:2017-2073)."""
+    from forklab.kernel.exit import __wake_up_parent  # exit.py imports this module
 
     current = tsk
     if for_ptracer:
@@ -1050,15 +1116,7 @@ def do_notify_parent_cldstop(k: KernelState, tsk: Task, for_ptracer: bool, why: 
         send_signal(k, SIGCHLD, parent, PIDTYPE.PIDTYPE_TGID, current, info)  # __group_send_sig_info
     k.trace("do_notify_parent_cldstop", "kernel/signal.c:2017", f"leader {tsk.pid} -> parent {parent.pid} "
             f"why {why}")
-    __wake_up_parent(k, parent)
-
-
-def __wake_up_parent(k: KernelState, parent: Task) -> None:
-    """Wake every thread of the parent sleeping in wait (kernel/exit.c:1473-1477, called at kernel/signal.c:1999)."""
-    assert parent.signal is not None
-    for thread in parent.signal.thread_head:
-        if thread.waits_on == "wait_chldexit":
-            wake_up_process(k, thread)
+    __wake_up_parent(k, tsk, parent)
 
 
 # --- the stop -------------------------------------------------------------------------------------
@@ -1133,8 +1191,8 @@ def retarget_shared_pending(k: KernelState, tsk: Task, which: int) -> None:
         if t.flags & PF.PF_EXITING or not retarget & ~t.blocked:
             continue
         retarget &= t.blocked
-        if not signal_pending(t):
-            signal_wake_up(k, t, fatal=False)
+        if not signal_pending(t) or t.state & TaskState.TASK_INTERRUPTIBLE:  # an interruptible sleeper has no
+            signal_wake_up(k, t, fatal=False)  # TIF_SIGPENDING (it would not sleep, kernel/sched/core.c:4037)
 
 
 # --- dequeue and get_signal -----------------------------------------------------------------------
@@ -1304,17 +1362,37 @@ def _note_delivery(k: KernelState, task: Task, sig: int, how: str) -> None:
 
 
 def signal_delivered(k: KernelState, task: Task, ksig: KSignal) -> None:
-    """A handler's frame is set up: the signal counts as delivered (kernel/signal.c:2758-2773).
-
-    The kernel also blocks ``sa_mask`` (and the signal, without SA_NODEFER) until the
-    handler's sigreturn; the model runs no handler code, so the mask is restored at once.
-    """
+    """A handler's frame is set up: block ``sa_mask`` and, without SA_NODEFER, the signal until the frame's
+    rt_sigreturn; the signal counts as delivered (kernel/signal.c:2758-2773)."""
+    blocked = task.blocked | ksig.ka.sa_mask
+    if not ksig.ka.sa_flags & SA_NODEFER:
+        blocked |= sigmask(ksig.sig)
+    set_current_blocked(k, task, blocked)
     _note_delivery(k, task, ksig.sig, f"handler {ksig.ka.sa_handler:#x} ran")
 
 
 def signal_setup_done(k: KernelState, task: Task, ksig: KSignal) -> None:
     """The handler's frame is in place: mark the signal delivered (kernel/signal.c:2775-2781)."""
     signal_delivered(k, task, ksig)
+
+
+def __set_task_blocked(k: KernelState, tsk: Task, newset: int) -> None:
+    """Hand shared signals the new mask blocks to other threads, then install it (kernel/signal.c:2883-2893)."""
+    if signal_pending(tsk) and not thread_group_empty(tsk):
+        retarget_shared_pending(k, tsk, newset & ~tsk.blocked)
+    tsk.blocked = newset  # recalc_sigpending: the model computes TIF_SIGPENDING
+
+
+def __set_current_blocked(k: KernelState, current: Task, newset: int) -> None:
+    """Change the blocked mask unless it is unchanged (kernel/signal.c:2908-2921)."""
+    if current.blocked == newset:
+        return
+    __set_task_blocked(k, current, newset)
+
+
+def set_current_blocked(k: KernelState, current: Task, newset: int) -> None:
+    """Set the blocked mask, never blocking SIGKILL or SIGSTOP (kernel/signal.c:2902-2906)."""
+    __set_current_blocked(k, current, newset & ~(sigmask(SIGKILL) | sigmask(SIGSTOP)) & SIGSET_MASK)
 
 
 # --- sigaction and sigprocmask --------------------------------------------------------------------

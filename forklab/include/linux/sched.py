@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from forklab.uapi import RLIM_INFINITY, RLIM_NLIMITS
+from forklab.uapi import _NSIG, PTRACE_O_EXITKILL, RLIM_INFINITY, RLIM_NLIMITS
 
 if TYPE_CHECKING:
     from forklab.include.linux.cred import Cred
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from forklab.include.linux.nsproxy import Nsproxy
     from forklab.include.linux.pid import Pid
     from forklab.kernel.cgroup.pids import Cgroup
+    from forklab.kernel.signal import KSignal
+    from forklab.state import KernelState
 
 
 class TaskState(enum.IntFlag):
@@ -41,6 +43,14 @@ class TaskState(enum.IntFlag):
     TASK_NEW = 0x0800
     TASK_KILLABLE = TASK_WAKEKILL | TASK_UNINTERRUPTIBLE
     TASK_STOPPED = TASK_WAKEKILL | __TASK_STOPPED
+    TASK_TRACED = TASK_WAKEKILL | __TASK_TRACED
+
+
+# The bare state bits and wake_up()'s mask under their kernel names (include/linux/sched.h:79-80, 99); inside
+# TaskState a ``__`` name is mangled, so these are the names to use.
+__TASK_STOPPED = TaskState.TASK_STOPPED & ~TaskState.TASK_WAKEKILL
+__TASK_TRACED = TaskState.TASK_TRACED & ~TaskState.TASK_WAKEKILL
+TASK_NORMAL = TaskState.TASK_INTERRUPTIBLE | TaskState.TASK_UNINTERRUPTIBLE
 
 
 class PF(enum.IntFlag):
@@ -103,6 +113,7 @@ PT_DTRACE = 0x00000002
 PT_SEIZED = 0x00010000
 PT_OPT_FLAG_SHIFT = 3
 PT_TRACESYSGOOD = 1 << PT_OPT_FLAG_SHIFT
+PT_EXITKILL = PTRACE_O_EXITKILL << PT_OPT_FLAG_SHIFT  # include/linux/ptrace.h:47
 
 
 class PIDTYPE(enum.IntEnum):
@@ -148,10 +159,10 @@ class Sigpending:
 
 @dataclass(slots=True, eq=False)
 class SighandStruct:
-    """struct sighand_struct (include/linux/sched/signal.h:19-24): the 64 handlers, refcounted."""
+    """struct sighand_struct (include/linux/sched/signal.h:19-24): the _NSIG handlers, refcounted."""
 
     count: int = 1
-    action: list[SigAction] = field(default_factory=lambda: [SigAction() for _ in range(64)])
+    action: list[SigAction] = field(default_factory=lambda: [SigAction() for _ in range(_NSIG)])
 
 
 @dataclass(slots=True, eq=False)
@@ -239,6 +250,18 @@ class PtRegs:
     ip: int = 0
 
 
+@dataclass(slots=True, frozen=True)
+class RtSigframe:
+    """struct rt_sigframe (arch/x86/include/asm/sigframe.h:60-65): what setup_rt_frame pushes on the user stack.
+
+    ``ksig`` is the signal, its siginfo and the action whose handler the frame enters;
+    ``uc_sigmask`` the blocked mask before the delivery (uc.uc_sigmask), which rt_sigreturn restores.
+    """
+
+    ksig: KSignal
+    uc_sigmask: int
+
+
 @dataclass(slots=True, eq=False)
 class ThreadStruct:
     """struct thread_struct (arch/x86/include/asm/processor.h:470-520): the TLS bases."""
@@ -263,6 +286,14 @@ class Task:
 
     ``waits_on`` has no kernel field of that name: it names the wait queue or completion a
     sleeping task is on (the kernel finds it from the stack), so users can see why it sleeps.
+    ``sigframes`` stands for the signal frames on the task's user stack (the model has no user
+    memory for them): handle_signal pushes one per handler it sets up, the innermost last, and
+    rt_sigreturn pops the innermost. It is a tuple, so a task copy (fork: the child's stack is
+    a copy of the parent's) has the same frames without sharing a list. ``user_handlers`` (no kernel field) says who returns
+    through them: True while a driver of user code (the program runner) runs the handlers and
+    calls rt_sigreturn itself; False for a task driven by kernel calls alone, which has no
+    handler code, so each handler returns at once (arch/x86/entry/common.py makes its
+    rt_sigreturn on the way to user mode).
     """
 
     pid: int = 0
@@ -342,9 +373,29 @@ class Task:
     cgroups: Cgroup | None = None
     ioprio_set: bool = False
     waits_on: str = ""
+    sigframes: tuple[RtSigframe, ...] = ()
+    user_handlers: bool = False
 
     def __repr__(self) -> str:
         return f"<Task pid={self.pid} tgid={self.tgid} comm={self.comm!r} state={self.state!r}>"
+
+
+def set_current_state_sleep(k: KernelState, t: Task, state: TaskState, waits_on: str) -> None:
+    """Put ``t`` to sleep in ``state`` on ``waits_on``, then __schedule takes it off its runqueue
+    (include/linux/sched.h:193-200; kernel/sched/core.c:4036-4047)."""
+    from forklab.kernel.sched.core import deactivate_task  # kernel/sched/core.py imports this module
+
+    t.state = state
+    t.waits_on = waits_on
+    t.nvcsw += 1  # __schedule counts a switch away from a sleeping task as voluntary (kernel/sched/core.c:4047, 4075)
+    deactivate_task(k, t)
+    k.trace("sleep", "kernel/sched/core.c:4047", f"task {t.pid} sleeps ({state!r}) on {waits_on}", tid=t.pid)
+
+
+def is_global_init(tsk: Task) -> bool:
+    """The task's thread group is pid 1 of the initial pid namespace (include/linux/sched.h:1448-1451)."""
+    return tsk.group_leader is not None and tsk.group_leader.thread_pid is not None \
+        and tsk.group_leader.thread_pid.numbers[0].nr == 1
 
 
 @dataclass(slots=True)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
-from forklab.include.linux.sched import Task, TaskState
+from forklab.include.linux.sched import TASK_NORMAL, Task, TaskState
+from forklab.kernel.pid import pid_vnr
 from forklab.kernel.sched.deadline import MAX_DL_PRIO, dl_prio
 from forklab.kernel.sched.fair import select_task_rq_fair, task_fork_fair
 from forklab.kernel.sched.rt import MAX_RT_PRIO, MAX_USER_RT_PRIO, rt_prio
@@ -103,26 +104,48 @@ def wake_up_new_task(k: KernelState, p: Task) -> None:
     k.trace("wake_up_new_task", "kernel/sched/core.c:2939", f"task {p.pid} runnable on CPU {p.cpu}", tid=p.pid)
 
 
-def set_current_state_sleep(k: KernelState, t: Task, state: TaskState, waits_on: str) -> None:
-    """Put ``t`` to sleep in ``state`` on ``waits_on`` and take it off its runqueue (include/linux/sched.h:214, core.c:__schedule)."""
-    t.state = state
-    t.waits_on = waits_on
-    t.nvcsw += 1  # __schedule counts a switch away from a sleeping task as voluntary (kernel/sched/core.c:4060)
-    deactivate_task(k, t)
-    k.trace("sleep", "kernel/sched/core.c:4047", f"task {t.pid} sleeps ({state!r}) on {waits_on}", tid=t.pid)
-
-
-def wake_up_process(k: KernelState, t: Task) -> bool:
-    """Wake a sleeping task: TASK_RUNNING and enqueued (kernel/sched/core.c:2619-2623)."""
-    if t.state in (TaskState.TASK_RUNNING, TaskState.TASK_NEW) or t.exit_state:
+def try_to_wake_up(k: KernelState, p: Task, state: TaskState) -> bool:
+    """Wake ``p`` if its state is one of ``state``: TASK_RUNNING and enqueued; False otherwise
+    (kernel/sched/core.c:2512-2654)."""
+    if not p.state & state:
         return False
-    if t.state & TaskState.TASK_DEAD:
-        return False
-    t.state = TaskState.TASK_RUNNING
-    t.waits_on = ""
-    activate_task(k, t)
-    k.trace("wake_up_process", "kernel/sched/core.c:2619", f"task {t.pid} runs again", tid=t.pid)
+    p.state = TaskState.TASK_RUNNING
+    p.waits_on = ""
+    activate_task(k, p)
+    k.trace("wake_up_process", "kernel/sched/core.c:2661", f"task {p.pid} runs again", tid=p.pid)
     return True
+
+
+def wake_up_process(k: KernelState, p: Task) -> bool:
+    """Wake ``p`` from an interruptible or uninterruptible sleep, not from a stop (kernel/sched/core.c:2661-2664)."""
+    return try_to_wake_up(k, p, TASK_NORMAL)
+
+
+def wake_up_state(k: KernelState, p: Task, state: TaskState) -> bool:
+    """Wake ``p`` if it sleeps in one of the states of ``state`` (kernel/sched/core.c:2667-2670)."""
+    return try_to_wake_up(k, p, state)
+
+
+def schedule_tail(k: KernelState, p: Task) -> None:
+    """The child's first schedule writes CLONE_CHILD_SETTID (kernel/sched/core.c:3301-3323).
+
+    The model lets a new child take its first schedule at once, right after wake_up_new_task;
+    on Linux it happens whenever the child first runs. The write goes to the child's memory,
+    as the child sees its own pid; errors are ignored. calculate_sigpending has nothing to set:
+    the model computes TIF_SIGPENDING from the queues.
+    """
+    from forklab.mm.uaccess import put_user_int  # import cycle: mm/uaccess.py's imports lead back to this module
+
+    if not p.set_child_tid:
+        return
+    saved = k.current
+    k.current = p
+    try:
+        assert p.thread_pid is not None
+        put_user_int(k, p, p.set_child_tid, pid_vnr(p, p.thread_pid))
+    finally:
+        k.current = saved
+    k.trace("schedule_tail", "kernel/sched/core.c:3320", f"child wrote its tid at {p.set_child_tid:#x}", tid=p.pid)
 
 
 def sched_setscheduler(k: KernelState, p: Task, policy: int, priority: int, reset_on_fork: bool) -> None:

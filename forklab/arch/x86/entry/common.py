@@ -4,9 +4,31 @@ Every ``Kernel`` syscall method runs through ``do_syscall_64``: it checks that t
 make a syscall at all (a live, running task), advances the model clock, arms fail-nth for the
 caller (``/proc/<pid>/fail-nth``), runs the syscall body as ``current`` and then does what
 ``syscall_return_slowpath`` does: the exit work, which here is signal delivery
-(``exit_to_usermode_loop`` -> ``do_signal``). A body that fails with ERESTARTNOINTR (a fork
-that met a pending signal) has the signal delivered and is run again, as the kernel rewinds
-``regs->ip`` to the syscall instruction.
+(``exit_to_usermode_loop`` -> ``do_signal``).
+
+Restarts. A body that gives way to a pending signal fails with a restart code (ERESTARTSYS
+from a wait or a pipe that would sleep, ERESTARTNOINTR from a fork, ERESTARTNOHAND,
+ERESTART_RESTARTBLOCK). The exit work delivers the signals with that code as the syscall's
+error, and do_signal/handle_signal (arch/x86/kernel/signal.py) turn it into EINTR, which the
+call then fails with, or into a restart: the body runs again, as the kernel rewinds
+``regs->ip`` to the syscall instruction, and may complete, fail or sleep (``Blocked``) like a
+first run. When the exit work left the task stopped instead, the call has not returned: the
+task is asleep and ``Blocked`` is raised, so that its user issues the call again once it is
+continued, which is the restart the kernel makes when the stopped task runs again.
+
+Handlers on the way out. The exit work may set up handler frames (``Task.sigframes``). A task
+driven by kernel calls alone has no handler code: each handler returns at once, through the
+rt_sigreturn this module makes for it (``_handlers_return_at_once``), before the call returns or
+restarts. A task whose user code a driver runs (``Task.user_handlers``, the program runner)
+keeps its frames: the driver runs the innermost frame's handler and calls rt_sigreturn, for
+each frame. Since the kernel restarts an interrupted call only after its handler returned
+(the handler runs at the rewound regs->ip), such a task's restart is left to the driver:
+``Blocked`` is raised with the task still TASK_RUNNING and the new frames on it, and the driver
+runs the handlers, then issues the call again.
+
+Not modelled: a stop in the exit work that is followed, once the task is continued, by a
+handler without SA_RESTART (a SIGCONT handler, say): Linux decides the interrupted call then
+and makes it EINTR; the model has already left the call to be issued again.
 
 Calls may nest: a trace listener may make another task call into the kernel while a syscall
 is in progress (that is how the model shows races, e.g. a signal arriving in the middle of a
@@ -15,11 +37,12 @@ fork). The outer call's ``current`` and fail-nth state are restored afterwards.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from forklab.arch.x86.kernel.signal import do_signal
-from forklab.errors import ERESTARTNOINTR, KernelError, Segfault, TaskKilled
+from forklab.arch.x86.kernel.signal import SYSCALL_RESTART_ERRNOS, do_signal, sys_rt_sigreturn
+from forklab.errors import ERESTARTSYS, Blocked, InternalError, KernelError, Segfault, TaskKilled, errno_name, kerr
 from forklab.include.linux.sched import PF, Task, TaskState
 from forklab.kernel.signal import signal_pending
 
@@ -43,7 +66,8 @@ def check_caller(t: object) -> Task:
 
 
 def do_syscall_64(k: KernelState, t: object, name: str, fn: Callable[[Task], T]) -> T:
-    """Run one syscall body as ``t``, then the exit work; restart it after ERESTARTNOINTR (arch/x86/entry/common.c:282-305)."""
+    """Run one syscall body as ``t``, then the exit work; a restart code is EINTR or a restart, as the signal
+    delivery decides (arch/x86/entry/common.c:282-305)."""
     task = check_caller(t)
     k.clock_ns += SYSCALL_NS
     task.stime += SYSCALL_NS  # the model's only CPU time: each syscall is 1 µs of system time
@@ -58,10 +82,13 @@ def do_syscall_64(k: KernelState, t: object, name: str, fn: Callable[[Task], T])
                 result = fn(task)
             except KernelError as e:
                 k.fault.countdown = 0
-                if e.errno != ERESTARTNOINTR:
+                if e.errno not in SYSCALL_RESTART_ERRNOS:
                     syscall_return_slowpath(k, task)
                     raise
-                do_signal(k, task)
+                frames = len(task.sigframes)
+                _restart_or_eintr(k, task, e, syscall_return_slowpath(k, task, e.errno))
+                if task.user_handlers and len(task.sigframes) > frames:
+                    raise Blocked(task.pid, "its signal handlers, then the restarted call") from None
                 continue
             k.fault.countdown = 0
             syscall_return_slowpath(k, task)
@@ -73,27 +100,62 @@ def do_syscall_64(k: KernelState, t: object, name: str, fn: Callable[[Task], T])
             k.fault.countdown, k.fault.sites, k.fault.failed_site = outer[1:]
 
 
-def syscall_return_slowpath(k: KernelState, task: Task) -> None:
-    """The one-time exit work of a syscall, then prepare_exit_to_usermode (arch/x86/entry/common.c:257-279)."""
-    prepare_exit_to_usermode(k, task)
+def _restart_or_eintr(k: KernelState, task: Task, e: KernelError, error: int) -> None:
+    """do_syscall_64 after a body's restart code ``e`` and the exit work: EINTR, Blocked for a task the exit work
+    stopped, or return to run the body again, as the rewound regs->ip does (arch/x86/entry/common.c:282-305;
+    arch/x86/kernel/signal.c:718-736, 820-835)."""
+    if error == errno.EINTR:
+        line = 728 if e.errno == ERESTARTSYS else 723  # handle_signal's regs->ax = -EINTR
+        raise kerr(errno.EINTR, f"{e.rule} ({e.source}); {errno_name(e.errno or 0)} after a signal handler ran",
+                   f"arch/x86/kernel/signal.c:{line}") from None
+    if task.state != TaskState.TASK_RUNNING:
+        raise Blocked(task.pid, task.waits_on)  # stopped: issued again once continued
+    if error:
+        raise InternalError(f"task {task.pid}: {errno_name(error)} survived the exit work with no signal to "
+                            "deliver (a restart code needs signal_pending, include/linux/errno.h:8-13)")
 
 
-def prepare_exit_to_usermode(k: KernelState, task: Task) -> None:
-    """Run the exit loop if there is work (a pending signal) for a task still running (arch/x86/entry/common.c:182-213).
+def syscall_return_slowpath(k: KernelState, task: Task, error: int = 0) -> int:
+    """The one-time exit work of a syscall, then prepare_exit_to_usermode; returns the syscall's error as the
+    signal delivery leaves it (arch/x86/entry/common.c:257-279)."""
+    return prepare_exit_to_usermode(k, task, error)
+
+
+def prepare_exit_to_usermode(k: KernelState, task: Task, error: int = 0) -> int:
+    """Run the exit loop if there is work (a pending signal) for a task still running; returns ``error`` as the
+    loop leaves it (arch/x86/entry/common.c:182-213).
 
     Signals other tasks sent while ``task`` was between syscalls are still pending at its
     next syscall (the model does not run it in between), which is where a fork meets them.
     """
     if task.exit_state or task.flags & PF.PF_EXITING or task.state != TaskState.TASK_RUNNING:
-        return
+        return error
     if signal_pending(task):
-        exit_to_usermode_loop(k, task)
+        error = exit_to_usermode_loop(k, task, error)
+    if not task.user_handlers:
+        _handlers_return_at_once(k, task)
+    return error
 
 
-def exit_to_usermode_loop(k: KernelState, task: Task) -> None:
-    """Deliver signals until none is pending, or the task stops or dies (arch/x86/entry/common.c:136-179)."""
+def exit_to_usermode_loop(k: KernelState, task: Task, error: int = 0) -> int:
+    """Deliver signals until none is pending, or the task stops or dies; the first delivery decides a syscall's
+    restart code (arch/x86/entry/common.c:136-179)."""
     while task.state == TaskState.TASK_RUNNING and not task.flags & PF.PF_EXITING and signal_pending(task):
-        do_signal(k, task)
+        error = do_signal(k, task, error)  # regs->ax: once decided, no later delivery takes it for a restart code
+    return error
+
+
+def _handlers_return_at_once(k: KernelState, task: Task) -> None:
+    """The handlers of a task without user code return at once: its rt_sigreturn for each frame, innermost first,
+    each with its own exit work (arch/x86/entry/common.c:182-213; arch/x86/kernel/signal.c:638-664).
+
+    The model makes these calls for the task (no clock or stime is charged): a task driven by
+    kernel calls alone has no handler code to run (``Task.user_handlers``).
+    """
+    while task.sigframes and task.state == TaskState.TASK_RUNNING and not task.flags & PF.PF_EXITING:
+        sys_rt_sigreturn(k, task)
+        if signal_pending(task):
+            exit_to_usermode_loop(k, task)
 
 
 def user_mode_access(k: KernelState, t: object, access: Callable[[Task], T]) -> T:
