@@ -67,6 +67,7 @@ from forklab.fs.file import exit_files, fdget
 from forklab.fs.fs_struct import exit_fs
 from forklab.include.linux.sched import (
     __TASK_TRACED,
+    EXIT_TRACE,
     JOBCTL_LISTENING,
     PF,
     PIDTYPE,
@@ -155,7 +156,6 @@ if TYPE_CHECKING:
     from forklab.include.linux.pid import Pid
     from forklab.state import KernelState
 
-EXIT_TRACE = TaskState.EXIT_ZOMBIE | TaskState.EXIT_DEAD  # include/linux/sched.h:84
 INT_MIN = -(2**31)  # include/linux/limits.h
 
 EXIT_STATE_STEPS = frozenset({

@@ -914,12 +914,13 @@ def prepare_kill_siginfo(k: KernelState, sig: int) -> SigQueue:
 def kill_something_info(k: KernelState, current: Task, sig: int, pid: int) -> int:
     """kill(2): one process (by any thread id), the caller's or another process group, or every process
     (kernel/signal.c:3639-3646, 1556-1594). SYSCALL_DEFINE2(kill)'s prepare_kill_siginfo is done here."""
+    from forklab.kernel.exit import INT_MIN  # exit.py imports this module
 
     info = prepare_kill_siginfo(k, sig)
     if pid > 0:
         kill_pid_info(k, sig, info, find_vpid(current, pid))
         return 0
-    if pid == -(2**31):
+    if pid == INT_MIN:
         raise kerr(errno.ESRCH, "pid INT_MIN names no process", "kernel/signal.c:1569")
     if pid != -1:
         pgrp = find_vpid(current, -pid) if pid else task_pgrp(current)

@@ -46,11 +46,12 @@ class TaskState(enum.IntFlag):
     TASK_TRACED = TASK_WAKEKILL | __TASK_TRACED
 
 
-# The bare state bits and wake_up()'s mask under their kernel names (include/linux/sched.h:79-80, 99); inside
-# TaskState a ``__`` name is mangled, so these are the names to use.
+# The bare state bits, wake_up()'s mask and EXIT_TRACE under their kernel names (include/linux/sched.h:79-80, 84,
+# 99); inside TaskState a ``__`` name is mangled, so these are the names to use.
 __TASK_STOPPED = TaskState.TASK_STOPPED & ~TaskState.TASK_WAKEKILL
 __TASK_TRACED = TaskState.TASK_TRACED & ~TaskState.TASK_WAKEKILL
 TASK_NORMAL = TaskState.TASK_INTERRUPTIBLE | TaskState.TASK_UNINTERRUPTIBLE
+EXIT_TRACE = TaskState.EXIT_ZOMBIE | TaskState.EXIT_DEAD  # include/linux/sched.h:84
 
 
 class PF(enum.IntFlag):
