@@ -585,6 +585,12 @@ class Kernel(KernelState):
         new = act
         return self._syscall(t, "rt_sigaction", lambda c: do_sigaction(self, c, sig, new))
 
+    def rt_sigreturn(self, t: Task) -> int:
+        """rt_sigreturn(2): return from a handler, restoring the mask its frame saved (arch/x86/kernel/signal.c:638-664)."""
+        from forklab.arch.x86.kernel.signal import sys_rt_sigreturn
+
+        return self._syscall(t, "rt_sigreturn", lambda c: sys_rt_sigreturn(self, c))
+
     def rt_sigprocmask(self, t: Task, how: int, set: int | None = None) -> int:
         """rt_sigprocmask(2): change the blocked mask, return the old one (kernel/signal.c:2998)."""
         from forklab.kernel.signal import sigprocmask

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from forklab.arch.x86.kernel.process_64 import start_thread
 from forklab.errors import kerr
-from forklab.fs.exec import flush_old_exec, force_sigsegv, install_exec_creds, setup_arg_pages, setup_new_exec
-from forklab.uapi import RLIMIT_STACK
+from forklab.fs.exec import flush_old_exec, install_exec_creds, setup_arg_pages, setup_new_exec
+from forklab.kernel.signal import force_sigsegv
+from forklab.uapi import RLIMIT_STACK, SIGSEGV
 
 if TYPE_CHECKING:
     from forklab.fs.exec import Bprm
@@ -48,7 +49,7 @@ def load_model_binary(k: KernelState, tsk: Task, bprm: Bprm) -> None:
         setup_arg_pages(k, tsk, bprm)
         create_tables(k, tsk, bprm)
     except OSError:
-        force_sigsegv(k, tsk)
+        force_sigsegv(k, tsk, SIGSEGV)
         raise
     assert tsk.signal is not None
     tsk.signal.rlim[RLIMIT_STACK] = bprm.rlim_stack  # finalize_exec (fs/exec.c:1395-1402)

@@ -36,7 +36,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.errors import Unmodelled
-from forklab.fs.exec import MMF_DUMPABLE_MASK
+from forklab.fs.exec import MMF_DUMPABLE_MASK, SUID_DUMP_ROOT
 from forklab.include.linux.sched import (
     JOBCTL_PENDING_MASK,
     PF,
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
 CORE_PATTERN = "core"  # fs/coredump.c:57, the boot value of kernel.core_pattern
 ELF_EXEC_PAGESIZE = PAGE_SIZE  # binfmt_elf's min_coredump (fs/binfmt_elf.c:97)
-SUID_DUMP_ROOT = 2  # include/linux/sched/coredump.h:9 (NOTE: belongs with SUID_DUMP_USER in fs/exec.py)
 
 
 def zap_process(k: KernelState, current: Task, start: Task, exit_code: int, flags: int) -> int:

@@ -101,7 +101,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from forklab.errors import InternalError, Unmodelled, kerr
+from forklab.errors import ERESTARTNOHAND, InternalError, Unmodelled, kerr
 from forklab.fs.file import do_close_on_exec, put_files_struct, reset_files_struct
 from forklab.fs.file_table import alloc_empty_file, fput
 from forklab.fs.namei import getname, user_path_at
@@ -126,7 +126,6 @@ from forklab.uapi import (
     RLIMIT_NPROC,
     RLIMIT_STACK,
     SIGCHLD,
-    SIGSEGV,
 )
 
 if TYPE_CHECKING:
@@ -163,9 +162,9 @@ VM_STACK_INCOMPLETE_SETUP = VM.VM_RAND_READ | VM.VM_SEQ_READ  # include/linux/mm
 # dumpability (include/linux/sched/coredump.h:7-9, include/linux/binfmts.h)
 MMF_DUMPABLE_MASK = 3
 SUID_DUMP_USER = 1
+SUID_DUMP_ROOT = 2  # include/linux/sched/coredump.h:9
 SUID_DUMP_DISABLE = 0
 SUID_DUMPABLE = SUID_DUMP_DISABLE  # fs/coredump.c: the sysctl fs.suid_dumpable boot value
-ERESTARTNOHAND = 514  # include/linux/errno.h:16: never seen by user space
 
 
 @dataclass(slots=True, eq=False)
@@ -372,10 +371,10 @@ def prepare_binprm(k: KernelState, t: Task, bprm: Bprm) -> None:
 
 
 def _zap_and_reap_other_threads(k: KernelState, tsk: Task) -> None:
-    """zap_other_threads, then let each killed thread exit as it would on its next return to user mode (kernel/signal.c:1347-1366)."""
+    """de_thread's kill and wait: zap_other_threads, then each killed thread exits as it would on its next return to
+    user mode, where the kernel sleeps until sig->notify_count drains (fs/exec.c:1087-1098)."""
     from forklab.kernel.exit import do_exit
-    from forklab.kernel.signal import sigmask, signal_wake_up
-    from forklab.uapi import SIGKILL
+    from forklab.kernel.signal import zap_other_threads
 
     sig = tsk.signal
     assert sig is not None
@@ -383,9 +382,7 @@ def _zap_and_reap_other_threads(k: KernelState, tsk: Task) -> None:
     busy = [th.pid for th in victims if th in k.in_syscall]
     if busy:
         raise Unmodelled(f"exec must wait for threads {busy}, which are inside a syscall (de_thread)")
-    for th in victims:
-        th.pending.signal |= sigmask(SIGKILL)
-        signal_wake_up(k, th, fatal=True)
+    zap_other_threads(k, tsk)  # fs/exec.c:1087
     for th in victims:
         if not th.flags & PF.PF_EXITING:
             k.trace("de_thread", "fs/exec.c:1087", f"thread {th.pid} killed by exec", tid=tsk.pid)
@@ -529,16 +526,6 @@ def setup_arg_pages(k: KernelState, tsk: Task, bprm: Bprm) -> None:
         stack_base = vma.vm_start - STACK_EXPAND
     if expand_downwards(k, tsk, vma, stack_base):
         raise kerr(errno.EFAULT, "the new stack could not be expanded", "fs/exec.c:800")
-
-
-def force_sigsegv(k: KernelState, tsk: Task) -> None:
-    """SIGSEGV that cannot be caught, blocked or ignored (kernel/signal.c:1643-1651)."""
-    from forklab.include.linux.sched import SigAction
-    from forklab.kernel.signal import force_sig_fault
-
-    assert tsk.sighand is not None
-    tsk.sighand.action[SIGSEGV - 1] = SigAction()
-    force_sig_fault(k, tsk, SIGSEGV, 0)
 
 
 def search_binary_handler(k: KernelState, tsk: Task, bprm: Bprm) -> None:

@@ -76,18 +76,10 @@ __all__ = [
     "put_files_struct",
     "put_unused_fd",
     "reset_files_struct",
-    "rlimit_nofile",
     "set_close_on_exec",
 ]
 
 BITS_PER_LONG = 64
-
-
-def rlimit_nofile(t: Task) -> int:
-    """rlimit(RLIMIT_NOFILE): the soft limit of the task (include/linux/sched/signal.h:703)."""
-    if t.signal is None:
-        raise InternalError(f"task {t.pid} has no signal_struct")
-    return t.signal.rlim[RLIMIT_NOFILE][0]
 
 
 def _files(t: Task) -> FilesStruct:
@@ -258,12 +250,16 @@ def __alloc_fd(k: KernelState, files: FilesStruct, start: int, end: int, flags: 
 
 def alloc_fd(k: KernelState, t: Task, start: int, flags: int) -> int:
     """__alloc_fd on the task's table, limited by RLIMIT_NOFILE (fs/file.c:538-541)."""
-    return __alloc_fd(k, _files(t), start, rlimit_nofile(t), flags)
+    from forklab.kernel.signal import rlimit  # import cycle: via kernel/pid.py
+
+    return __alloc_fd(k, _files(t), start, rlimit(t, RLIMIT_NOFILE), flags)
 
 
 def get_unused_fd_flags(k: KernelState, t: Task, flags: int) -> int:
     """Reserve the lowest free fd of ``t``; O_CLOEXEC sets close-on-exec; EMFILE (fs/file.c:548-551)."""
-    return __alloc_fd(k, _files(t), 0, rlimit_nofile(t), flags)
+    from forklab.kernel.signal import rlimit  # import cycle: via kernel/pid.py
+
+    return __alloc_fd(k, _files(t), 0, rlimit(t, RLIMIT_NOFILE), flags)
 
 
 def __put_unused_fd(files: FilesStruct, fd: int) -> None:
@@ -385,6 +381,8 @@ def do_dup2(k: KernelState, files: FilesStruct, file: File, fd: int, flags: int)
 
 def ksys_dup3(k: KernelState, t: Task, oldfd: int, newfd: int, flags: int) -> int:
     """dup3(2): EINVAL for flags other than O_CLOEXEC or oldfd == newfd, EBADF (fs/file.c:934-966)."""
+    from forklab.kernel.signal import rlimit  # import cycle: via kernel/pid.py
+
     oldfd &= U32
     newfd &= U32
     files = _files(t)
@@ -392,7 +390,7 @@ def ksys_dup3(k: KernelState, t: Task, oldfd: int, newfd: int, flags: int) -> in
         raise kerr(errno.EINVAL, "dup3 flags other than O_CLOEXEC", "fs/file.c:941")
     if oldfd == newfd:
         raise kerr(errno.EINVAL, "dup3 with oldfd == newfd", "fs/file.c:944")
-    if newfd >= rlimit_nofile(t):
+    if newfd >= rlimit(t, RLIMIT_NOFILE):
         raise kerr(errno.EBADF, "newfd is not below RLIMIT_NOFILE", "fs/file.c:947")
     err: OSError | None = None
     try:
@@ -434,8 +432,10 @@ def ksys_dup(k: KernelState, t: Task, fildes: int) -> int:
 
 def f_dupfd(k: KernelState, t: Task, from_: int, file: File, flags: int) -> int:
     """F_DUPFD: lowest free fd >= ``from_``; EINVAL if from_ >= RLIMIT_NOFILE (fs/file.c:1008-1019)."""
+    from forklab.kernel.signal import rlimit  # import cycle: via kernel/pid.py
+
     from_ &= U32
-    if from_ >= rlimit_nofile(t):
+    if from_ >= rlimit(t, RLIMIT_NOFILE):
         raise kerr(errno.EINVAL, "F_DUPFD start is not below RLIMIT_NOFILE", "fs/file.c:1012")
     fd = alloc_fd(k, t, from_, flags)
     get_file(file)

@@ -46,6 +46,7 @@ from forklab.include.linux.fdtable import (
     FMODE_PREAD,
     FMODE_PWRITE,
     FMODE_READ,
+    FMODE_STREAM,
     FMODE_WRITE,
     File,
     FilesStruct,
@@ -234,3 +235,9 @@ __all__ = [
     "sys_openat",
     "vfs_open",
 ]
+
+
+def stream_open(file: File) -> None:
+    """No positions: clear LSEEK/PREAD/PWRITE/ATOMIC_POS, set FMODE_STREAM (fs/open.c:1332-1337)."""
+    file.f_mode &= ~(FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE | FMODE_ATOMIC_POS)
+    file.f_mode |= FMODE_STREAM

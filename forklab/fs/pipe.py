@@ -54,13 +54,9 @@ from typing import TYPE_CHECKING
 from forklab.errors import ERESTARTSYS, Blocked, InternalError, kerr
 from forklab.fs.file import fd_install, get_unused_fd_flags, put_unused_fd
 from forklab.fs.file_table import alloc_file_clone, alloc_file_pseudo, fput
+from forklab.fs.open import stream_open
 from forklab.include.linux.fdtable import (
-    FMODE_ATOMIC_POS,
-    FMODE_LSEEK,
-    FMODE_PREAD,
-    FMODE_PWRITE,
     FMODE_READ,
-    FMODE_STREAM,
     FMODE_WRITE,
     PIPE_BUF_FLAG_PACKET,
     S_IFIFO,
@@ -86,7 +82,6 @@ __all__ = [
     "pipe_read",
     "pipe_release",
     "pipe_write",
-    "stream_open",
 ]
 
 PIPE_READ_WAIT = "pipe_read"
@@ -128,12 +123,6 @@ def get_pipe_inode(k: KernelState, t: Task) -> Inode:
     pipe.readers = pipe.writers = 1
     fsuid = t.cred.fsuid if t.cred is not None else 0
     return Inode(ino, f"pipe:[{ino}]", kind="pipe", i_mode=S_IFIFO | 0o600, i_uid=fsuid, pipe=pipe)
-
-
-def stream_open(file: File) -> None:
-    """No positions: clear LSEEK/PREAD/PWRITE/ATOMIC_POS, set FMODE_STREAM (fs/open.c:1332-1337)."""
-    file.f_mode &= ~(FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE | FMODE_ATOMIC_POS)
-    file.f_mode |= FMODE_STREAM
 
 
 def create_pipe_files(k: KernelState, t: Task, flags: int) -> tuple[File, File]:

@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from forklab.errors import Blocked, Unmodelled, kerr
-from forklab.fs.file import fdget, rlimit_nofile
+from forklab.fs.file import fdget
 from forklab.include.linux.sched import Task, TaskState, set_current_state_sleep
 from forklab.kernel.fork import pidfd_poll
 from forklab.kernel.sched.core import wake_up_process
-from forklab.kernel.signal import signal_pending
-from forklab.uapi import POLLIN
+from forklab.kernel.signal import rlimit, signal_pending
+from forklab.uapi import POLLIN, RLIMIT_NOFILE
 
 if TYPE_CHECKING:
     from forklab.include.linux.fdtable import File
@@ -194,8 +194,8 @@ def poll_schedule_timeout(k: KernelState, current: Task) -> NoReturn:
 def do_sys_poll(k: KernelState, current: Task, pairs: list[tuple[int, int]], timeout: int) -> list[int]:
     """poll(2) over ``(fd, events)`` pairs: each fd's revents, or Blocked while none is ready (fs/select.c:960-1023)."""
     nfds = len(pairs)
-    if nfds > rlimit_nofile(current):
-        raise kerr(errno.EINVAL, f"nfds {nfds} exceeds RLIMIT_NOFILE {rlimit_nofile(current)}", "fs/select.c:973")
+    if nfds > rlimit(current, RLIMIT_NOFILE):
+        raise kerr(errno.EINVAL, f"nfds {nfds} exceeds RLIMIT_NOFILE {rlimit(current, RLIMIT_NOFILE)}", "fs/select.c:973")
     pollfds = [(_s32(fd), events & 0xFFFF) for fd, events in pairs]  # struct pollfd: int fd; short events
     for todo in range(nfds - N_STACK_PPS, 0, -POLLFD_PER_PAGE):  # a kmalloc'd poll_list past the stack's entries
         if k.fault.should_fail("do_sys_poll:kmalloc"):

@@ -287,7 +287,7 @@ def clone3_args_valid(k: KernelState, current: Task, kargs: KernelCloneArgs) -> 
 def _do_fork(k: KernelState, current: Task, args: KernelCloneArgs) -> int:
     """Create the child, write PARENT_SETTID, wake it, report to a tracer, wait for vfork (kernel/fork.c:2403-2467)."""
     from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
-    from forklab.kernel.sched.core import wake_up_new_task
+    from forklab.kernel.sched.core import schedule_tail, wake_up_new_task
     from forklab.mm.uaccess import put_user_int
 
     clone_flags = args.flags
@@ -325,27 +325,6 @@ def _do_fork(k: KernelState, current: Task, args: KernelCloneArgs) -> int:
     else:
         k.trace("_do_fork", "kernel/fork.c:2466", f"returns {nr}")
     return nr
-
-
-def schedule_tail(k: KernelState, p: Task) -> None:
-    """The child's first schedule writes CLONE_CHILD_SETTID (kernel/sched/core.c:3319-3320).
-
-    The model lets a new child take its first schedule at once, right after wake_up_new_task;
-    on Linux it happens whenever the child first runs. The write goes to the child's memory,
-    as the child sees its own pid; errors are ignored.
-    """
-    from forklab.mm.uaccess import put_user_int
-
-    if not p.set_child_tid:
-        return
-    saved = k.current
-    k.current = p
-    try:
-        assert p.thread_pid is not None
-        put_user_int(k, p, p.set_child_tid, pid_vnr(p, p.thread_pid))
-    finally:
-        k.current = saved
-    k.trace("schedule_tail", "kernel/sched/core.c:3320", f"child wrote its tid at {p.set_child_tid:#x}", tid=p.pid)
 
 
 def wait_for_vfork_done(k: KernelState, current: Task, child: Task) -> None:

@@ -339,3 +339,8 @@ def sys_pidfd_open(k: KernelState, current: Task, pid: int, flags: int) -> int:
         return pidfd_create(k, current, p, flags)
     finally:
         put_pid(k, p)
+
+
+def disable_pid_allocation(ns: PidNamespace) -> None:
+    """Stop new pids in ``ns`` (kernel/pid.c:306-311)."""
+    ns.pid_allocated &= ~PIDNS_ADDING

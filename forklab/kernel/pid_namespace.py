@@ -12,7 +12,7 @@ from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, PidNamespa
 from forklab.include.linux.sched import PIDTYPE, PIDTYPE_MAX
 from forklab.include.linux.threads import PID_MAX_LIMIT
 from forklab.include.linux.user_namespace import UCOUNT, UserNamespace
-from forklab.kernel.pid import pid_task, task_active_pid_ns
+from forklab.kernel.pid import disable_pid_allocation, pid_task, task_active_pid_ns
 from forklab.kernel.signal import SEND_SIG_PRIV, fatal_signal_pending, group_send_sig_info
 from forklab.kernel.ucount import dec_ucount, inc_ucount
 from forklab.kernel.user_namespace import get_user_ns, in_userns, put_user_ns
@@ -72,11 +72,6 @@ def put_pid_ns(k: KernelState, ns: PidNamespace | None) -> None:
         ns = parent
     if ns is not None:
         ns.count -= 1  # the initial namespace is never freed
-
-
-def disable_pid_allocation(ns: PidNamespace) -> None:
-    """Stop new pids in ``ns`` (kernel/pid.c:306-311)."""
-    ns.pid_allocated &= ~PIDNS_ADDING
 
 
 def zap_pid_ns_processes(k: KernelState, ns: PidNamespace, reaper: Task) -> None:

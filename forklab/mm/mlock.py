@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forklab.kernel.capability import capable
+from forklab.kernel.signal import rlimit
 from forklab.uapi import CAP_IPC_LOCK, RLIMIT_MEMLOCK
 
 if TYPE_CHECKING:
@@ -13,6 +14,4 @@ if TYPE_CHECKING:
 
 def can_do_mlock(t: Task) -> bool:
     """RLIMIT_MEMLOCK nonzero or CAP_IPC_LOCK (mm/mlock.c:29-36)."""
-    from forklab.mm.mmap import rlimit  # import cycle: mm/mmap.py imports this module
-
     return rlimit(t, RLIMIT_MEMLOCK) != 0 or capable(t, CAP_IPC_LOCK)

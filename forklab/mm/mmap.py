@@ -72,6 +72,7 @@ from forklab.include.linux.mm_types import (
     vma_prev_of,
 )
 from forklab.include.linux.mman import calc_vm_flag_bits, calc_vm_prot_bits, vm_unacct_memory
+from forklab.kernel.signal import rlimit, rlimit_max
 from forklab.mm.internal import is_data_mapping, is_exec_mapping, is_stack_mapping
 from forklab.mm.memory import (
     PAGE_ALIGN,
@@ -106,7 +107,6 @@ from forklab.uapi import (
     MAP_TYPE,
     PAGE_SHIFT,
     PAGE_SIZE,
-    RLIM_INFINITY,
     RLIMIT_AS,
     RLIMIT_DATA,
     RLIMIT_MEMLOCK,
@@ -148,20 +148,6 @@ def _mm(t: Task) -> MmStruct:
     if t.mm is None:
         raise InternalError(f"memory syscall or user access by {t!r}, which has no mm")
     return t.mm
-
-
-def rlimit(t: Task, resource: int) -> int:
-    """The soft limit (include/linux/sched/signal.h:703-706)."""
-    if t.signal is None:
-        return RLIM_INFINITY
-    return t.signal.rlim[resource][0]
-
-
-def rlimit_max(t: Task, resource: int) -> int:
-    """The hard limit (include/linux/sched/signal.h:714-717)."""
-    if t.signal is None:
-        return RLIM_INFINITY
-    return t.signal.rlim[resource][1]
 
 
 def _capable(t: Task | None, cap: int) -> bool:

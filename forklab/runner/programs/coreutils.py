@@ -224,7 +224,7 @@ def _wc_one(os: Libc, prog: str, name: str) -> _Counts:
         return c
     try:
         c.size = _size(os, fd)
-        _count(os, fd, c)
+        _wc_counts(os, fd, c)
     except OSError as e:
         complain(os, prog, f"{name}: {strerror(e)}")
         c.read_error = True
@@ -251,7 +251,7 @@ def _size(os: Libc, fd: int) -> int | None:
     return end - here
 
 
-def _count(os: Libc, fd: int, c: _Counts) -> None:
+def _wc_counts(os: Libc, fd: int, c: _Counts) -> None:
     """Read ``fd`` to its end, counting newlines, words (runs of non-space bytes), characters and bytes."""
     in_word = False
     while chunk := os.read(fd, CHUNK):

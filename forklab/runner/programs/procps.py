@@ -195,7 +195,7 @@ class Column:
     value: Callable[[ProcEntry, ProcEntry], str]  # (the process, the thread shown) -> text
 
 
-def _time(ticks: int) -> str:
+def _ps_time(ticks: int) -> str:
     """Cumulative CPU time as [DD-]HH:MM:SS."""
     seconds = ticks // USER_HZ
     days, rest = divmod(seconds, 86400)
@@ -233,7 +233,7 @@ COLUMNS: dict[str, Column] = {
     "ni": Column("NI", 3, False, lambda p, t: str(t.nice)),
     "uid": Column("UID", 5, False, lambda p, t: str(p.uid)),
     "tty": Column("TT", 8, True, lambda p, t: _tty(p)),
-    "time": Column("TIME", 8, False, lambda p, t: _time(t.ticks)),
+    "time": Column("TIME", 8, False, lambda p, t: _ps_time(t.ticks)),
     "comm": Column("COMMAND", 15, True, lambda p, t: t.comm),
     "ucmd": Column("CMD", 15, True, lambda p, t: t.comm),
 }

@@ -474,7 +474,7 @@ def _cd(shell: Shell, argv: list[str]) -> int:
     return 0
 
 
-def _exit(shell: Shell, argv: list[str]) -> int:
+def _builtin_exit(shell: Shell, argv: list[str]) -> int:
     """``exit [N]``: end the shell with N (default ``$?``)."""
     if len(argv) > 1:
         if not (argv[1].isascii() and argv[1].isdigit()):
@@ -484,7 +484,7 @@ def _exit(shell: Shell, argv: list[str]) -> int:
     raise ShellExit(shell.status)
 
 
-def _wait(shell: Shell, argv: list[str]) -> int:
+def _builtin_wait(shell: Shell, argv: list[str]) -> int:
     """``wait``: every background job (status 0); ``wait PID...``: each one's status (127 if not a child)."""
     if len(argv) == 1:
         while any(status is None for status in shell.jobs.values()):
@@ -522,7 +522,7 @@ def _export(shell: Shell, argv: list[str]) -> int:
 
 
 BUILTINS: dict[str, Callable[[Shell, list[str]], int]] = {
-    ":": _colon, "cd": _cd, "exit": _exit, "wait": _wait, "export": _export,
+    ":": _colon, "cd": _cd, "exit": _builtin_exit, "wait": _builtin_wait, "export": _export,
 }
 
 
