@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forklab.errors import InternalError
+from forklab.fs.debug import check_fs_invariants
 from forklab.include.linux.fdtable import Fdtable
 from forklab.include.linux.pid import PIDNS_ADDING, PidNamespace
 from forklab.include.linux.sched import PF, PIDTYPE, Task, TaskState
+from forklab.mm.debug import check_mm_invariants
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
@@ -280,8 +282,6 @@ def _check_sched_and_cgroups(k: KernelState, tasks: list[Task], errors: list[str
 
 
 def _check_subsystems(k: KernelState, tasks: list[Task], errors: list[str]) -> None:
-    from forklab.fs.debug import check_fs_invariants
-    from forklab.mm.debug import check_mm_invariants
 
     mms = list({id(t.mm): t.mm for t in tasks if t.mm is not None}.values())
     errors.extend(check_mm_invariants(k, mms))

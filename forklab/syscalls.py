@@ -16,13 +16,63 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from forklab.arch.x86.entry.common import check_caller, do_syscall_64, user_mode_access
+from forklab.arch.x86.kernel.signal import sys_rt_sigreturn
+from forklab.debug import check_invariants, snapshot
 from forklab.errors import kerr
+from forklab.fs.exec import do_execve
+from forklab.fs.fcntl import do_fcntl
+from forklab.fs.file import ksys_dup, ksys_dup2
+from forklab.fs.open import ksys_chdir, ksys_chroot, ksys_close, ksys_open
+from forklab.fs.pipe import do_pipe2
+from forklab.fs.proc.base import proc_read
+from forklab.fs.read_write import ksys_lseek, ksys_read, ksys_write
+from forklab.fs.select import do_sys_poll
 from forklab.include.linux.pid import PidNamespace
-from forklab.include.linux.sched import SigAction, Task
-from forklab.kernel.cgroup.pids import Cgroup
+from forklab.include.linux.sched import IoContext, SigAction, Task
+from forklab.kernel.capability import sys_capset
+from forklab.kernel.cgroup.pids import PIDS_MAX, Cgroup, pids_charge, pids_uncharge
+from forklab.kernel.exit import do_exit, do_group_exit, kernel_wait4, kernel_waitid
+from forklab.kernel.fork import ksys_unshare, set_tid_address, sys_clone, sys_clone3, sys_fork, sys_vfork
+from forklab.kernel.pid import find_task_by_pid_ns, find_task_by_vpid, pid_vnr, sys_pidfd_open
+from forklab.kernel.ptrace import sys_ptrace
+from forklab.kernel.sched.core import sched_setscheduler
+from forklab.kernel.signal import (
+    do_sigaction,
+    kill_something_info,
+    sigprocmask,
+    sys_pidfd_send_signal,
+    sys_tgkill,
+    sys_tkill,
+)
+from forklab.kernel.sys import (
+    do_getpgid,
+    do_prlimit,
+    ksys_setsid,
+    prctl,
+    sys_getrusage,
+    sys_getsid,
+    sys_setpgid,
+    sys_setresgid,
+    sys_setresuid,
+    sys_umask,
+)
+from forklab.kernel.user_namespace import proc_write_id_map
+from forklab.mm.madvise import do_madvise
+from forklab.mm.memory import follow_pte_pfn
+from forklab.mm.mmap import sys_mmap, vm_munmap
+from forklab.mm.mprotect import do_mprotect_pkey
+from forklab.mm.uaccess import user_load, user_store
 from forklab.state import KernelState
 from forklab.state import check_int as _check_int
-from forklab.uapi import CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SIZE_VER2, CloneArgs, Rusage, SigInfo, WaitResult
+from forklab.uapi import (
+    CLONE_ARGS_SIZE_VER1,
+    CLONE_ARGS_SIZE_VER2,
+    SCHED_RESET_ON_FORK,
+    CloneArgs,
+    Rusage,
+    SigInfo,
+    WaitResult,
+)
 
 T = TypeVar("T")
 
@@ -60,19 +110,16 @@ class Kernel(KernelState):
 
     def fork(self, t: Task) -> int:
         """fork(2) (kernel/fork.c:2520)."""
-        from forklab.kernel.fork import sys_fork
 
         return self._syscall(t, "fork", lambda c: sys_fork(self, c))
 
     def vfork(self, t: Task) -> int:
         """vfork(2): returns the child's pid; ``t`` sleeps on vfork_done until the child execs or exits (kernel/fork.c:2536)."""
-        from forklab.kernel.fork import sys_vfork
 
         return self._syscall(t, "vfork", lambda c: sys_vfork(self, c))
 
     def clone(self, t: Task, flags: int, newsp: int = 0, parent_tid: int = 0, child_tid: int = 0, tls: int = 0) -> int:
         """clone(2), x86-64 argument order (kernel/fork.c:2566)."""
-        from forklab.kernel.fork import sys_clone
 
         for name, v in (("flags", flags), ("newsp", newsp), ("parent_tid", parent_tid), ("child_tid", child_tid),
                         ("tls", tls)):
@@ -83,7 +130,6 @@ class Kernel(KernelState):
 
     def clone3(self, t: Task, args: CloneArgs | int, size: int | None = None) -> int:
         """clone3(2) with a CloneArgs or the address of a raw struct in ``t``'s memory (kernel/fork.c:2722)."""
-        from forklab.kernel.fork import sys_clone3
 
         if not isinstance(args, CloneArgs):
             _check_int("args", args)
@@ -106,7 +152,6 @@ class Kernel(KernelState):
 
     def unshare(self, t: Task, flags: int) -> int:
         """unshare(2) (kernel/fork.c:2905)."""
-        from forklab.kernel.fork import ksys_unshare
 
         _check_int("flags", flags)
         self._syscall(t, "unshare", lambda c: ksys_unshare(self, c, flags & U64_MASK))
@@ -122,7 +167,6 @@ class Kernel(KernelState):
         no binaries: a non-empty regular file with an execute bit runs; an empty one is ENOEXEC.
         Returns nothing on success; a failure after the point of no return kills ``t`` with SIGSEGV.
         """
-        from forklab.fs.exec import do_execve
 
         if not isinstance(path, str):
             raise TypeError("path must be a str")
@@ -135,7 +179,6 @@ class Kernel(KernelState):
 
     def pipe2(self, t: Task, flags: int = 0) -> tuple[int, int]:
         """pipe2(2) -> (read fd, write fd) (fs/pipe.c:1006-1009, 984-1003)."""
-        from forklab.fs.pipe import do_pipe2
 
         _check_int("flags", flags)
         return self._syscall(t, "pipe2", lambda c: do_pipe2(self, c, flags & 0xFFFFFFFF))
@@ -148,14 +191,12 @@ class Kernel(KernelState):
 
     def exit(self, t: Task, status: int) -> None:
         """exit(2): ends only the calling thread (kernel/exit.c:866-869)."""
-        from forklab.kernel.exit import do_exit
 
         _check_int("status", status)
         self._syscall(t, "exit", lambda c: do_exit(self, c, (status & 0xFF) << 8))
 
     def exit_group(self, t: Task, status: int) -> None:
         """exit_group(2): ends every thread of the group (kernel/exit.c:876-909)."""
-        from forklab.kernel.exit import do_group_exit
 
         _check_int("status", status)
         self._syscall(t, "exit_group", lambda c: do_group_exit(self, c, (status & 0xFF) << 8))
@@ -163,7 +204,6 @@ class Kernel(KernelState):
     def wait4(self, t: Task, pid: int, options: int = 0) -> WaitResult:
         """wait4(2) -> (pid, wstatus) with ``.rusage`` of the reaped child; (0, 0) with WNOHANG; raises ``Blocked``
         when it must sleep (kernel/exit.c:1582-1623)."""
-        from forklab.kernel.exit import kernel_wait4
 
         _check_int("pid", pid)
         _check_int("options", options)
@@ -171,7 +211,6 @@ class Kernel(KernelState):
 
     def kill(self, t: Task, pid: int, sig: int) -> int:
         """kill(2) (kernel/signal.c:3710)."""
-        from forklab.kernel.signal import kill_something_info
 
         _check_int("pid", pid)
         _check_int("sig", sig)
@@ -181,7 +220,6 @@ class Kernel(KernelState):
     def waitid(self, t: Task, idtype: int, id: int, options: int) -> SigInfo | None:
         """waitid(2): P_ALL, P_PID, P_PGID or P_PIDFD; None when WNOHANG finds nothing; ``Blocked`` when it sleeps
         (kernel/exit.c:1492-1580)."""
-        from forklab.kernel.exit import kernel_waitid
 
         for name, v in (("idtype", idtype), ("id", id), ("options", options)):
             _check_int(name, v)
@@ -189,14 +227,12 @@ class Kernel(KernelState):
 
     def getrusage(self, t: Task, who: int) -> Rusage:
         """getrusage(2) for RUSAGE_SELF, RUSAGE_CHILDREN or RUSAGE_THREAD (kernel/sys.c:1783-1793)."""
-        from forklab.kernel.sys import sys_getrusage
 
         _check_int("who", who)
         return self._syscall(t, "getrusage", lambda c: sys_getrusage(self, c, who))
 
     def tgkill(self, t: Task, tgid: int, tid: int, sig: int) -> int:
         """tgkill(2): ``sig`` to thread ``tid`` of thread group ``tgid`` (kernel/signal.c:3820-3838)."""
-        from forklab.kernel.signal import sys_tgkill
 
         for name, v in (("tgid", tgid), ("tid", tid), ("sig", sig)):
             _check_int(name, v)
@@ -204,7 +240,6 @@ class Kernel(KernelState):
 
     def tkill(self, t: Task, tid: int, sig: int) -> int:
         """tkill(2): ``sig`` to thread ``tid`` (kernel/signal.c:3840-3855)."""
-        from forklab.kernel.signal import sys_tkill
 
         _check_int("tid", tid)
         _check_int("sig", sig)
@@ -212,7 +247,6 @@ class Kernel(KernelState):
 
     def pidfd_open(self, t: Task, pid: int, flags: int = 0) -> int:
         """pidfd_open(2): a pidfd for process ``pid``, O_CLOEXEC (kernel/pid.c:550-572)."""
-        from forklab.kernel.pid import sys_pidfd_open
 
         _check_int("pid", pid)
         _check_int("flags", flags)
@@ -220,7 +254,6 @@ class Kernel(KernelState):
 
     def pidfd_send_signal(self, t: Task, pidfd: int, sig: int, info: SigInfo | None = None, flags: int = 0) -> int:
         """pidfd_send_signal(2): ``sig`` to the process the pidfd refers to (kernel/signal.c:3651-3714)."""
-        from forklab.kernel.signal import sys_pidfd_send_signal
 
         for name, v in (("pidfd", pidfd), ("sig", sig), ("flags", flags)):
             _check_int(name, v)
@@ -231,7 +264,6 @@ class Kernel(KernelState):
     def poll(self, t: Task, fds: list[tuple[int, int]], timeout: int = 0) -> list[int]:
         """poll(2) over ``(fd, events)`` pairs -> each fd's revents; ``Blocked`` when ``timeout`` != 0 and none is ready
         (fs/select.c:1047-1079)."""
-        from forklab.fs.select import do_sys_poll
 
         if not isinstance(fds, list) or not all(isinstance(p, tuple) and len(p) == 2 for p in fds):
             raise TypeError("fds must be a list of (fd, events) tuples")
@@ -243,7 +275,6 @@ class Kernel(KernelState):
 
     def setpgid(self, t: Task, pid: int, pgid: int) -> int:
         """setpgid(2); 0 means the caller / the pid itself (kernel/sys.c:1007-1076)."""
-        from forklab.kernel.sys import sys_setpgid
 
         _check_int("pid", pid)
         _check_int("pgid", pgid)
@@ -251,27 +282,23 @@ class Kernel(KernelState):
 
     def getpgid(self, t: Task, pid: int) -> int:
         """getpgid(2) (kernel/sys.c:1078-1109)."""
-        from forklab.kernel.sys import do_getpgid
 
         _check_int("pid", pid)
         return self._syscall(t, "getpgid", lambda c: do_getpgid(self, c, pid))
 
     def getpgrp(self, t: Task) -> int:
         """getpgrp(2): getpgid(0) (kernel/sys.c:1113-1116)."""
-        from forklab.kernel.sys import do_getpgid
 
         return self._syscall(t, "getpgrp", lambda c: do_getpgid(self, c, 0))
 
     def getsid(self, t: Task, pid: int) -> int:
         """getsid(2) (kernel/sys.c:1120-1146)."""
-        from forklab.kernel.sys import sys_getsid
 
         _check_int("pid", pid)
         return self._syscall(t, "getsid", lambda c: sys_getsid(self, c, pid))
 
     def setsid(self, t: Task) -> int:
         """setsid(2): a new session and process group led by the caller; returns the sid (kernel/sys.c:1159-1195)."""
-        from forklab.kernel.sys import ksys_setsid
 
         return self._syscall(t, "setsid", lambda c: ksys_setsid(self, c))
 
@@ -279,7 +306,6 @@ class Kernel(KernelState):
 
     def find_task(self, pid: int, ns: PidNamespace | None = None) -> Task:
         """The task with thread id ``pid`` in ``ns`` (default: the initial pid namespace)."""
-        from forklab.kernel.pid import find_task_by_pid_ns
 
         _check_int("pid", pid)
         task = find_task_by_pid_ns(pid, ns if ns is not None else self.init_pid_ns)
@@ -289,19 +315,16 @@ class Kernel(KernelState):
 
     def getpid(self, t: Task) -> int:
         """getpid(2): the thread group id in the caller's pid namespace (kernel/sys.c:893)."""
-        from forklab.kernel.pid import pid_vnr
 
         return self._syscall(t, "getpid", lambda c: pid_vnr(c, c.group_leader.thread_pid if c.group_leader else None))
 
     def gettid(self, t: Task) -> int:
         """gettid(2) (kernel/sys.c:899)."""
-        from forklab.kernel.pid import pid_vnr
 
         return self._syscall(t, "gettid", lambda c: pid_vnr(c, c.thread_pid))
 
     def getppid(self, t: Task) -> int:
         """getppid(2): the real parent's tgid, 0 if it is outside the caller's namespace (kernel/sys.c:910)."""
-        from forklab.kernel.pid import pid_vnr
 
         def run(c: Task) -> int:
             assert c.real_parent is not None
@@ -311,7 +334,6 @@ class Kernel(KernelState):
 
     def set_tid_address(self, t: Task, tidptr: int) -> int:
         """set_tid_address(2) (kernel/fork.c:1634)."""
-        from forklab.kernel.fork import set_tid_address
 
         _check_int("tidptr", tidptr)
         return self._syscall(t, "set_tid_address", lambda c: set_tid_address(c, tidptr))
@@ -320,7 +342,6 @@ class Kernel(KernelState):
 
     def mmap(self, t: Task, addr: int, length: int, prot: int, flags: int, fd: int = -1, offset: int = 0) -> int:
         """mmap(2) (arch/x86/kernel/sys_x86_64.c:89, mm/mmap.c:1591)."""
-        from forklab.mm.mmap import sys_mmap
 
         for name, v in (("addr", addr), ("length", length), ("prot", prot), ("flags", flags), ("fd", fd),
                         ("offset", offset)):
@@ -330,7 +351,6 @@ class Kernel(KernelState):
 
     def munmap(self, t: Task, addr: int, length: int) -> int:
         """munmap(2) (mm/mmap.c:2843)."""
-        from forklab.mm.mmap import vm_munmap
 
         _check_int("addr", addr)
         _check_int("length", length)
@@ -339,7 +359,6 @@ class Kernel(KernelState):
 
     def mprotect(self, t: Task, addr: int, length: int, prot: int) -> int:
         """mprotect(2) (mm/mprotect.c:605)."""
-        from forklab.mm.mprotect import do_mprotect_pkey
 
         for name, v in (("addr", addr), ("length", length), ("prot", prot)):
             _check_int(name, v)
@@ -348,7 +367,6 @@ class Kernel(KernelState):
 
     def madvise(self, t: Task, addr: int, length: int, advice: int) -> int:
         """madvise(2) (mm/madvise.c:1053)."""
-        from forklab.mm.madvise import do_madvise
 
         for name, v in (("addr", addr), ("length", length), ("advice", advice)):
             _check_int(name, v)
@@ -357,7 +375,6 @@ class Kernel(KernelState):
 
     def store(self, t: Task, addr: int, data: bytes) -> None:
         """Write ``data`` at ``addr`` as ``t``'s own user code would, taking page faults (raises Segfault)."""
-        from forklab.mm.uaccess import user_store
 
         _check_int("addr", addr)
         if not isinstance(data, (bytes, bytearray)):
@@ -366,7 +383,6 @@ class Kernel(KernelState):
 
     def load(self, t: Task, addr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``addr`` as ``t``'s own user code would (raises Segfault)."""
-        from forklab.mm.uaccess import user_load
 
         _check_int("addr", addr)
         _check_int("n", n)
@@ -381,7 +397,6 @@ class Kernel(KernelState):
 
     def translate(self, t: Task, addr: int) -> int | None:
         """The page frame ``addr`` maps to in ``t``'s page table, or None if not present."""
-        from forklab.mm.memory import follow_pte_pfn
 
         _check_int("addr", addr)
         if not isinstance(t, Task) or t.mm is None:
@@ -392,7 +407,6 @@ class Kernel(KernelState):
 
     def open(self, t: Task, path: str, flags: int = 0, mode: int = 0o666) -> int:
         """open(2) (fs/open.c:1097)."""
-        from forklab.fs.open import ksys_open
 
         if not isinstance(path, str):
             raise TypeError("path must be a str")
@@ -402,7 +416,6 @@ class Kernel(KernelState):
 
     def close(self, t: Task, fd: int) -> int:
         """close(2) (fs/open.c:1189)."""
-        from forklab.fs.open import ksys_close
 
         _check_int("fd", fd)
         self._syscall(t, "close", lambda c: ksys_close(self, c, fd))
@@ -410,14 +423,12 @@ class Kernel(KernelState):
 
     def dup(self, t: Task, fd: int) -> int:
         """dup(2) (fs/file.c:960)."""
-        from forklab.fs.file import ksys_dup
 
         _check_int("fd", fd)
         return self._syscall(t, "dup", lambda c: ksys_dup(self, c, fd))
 
     def dup2(self, t: Task, oldfd: int, newfd: int) -> int:
         """dup2(2) (fs/file.c:944)."""
-        from forklab.fs.file import ksys_dup2
 
         _check_int("oldfd", oldfd)
         _check_int("newfd", newfd)
@@ -425,7 +436,6 @@ class Kernel(KernelState):
 
     def lseek(self, t: Task, fd: int, offset: int, whence: int) -> int:
         """lseek(2) (fs/read_write.c:296)."""
-        from forklab.fs.read_write import ksys_lseek
 
         for name, v in (("fd", fd), ("offset", offset), ("whence", whence)):
             _check_int(name, v)
@@ -433,7 +443,6 @@ class Kernel(KernelState):
 
     def read(self, t: Task, fd: int, count: int) -> bytes:
         """read(2), returning the bytes read (fs/read_write.c:583)."""
-        from forklab.fs.read_write import ksys_read
 
         _check_int("fd", fd)
         _check_int("count", count)
@@ -443,7 +452,6 @@ class Kernel(KernelState):
 
     def write(self, t: Task, fd: int, data: bytes) -> int:
         """write(2) (fs/read_write.c:607)."""
-        from forklab.fs.read_write import ksys_write
 
         _check_int("fd", fd)
         if not isinstance(data, (bytes, bytearray)):
@@ -452,7 +460,6 @@ class Kernel(KernelState):
 
     def fcntl(self, t: Task, fd: int, cmd: int, arg: int = 0) -> int:
         """fcntl(2) (fs/fcntl.c:448)."""
-        from forklab.fs.fcntl import do_fcntl
 
         for name, v in (("fd", fd), ("cmd", cmd), ("arg", arg)):
             _check_int(name, v)
@@ -460,7 +467,6 @@ class Kernel(KernelState):
 
     def chdir(self, t: Task, path: str) -> int:
         """chdir(2) (fs/open.c:482)."""
-        from forklab.fs.open import ksys_chdir
 
         if not isinstance(path, str):
             raise TypeError("path must be a str")
@@ -469,7 +475,6 @@ class Kernel(KernelState):
 
     def chroot(self, t: Task, path: str) -> int:
         """chroot(2) (fs/open.c:529)."""
-        from forklab.fs.open import ksys_chroot
 
         if not isinstance(path, str):
             raise TypeError("path must be a str")
@@ -478,7 +483,6 @@ class Kernel(KernelState):
 
     def umask(self, t: Task, mask: int) -> int:
         """umask(2) (kernel/sys.c:1758)."""
-        from forklab.kernel.sys import sys_umask
 
         _check_int("mask", mask)
         return self._syscall(t, "umask", lambda c: sys_umask(c, mask))
@@ -487,7 +491,6 @@ class Kernel(KernelState):
 
     def setresuid(self, t: Task, ruid: int, euid: int, suid: int) -> int:
         """setresuid(2); -1 keeps an id (kernel/sys.c:622)."""
-        from forklab.kernel.sys import sys_setresuid
 
         for name, v in (("ruid", ruid), ("euid", euid), ("suid", suid)):
             _check_int(name, v)
@@ -496,7 +499,6 @@ class Kernel(KernelState):
 
     def setresgid(self, t: Task, rgid: int, egid: int, sgid: int) -> int:
         """setresgid(2); -1 keeps an id (kernel/sys.c:704)."""
-        from forklab.kernel.sys import sys_setresgid
 
         for name, v in (("rgid", rgid), ("egid", egid), ("sgid", sgid)):
             _check_int(name, v)
@@ -505,7 +507,6 @@ class Kernel(KernelState):
 
     def capset(self, t: Task, effective: int, permitted: int, inheritable: int = 0) -> int:
         """capset(2) on the caller, with the three sets as bit masks (kernel/capability.c:220)."""
-        from forklab.kernel.capability import sys_capset
 
         for name, v in (("effective", effective), ("permitted", permitted), ("inheritable", inheritable)):
             _check_int(name, v)
@@ -514,7 +515,6 @@ class Kernel(KernelState):
 
     def setrlimit(self, t: Task, resource: int, limits: tuple[int, int]) -> int:
         """setrlimit(2) with (soft, hard) (kernel/sys.c:1656)."""
-        from forklab.kernel.sys import do_prlimit
 
         _check_int("resource", resource)
         if not (isinstance(limits, tuple) and len(limits) == 2):
@@ -525,14 +525,12 @@ class Kernel(KernelState):
 
     def getrlimit(self, t: Task, resource: int) -> tuple[int, int]:
         """getrlimit(2) -> (soft, hard) (kernel/sys.c:1401)."""
-        from forklab.kernel.sys import do_prlimit
 
         _check_int("resource", resource)
         return self._syscall(t, "getrlimit", lambda c: do_prlimit(self, c, resource, None))
 
     def prctl(self, t: Task, option: int, arg2: int = 0) -> int:
         """prctl(2) for PR_SET/GET_CHILD_SUBREAPER, PDEATHSIG, NO_NEW_PRIVS (kernel/sys.c:2282)."""
-        from forklab.kernel.sys import prctl
 
         _check_int("option", option)
         _check_int("arg2", arg2)
@@ -540,9 +538,6 @@ class Kernel(KernelState):
 
     def sched_setscheduler(self, t: Task, pid: int, policy: int, priority: int = 0) -> int:
         """sched_setscheduler(2); SCHED_RESET_ON_FORK may be or-ed into ``policy`` (kernel/sched/core.c:5170)."""
-        from forklab.kernel.pid import find_task_by_vpid
-        from forklab.kernel.sched.core import sched_setscheduler
-        from forklab.uapi import SCHED_RESET_ON_FORK
 
         for name, v in (("pid", pid), ("policy", policy), ("priority", priority)):
             _check_int(name, v)
@@ -560,7 +555,6 @@ class Kernel(KernelState):
 
     def ioprio_set(self, t: Task, ioprio: int) -> int:
         """ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio) on the caller: creates its io_context (block/ioprio.c:69)."""
-        from forklab.include.linux.sched import IoContext
 
         _check_int("ioprio", ioprio)
 
@@ -577,7 +571,6 @@ class Kernel(KernelState):
 
     def rt_sigaction(self, t: Task, sig: int, act: SigAction | int | None = None) -> SigAction:
         """rt_sigaction(2): install ``act`` (a SigAction or a bare handler) and return the old action (kernel/signal.c:3955)."""
-        from forklab.kernel.signal import do_sigaction
 
         _check_int("sig", sig)
         if act is not None and not isinstance(act, SigAction):
@@ -587,13 +580,11 @@ class Kernel(KernelState):
 
     def rt_sigreturn(self, t: Task) -> int:
         """rt_sigreturn(2): return from a handler, restoring the mask its frame saved (arch/x86/kernel/signal.c:638-664)."""
-        from forklab.arch.x86.kernel.signal import sys_rt_sigreturn
 
         return self._syscall(t, "rt_sigreturn", lambda c: sys_rt_sigreturn(self, c))
 
     def rt_sigprocmask(self, t: Task, how: int, set: int | None = None) -> int:
         """rt_sigprocmask(2): change the blocked mask, return the old one (kernel/signal.c:2998)."""
-        from forklab.kernel.signal import sigprocmask
 
         _check_int("how", how)
         if set is not None:
@@ -614,7 +605,6 @@ class Kernel(KernelState):
 
     def ptrace(self, t: Task, request: int, pid: int, addr: int = 0, data: int = 0) -> int:
         """ptrace(2): PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_SETOPTIONS, PTRACE_GETEVENTMSG, PTRACE_DETACH (kernel/ptrace.c:1238)."""
-        from forklab.kernel.ptrace import sys_ptrace
 
         for name, v in (("request", request), ("pid", pid), ("addr", addr), ("data", data)):
             _check_int(name, v)
@@ -624,7 +614,6 @@ class Kernel(KernelState):
 
     def cgroup_mkdir(self, parent: Cgroup, name: str, pids_max: int | None = None) -> Cgroup:
         """Create a child cgroup (mkdir in cgroupfs) with an optional ``pids.max``."""
-        from forklab.kernel.cgroup.pids import PIDS_MAX
 
         if not isinstance(parent, Cgroup) or not isinstance(name, str):
             raise TypeError("cgroup_mkdir(parent: Cgroup, name: str)")
@@ -634,7 +623,6 @@ class Kernel(KernelState):
 
     def cgroup_attach(self, t: Task, cgroup: Cgroup) -> None:
         """Move ``t``'s whole thread group into ``cgroup`` (writing cgroup.procs), moving its pids charge."""
-        from forklab.kernel.cgroup.pids import pids_charge, pids_uncharge
 
         task = self._check_task(t)
         if not isinstance(cgroup, Cgroup):
@@ -653,7 +641,6 @@ class Kernel(KernelState):
         """Write /proc/<target>/uid_map and gid_map as ``t``: (first, lower_first, count) extents, lower ids as
         ``t``'s parent namespace numbers them; ``deny_setgroups`` writes "deny" to /proc/<target>/setgroups first
         (kernel/user_namespace.c:844)."""
-        from forklab.kernel.user_namespace import proc_write_id_map
 
         task = self._check_task(t)
         if not isinstance(target, Task):
@@ -663,7 +650,6 @@ class Kernel(KernelState):
 
     def proc(self, path: str, viewer: Task | None = None) -> str:
         """The text of ``/proc/<pid>/status`` or ``/proc/<pid>/maps`` as ``viewer`` (default: init) reads it."""
-        from forklab.fs.proc.base import proc_read
 
         if not isinstance(path, str):
             raise TypeError("path must be a str such as '/proc/1/status'")
@@ -673,12 +659,10 @@ class Kernel(KernelState):
 
     def check_invariants(self) -> None:
         """Raise ``InternalError`` listing every broken invariant of the whole kernel state."""
-        from forklab.debug import check_invariants
 
         check_invariants(self)
 
     def snapshot(self) -> Any:
         """A hashable, comparable snapshot of the whole kernel state."""
-        from forklab.debug import snapshot
 
         return snapshot(self)

@@ -28,10 +28,13 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TypeVar
 
-from forklab.errors import errno_name
+from forklab import host
+from forklab.errors import KernelError, errno_name
 from forklab.host import MODES, UNPRIV_UID
 from forklab.include.linux.mm_types import TASK_SIZE_MAX
+from forklab.include.linux.sched import Task
 from forklab.include.linux.types import U64
+from forklab.syscalls import Kernel
 from forklab.uapi import (
     _NSIG,
     CLONE_ARGS_SIZE_VER0,
@@ -78,6 +81,7 @@ from forklab.uapi import (
     SIGUSR1,
     clone_flags_str,
 )
+from forklab.version import CHANGES, VERSIONS, changes_in
 
 __all__ = [
     "FLAG_BITS",
@@ -333,7 +337,6 @@ def random_cases(n: int, seed: int) -> list[CloneCase]:
 
 def _model_caller(k: object, mode: str) -> tuple[object, bool]:
     """The task that makes the call in ``mode``, and whether it is in a new pid namespace."""
-    from forklab.syscalls import Kernel
 
     assert isinstance(k, Kernel)
     init = k.init_task
@@ -354,8 +357,6 @@ def _model_caller(k: object, mode: str) -> tuple[object, bool]:
 
 def run_model(case: CloneCase, mode: str = "priv", version: str = "5.6.14", pid_max: int | None = None) -> Outcome:
     """Run ``case`` on a fresh ``Kernel(version=version)`` as the caller of ``mode``."""
-    from forklab.errors import KernelError
-    from forklab.syscalls import Kernel
 
     try:
         k = Kernel(version=version) if pid_max is None else Kernel(version=version, pid_max=pid_max)
@@ -371,8 +372,6 @@ def run_model(case: CloneCase, mode: str = "priv", version: str = "5.6.14", pid_
 
 
 def _call_model(k: object, t: object, case: CloneCase, in_new_ns: bool) -> Outcome:
-    from forklab.include.linux.sched import Task
-    from forklab.syscalls import Kernel
 
     assert isinstance(k, Kernel) and isinstance(t, Task)
     rw, anon = PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
@@ -437,7 +436,6 @@ def _vtuple(v: str) -> tuple[int, ...]:
 
 def model_version_for_host(release: str | None = None) -> str | None:
     """The model version whose major.minor matches the host kernel (``platform.release()``), if any."""
-    from forklab.version import VERSIONS
 
     host = _vtuple(release or platform.release())[:2]
     for v in VERSIONS:
@@ -450,7 +448,6 @@ def known_difference(case: CloneCase, mode: str, host: Outcome, model: Outcome, 
                      host_release: str) -> str | None:
     """Name the change (forklab/version.py, catalog §16) that explains a host/model disagreement,
     when the model's version lacks it and the host's release has it; None when none does."""
-    from forklab.version import CHANGES, VERSIONS, changes_in
 
     model_has = changes_in(version) if version in VERSIONS else frozenset()
     since = {c.name: c.since for c in CHANGES}
@@ -505,7 +502,6 @@ def _host_pid_max() -> int | None:
 
 
 def _host_outcome(case: CloneCase, mode: str) -> Outcome:
-    from forklab import host
 
     out = host.run(case, mode)
     if out.error is not None:
@@ -518,7 +514,6 @@ def verify(version: str, n_random: int = 2000, seed: int = 0, modes: Iterable[st
            progress: Callable[[int, int], None] | None = None) -> Report:
     """Run every case (default: ``flag_cases()`` then ``random_cases(n_random, seed)``) on the model
     at ``version`` and on the host, in each of ``modes``; host probes run ``jobs`` at a time."""
-    from forklab import host
 
     start = time.monotonic()
     seeded = cases is None

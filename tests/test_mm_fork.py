@@ -48,7 +48,7 @@ def fork(k: KernelState, parent: Task, pid: int = 2, flags: int = 0) -> Task:
 
 @pytest.fixture
 def k(monkeypatch: pytest.MonkeyPatch) -> KernelState:
-    monkeypatch.setattr("forklab.kernel.signal.force_sig_fault", fake_force_sig_fault)
+    monkeypatch.setattr("forklab.mm.uaccess.force_sig_fault", fake_force_sig_fault)
     return KernelState()
 
 

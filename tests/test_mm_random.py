@@ -82,7 +82,7 @@ def _flags_at(t: Task, addr: int) -> int | None:
               ("store", 1, 3, 4), ("fork", 1), ("mprotect", 2, 3, 1, PROT_READ), ("mprotect", 2, 3, 1, 3),
               ("exit", 2), ("load", 1, 3), ("exit", 1)])
 def test_random_operations_match_oracle(ops: list[tuple[object, ...]], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("forklab.kernel.signal.force_sig_fault", fake_force_sig_fault)
+    monkeypatch.setattr("forklab.mm.uaccess.force_sig_fault", fake_force_sig_fault)
     k = KernelState()
     tasks: list[Task] = [make_task(k, 1)]
     oracle: list[dict[int, Cell]] = [{}]

@@ -54,7 +54,7 @@ ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 @pytest.fixture
 def k(monkeypatch: pytest.MonkeyPatch) -> KernelState:
-    monkeypatch.setattr("forklab.kernel.signal.force_sig_fault", fake_force_sig_fault)
+    monkeypatch.setattr("forklab.mm.uaccess.force_sig_fault", fake_force_sig_fault)
     return KernelState()
 
 

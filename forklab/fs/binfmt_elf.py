@@ -18,6 +18,7 @@ from forklab.arch.x86.kernel.process_64 import start_thread
 from forklab.errors import kerr
 from forklab.fs.exec import flush_old_exec, install_exec_creds, setup_arg_pages, setup_new_exec
 from forklab.kernel.signal import force_sigsegv
+from forklab.mm.uaccess import copy_to_user
 from forklab.uapi import RLIMIT_STACK, SIGSEGV
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ AT_NULL = 0  # include/uapi/linux/auxvec.h:9
 
 def create_tables(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """The initial stack: argc, argv[], NULL, envp[], NULL, AT_NULL; sp at argc (fs/binfmt_elf.c:164-346, reduced)."""
-    from forklab.mm.uaccess import copy_to_user
 
     words = [bprm.argc, *bprm.argv_ptrs, 0, *bprm.envp_ptrs, 0, AT_NULL, 0]
     sp = ((bprm.p - 8 * len(words)) & ~15)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from forklab.include.linux.fdtable import FMODE_OPENED, File, FilesStruct
+from forklab.include.linux.fdtable import FMODE_OPENED, FMODE_READ, FMODE_WRITE, File, FilesStruct, Inode
 from forklab.include.linux.fs_struct import FsStruct
 from forklab.uapi import PAGE_SIZE
 
@@ -105,7 +105,6 @@ def check_fs_invariants(k: KernelState, tasks: Iterable[Task], extra: Mapping[in
 
 def _check_pipes(vfs: Vfs) -> list[str]:
     """Pipe counts against the live files on each pipe inode, and the ring's shape (fs/pipe.c:699-737)."""
-    from forklab.include.linux.fdtable import FMODE_READ, FMODE_WRITE, Inode
 
     errors: list[str] = []
     by_inode: dict[int, tuple[Inode, list[File]]] = {}

@@ -110,11 +110,17 @@ from forklab.include.linux.dcache import is_dir, is_reg
 from forklab.include.linux.fdtable import S_ISGID, S_ISUID, S_IXGRP, S_IXUGO, File
 from forklab.include.linux.fs import get_file
 from forklab.include.linux.fs_struct import Path
-from forklab.include.linux.mm_types import TASK_SIZE_MAX, VM, MmStruct, VmAreaStruct
+from forklab.include.linux.mm_types import _PAGE_PRESENT, TASK_SIZE_MAX, VM, MmStruct, VmAreaStruct
 from forklab.include.linux.sched import PF, PIDTYPE, SIGNAL_GROUP_EXIT, SighandStruct, Task, TaskState
 from forklab.include.linux.security import LSM_UNSAFE_NO_NEW_PRIVS, LSM_UNSAFE_PTRACE, LSM_UNSAFE_SHARE
-from forklab.kernel.fork import unshare_files
+from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
+from forklab.kernel.exit import do_exit, exit_state_advance, release_task
+from forklab.kernel.fork import exec_mm_release, mm_alloc, mmdrop, mmput, unshare_files
+from forklab.kernel.pid import detach_pid, pid_nr_ns, task_active_pid_ns
+from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
+from forklab.kernel.signal import fatal_signal_pending, flush_signal_handlers, zap_other_threads
 from forklab.ladder import CleanupLadder
+from forklab.mm.memory import FAULT_FLAG_WRITE, VM_FAULT_ERROR, handle_mm_fault, pte_offset, pte_pfn, pte_write
 from forklab.mm.mmap import PAGE_MASK, expand_downwards, vm_get_page_prot, vma_link
 from forklab.security.commoncap import cap_bprm_set_creds
 from forklab.security.security import security_vm_enough_memory_mm
@@ -195,7 +201,6 @@ class Bprm:
 
 def prepare_bprm_creds(k: KernelState, t: Task, bprm: Bprm) -> None:
     """prepare_exec_creds: prepare_creds without the thread and process keyrings; ENOMEM (fs/exec.c:1410-1421)."""
-    from forklab.kernel.cred import prepare_creds
 
     try:
         new = prepare_creds(k, t)
@@ -226,7 +231,6 @@ def check_unsafe_exec(k: KernelState, t: Task, bprm: Bprm) -> None:
 
 def install_exec_creds(k: KernelState, t: Task, bprm: Bprm) -> None:
     """commit_creds(bprm->cred), with its pdeath_signal/dumpable rule (fs/exec.c:1455-1479, kernel/cred.c:453-467)."""
-    from forklab.kernel.cred import commit_creds
 
     new = bprm.cred
     assert new is not None
@@ -263,7 +267,6 @@ def do_open_execat(k: KernelState, t: Task, name: str) -> File:
 
 def bprm_mm_init(k: KernelState, t: Task, bprm: Bprm) -> None:
     """mm_alloc and a one-page stack vma at STACK_TOP_MAX (fs/exec.c:242-280, 357-380)."""
-    from forklab.kernel.fork import mm_alloc, mmdrop
 
     mm = mm_alloc(k)
     if mm is None:
@@ -290,8 +293,6 @@ def bprm_mm_init(k: KernelState, t: Task, bprm: Bprm) -> None:
 
 def get_arg_page(k: KernelState, t: Task, bprm: Bprm, pos: int) -> int | None:
     """The page frame for ``pos`` in the new mm, faulted in for writing; None on failure (fs/exec.c:194-228)."""
-    from forklab.include.linux.mm_types import _PAGE_PRESENT
-    from forklab.mm.memory import FAULT_FLAG_WRITE, VM_FAULT_ERROR, handle_mm_fault, pte_offset, pte_pfn, pte_write
 
     vma, mm = bprm.vma, bprm.mm
     assert vma is not None and mm is not None
@@ -316,7 +317,6 @@ def _cstr(s: str | bytes) -> bytes:
 
 def copy_strings(k: KernelState, t: Task, bprm: Bprm, strings: list[bytes]) -> list[int]:
     """Push NUL-terminated strings, last first, below bprm->p; their addresses in order (fs/exec.c:498-585)."""
-    from forklab.kernel.signal import fatal_signal_pending
 
     addrs: list[int] = [0] * len(strings)
     for i in range(len(strings) - 1, -1, -1):
@@ -373,8 +373,6 @@ def prepare_binprm(k: KernelState, t: Task, bprm: Bprm) -> None:
 def _zap_and_reap_other_threads(k: KernelState, tsk: Task) -> None:
     """de_thread's kill and wait: zap_other_threads, then each killed thread exits as it would on its next return to
     user mode, where the kernel sleeps until sig->notify_count drains (fs/exec.c:1087-1098)."""
-    from forklab.kernel.exit import do_exit
-    from forklab.kernel.signal import zap_other_threads
 
     sig = tsk.signal
     assert sig is not None
@@ -396,8 +394,6 @@ def _replace(lst: list[Task], old: Task, new: Task) -> None:
 
 def _take_over_leader(k: KernelState, tsk: Task) -> None:
     """A non-leader exec becomes the leader: pid, tgid/pgid/sid links, lists; the old leader is released (fs/exec.c:1106-1183)."""
-    from forklab.kernel.exit import exit_state_advance, release_task
-    from forklab.kernel.pid import detach_pid
 
     leader = tsk.group_leader
     sig = tsk.signal
@@ -463,7 +459,6 @@ def de_thread(k: KernelState, tsk: Task) -> None:
 
 def exec_mmap(k: KernelState, tsk: Task, mm: MmStruct) -> None:
     """mm_release (vfork parent, clear_child_tid), then switch to the new mm and drop the old (fs/exec.c:1013-1056)."""
-    from forklab.kernel.fork import exec_mm_release, mmdrop, mmput
 
     old_mm = tsk.mm
     exec_mm_release(k, tsk)
@@ -495,7 +490,6 @@ def flush_old_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
 
 def setup_new_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """sigaltstack, dumpability, comm, self_exec_id++, handlers to SIG_DFL (fs/exec.c:1337-1391)."""
-    from forklab.kernel.signal import flush_signal_handlers
 
     assert tsk.cred is not None and tsk.mm is not None
     if bprm.secureexec:
@@ -539,8 +533,6 @@ def search_binary_handler(k: KernelState, tsk: Task, bprm: Bprm) -> None:
 
 def exec_binprm(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """search_binary_handler, then PTRACE_EVENT_EXEC with the old pid (fs/exec.c:1694-1715)."""
-    from forklab.kernel.pid import pid_nr_ns, task_active_pid_ns
-    from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
 
     assert tsk.parent is not None
     old_vpid = pid_nr_ns(tsk.thread_pid, task_active_pid_ns(tsk.parent))
@@ -554,7 +546,6 @@ def exec_binprm(k: KernelState, tsk: Task, bprm: Bprm) -> None:
 
 def free_bprm(k: KernelState, bprm: Bprm) -> None:
     """Abort uncommitted creds, drop the file (fs/exec.c:1423-1439)."""
-    from forklab.kernel.cred import abort_creds
 
     if bprm.cred is not None:
         abort_creds(k, bprm.cred)
@@ -566,7 +557,6 @@ def free_bprm(k: KernelState, bprm: Bprm) -> None:
 
 def _exec_out_mm(k: KernelState, bprm: Bprm) -> None:
     """out: drop the new mm if exec_mmap has not taken it yet (fs/exec.c:1843-1847)."""
-    from forklab.kernel.fork import mmput
 
     if bprm.mm is not None:
         mm = bprm.mm

@@ -239,7 +239,7 @@ def _unavailable_reason(mode: str) -> str | None:
         probe_path()
     except (HostError, OSError, subprocess.SubprocessError) as e:
         return str(e)
-    from forklab.verify import CloneCase
+    from forklab.verify import CloneCase  # import cycle: forklab.host is still loading when this module loads
 
     out = run(CloneCase("clone", exit_signal=SIGCHLD), mode)
     if not out.ok:

@@ -20,6 +20,8 @@ from forklab.include.linux.pid import PIDNS_ADDING, Pid, PidNamespace, Upid
 from forklab.include.linux.sched import PIDTYPE, SIGNAL_UNKILLABLE, SighandStruct, SignalStruct, Task, TaskState
 from forklab.include.linux.user_namespace import UCOUNT_COUNTS, UserNamespace
 from forklab.kernel.cgroup.pids import Cgroup
+from forklab.kernel.fork import mm_alloc
+from forklab.kernel.sched.core import activate_task
 from forklab.uapi import SIGCHLD
 
 if TYPE_CHECKING:
@@ -28,8 +30,6 @@ if TYPE_CHECKING:
 
 def start_kernel(k: KernelState) -> Task:
     """Build the initial objects and return init (pid 1), running on CPU 0 (init/main.c:start_kernel, init/init_task.c)."""
-    from forklab.kernel.fork import mm_alloc
-    from forklab.kernel.sched.core import activate_task
 
     user_ns = UserNamespace(level=0, inum=0xEFFFFFFD, count=8)  # cred, pid ns, six other namespaces
     user_ns.ucount_max = [k.max_threads // 2] * UCOUNT_COUNTS  # fork_init (kernel/fork.c:831-833)

@@ -6,6 +6,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
+from forklab.kernel.cred import commit_creds, prepare_creds
 from forklab.security.commoncap import cap_capable
 from forklab.uapi import CAP_SETPCAP, CAP_SYS_PTRACE
 
@@ -35,7 +36,6 @@ def capable(t: Task, cap: int) -> bool:
 
 def sys_capset(k: KernelState, current: Task, effective: int, permitted: int, inheritable: int) -> None:
     """capset(2) on the caller: the new sets must stay within what it has (kernel/capability.c:220-275, security/commoncap.c:240-277)."""
-    from forklab.kernel.cred import commit_creds, prepare_creds
 
     old = current.cred
     assert old is not None and old.user_ns is not None

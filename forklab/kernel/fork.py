@@ -58,10 +58,12 @@ from copy import copy
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
+from forklab.arch.x86.kernel.process import copy_thread_tls
 from forklab.block.blk_ioc import exit_io_context
 from forklab.errors import ERESTARTNOINTR, InternalError, kerr
-from forklab.fs.file import dup_fd
-from forklab.fs.fs_struct import copy_fs_struct
+from forklab.fs.anon_inodes import anon_inode_getfile
+from forklab.fs.file import dup_fd, exit_files, fd_install, fput, get_unused_fd_flags, put_files_struct, put_unused_fd
+from forklab.fs.fs_struct import copy_fs_struct, exit_fs, free_fs_struct
 from forklab.include.linux.mm_types import (
     NR_MM_COUNTERS,
     TASK_SIZE_MAX,
@@ -85,8 +87,18 @@ from forklab.include.linux.sched import (
     Sigpending,
     Task,
     TaskState,
+    set_current_state_sleep,
 )
+from forklab.ipc.sem import copy_semundo, exit_sem
 from forklab.kernel.capability import capable
+from forklab.kernel.cgroup.cgroup import cgroup_can_fork, cgroup_cancel_fork, cgroup_post_fork
+from forklab.kernel.cred import commit_creds, copy_creds, exit_creds, prepare_creds, put_cred
+from forklab.kernel.nsproxy import (
+    copy_namespaces,
+    exit_task_namespaces,
+    switch_task_namespaces,
+    unshare_nsproxy_namespaces,
+)
 from forklab.kernel.pid import (
     alloc_pid,
     attach_pid,
@@ -96,12 +108,15 @@ from forklab.kernel.pid import (
     pid_vnr,
     task_active_pid_ns,
 )
+from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid, ptrace_init_task
+from forklab.kernel.sched.core import sched_fork, schedule_tail, wake_up_new_task, wake_up_process
 from forklab.kernel.signal import fatal_signal_pending, flush_signal_handlers, signal_pending, task_join_group_stop
-from forklab.kernel.user_namespace import get_user_ns, put_user_ns
+from forklab.kernel.user_namespace import create_user_ns, get_user_ns, put_user_ns
 from forklab.ladder import CleanupLadder
 from forklab.mm.memory import copy_page_range, get_mm_rss, vma_pages
 from forklab.mm.mmap import exit_mmap, vm_stat_account
 from forklab.mm.rmap import anon_vma_fork, anon_vma_prepare
+from forklab.mm.uaccess import copy_from_user, copy_struct_from_user, put_user_int
 from forklab.security.security import security_vm_enough_memory_mm
 from forklab.uapi import (
     CAP_SYS_ADMIN,
@@ -117,15 +132,20 @@ from forklab.uapi import (
     CLONE_FS,
     CLONE_INTO_CGROUP,
     CLONE_IO,
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
     CLONE_NEWNS,
     CLONE_NEWPID,
     CLONE_NEWTIME,
     CLONE_NEWUSER,
+    CLONE_NEWUTS,
     CLONE_PARENT,
     CLONE_PARENT_SETTID,
     CLONE_PIDFD,
     CLONE_PTRACE,
     CLONE_SIGHAND,
+    CLONE_SYSVSEM,
     CLONE_THREAD,
     CLONE_UNTRACED,
     CLONE_VFORK,
@@ -137,6 +157,7 @@ from forklab.uapi import (
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_FORK,
     PTRACE_EVENT_VFORK,
+    PTRACE_EVENT_VFORK_DONE,
     RLIMIT_NPROC,
     SIGCHLD,
     SS_DISABLE,
@@ -201,7 +222,6 @@ def sys_clone3(k: KernelState, current: Task, uargs: CloneArgs | int, size: int)
 
 def copy_clone_args_from_user(k: KernelState, current: Task, uargs: CloneArgs | int, usize: int) -> KernelCloneArgs:
     """Read ``struct clone_args`` of ``usize`` bytes and check its fields (kernel/fork.c:2600-2654)."""
-    from forklab.mm.uaccess import copy_struct_from_user
 
     if usize > PAGE_SIZE:
         raise kerr(errno.E2BIG, f"clone_args size {usize} exceeds PAGE_SIZE", "kernel/fork.c:2608")
@@ -234,7 +254,6 @@ def copy_clone_args_from_user(k: KernelState, current: Task, uargs: CloneArgs | 
 
 def _copy_set_tid(k: KernelState, current: Task, as_list: list[int] | None, ptr: int, size: int) -> list[int]:
     """Copy ``size`` pid_t values from the set_tid array (kernel/fork.c:2646-2649)."""
-    from forklab.mm.uaccess import copy_from_user
 
     if not size:
         return []
@@ -286,9 +305,6 @@ def clone3_args_valid(k: KernelState, current: Task, kargs: KernelCloneArgs) -> 
 
 def _do_fork(k: KernelState, current: Task, args: KernelCloneArgs) -> int:
     """Create the child, write PARENT_SETTID, wake it, report to a tracer, wait for vfork (kernel/fork.c:2403-2467)."""
-    from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
-    from forklab.kernel.sched.core import schedule_tail, wake_up_new_task
-    from forklab.mm.uaccess import put_user_int
 
     clone_flags = args.flags
     if k.has("pidfd_parent_tid_same_address") and clone_flags & CLONE_PIDFD and clone_flags & CLONE_PARENT_SETTID \
@@ -333,7 +349,6 @@ def wait_for_vfork_done(k: KernelState, current: Task, child: Task) -> None:
     The model has no scheduler loop, so the parent is left visibly asleep (TASK_KILLABLE on
     ``vfork_done``); ``complete_vfork_done`` wakes it.
     """
-    from forklab.include.linux.sched import set_current_state_sleep
 
     assert child.vfork_done is not None
     child.vfork_done.waiters.append(current)
@@ -342,7 +357,6 @@ def wait_for_vfork_done(k: KernelState, current: Task, child: Task) -> None:
 
 def mm_release(k: KernelState, tsk: Task) -> None:
     """Write 0 to clear_child_tid if the mm is shared, then release a vfork parent (kernel/fork.c:1289-1321)."""
-    from forklab.mm.uaccess import put_user_int
 
     if tsk.clear_child_tid:
         if tsk.mm is not None and tsk.mm.mm_users > 1:
@@ -376,9 +390,6 @@ def vfork_wait_killed(k: KernelState, parent: Task) -> None:
 
 def complete_vfork_done(k: KernelState, tsk: Task) -> None:
     """The vfork child released its parent's mm: wake the parent (kernel/fork.c:1242-1253)."""
-    from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
-    from forklab.kernel.sched.core import wake_up_process
-    from forklab.uapi import PTRACE_EVENT_VFORK_DONE
 
     vfork = tsk.vfork_done
     if vfork is None:
@@ -491,7 +502,6 @@ def _pid_ns_for_children(p: Task) -> PidNamespace:
 
 def _copy_process_creds(f: ForkFrame) -> None:
     """Child tids, RLIMIT_NPROC, copy_creds and threads-max (kernel/fork.c:1930-1964)."""
-    from forklab.kernel.cred import copy_creds
 
     k, current, p, clone_flags, args = f.k, f.current, f.p, f.clone_flags, f.args
     p.set_child_tid = args.child_tid if clone_flags & CLONE_CHILD_SETTID else 0
@@ -530,7 +540,6 @@ def check_rlimit_nproc(k: KernelState, current: Task, p: Task, counted: int, whe
 
 def _cleanup_count(k: KernelState, p: Task) -> None:
     """bad_fork_cleanup_count: uncount the process and drop its creds (kernel/fork.c:2350-2352)."""
-    from forklab.kernel.cred import exit_creds
 
     assert p.real_cred is not None and p.real_cred.user is not None
     p.real_cred.user.processes -= 1
@@ -539,12 +548,6 @@ def _cleanup_count(k: KernelState, p: Task) -> None:
 
 def _copy_process_resources(f: ForkFrame) -> None:
     """sched_fork and the copy_* chain, each with its cleanup label (kernel/fork.c:2051-2093)."""
-    from forklab.arch.x86.kernel.process import copy_thread_tls
-    from forklab.fs.file import exit_files
-    from forklab.fs.fs_struct import exit_fs
-    from forklab.ipc.sem import copy_semundo, exit_sem
-    from forklab.kernel.nsproxy import copy_namespaces, exit_task_namespaces
-    from forklab.kernel.sched.core import sched_fork
 
     k, current, p, clone_flags, ladder = f.k, f.current, f.p, f.clone_flags, f.ladder
     sched_fork(k, clone_flags, p, current)
@@ -586,9 +589,6 @@ def _cleanup_io(p: Task) -> None:
 
 def _copy_process_pidfd(f: ForkFrame) -> None:
     """CLONE_PIDFD: reserve an fd in the caller's table, make the file, write the fd number (kernel/fork.c:2111-2129)."""
-    from forklab.fs.anon_inodes import anon_inode_getfile
-    from forklab.fs.file import get_unused_fd_flags, put_unused_fd
-    from forklab.mm.uaccess import put_user_int
 
     k, current, pid = f.k, f.current, f.pid
     assert pid is not None
@@ -609,7 +609,6 @@ def _copy_process_pidfd(f: ForkFrame) -> None:
 
 def _put_pidfd(k: KernelState, current: Task, pidfile: Pidfd) -> None:
     """bad_fork_put_pidfd: drop the file (and with it its pid reference) and the fd (kernel/fork.c:2306-2310)."""
-    from forklab.fs.file import fput, put_unused_fd
 
     fput(k, pidfile.file)
     put_unused_fd(current, pidfile.fd)
@@ -649,8 +648,6 @@ def _copy_process_identity(f: ForkFrame) -> None:
 
 def _copy_process_publish(f: ForkFrame) -> None:
     """The cgroup gate, the last checks under tasklist_lock, then make the child visible (kernel/fork.c:2177-2288)."""
-    from forklab.fs.file import fd_install
-    from forklab.kernel.cgroup.cgroup import cgroup_can_fork, cgroup_cancel_fork
 
     k, current, p, clone_flags, pid = f.k, f.current, f.p, f.clone_flags, f.pid
     assert pid is not None
@@ -678,7 +675,6 @@ def _copy_process_publish(f: ForkFrame) -> None:
 def _attach_child(k: KernelState, current: Task, p: Task, pid: Pid, clone_flags: int, trace: int,
                   delayed: MultiprocessSignals) -> None:
     """Past the last point of failure: link the child into every list (kernel/fork.c:2243-2284)."""
-    from forklab.kernel.ptrace import ptrace_init_task
 
     assert p.signal is not None and current.signal is not None and p.real_parent is not None
     ptrace_init_task(p, current, bool(clone_flags & CLONE_PTRACE) or bool(trace))
@@ -714,7 +710,6 @@ def _attach_child(k: KernelState, current: Task, p: Task, pid: Pid, clone_flags:
 
 def _post_fork(k: KernelState, p: Task) -> None:
     """After the tasklist lock: cgroup_post_fork and the tracepoint (kernel/fork.c:2290-2296)."""
-    from forklab.kernel.cgroup.cgroup import cgroup_post_fork
 
     cgroup_post_fork(p)
     k.trace("copy_process", "kernel/fork.c:2296", f"task {p.pid} created (tgid {p.tgid}, parent {p.real_parent.pid if p.real_parent else 0})")
@@ -831,15 +826,6 @@ def set_tid_address(current: Task, tidptr: int) -> int:
 
 def check_unshare_flags(current: Task, unshare_flags: int) -> None:
     """Only known flags; THREAD/SIGHAND/VM only when already private (kernel/fork.c:2828-2856)."""
-    from forklab.uapi import (
-        CLONE_FILES,
-        CLONE_NEWCGROUP,
-        CLONE_NEWIPC,
-        CLONE_NEWNET,
-        CLONE_NEWTIME,
-        CLONE_NEWUTS,
-        CLONE_SYSVSEM,
-    )
 
     allowed = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_VM | CLONE_FILES | CLONE_SYSVSEM
                | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWCGROUP
@@ -857,7 +843,6 @@ def check_unshare_flags(current: Task, unshare_flags: int) -> None:
 
 def unshare_fs(k: KernelState, unshare_flags: int, current: Task) -> FsStruct | None:
     """unshare(CLONE_FS): a copy if the fs_struct is shared, else None; ENOMEM (kernel/fork.c:2861-2877)."""
-    from forklab.uapi import CLONE_FS
 
     fs = current.fs
     if not unshare_flags & CLONE_FS or fs is None:
@@ -869,7 +854,6 @@ def unshare_fs(k: KernelState, unshare_flags: int, current: Task) -> FsStruct | 
 
 def unshare_fd(k: KernelState, unshare_flags: int, current: Task) -> FilesStruct | None:
     """unshare(CLONE_FILES): a private copy if the table is shared, else None (kernel/fork.c:2882-2895)."""
-    from forklab.uapi import CLONE_FILES
 
     fd = current.files
     if unshare_flags & CLONE_FILES and fd is not None and fd.count > 1:
@@ -879,13 +863,6 @@ def unshare_fd(k: KernelState, unshare_flags: int, current: Task) -> FilesStruct
 
 def ksys_unshare(k: KernelState, current: Task, unshare_flags: int) -> None:
     """unshare(2): give the caller private copies or new namespaces (kernel/fork.c:2905-3024)."""
-    from forklab.fs.file import dup_fd, put_files_struct
-    from forklab.fs.fs_struct import copy_fs_struct, free_fs_struct
-    from forklab.ipc.sem import exit_sem
-    from forklab.kernel.cred import commit_creds, prepare_creds, put_cred
-    from forklab.kernel.nsproxy import switch_task_namespaces, unshare_nsproxy_namespaces
-    from forklab.kernel.user_namespace import create_user_ns
-    from forklab.uapi import CLONE_FILES, CLONE_NEWIPC, CLONE_SYSVSEM
 
     if unshare_flags & CLONE_NEWUSER:
         unshare_flags |= CLONE_THREAD | CLONE_FS
@@ -932,7 +909,6 @@ def ksys_unshare(k: KernelState, current: Task, unshare_flags: int) -> None:
 
 def unshare_files(k: KernelState, task: Task) -> FilesStruct | None:
     """exec: take a private fd table if shared; returns the old one to put after exec (kernel/fork.c:3032-3048)."""
-    from forklab.uapi import CLONE_FILES
 
     old = task.files
     copy = unshare_fd(k, CLONE_FILES, task)
@@ -1000,7 +976,6 @@ VM_INIT_DEF_MASK = VM.VM_NOHUGEPAGE  # include/linux/mm.h:336
 def _fatal_signal_pending(t: Task | None) -> bool:
     if t is None:
         return False
-    from forklab.kernel.signal import fatal_signal_pending
 
     return fatal_signal_pending(t)
 

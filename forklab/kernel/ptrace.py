@@ -30,6 +30,8 @@ from forklab.include.linux.sched import (
     Task,
     TaskState,
 )
+from forklab.kernel.capability import ns_capable
+from forklab.kernel.pid import find_task_by_vpid
 from forklab.kernel.signal import (
     SEND_SIG_PRIV,
     do_notify_parent,
@@ -40,6 +42,8 @@ from forklab.kernel.signal import (
 from forklab.uapi import (
     CAP_SYS_PTRACE,
     PTRACE_ATTACH,
+    PTRACE_DETACH,
+    PTRACE_GETEVENTMSG,
     PTRACE_O_MASK,
     PTRACE_SEIZE,
     PTRACE_SETOPTIONS,
@@ -100,7 +104,6 @@ def ptrace_event_pid(k: KernelState, current: Task, event: int, message: int) ->
 
 def ptrace_attach(k: KernelState, tracer: Task, task: Task, request: int, flags: int) -> None:
     """PTRACE_ATTACH / PTRACE_SEIZE (kernel/ptrace.c:360-455)."""
-    from forklab.kernel.capability import ns_capable
 
     if request == PTRACE_SEIZE and flags & ~PTRACE_O_MASK:
         raise kerr(errno.EINVAL, "unknown PTRACE_O_* option", "kernel/ptrace.c:372")
@@ -167,8 +170,6 @@ def exit_ptrace(k: KernelState, tracer: Task, dead: list[Task]) -> None:
 
 def sys_ptrace(k: KernelState, current: Task, request: int, pid: int, addr: int, data: int) -> int:
     """ptrace(2) for the requests the fork path needs (kernel/ptrace.c:1238-1285)."""
-    from forklab.kernel.pid import find_task_by_vpid
-    from forklab.uapi import PTRACE_DETACH, PTRACE_GETEVENTMSG
 
     if request == PTRACE_TRACEME:
         raise kerr(errno.EINVAL, "PTRACE_TRACEME is not modelled; use PTRACE_SEIZE from the tracer",

@@ -142,7 +142,7 @@ from forklab.kernel.pid import (
     task_active_pid_ns,
 )
 from forklab.kernel.sched.core import wake_up_state
-from forklab.kernel.user_namespace import DEFAULT_OVERFLOWUID, from_kuid_munged
+from forklab.kernel.user_namespace import DEFAULT_OVERFLOWUID, from_kuid_munged, make_kid
 from forklab.uapi import (
     _NSIG,
     CAP_KILL,
@@ -745,7 +745,6 @@ def send_signal(k: KernelState, sig: int, t: Task, kind: int, sender: Task | Non
 
 def _siginfo_for_target(k: KernelState, info: SigQueue, t: Task) -> SigQueue:
     """si_uid as the target's user namespace sees the sender's uid (kernel/signal.c:1224-1230)."""
-    from forklab.kernel.user_namespace import make_kid
 
     current = _current(k)
     assert current.cred is not None and t.cred is not None and t.cred.user_ns is not None

@@ -41,8 +41,10 @@ from forklab.errors import InternalError, kerr
 from forklab.include.linux.cred import Cred
 from forklab.include.linux.sched import PF, PIDTYPE, Task
 from forklab.kernel.capability import capable, ns_capable
+from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
 from forklab.kernel.pid import change_pid, find_task_by_vpid, find_vpid, pid_task, pid_vnr
 from forklab.kernel.signal import same_thread_group, task_pgrp, task_session, valid_signal
+from forklab.kernel.user import alloc_uid, free_uid
 from forklab.kernel.user_namespace import NO_ID, make_kid
 from forklab.mm.memory import get_mm_rss
 from forklab.security.commoncap import cap_emulate_setxuid
@@ -82,7 +84,6 @@ SYSCTL_NR_OPEN = 1024 * 1024
 
 def set_user(k: KernelState, current: Task, new: Cred) -> None:
     """Move ``new`` to the user_struct of its uid; flag (not fail) an RLIMIT_NPROC excess (kernel/sys.c:468-495)."""
-    from forklab.kernel.user import alloc_uid, free_uid
 
     try:
         new_user = alloc_uid(k, new.uid)
@@ -99,7 +100,6 @@ def set_user(k: KernelState, current: Task, new: Cred) -> None:
 
 def __sys_setresid(k: KernelState, current: Task, ids: tuple[int, int, int], gid: bool) -> None:
     """setresuid/setresgid (kernel/sys.c:622-690, 704-760)."""
-    from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
 
     old = current.cred
     assert old is not None and old.user_ns is not None

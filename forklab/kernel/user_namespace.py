@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
 from forklab.include.linux.uidgid import kgid_has_mapping, kuid_has_mapping
-from forklab.include.linux.user_namespace import UCOUNT, UID_GID_MAP_MAX_EXTENTS, UserNamespace
+from forklab.include.linux.user_namespace import UCOUNT, UID_GID_MAP_MAX_EXTENTS, UidGidExtent, UserNamespace
 from forklab.kernel.ucount import dec_ucount, inc_ucount
+from forklab.uapi import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 
 if TYPE_CHECKING:
     from forklab.include.linux.cred import Cred
@@ -91,7 +92,9 @@ def create_user_ns(k: KernelState, new: Cred) -> None:
         raise kerr(errno.ENOSPC, "user namespaces nest at most 32 levels deep", "kernel/user_namespace.c:77")
     if not inc_ucount(parent_ns, owner, UCOUNT.UCOUNT_USER_NAMESPACES):
         raise kerr(errno.ENOSPC, "max_user_namespaces reached for this uid", "kernel/user_namespace.c:81")
-    from forklab.fs.namespace import current_chrooted
+    from forklab.fs.namespace import (
+        current_chrooted,  # import cycle: forklab.kernel.user_namespace is still loading when this module loads
+    )
 
     if k.current is not None and current_chrooted(k.current):
         dec_ucount(parent_ns, owner, UCOUNT.UCOUNT_USER_NAMESPACES)
@@ -131,9 +134,9 @@ def proc_write_id_map(k: KernelState, writer: Task_, target: Task_, uid_map: lis
     (egid, once setgroups is denied) needs no privilege; anything else needs CAP_SETUID
     (CAP_SETGID) over the parent. Lower ids are the parent's and are stored as kernel ids (:984).
     """
-    from forklab.include.linux.user_namespace import UidGidExtent
-    from forklab.kernel.capability import ns_capable
-    from forklab.uapi import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
+    from forklab.kernel.capability import (
+        ns_capable,  # import cycle: forklab.kernel.capability is still loading when this module loads
+    )
 
     assert target.cred is not None and writer.cred is not None
     ns = target.cred.user_ns

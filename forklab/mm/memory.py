@@ -494,7 +494,9 @@ def wp_page_shared(k: KernelState, vmf: VmFault) -> int:
 
 def do_wp_page(k: KernelState, vmf: VmFault) -> int:
     """Write to a present read-only PTE: reuse or copy, as 5.6 decides (mm/memory.c:2750-2832)."""
-    from forklab.mm.swapfile import reuse_swap_page
+    from forklab.mm.swapfile import (
+        reuse_swap_page,  # import cycle: forklab.mm.memory is still loading when this module loads
+    )
 
     vma = vmf.vma
     vmf.page = vm_normal_page(k, vma, vmf.address, vmf.orig_pte)
@@ -722,14 +724,16 @@ def free_pgtables(k: KernelState, mm: MmStruct, vmas: list[VmAreaStruct], floor:
 
 def PAGE_ALIGN(x: int) -> int:
     """Round up to a page boundary, wrapping like an unsigned long (include/linux/mm.h:196)."""
-    from forklab.mm.mmap import PAGE_MASK
+    from forklab.mm.mmap import PAGE_MASK  # import cycle: forklab.fs.file_table is still loading when this module loads
 
     return (x + PAGE_SIZE - 1) & PAGE_MASK & (2**64 - 1)
 
 
 def vm_start_gap(vma: VmAreaStruct) -> int:
     """vm_start lowered by the stack guard gap for VM_GROWSDOWN (include/linux/mm.h:2566-2576)."""
-    from forklab.mm.mmap import STACK_GUARD_GAP
+    from forklab.mm.mmap import (
+        STACK_GUARD_GAP,  # import cycle: forklab.fs.file_table is still loading when this module loads
+    )
 
     start = vma.vm_start
     if vma.vm_flags & VM.VM_GROWSDOWN:

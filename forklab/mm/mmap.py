@@ -72,6 +72,7 @@ from forklab.include.linux.mm_types import (
     vma_prev_of,
 )
 from forklab.include.linux.mman import calc_vm_flag_bits, calc_vm_prot_bits, vm_unacct_memory
+from forklab.kernel.capability import capable
 from forklab.kernel.signal import rlimit, rlimit_max
 from forklab.mm.internal import is_data_mapping, is_exec_mapping, is_stack_mapping
 from forklab.mm.memory import (
@@ -153,7 +154,6 @@ def _mm(t: Task) -> MmStruct:
 def _capable(t: Task | None, cap: int) -> bool:
     if t is None or t.cred is None:
         return False
-    from forklab.kernel.capability import capable
 
     return capable(t, cap)
 

@@ -95,7 +95,9 @@ def __anon_vma_prepare(k: KernelState, vma: VmAreaStruct,
     ``neighbours`` overrides (vm_prev, vm_next) for a vma not linked yet: dup_mmap's copy still
     carries the parent's neighbours from vm_area_dup's struct copy.
     """
-    from forklab.mm.mmap import find_mergeable_anon_vma
+    from forklab.mm.mmap import (
+        find_mergeable_anon_vma,  # import cycle: forklab.fs.file_table is still loading when this module loads
+    )
 
     if k.fault.should_fail("__anon_vma_prepare:anon_vma_chain_alloc"):
         return -errno.ENOMEM

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Segfault, kerr
 from forklab.include.linux.mm_types import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, VM
+from forklab.kernel.signal import force_sig_fault
 from forklab.mm.memory import (
     FAULT_FLAG_USER,
     FAULT_FLAG_WRITE,
@@ -111,7 +112,6 @@ def _chunks(addr: int, n: int) -> list[tuple[int, int, int]]:
 
 
 def _user_fault(k: KernelState, t: Task, e: _BadArea) -> Segfault:
-    from forklab.kernel.signal import force_sig_fault
 
     force_sig_fault(k, t, e.sig, e.addr)
     return Segfault(e.addr, e.reason, t.pid, e.sig)

@@ -7,7 +7,9 @@ from forklab.include.linux.user_namespace import UserNamespace
 
 def kuid_has_mapping(ns: UserNamespace, kuid: int) -> bool:
     """Whether ``kuid`` is visible in ``ns`` (include/linux/uidgid.h:kuid_has_mapping)."""
-    from forklab.kernel.user_namespace import map_id_up
+    from forklab.kernel.user_namespace import (
+        map_id_up,  # import cycle: forklab.kernel.user_namespace is still loading when this module loads
+    )
 
     if ns.parent is None:
         return True
@@ -16,7 +18,9 @@ def kuid_has_mapping(ns: UserNamespace, kuid: int) -> bool:
 
 def kgid_has_mapping(ns: UserNamespace, kgid: int) -> bool:
     """Whether ``kgid`` is visible in ``ns`` (include/linux/uidgid.h:kgid_has_mapping)."""
-    from forklab.kernel.user_namespace import map_id_up
+    from forklab.kernel.user_namespace import (
+        map_id_up,  # import cycle: forklab.kernel.user_namespace is still loading when this module loads
+    )
 
     if ns.parent is None:
         return True
