@@ -11,7 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from forklab import Kernel, Recorder
+import forklab.uapi as uapi
+from forklab import CloneArgs, Kernel, Recorder
+from forklab.errors import InternalError, KernelPanic, Unmodelled
 from forklab.uapi import (
     CLONE_FILES,
     CLONE_FS,
@@ -25,6 +27,7 @@ from forklab.uapi import (
     PROT_WRITE,
     SIGCHLD,
 )
+from forklab.version import diff_versions
 
 app = typer.Typer(add_completion=False, help="forklab: Linux 5.6.14 process creation, executable and visible.")
 
@@ -117,7 +120,6 @@ def tour() -> None:
 
 def parse_flags(text: str) -> int:
     """``CLONE_VM|CLONE_FS|SIGCHLD`` or a number (0x..., decimal) to a flags word."""
-    import forklab.uapi as uapi
 
     value = 0
     for part in filter(None, (p.strip() for p in text.replace(",", "|").split("|"))):
@@ -140,7 +142,6 @@ def explain(
     set_tid: str = typer.Option("", help="clone3 set_tid, comma separated"),
 ) -> None:
     """Run one call on a fresh model and say what it returned and which rule decided."""
-    from forklab import CloneArgs
 
     console = Console()
     k = Kernel(version=kernel)
@@ -185,7 +186,6 @@ def _print_steps(console: Console, rec: Recorder) -> None:
 @app.command("diff-versions")
 def diff_versions_cmd(old: str = typer.Argument("5.6.14"), new: str = typer.Argument("6.18")) -> None:
     """List what changed in the clone path between two kernel versions, one switch per change."""
-    from forklab.version import diff_versions
 
     table = Table(title=f"clone path: Linux {old} -> {new}")
     table.add_column("since")
@@ -207,8 +207,8 @@ def verify_cmd(
     limit: int = typer.Option(40, help="disagreements to print"),
 ) -> None:
     """Run single flags, flag pairs and random clone/clone3 cases on the model and the host; print agreement."""
-    from forklab import host
-    from forklab import verify as verify_mod
+    from forklab import host  # lazy: only this command loads it
+    from forklab import verify as verify_mod  # lazy: only this command loads it
 
     if not against_host:
         raise typer.BadParameter("only --against-host is supported: the host kernel is the oracle")
@@ -259,8 +259,8 @@ def _parse_count(option: str, text: str, minimum: int | None) -> int:
 
 def _program_file(path: str) -> str:
     """The program path if it is a readable .py file that compiles and defines main; else a one-line error."""
-    from forklab.runner.errors import ProgramError
-    from forklab.runner.program import from_file
+    from forklab.runner.errors import ProgramError  # lazy: only this command loads it
+    from forklab.runner.program import from_file  # lazy: only this command loads it
 
     file = Path(path)
     if not file.is_file():
@@ -295,7 +295,7 @@ def describe_status(status: int) -> str:
 
 def _standard_programs(path: str) -> dict[str, Any]:
     """The standard executables, less the one at the path ``forklab.run`` gives the program itself."""
-    from forklab.runner.programs import STANDARD_PROGRAMS
+    from forklab.runner.programs import STANDARD_PROGRAMS  # lazy: only this command loads it
 
     own = f"/bin/{Path(path).stem or 'prog'}"
     return {p: prog for p, prog in STANDARD_PROGRAMS.items() if p != own}
@@ -303,8 +303,7 @@ def _standard_programs(path: str) -> dict[str, Any]:
 
 def _run_errors() -> tuple[type[BaseException], ...]:
     """What ends a run without a result: the runner's RunError, and calls or states the model does not have."""
-    from forklab.errors import InternalError, KernelPanic, Unmodelled
-    from forklab.runner.errors import RunError
+    from forklab.runner.errors import RunError  # lazy: only this command loads it
 
     return (RunError, Unmodelled, KernelPanic, InternalError)
 
@@ -325,7 +324,7 @@ def run_cmd(
     if all_outcomes:
         _explore(path, argv, runs)
         return
-    import forklab
+    import forklab  # lazy: only this command loads it
 
     try:
         result = forklab.run(path, seed=seed_value, argv=argv, programs=_standard_programs(path))
