@@ -114,7 +114,7 @@ from forklab.include.linux.mm_types import _PAGE_PRESENT, TASK_SIZE_MAX, VM, MmS
 from forklab.include.linux.sched import PF, PIDTYPE, SIGNAL_GROUP_EXIT, SighandStruct, Task, TaskState
 from forklab.include.linux.security import LSM_UNSAFE_NO_NEW_PRIVS, LSM_UNSAFE_PTRACE, LSM_UNSAFE_SHARE
 from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
-from forklab.kernel.exit import do_exit, exit_state_advance, release_task
+from forklab.kernel.exit import do_exit, exit_state_advance, mm_update_next_owner, release_task
 from forklab.kernel.fork import exec_mm_release, mm_alloc, mmdrop, mmput, unshare_files
 from forklab.kernel.pid import detach_pid, pid_nr_ns, task_active_pid_ns
 from forklab.kernel.ptrace import ptrace_event_enabled, ptrace_event_pid
@@ -468,7 +468,6 @@ def exec_mmap(k: KernelState, tsk: Task, mm: MmStruct) -> None:
     tsk.mm = tsk.active_mm = mm
     k.trace("exec_mmap", "fs/exec.c:1040", f"task {tsk.pid} switches to the new mm", tid=tsk.pid)
     if old_mm is not None:
-        from forklab.kernel.exit import mm_update_next_owner
 
         mm_update_next_owner(k, old_mm, tsk)
         mmput(k, old_mm)

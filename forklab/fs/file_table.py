@@ -85,14 +85,18 @@ def __fput(k: KernelState, file: File) -> None:
         inode = file.f_inode
         if inode.kind == "anon":
             if file.private_data is not None:  # pidfd_release: put_pid(file->private_data) (kernel/pid.c)
-                from forklab.kernel.pid import put_pid
+                from forklab.kernel.pid import (
+                    put_pid,  # import cycle: forklab.fs.file_table is still loading when this module loads
+                )
 
                 pid = file.private_data
                 file.private_data = None
                 put_pid(k, pid)
             inode.i_count -= 1  # dput -> iput of the anon inode held by ihold() in anon_inode_getfile
         elif inode.kind == "pipe":  # f_op->release = pipe_release (fs/pipe.c:715-737)
-            from forklab.fs.pipe import pipe_release
+            from forklab.fs.pipe import (
+                pipe_release,  # import cycle: forklab.fs.file is still loading when this module loads
+            )
 
             pipe_release(k, inode, file)
     k.vfs.unregister_file(file)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from forklab.errors import kerr
 from forklab.fs.file import fdget
 from forklab.fs.libfs import dcache_dir_lseek
+from forklab.fs.pipe import pipe_read, pipe_write
 from forklab.fs.vfs import DEV_ZERO
 from forklab.include.linux.fdtable import (
     FMODE_CAN_READ,
@@ -182,7 +183,6 @@ def ksys_read(k: KernelState, t: Task, fd: int, count: int) -> bytes:
     if f is None:
         raise kerr(errno.EBADF, "fd is not an open file descriptor", "fs/read_write.c:579")
     if f.f_mode & FMODE_STREAM:  # file_ppos() is NULL (fs/read_write.c:571-574)
-        from forklab.fs.pipe import pipe_read
 
         return pipe_read(k, t, f, _stream_checks(f, count, write=False))
     data, pos = vfs_read(f, count, f.f_pos)
@@ -196,7 +196,6 @@ def ksys_write(k: KernelState, t: Task, fd: int, data: bytes) -> int:
     if f is None:
         raise kerr(errno.EBADF, "fd is not an open file descriptor", "fs/read_write.c:603")
     if f.f_mode & FMODE_STREAM:  # file_ppos() is NULL (fs/read_write.c:571-574)
-        from forklab.fs.pipe import pipe_write
 
         n = _stream_checks(f, len(data), write=True)
         return pipe_write(k, t, f, bytes(data[:n]))

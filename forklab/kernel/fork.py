@@ -79,6 +79,7 @@ from forklab.include.linux.sched import (
     PF,
     PIDTYPE,
     SIGNAL_UNKILLABLE,
+    Completion,
     IoContext,
     KernelCloneArgs,
     MultiprocessSignals,
@@ -326,7 +327,6 @@ def _do_fork(k: KernelState, current: Task, args: KernelCloneArgs) -> int:
     if clone_flags & CLONE_PARENT_SETTID:
         put_user_int(k, current, args.parent_tid, nr)  # errors ignored (kernel/fork.c:2446)
     if clone_flags & CLONE_VFORK:
-        from forklab.include.linux.sched import Completion
 
         p.vfork_done = Completion()
         p.usage += 1  # get_task_struct
@@ -1068,7 +1068,6 @@ def set_mm_exe_file(k: KernelState, mm: MmStruct, new_exe_file: object | None) -
     if new_exe_file is not None:
         raise InternalError("set_mm_exe_file with a new file is exec's business")
     if old is not None:
-        from forklab.fs.file_table import fput
 
         fput(k, old)
 

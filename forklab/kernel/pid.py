@@ -133,7 +133,9 @@ def put_pid(k: KernelState, pid: Pid | None) -> None:
         return
     pid.count -= 1
     if pid.count == 0:
-        from forklab.kernel.pid_namespace import put_pid_ns
+        from forklab.kernel.pid_namespace import (
+            put_pid_ns,  # import cycle: forklab.kernel.pid is still loading when this module loads
+        )
 
         put_pid_ns(k, pid.numbers[pid.level].ns)
 
@@ -146,7 +148,9 @@ def free_pid(k: KernelState, pid: Pid) -> None:
         if ns.pid_allocated == PIDNS_ADDING:
             ns.pid_allocated = 0  # the first fork into this namespace failed
         if ns.pid_allocated in (1, 2) and ns.child_reaper is not None:
-            from forklab.kernel.sched.core import wake_up_process
+            from forklab.kernel.sched.core import (
+                wake_up_process,  # import cycle: forklab.kernel.pid is still loading when this module loads
+            )
 
             wake_up_process(k, ns.child_reaper)
         del ns.idr[upid.nr]

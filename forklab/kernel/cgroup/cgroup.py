@@ -9,6 +9,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
+from forklab.fs.file import fdget_raw
 from forklab.kernel.cgroup.pids import pids_can_fork, pids_cancel_fork, pids_release
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ def cgroup_can_fork(k: KernelState, current: Task, into: KernelCloneArgs | None 
     cgroup directory: EBADF, as the kernel answers for a file that is not one.
     """
     if into is not None:
-        from forklab.fs.file import fdget_raw
 
         if fdget_raw(current, into.cgroup) is None:
             raise kerr(errno.EBADF, f"CLONE_INTO_CGROUP: fd {into.cgroup} is not open", "kernel/cgroup/cgroup.c:cgroup_css_set_fork")
