@@ -43,7 +43,7 @@ _RUNNER_EXPORTS = frozenset({"ReplayDivergence", "Run", "run"})
 def __getattr__(name: str) -> object:
     """``forklab.run``, ``forklab.Run`` and ``forklab.ReplayDivergence``, imported on first use (the runner needs greenlet)."""
     if name in _RUNNER_EXPORTS:
-        import forklab.runner
+        import forklab.runner  # lazy: the runner needs greenlet; plain kernel users never load it
 
         return getattr(forklab.runner, name)
     raise AttributeError(f"module 'forklab' has no attribute {name!r}")

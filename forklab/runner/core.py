@@ -33,6 +33,7 @@ from typing import Any
 
 from greenlet import getcurrent, greenlet  # type: ignore[import-untyped]
 
+import forklab
 from forklab.errors import InternalError
 from forklab.include.linux.sched import Task
 from forklab.kernel.pid import task_active_pid_ns
@@ -47,7 +48,7 @@ from forklab.runner.errors import (
     RunError,
 )
 from forklab.runner.libc import ANON, RW, TID_OFFSET, TLS_SIZE, Libc
-from forklab.runner.process import Image, Proc
+from forklab.runner.process import Image, Proc, describe
 from forklab.runner.program import Program, load
 from forklab.runner.sched import Scheduler
 from forklab.runner.stdio import flush_image, redirect
@@ -440,15 +441,11 @@ def _internal(name: str, fn: Callable[..., object] | None = None) -> Program:
 
 def _describe(rec: tuple[Any, ...]) -> str:
     """A history record as ``name(args)``."""
-    from forklab.runner.process import describe
-
     return describe(rec[0], rec[1])
 
 
 def format_crash(proc: Proc, e: BaseException) -> str:
     """Python's traceback of ``e`` without the runner's and the kernel's frames, and a line saying what happens."""
-    import forklab
-
     root = str(Path(forklab.__file__).parent)
     te = traceback.TracebackException.from_exception(e)
     _strip(te, root)
