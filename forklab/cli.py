@@ -27,7 +27,7 @@ from forklab.uapi import (
     PROT_WRITE,
     SIGCHLD,
 )
-from forklab.version import diff_versions
+from forklab.version import VERSIONS, diff_versions
 
 app = typer.Typer(add_completion=False, help="forklab: Linux 5.6.14 process creation, executable and visible.")
 
@@ -144,6 +144,12 @@ def explain(
     """Run one call on a fresh model and say what it returned and which rule decided."""
 
     console = Console()
+    if kernel not in VERSIONS:
+        _fail(f"unknown kernel version {kernel!r}; forklab knows {', '.join(VERSIONS)}", "explain")
+    try:
+        tids = [int(x) for x in set_tid.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--set-tid must be comma-separated pids, not {set_tid!r}", "explain")
     k = Kernel(version=kernel)
     task = k.find_task(k.fork(k.init_task))
     if uid:
@@ -156,7 +162,6 @@ def explain(
         if call == "clone":
             result = k.clone(task, word)
         elif call == "clone3":
-            tids = [int(x) for x in set_tid.split(",") if x.strip()]
             result = k.clone3(task, CloneArgs(flags=word, exit_signal=parse_flags(exit_signal), set_tid=tids))
         elif call == "fork":
             result = k.fork(task)
@@ -240,9 +245,9 @@ The standard programs (/bin/sh, /bin/echo, /bin/cat, ...) are installed for its 
 """
 
 
-def _fail(message: str) -> NoReturn:
-    """One line on stderr and status 2: how ``forklab run`` reports input it cannot run."""
-    typer.echo(f"forklab run: {message}", err=True)
+def _fail(message: str, command: str = "run") -> NoReturn:
+    """One line on stderr and status 2: how a command reports input it cannot use."""
+    typer.echo(f"forklab {command}: {message}", err=True)
     raise typer.Exit(2)
 
 

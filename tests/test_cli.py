@@ -64,3 +64,16 @@ def test_verify_against_host_command() -> None:
     result = CliRunner().invoke(app, ["verify", "--against-host", "-n", "30", "--modes", "priv", "--seed", "5"])
     assert "agree %" in result.output
     assert result.exit_code == 0, result.output
+
+
+def test_explain_bad_kernel_version_and_set_tid_are_one_line_errors() -> None:
+    """An unknown --kernel or a malformed --set-tid: one line on stderr, status 2, no traceback."""
+    from typer.testing import CliRunner
+
+    from forklab.cli import app
+
+    for args, needle in ((["explain", "clone3", "CLONE_NEWTIME", "--kernel", "9.9"], "unknown kernel version '9.9'"),
+                         (["explain", "clone3", "0", "--set-tid", "x,1"], "--set-tid must be comma-separated")):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert needle in result.output and "Traceback" not in result.output
