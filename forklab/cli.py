@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from pathlib import Path
@@ -122,13 +123,18 @@ def parse_flags(text: str) -> int:
     """``CLONE_VM|CLONE_FS|SIGCHLD`` or a number (0x..., decimal) to a flags word."""
 
     value = 0
+    names = [n for n in vars(uapi) if n.startswith(("CLONE_", "SIG")) and isinstance(getattr(uapi, n), int)]
     for part in filter(None, (p.strip() for p in text.replace(",", "|").split("|"))):
         if part.lstrip("-").isdigit() or part.lower().startswith("0x"):
-            value |= int(part, 0)
-        elif isinstance(getattr(uapi, part, None), int) and part.startswith(("CLONE_", "SIG")):
+            try:
+                value |= int(part, 0)
+            except ValueError:
+                raise typer.BadParameter(f"{part!r} is not a number") from None
+        elif part in names:
             value |= int(getattr(uapi, part))
         else:
-            raise typer.BadParameter(f"unknown flag {part!r}")
+            near = difflib.get_close_matches(part, names, n=1)
+            raise typer.BadParameter(f"unknown flag {part!r}" + (f" (did you mean {near[0]}?)" if near else ""))
     return value
 
 

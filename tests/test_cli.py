@@ -77,3 +77,14 @@ def test_explain_bad_kernel_version_and_set_tid_are_one_line_errors() -> None:
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2, result.output
         assert needle in result.output and "Traceback" not in result.output
+
+
+def test_explain_bad_flags_are_one_line_errors_with_a_suggestion() -> None:
+    from typer.testing import CliRunner
+
+    from forklab.cli import app
+
+    result = CliRunner().invoke(app, ["explain", "clone", "CLONE_FSS"])
+    assert result.exit_code == 2 and "unknown flag 'CLONE_FSS' (did you mean CLONE_FS?)" in result.output
+    result = CliRunner().invoke(app, ["explain", "clone", "0xZZ"])
+    assert result.exit_code == 2 and "'0xZZ' is not a number" in result.output and "Traceback" not in result.output
