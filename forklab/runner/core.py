@@ -12,6 +12,13 @@ on exec, which signal kills) is the model kernel's. The hub greenlet (the caller
 ``run``) switches between the tasks' greenlets; each decision comes from the model's
 runqueues (``forklab.runner.sched``).
 
+Exploring runs. A run made for ``forklab.explore`` has a *chooser* (``Scheduler``) and keeps
+each task's pending call: the call a task parked at a choice point is about to make, the one
+a task asleep in the kernel re-issues when woken, or the return to user code of a task
+parked after its call (a vfork parent, a continued task); ``Runner.pending`` reads it, so
+the explorer knows what every runnable task does next before it picks one. The pending call
+is read from the parked frame (``Proc.live``'s name and args), only in exploring runs.
+
 Budgets. ``max_steps`` bounds the live calls (choice points) of the whole run; ``timeout``
 bounds its wall-clock time. A program that loops without making any call is interrupted by
 SIGALRM (``signal.setitimer``), which needs the host's main thread; elsewhere only the step
@@ -23,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import random
 import signal as host_signal
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -50,7 +58,7 @@ from forklab.runner.errors import (
 from forklab.runner.libc import ANON, RW, TID_OFFSET, TLS_SIZE, Libc
 from forklab.runner.process import Image, Proc, describe
 from forklab.runner.program import Program, load
-from forklab.runner.sched import Scheduler
+from forklab.runner.sched import Chooser, Scheduler
 from forklab.runner.stdio import flush_image, redirect
 from forklab.syscalls import Kernel
 from forklab.trace import Listener
@@ -85,6 +93,27 @@ class Run:
     pid: int
 
 
+@dataclass(slots=True, frozen=True)
+class Pending:
+    """What a runnable task does when it is picked: its next step, as an exploring run sees it.
+
+    ``kind`` is "call" (parked at the choice point before ``name(*args)``), "reissue" (asleep
+    in ``name(*args)``, woken: the call is made again), "resume" (parked after its call, as a
+    vfork parent or a stopped task is: it returns to user code), "start" (a new task that has
+    not run), "end" (its user space is gone: picking it ends the run, as for init at the end)
+    or "unknown" (parked somewhere else: treat its step as touching everything).
+    """
+
+    kind: str
+    name: str = ""
+    args: tuple[Any, ...] = ()
+
+
+START = Pending("start")
+END = Pending("end")
+UNKNOWN = Pending("unknown")
+
+
 class Runner:
     """One run: the kernel, the hub, the Task -> Proc map, the scheduler, budgets and counters."""
 
@@ -93,6 +122,7 @@ class Runner:
         "abort",
         "alarm",
         "argv",
+        "calls",
         "crashes",
         "env",
         "first_pid",
@@ -112,11 +142,12 @@ class Runner:
         "steps",
         "timeout",
         "unknown",
+        "watching",
     )
 
     def __init__(self, kernel: Kernel, main_prog: Program, main_path: str, programs: dict[int, Program],
                  argv: tuple[str, ...], env: tuple[tuple[str, str], ...], seed: int, schedule: Sequence[int] | None,
-                 max_steps: int, timeout: float | None) -> None:
+                 max_steps: int, timeout: float | None, chooser: Chooser | None = None) -> None:
         self.kernel = kernel
         self.main_prog = main_prog
         self.main_path = main_path
@@ -126,7 +157,9 @@ class Runner:
         self.max_steps = max_steps
         self.timeout = timeout
         self.libc = Libc(self)
-        self.sched = Scheduler(kernel.runqueues, seed, schedule, self._lookup)
+        self.sched = Scheduler(kernel.runqueues, seed, schedule, self._lookup, chooser)
+        self.watching = chooser is not None
+        self.calls: dict[Task, Pending] = {}
         self._random = random.Random(f"forklab.urandom:{seed}")
         self.procs: dict[Task, Proc] = {}
         self.hub: Any = None
@@ -175,6 +208,7 @@ class Runner:
             self.in_user = False
             if proc.glet.dead:
                 self.procs.pop(proc.task, None)
+                self.calls.pop(proc.task, None)
             nxt = request if isinstance(request, Task) else self.sched.choose(None)
 
     def choice_point(self, proc: Proc) -> None:
@@ -187,14 +221,34 @@ class Runner:
                                            "raise max_steps= if it is only long"))
         if self.alarm:
             raise self.fail(self._timeout_error(proc))
-        nxt = self.sched.choose(proc.task)
+        if self.watching:
+            self.calls[proc.task] = _live_call(sys._getframe(1))
+        try:
+            nxt = self.sched.choose(proc.task)
+        except RunAbort:
+            raise
+        except Exception as e:  # a schedule that does not fit, a chooser's error: the run's error, not a crash
+            raise self.fail(e) from None
         if nxt is not proc.task:
             self.hub.switch(nxt)
 
     def park(self, proc: Proc) -> None:
         """``proc``'s task sleeps (off the runqueues): run others until the model wakes it and it is picked."""
         self.in_user = False
+        if self.watching:
+            self.calls[proc.task] = _parked_call(sys._getframe(1), self.calls.get(proc.task))
         self.hub.switch(None)
+
+    def pending(self, task: Task) -> Pending:
+        """What ``task`` does next if it is picked (exploring runs only; see the module docstring)."""
+        found = self.calls.get(task)
+        if found is not None:
+            return found
+        proc = self.procs.get(task)
+        if proc is None:
+            return END
+        glet = proc.glet
+        return START if glet is not None and not glet and not glet.dead else UNKNOWN
 
     def fail(self, error: BaseException) -> RunAbort:
         """Record the run's error (the first one wins) and return the unwinder that carries it to ``run``."""
@@ -434,6 +488,24 @@ class Runner:
         return bytes(inode.data) if inode is not None else b""
 
 
+def _live_call(frame: FrameType | None) -> Pending:
+    """The call ``Proc.live`` (the caller of ``choice_point``) is about to make, from its frame."""
+    if frame is None or frame.f_code is not Proc.live.__code__:
+        return UNKNOWN
+    local = frame.f_locals
+    return Pending("call", local["name"], local["args"])
+
+
+def _parked_call(frame: FrameType | None, before: Pending | None) -> Pending:
+    """Where ``park``'s caller leaves the task: asleep in its call (re-issued) or after it (resumed)."""
+    code = frame.f_code if frame is not None else None
+    if code is Proc._enter.__code__ and before is not None and before.kind in ("call", "reissue"):
+        return Pending("reissue", before.name, before.args)
+    if code is Proc._after_call.__code__:
+        return Pending("resume", before.name if before else "", before.args if before else ())
+    return UNKNOWN
+
+
 def _internal(name: str, fn: Callable[..., object] | None = None) -> Program:
     """A Program of the runner's own (init, the stand-in for an executable nobody installed)."""
     return Program(name=name, with_argv=True, fn=fn or (lambda _os, _argv: 0))
@@ -464,6 +536,54 @@ def _strip(te: traceback.TracebackException, root: str) -> None:
 # --- forklab.run -------------------------------------------------------------------------------
 
 
+@dataclass(slots=True, frozen=True)
+class Setup:
+    """A checked ``forklab.run`` request without its seed and schedule: it runs on a fresh kernel each time."""
+
+    main_prog: Program
+    main_path: str
+    installed: Mapping[str, Program]
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    stdin: bytes
+    max_steps: int
+    timeout: float | None
+    threads_max: int
+    nr_cpus: int
+    version: str
+    trace: Listener | None
+
+    def runner(self, seed: int = 0, schedule: Sequence[int] | None = None, chooser: Chooser | None = None) -> Runner:
+        """A Runner on a freshly booted kernel with the disk laid out, ready to ``execute``."""
+        kernel = Kernel(threads_max=self.threads_max, nr_cpus=self.nr_cpus, version=self.version)
+        if self.trace is not None:
+            kernel.listeners.append(self.trace)
+        inodes = _lay_out_disk(kernel, {self.main_path: self.main_prog, **self.installed}, self.stdin)
+        return Runner(kernel, self.main_prog, self.main_path, inodes, self.argv, self.env, seed, schedule,
+                      self.max_steps, self.timeout, chooser)
+
+
+def setup(program: object, *, programs: Mapping[str, object] | None = None, argv: Sequence[str] | None = None,
+          env: Mapping[str, str] | None = None, stdin: bytes = b"", max_steps: int = 1_000_000,
+          timeout: float | None = 60.0, threads_max: int = 1024, nr_cpus: int = 1, version: str = "5.6.14",
+          trace: Listener | None = None) -> Setup:
+    """Check ``forklab.run``'s arguments once (TypeError/ValueError) and load the program and the executables."""
+    main_prog = load(program, None, with_argv=False)
+    installed = _installed(programs)
+    main_path = f"/bin/{main_prog.name}"
+    if main_path in installed:
+        raise ValueError(f"programs installs {main_path}, where forklab.run puts the program itself")
+    args = tuple(argv) if argv is not None else (main_prog.name,)
+    if not args or not all(isinstance(a, str) for a in args):
+        raise TypeError("argv must be a non-empty sequence of str")
+    environment = _environment(env)
+    _check_limits(stdin, max_steps, timeout)
+    if trace is not None and not callable(trace):
+        raise TypeError("trace must be a listener: a callable taking a TraceEvent")
+    return Setup(main_prog, main_path, installed, args, environment, stdin, max_steps, timeout, threads_max, nr_cpus,
+                 version, trace)
+
+
 def run_program(program: object, *, seed: int = 0, schedule: Sequence[int] | None = None,
         programs: Mapping[str, object] | None = None, argv: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None, stdin: bytes = b"", max_steps: int = 1_000_000,
@@ -475,23 +595,9 @@ def run_program(program: object, *, seed: int = 0, schedule: Sequence[int] | Non
     Deadlock, BudgetExceeded, ScheduleMismatch, ProgramError) when the run cannot go on, and
     TypeError/ValueError for bad arguments.
     """
-    main_prog = load(program, None, with_argv=False)
-    installed = _installed(programs)
-    main_path = f"/bin/{main_prog.name}"
-    if main_path in installed:
-        raise ValueError(f"programs installs {main_path}, where forklab.run puts the program itself")
-    args = tuple(argv) if argv is not None else (main_prog.name,)
-    if not args or not all(isinstance(a, str) for a in args):
-        raise TypeError("argv must be a non-empty sequence of str")
-    environment = _environment(env)
-    _check_limits(stdin, max_steps, timeout)
-    kernel = Kernel(threads_max=threads_max, nr_cpus=nr_cpus, version=version)
-    if trace is not None:
-        if not callable(trace):
-            raise TypeError("trace must be a listener: a callable taking a TraceEvent")
-        kernel.listeners.append(trace)
-    inodes = _lay_out_disk(kernel, {main_path: main_prog, **installed}, stdin)
-    runner = Runner(kernel, main_prog, main_path, inodes, args, environment, seed, schedule, max_steps, timeout)
+    request = setup(program, programs=programs, argv=argv, env=env, stdin=stdin, max_steps=max_steps,
+                    timeout=timeout, threads_max=threads_max, nr_cpus=nr_cpus, version=version, trace=trace)
+    runner = request.runner(seed, schedule)
     runner.execute()
     return runner.result()
 
@@ -562,4 +668,4 @@ def _create(k: Kernel, path: str, mode: int, data: bytes) -> Any:
     return inode
 
 
-__all__ = ["Run", "RunError", "Runner", "format_crash", "run", "run_program"]
+__all__ = ["Pending", "Run", "RunError", "Runner", "Setup", "format_crash", "run", "run_program", "setup"]

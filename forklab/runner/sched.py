@@ -19,6 +19,11 @@ Policies:
 Each decision is recorded as the chosen task's tid; ``Scheduler.schedule`` is that list. A
 run given ``schedule=`` follows it decision by decision and then goes on with its seed's
 policy, so a prefix of a schedule is a schedule too.
+
+A *chooser* (``forklab.explore``'s) replaces the policy and the given schedule: at every
+choice point it receives the task at the choice point (or None) and every runnable task, in
+runqueue order, and returns one of them. Listing them walks the runqueues, so an exploring
+run pays per runnable task at each decision; ordinary runs never call it.
 """
 
 from __future__ import annotations
@@ -26,18 +31,21 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
+from forklab.errors import InternalError
 from forklab.include.linux.sched import Task
 from forklab.kernel.sched.core import Rq
 from forklab.runner.errors import ScheduleMismatch
+
+Chooser = Callable[[Task | None, list[Task]], Task | None]
 
 
 class Scheduler:
     """Picks the next task at each choice point; ``choose(current)`` is the one entry point."""
 
-    __slots__ = ("_forced", "_lookup", "_rng", "_runqueues", "decisions", "seed")
+    __slots__ = ("_chooser", "_forced", "_lookup", "_rng", "_runqueues", "decisions", "seed")
 
     def __init__(self, runqueues: list[Rq], seed: int, forced: Sequence[int] | None,
-                 lookup: Callable[[int], Task | None]) -> None:
+                 lookup: Callable[[int], Task | None], chooser: Chooser | None = None) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, not {type(seed).__name__}")
         self._runqueues = runqueues
@@ -45,13 +53,18 @@ class Scheduler:
         self._rng = random.Random(seed) if seed else None
         self._forced = tuple(_check_schedule(forced)) if forced is not None else ()
         self._lookup = lookup
+        if chooser is not None and (forced is not None or not callable(chooser)):
+            raise TypeError("a chooser is a callable (current, runnable) -> task, and it replaces schedule=")
+        self._chooser = chooser
         self.decisions: list[int] = []
 
     def choose(self, current: Task | None) -> Task | None:
         """The task to run now; ``current`` is the task at a choice point before its syscall, None after a block or exit."""
         step = len(self.decisions)
         task: Task | None
-        if step < len(self._forced):
+        if self._chooser is not None:
+            task = self._chosen(current)
+        elif step < len(self._forced):
             task = self._follow(step)
         elif self._rng is None:
             task = current if current is not None else self._first()
@@ -59,6 +72,19 @@ class Scheduler:
             task = self._random()
         if task is not None:
             self.decisions.append(task.pid)
+        return task
+
+    def runnable(self) -> list[Task]:
+        """Every task on the runqueues, lowest CPU first, then queue order (walks them: choosers only)."""
+        return [t for rq in self._runqueues for t in rq.queue]
+
+    def _chosen(self, current: Task | None) -> Task | None:
+        """The chooser's pick among the runnable tasks; InternalError if it picks one that cannot run."""
+        assert self._chooser is not None
+        runnable = self.runnable()
+        task = self._chooser(current, runnable)
+        if task is not None and not any(t is task for t in runnable):
+            raise InternalError(f"the chooser picked task {task.pid}, which is not runnable")
         return task
 
     def _first(self) -> Task | None:
@@ -107,4 +133,4 @@ def _check_schedule(schedule: Sequence[int]) -> list[int]:
     return list(schedule)
 
 
-__all__ = ["Scheduler"]
+__all__ = ["Chooser", "Scheduler"]
