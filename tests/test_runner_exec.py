@@ -160,4 +160,19 @@ def test_system_spawns_bin_sh_and_waits() -> None:
         os.write(1, b"SIGINT %d\n" % os.sigaction(os.SIGINT)[0])
 
     assert forklab.run(main, programs={"/bin/sh": sh}).stdout == b"sh -c echo hi\nsystem 2\nSIGINT 0\n"
-    assert forklab.run(main).stdout.startswith(b"system 127\n")
+    assert forklab.run(main, standard_programs=False).stdout.startswith(b"system 127\n")
+    assert forklab.run(main).stdout == b"hi\nsystem 0\nSIGINT 0\n"  # the standard /bin/sh and /bin/echo
+
+
+def test_the_standard_programs_are_installed_by_default_and_programs_replace_them() -> None:
+    def main(os):
+        os.write(1, b"%d\n" % os.WEXITSTATUS(os.system("echo a | wc -c")))
+
+    def wc(os, argv):
+        os.write(1, b"mine\n")
+        return 5
+
+    assert forklab.run(main).stdout == b"2\n0\n"
+    assert forklab.run(main, programs={"/bin/wc": wc}).stdout == b"mine\n5\n"
+    with pytest.raises(TypeError, match="standard_programs"):
+        forklab.run(main, standard_programs=1)

@@ -58,6 +58,7 @@ from forklab.runner.errors import (
 from forklab.runner.libc import ANON, RW, TID_OFFSET, TLS_SIZE, Libc
 from forklab.runner.process import Image, Proc, describe
 from forklab.runner.program import Program, load
+from forklab.runner.programs import STANDARD_PROGRAMS
 from forklab.runner.sched import Chooser, Scheduler
 from forklab.runner.stdio import flush_image, redirect
 from forklab.syscalls import Kernel
@@ -566,13 +567,21 @@ class Setup:
 def setup(program: object, *, programs: Mapping[str, object] | None = None, argv: Sequence[str] | None = None,
           env: Mapping[str, str] | None = None, stdin: bytes = b"", max_steps: int = 1_000_000,
           timeout: float | None = 60.0, threads_max: int = 1024, nr_cpus: int = 1, version: str = "5.6.14",
-          trace: Listener | None = None) -> Setup:
-    """Check ``forklab.run``'s arguments once (TypeError/ValueError) and load the program and the executables."""
+          trace: Listener | None = None, standard_programs: bool = True) -> Setup:
+    """Check ``forklab.run``'s arguments once (TypeError/ValueError) and load the program and the executables.
+
+    With ``standard_programs`` the standard executables (``forklab.runner.programs``) are
+    installed under the ``programs=`` ones, except at the program's own path.
+    """
     main_prog = load(program, None, with_argv=False)
     installed = _installed(programs)
     main_path = f"/bin/{main_prog.name}"
     if main_path in installed:
         raise ValueError(f"programs installs {main_path}, where forklab.run puts the program itself")
+    if not isinstance(standard_programs, bool):
+        raise TypeError(f"standard_programs must be a bool, not {type(standard_programs).__name__}")
+    if standard_programs:
+        installed = {**_installed({p: prog for p, prog in STANDARD_PROGRAMS.items() if p != main_path}), **installed}
     args = tuple(argv) if argv is not None else (main_prog.name,)
     if not args or not all(isinstance(a, str) for a in args):
         raise TypeError("argv must be a non-empty sequence of str")
@@ -588,15 +597,18 @@ def run_program(program: object, *, seed: int = 0, schedule: Sequence[int] | Non
         programs: Mapping[str, object] | None = None, argv: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None, stdin: bytes = b"", max_steps: int = 1_000_000,
         timeout: float | None = 60.0, threads_max: int = 1024, nr_cpus: int = 1, version: str = "5.6.14",
-        trace: Listener | None = None) -> Run:
+        trace: Listener | None = None, standard_programs: bool = True) -> Run:
     """Run ``program`` (a callable ``main(os)`` or a path to a file defining it) on a fresh model kernel.
 
+    The standard executables (sh, true, false, echo, cat, wc, sleep, kill, ps, pstree) are in
+    /bin unless ``standard_programs=False``; ``programs=`` adds or replaces executables.
     Returns when every process of the program has exited. Raises ``RunError`` (ReplayDivergence,
     Deadlock, BudgetExceeded, ScheduleMismatch, ProgramError) when the run cannot go on, and
     TypeError/ValueError for bad arguments.
     """
     request = setup(program, programs=programs, argv=argv, env=env, stdin=stdin, max_steps=max_steps,
-                    timeout=timeout, threads_max=threads_max, nr_cpus=nr_cpus, version=version, trace=trace)
+                    timeout=timeout, threads_max=threads_max, nr_cpus=nr_cpus, version=version, trace=trace,
+                    standard_programs=standard_programs)
     runner = request.runner(seed, schedule)
     runner.execute()
     return runner.result()

@@ -405,7 +405,7 @@ def explore(program: object, *, max_runs: int = 10_000, preemption_bound: int | 
             programs: Mapping[str, object] | None = None, argv: Sequence[str] | None = None,
             env: Mapping[str, str] | None = None, stdin: bytes = b"", max_steps: int = 1_000_000,
             timeout: float | None = 60.0, threads_max: int = 1024, nr_cpus: int = 1,
-            version: str = "5.6.14") -> Exploration:
+            version: str = "5.6.14", standard_programs: bool = True) -> Exploration:
     """Every distinct outcome of ``program`` over its schedules (see the module docstring).
 
     ``max_runs`` bounds the runs; ``preemption_bound`` limits the schedules to those with at
@@ -414,7 +414,8 @@ def explore(program: object, *, max_runs: int = 10_000, preemption_bound: int | 
     """
     _check(max_runs, preemption_bound)
     request = setup(program, programs=programs, argv=argv, env=env, stdin=stdin, max_steps=max_steps,
-                    timeout=timeout, threads_max=threads_max, nr_cpus=nr_cpus, version=version)
+                    timeout=timeout, threads_max=threads_max, nr_cpus=nr_cpus, version=version,
+                    standard_programs=standard_programs)
     explorer = _Explorer(request, preemption_bound)
     runs, complete = 0, False
     while runs < max_runs:

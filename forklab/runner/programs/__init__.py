@@ -5,10 +5,11 @@ Each is a callable ``prog(os, argv) -> status`` that an ``execve`` of its path s
 ``os`` the runner gives them, so the model's trace shows their forks, pipes, dup2s, execs and
 waits, and every rule comes from the model kernel.
 
-``STANDARD_PROGRAMS`` maps each path to its program::
+``STANDARD_PROGRAMS`` maps each path to its program. ``forklab.run`` and ``forklab.explore``
+install them all by default (``standard_programs=False`` leaves /bin empty but for the
+program itself); ``programs=`` adds executables or replaces standard ones::
 
-    from forklab.runner.programs import STANDARD_PROGRAMS
-    run = forklab.run(main, programs={**STANDARD_PROGRAMS, "/bin/hello": hello})
+    run = forklab.run(main, programs={"/bin/hello": hello})   # /bin/sh, /bin/cat, ... and /bin/hello
 
 Where the model kernel lacks a call a tool needs, the tool says so in its module: ``sleep``
 cannot wait (no nanosleep), ``wc`` sizes files by lseek (no fstat), and ``ps``/``pstree``
