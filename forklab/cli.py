@@ -11,6 +11,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer._click import Context as ClickContext
+from typer._click.exceptions import UsageError
+from typer.core import TyperCommand
 
 import forklab.uapi as uapi
 from forklab import CloneArgs, Kernel, Recorder
@@ -377,6 +380,65 @@ def _outcome_status(outcome: Any) -> str:
     if outcome.status is None:
         return f"no status: {getattr(outcome, 'error', None) or 'the run did not end'}"
     return describe_status(outcome.status)
+
+
+# --- forklab quiz ------------------------------------------------------------------------------
+
+QUIZ_HELP = """The process-tree quiz of OSTEP's cpu-api/fork.py homework, with the same options, run on the model kernel.
+
+Random forks and exits (or the -A list) are shown one at a time: say what the tree looks like after each (-c shows it), or with -t the trees are shown and you say the actions. Names are fork.py's: the root process is a, the next ones b, c, ...
+
+By default each action runs on a fresh model kernel (k.fork, k.exit, k.wait4) and every tree is read from the kernel's task list, rooted at init. An orphan goes to its nearest child subreaper (--subreaper, or with -R every process is one), else to init. An exited process stays as 'NAME <defunct>' (a zombie) until its parent waits for it; init reaps its own zombie children at once. -A also takes 'X<' (X waits for any child, WNOHANG) and 'X<Y' (X waits for Y).
+
+--ostep is fork.py's own model, output byte for byte: an orphan and all its descendants move to the root process (-R: the orphans go to the exiting process's parent), and nothing stays a zombie. A run without -s is seeded with -1, so it repeats (fork.py leaves it unseeded).
+"""
+
+
+class _QuizCommand(TyperCommand):
+    """The quiz command: a usage error (an unknown option, a missing value) is one line and status 2."""
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as e:  # typer's own click: what an unknown option or a missing value raises
+            _fail(e.format_message(), "quiz")
+
+
+@app.command("quiz", help=QUIZ_HELP, cls=_QuizCommand)
+def quiz_cmd(
+    ostep: bool = typer.Option(False, "--ostep", help="fork.py's model and output, byte for byte"),
+    seed: str = typer.Option("-1", "-s", "--seed", help="the random seed"),
+    forks: str = typer.Option("0.7", "-f", "--forks", help="fraction of actions that are forks (not exits)"),
+    actions: str = typer.Option("5", "-a", "--actions", help="number of forks/exits to do"),
+    action_list: str = typer.Option("", "-A", "--action_list", help="actions instead of random ones: a+b,b+c,b-"),
+    show_tree: bool = typer.Option(False, "-t", "--show_tree", help="show the trees, ask for the actions"),
+    print_style: str = typer.Option("fancy", "-P", "--print_style", help="tree style: basic, line1, line2, fancy"),
+    final_only: bool = typer.Option(False, "-F", "--final_only", help="only the final tree"),
+    leaf_only: bool = typer.Option(False, "-L", "--leaf_only", help="only processes without children exit"),
+    local_reparent: bool = typer.Option(False, "-R", "--local_reparent",
+                                        help="orphans go to the exiting process's parent (Linux: all are subreapers)"),
+    compute: bool = typer.Option(False, "-c", "--compute", help="show the answers"),
+    waits: str = typer.Option("0", "-w", "--waits", help="Linux: fraction of actions that are waits, when one can reap"),
+    subreaper: str = typer.Option("", "--subreaper", help="Linux: processes that set PR_SET_CHILD_SUBREAPER, e.g. a,c"),
+) -> None:
+    """Run the fork.py quiz on the model (or, with --ostep, as fork.py itself) and print it."""
+    from forklab import quiz as quiz_mod  # lazy: only this command loads it
+
+    try:
+        opts = quiz_mod.QuizOptions(
+            seed=quiz_mod.optparse_int("-s", seed), fork_percentage=quiz_mod.optparse_float("-f", forks),
+            actions=quiz_mod.optparse_int("-a", actions), action_list=action_list, show_tree=show_tree,
+            just_final=final_only, leaf_only=leaf_only, local_reparent=local_reparent, print_style=print_style,
+            solve=compute, mode="ostep" if ostep else "linux", wait_percentage=quiz_mod.optparse_float("-w", waits),
+            subreapers=quiz_mod.subreaper_names(subreaper))
+        text = quiz_mod.quiz(opts)
+    except quiz_mod.QuizError as e:
+        _fail(str(e), "quiz")
+    except (Unmodelled, KernelPanic, InternalError) as e:
+        _fail(f"{type(e).__name__}: {e}", "quiz")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.flush()
 
 
 def main() -> None:

@@ -1,0 +1,313 @@
+"""``forklab quiz``: fork.py's output byte for byte with --ostep, and Linux's process tree from the model by default.
+
+The --ostep cases are recordings of OSTEP's cpu-api/fork.py itself (tests/data/ostep_fork/README.md).
+The Linux-mode trees are checked against the kernel's own parent links: every task the model
+has (running or zombie) is printed exactly once, under its ``real_parent``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from forklab.cli import app
+from forklab.include.linux.sched import TaskState
+from forklab.quiz import (
+    INIT_NAME,
+    NODE_INDENT,
+    PRINT_STYLES,
+    ZOMBIE_MARK,
+    ActionDrawer,
+    Exit,
+    ForkPyRandom,
+    LinuxWorld,
+    QuizOptions,
+    Wait,
+    action_text,
+    actions,
+    parse_action,
+    quiz,
+)
+
+DATA = Path(__file__).parent / "data" / "ostep_fork"
+RECORDINGS = sorted(DATA.glob("*.json"))
+
+
+def load(path: Path) -> dict[str, object]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def run_quiz(*args: str) -> Result:
+    return CliRunner().invoke(app, ["quiz", *args], env={"COLUMNS": "200"})
+
+
+def one_line_error(result: Result) -> str:
+    """The single stderr line of a rejected quiz: status 2, nothing on stdout, no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("forklab quiz: ")
+    return result.stderr
+
+
+# --- --ostep: fork.py's recorded outputs ------------------------------------------------------------
+
+
+def test_recordings_cover_every_option() -> None:
+    argvs = [" ".join(str(a) for a in load(p)["argv"]) for p in RECORDINGS]  # type: ignore[attr-defined]
+    ok = [a for p, a in zip(RECORDINGS, argvs, strict=True) if load(p)["returncode"] == 0]
+    assert len(ok) >= 25
+    joined = " ".join(ok)
+    for option in ("-s", "-f", "-a", "-A", "-t", "-F", "-L", "-R", "-c", "-P basic", "-P line1", "-P line2"):
+        assert option in joined, option
+    assert any("-P" not in a and "--print_style" not in a for a in ok)  # the default style, fancy
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=[p.stem for p in RECORDINGS])
+def test_ostep_mode_reproduces_fork_py(path: Path) -> None:
+    """Same argv, same stdout byte for byte; where fork.py rejects the input, one line naming its reason."""
+    case = load(path)
+    argv, stdout, code = case["argv"], case["stdout"], case["returncode"]
+    assert isinstance(argv, list) and isinstance(stdout, str)
+    result = run_quiz("--ostep", *argv)
+    if code == 0:
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout_bytes == stdout.encode("utf-8")
+    else:
+        assert stdout.strip().splitlines()[-1].strip() in one_line_error(result)
+
+
+def asked(stdout: str) -> list[str]:
+    """The actions a quiz asks about; whether an exit fails under -L is part of the answer, not the question."""
+    return [ln.split(" (failed: has children)")[0] for ln in stdout.splitlines() if ln.startswith("Action")]
+
+
+def test_linux_mode_draws_fork_py_actions() -> None:
+    """Without waits, a seed gives fork.py's actions in Linux mode too; only the trees differ."""
+    checked = 0
+    for path in RECORDINGS:
+        case = load(path)
+        argv = case["argv"]
+        assert isinstance(argv, list) and isinstance(case["stdout"], str)
+        if case["returncode"] != 0 or "-A" in argv or "-t" in argv:
+            continue
+        linux = run_quiz(*argv)
+        assert linux.exit_code == 0, linux.stderr
+        want = asked(case["stdout"])
+        assert asked(linux.stdout) == want
+        checked += 1
+    assert checked >= 15
+
+
+# --- Linux mode: the printed tree is the kernel's ---------------------------------------------------
+
+
+def parse_tree(lines: list[str]) -> list[tuple[str, str]]:
+    """(parent label, child label) for each printed node under another, from a line-style tree."""
+    edges: list[tuple[str, str]] = []
+    stack: list[str] = []
+    for line in lines:
+        assert line.startswith(NODE_INDENT)
+        body = line[len(NODE_INDENT):]
+        label = body.lstrip(" │├└─|+-_")
+        level = (len(body) - len(label)) // 4
+        del stack[level:]
+        if stack:
+            edges.append((stack[-1], label))
+        stack.append(label)
+    return edges
+
+
+def kernel_edges(world: LinuxWorld) -> list[tuple[str, str]]:
+    """(real_parent's label, label) for every task under init, read from the tasks themselves."""
+    out: list[tuple[str, str]] = []
+    for task in world.k.all_threads():
+        if task is world.k.init_task or task is world.k.idle_task:
+            continue
+        assert task.real_parent is not None
+        out.append((world.label(task.real_parent), world.label(task)))
+    return out
+
+
+def assert_tree_is_kernel(world: LinuxWorld, style: str) -> list[tuple[str, str]]:
+    printed = parse_tree(world.tree(style))
+    assert sorted(printed) == sorted(kernel_edges(world))
+    assert len({child for _, child in printed}) == len(printed)  # each task once
+    return printed
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_every_printed_tree_is_the_kernels_parent_links(seed: int) -> None:
+    """Random forks, exits and waits, some subreapers: after each action the tree is real_parent's picture."""
+    opts = QuizOptions(seed=seed, actions=25, fork_percentage=0.6, wait_percentage=0.25,
+                       local_reparent=seed % 4 == 1, subreapers=("b", "d") if seed % 2 else ())
+    world = LinuxWorld(opts.leaf_only, opts.local_reparent, opts.subreapers)
+    style = ("fancy", "line1", "line2")[seed % 3]
+    saw_zombie = saw_reap = False
+    for action, text in actions(opts, world):
+        said = world.apply(action, text)
+        saw_reap |= "reaps" in said
+        printed = assert_tree_is_kernel(world, style)
+        zombies = [t for t in world.k.all_threads() if t.exit_state == TaskState.EXIT_ZOMBIE]
+        assert sum(child.endswith(ZOMBIE_MARK) for _, child in printed) == len(zombies)
+        assert all(t.real_parent is not world.k.init_task for t in zombies)  # init reaps at once
+        saw_zombie |= bool(zombies)
+    world.k.check_invariants()
+    assert saw_zombie
+
+
+def test_basic_style_indents_by_kernel_depth() -> None:
+    world = LinuxWorld(False, False, ())
+    for text in ["a+b", "b+c", "c+d", "b-"]:
+        world.apply(parse_action(text, "linux"), text)
+    depth = {}
+    for line in world.tree("basic"):
+        body = line[len(NODE_INDENT):]
+        label = body.strip()
+        depth[label] = (len(body) - len(body.lstrip()) - max(0, 2 - len(label))) // 3
+    for task in world.k.all_threads():
+        if task is world.k.idle_task:
+            continue
+        d, t = 0, task
+        while t is not world.k.init_task:
+            assert t.real_parent is not None
+            d, t = d + 1, t.real_parent
+        assert depth[world.label(task)] == d
+
+
+def quiz_world(action_list: str, *, local_reparent: bool = False, leaf_only: bool = False,
+               subreapers: tuple[str, ...] = ()) -> tuple[LinuxWorld, list[str]]:
+    world = LinuxWorld(leaf_only, local_reparent, subreapers)
+    said = [world.apply(parse_action(t, "linux"), t) for t in action_list.split(",")]
+    assert_tree_is_kernel(world, "fancy")
+    return world, said
+
+
+def parent_of(world: LinuxWorld, name: str) -> str:
+    task = world.find(name)
+    assert task is not None and task.real_parent is not None
+    return world.names[task.real_parent.pid]
+
+
+def final_edges(*args: str) -> list[tuple[str, str]]:
+    result = run_quiz("-c", "-F", *args)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = lines.index(" " * 24 + "Final Process Tree:") + 1
+    return parse_tree(lines[start:-1])
+
+
+def test_an_orphan_goes_to_init_in_linux_and_to_the_root_in_fork_py() -> None:
+    world, _ = quiz_world("a+b,b+c,b-")
+    assert parent_of(world, "c") == INIT_NAME
+    b = world.find("b")
+    assert b is not None and b.exit_state == TaskState.EXIT_ZOMBIE and parent_of(world, "b") == "a"
+    assert sorted(final_edges("-A", "a+b,b+c,b-")) == [("a", "b <defunct>"), ("init", "a"), ("init", "c")]
+    assert sorted(final_edges("--ostep", "-A", "a+b,b+c,b-")) == [("a", "c")]
+
+
+def test_a_subreaper_adopts_the_orphan() -> None:
+    world, _ = quiz_world("a+b,b+c,c+d,c-", subreapers=("a",))
+    assert parent_of(world, "d") == "a"
+    assert world.k.init_task.children == [world.find("a")]
+    assert ("a", "d") in final_edges("--subreaper", "a", "-A", "a+b,b+c,c+d,c-")
+
+
+def test_local_reparent_is_every_process_a_subreaper() -> None:
+    """-R: fork.py's 'to the exiting process's parent' is Linux's nearest subreaper when all are subreapers."""
+    world, _ = quiz_world("a+b,b+c,c+d,d+e,c-", local_reparent=True)
+    assert parent_of(world, "d") == "b" and parent_of(world, "e") == "d"
+    assert all(t.signal is not None and t.signal.is_child_subreaper for t in world.k.all_threads()
+               if t.pid in world.names and t is not world.k.init_task)
+    ostep = final_edges("--ostep", "-R", "-A", "a+b,b+c,c+d,d+e,c-")
+    assert sorted(ostep) == [("a", "b"), ("b", "d"), ("d", "e")]
+    assert sorted(final_edges("-R", "-A", "a+b,b+c,c+d,d+e,c-")) == [*ostep[:1], ("b", "c <defunct>"), *ostep[1:],
+                                                                      ("init", "a")]
+    flat = final_edges("--ostep", "-A", "a+b,b+c,c+d,d+e,c-")  # fork.py without -R: every descendant to the root
+    assert sorted(flat) == [("a", "b"), ("a", "d"), ("a", "e")]
+
+
+def test_a_zombie_stays_until_its_parent_waits() -> None:
+    world, said = quiz_world("a+b,b+c,c-,b<")
+    assert said[-1] == "b waits and reaps c"
+    assert world.find("c") is None
+    world, said = quiz_world("a+b,b+c,c-")
+    c = world.find("c")
+    assert c is not None and c.exit_state == TaskState.EXIT_ZOMBIE
+    assert ("b", "c" + ZOMBIE_MARK) in parse_tree(world.tree("fancy"))
+    _, said = quiz_world("a+b,a+c,c-,a<b,a<c,a<")
+    assert said[3] == "a waits: no child has exited yet"
+    assert said[4] == "a waits and reaps c"
+    assert said[5] == "a waits: no child has exited yet"  # b runs: WNOHANG returns 0
+    _, said = quiz_world("a+b,b<")
+    assert said[-1].startswith("b waits: ECHILD")
+
+
+def test_init_reaps_its_children_at_once() -> None:
+    world, _ = quiz_world("a+b,b+c,b-,c-,a-")
+    assert world.k.init_task.children == []
+    assert [t.pid for t in world.k.all_threads()] == [world.k.init_task.pid]
+    assert parse_tree(world.tree("fancy")) == []
+
+
+def test_leaf_only_counts_zombie_children() -> None:
+    """-L: a process with children does not exit; in Linux a zombie child is still a child."""
+    world, said = quiz_world("a+b,b+c,c-,b-", leaf_only=True)
+    assert said[-1] == "b EXITS (failed: has children)"
+    b = world.find("b")
+    assert b is not None and not b.exit_state
+    ostep = run_quiz("--ostep", "-L", "-c", "-A", "a+b,b+c,c-,b-")
+    assert ostep.stdout.splitlines()[-2:] == ["Action: b EXITS", NODE_INDENT + "a"]
+
+
+def test_random_drawer_is_fork_py_sequence() -> None:
+    """The drawer's actions, spelled as -A actions, replay to the same quiz."""
+    opts = QuizOptions(seed=7, actions=12, solve=True)
+    drawer = ActionDrawer(ForkPyRandom(7), 0.7)
+    spelled = ",".join(action_text(drawer.draw()) for _ in range(12))
+    replay = quiz(QuizOptions(seed=7, action_list=spelled, solve=True))
+    assert replay.split("Process Tree:", 1)[1] == quiz(opts).split("Process Tree:", 1)[1]
+    assert parse_action("a-", "ostep") == Exit("a") and parse_action("b<c", "linux") == Wait("b", "c")
+
+
+def test_linux_mode_is_deterministic_and_styles_all_render() -> None:
+    for style in PRINT_STYLES:
+        first = run_quiz("-s", "3", "-a", "15", "-w", "0.3", "-c", "-P", style)
+        assert first.exit_code == 0, first.stderr
+        assert first.stdout == run_quiz("-s", "3", "-a", "15", "-w", "0.3", "-c", "-P", style).stdout
+        assert "ARG mode linux" in first.stdout
+
+
+def test_reverse_quiz_shows_trees_and_hides_actions() -> None:
+    result = run_quiz("-t", "-A", "a+b,b-")
+    assert result.exit_code == 0
+    assert result.stdout.count("Action?") == 2 and "forks" not in result.stdout
+    assert NODE_INDENT + "    \u2514\u2500\u2500 b" + ZOMBIE_MARK in result.stdout.splitlines()
+
+
+# --- bad input: one line, status 2 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["-s"], ["--bogus"], ["-s", "x"], ["-s", "08"], ["-a", "1.5"], ["-f", "0"], ["-f", "nan"], ["-f", "many"],
+    ["-P", "wavy"], ["-A", "a+b,z-"], ["-A", "a+b+c"], ["-A", "a+b,"], ["-A", "a+"], ["-A", "a+b,a+b"],
+    ["-A", "a+b,b-,b+c"], ["-A", "b<"], ["-A", "a<z"], ["-A", "a+init"], ["-A", "a+b<"], ["-w", "2"],
+    ["-w", "nan"], ["--subreaper", "a+b"], ["--ostep", "-A", "a-"], ["--ostep", "-w", "0.5"],
+    ["--ostep", "--subreaper", "a"], ["--ostep", "-A", "a<"],
+])
+def test_bad_input_is_one_line(args: list[str]) -> None:
+    one_line_error(run_quiz(*args))
+
+
+def test_help_documents_the_zombie_marker_and_cli_stays_lazy() -> None:
+    result = run_quiz("--help")
+    assert result.exit_code == 0 and "<defunct>" in result.stdout
+    code = "import sys, forklab.cli; sys.exit('forklab.quiz' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
