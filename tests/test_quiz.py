@@ -7,7 +7,9 @@ has (running or zombie) is printed exactly once, under its ``real_parent``.
 
 from __future__ import annotations
 
+import functools
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -290,6 +292,173 @@ def test_reverse_quiz_shows_trees_and_hides_actions() -> None:
     assert result.exit_code == 0
     assert result.stdout.count("Action?") == 2 and "forks" not in result.stdout
     assert NODE_INDENT + "    \u2514\u2500\u2500 b" + ZOMBIE_MARK in result.stdout.splitlines()
+
+
+# --- the real kernel as the oracle of Linux mode ------------------------------------------------------
+
+HOST_TREE = r'''"""Run quiz actions on the real kernel as pid 1 of a new pid namespace; print each step's tree as JSON."""
+import ctypes, json, os, sys, tempfile, time
+
+PR_SET_CHILD_SUBREAPER = 36
+actions = sys.argv[1].split(",")
+subreapers = set(filter(None, sys.argv[2].split(",")))
+everyone = sys.argv[3] == "1"
+tmp = tempfile.mkdtemp()
+ack_r, ack_w = os.pipe()
+names = {os.getpid(): "init"}
+
+def fifo(name):
+    return os.path.join(tmp, name)
+
+def worker(name):
+    if everyone or name in subreapers:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    cmd = open(fifo(name), "r")
+    os.write(ack_w, f"{os.getpid()}\n".encode())
+    for line in cmd:
+        verb, _, arg = line.strip().partition(" ")
+        if verb == "fork":
+            if os.fork() == 0:
+                worker(arg)
+        elif verb == "exit":
+            os._exit(0)
+        else:
+            try:
+                got = os.waitpid(int(arg), os.WNOHANG)[0]
+            except ChildProcessError:
+                got = -1
+            os.write(ack_w, f"{got}\n".encode())
+    os._exit(0)
+
+def ack():
+    line = b""
+    while not line.endswith(b"\n"):
+        line += os.read(ack_r, 1)
+    return int(line)
+
+writers = {}
+def start(name):
+    os.mkfifo(fifo(name))
+    writers[name] = os.open(fifo(name), os.O_RDWR)
+
+def send(name, text):
+    os.write(writers[name], (text + "\n").encode())
+
+def state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return rest[0], int(rest[1])
+    except FileNotFoundError:
+        return None
+
+def init_reaps():
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+def snapshot():
+    out = {}
+    for pid, name in names.items():
+        st = state(pid)
+        if st is not None and name != "init":
+            out[name] = [names.get(st[1], str(st[1])), st[0] == "Z"]
+    return out
+
+def pid_of(name):
+    return next(p for p, n in names.items() if n == name and state(p) is not None)
+
+start("a")
+if os.fork() == 0:
+    worker("a")
+names[ack()] = "a"
+said = []
+for text in actions:
+    if "+" in text:
+        parent, child = text.split("+")
+        start(child)
+        send(parent, f"fork {child}")
+        names[ack()] = child
+    elif "-" in text:
+        pid = pid_of(text[:-1])
+        send(text[:-1], "exit")
+        while (st := state(pid)) is not None and st[0] != "Z":
+            time.sleep(0.001)
+    else:
+        who, child = text.split("<")
+        send(who, f"wait {pid_of(child) if child else -1}")
+        ack()
+    init_reaps()
+    print(json.dumps(snapshot(), sort_keys=True), flush=True)
+'''
+
+
+@functools.cache
+def host_pidns_reason() -> str | None:
+    """None if this machine can run a program as pid 1 of a new pid namespace with its own /proc; else why not."""
+    if shutil.which("unshare") is None:
+        return "no unshare(1)"
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, check=False)
+    return None if probe.returncode == 0 else f"unshare --pid --mount-proc failed: {probe.stderr.decode().strip()}"
+
+
+def host_steps(tmp: Path, action_list: str, subreapers: tuple[str, ...], everyone: bool) -> list[dict[str, list[object]]]:
+    """Each action on real processes under a real init (pid 1 of a new pid namespace): name -> [parent, zombie]."""
+    script = tmp / "host_tree.py"
+    script.write_text(HOST_TREE, encoding="utf-8")
+    run = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, str(script), action_list,
+                          ",".join(subreapers), "1" if everyone else "0"],
+                         capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+def model_step(world: LinuxWorld) -> dict[str, list[object]]:
+    out: dict[str, list[object]] = {}
+    for task in world.k.all_threads():
+        if task is not world.k.init_task and task is not world.k.idle_task:
+            assert task.real_parent is not None
+            out[world.names[task.pid]] = [world.names[task.real_parent.pid], task.exit_state == TaskState.EXIT_ZOMBIE]
+    return out
+
+
+def random_actions(seed: int, count: int, wait_percentage: float) -> str:
+    opts = QuizOptions(seed=seed, actions=count, fork_percentage=0.6, wait_percentage=wait_percentage)
+    world = LinuxWorld(False, False, ())
+    spelled = []
+    for action, text in actions(opts, world):
+        world.apply(action, text)
+        spelled.append(text)
+    return ",".join(spelled)
+
+
+HOST_CASES = [
+    ("a+b,b+c,c+d,b-,c-,a<,a+e,e+f,e-", (), False),
+    ("a+b,b+c,c+d,d+e,c-,b-,a<,a<", ("a",), False),
+    ("a+b,b+c,c+d,d+e,c-,d-,b<c,b<,b<,e-,b<", ("b",), False),
+    ("a+b,b+c,c+d,d+e,c-,b-,d-", (), True),
+    (random_actions(4, 30, 0.3), ("b", "d"), False),
+    (random_actions(9, 30, 0.2), (), True),
+]
+
+
+@pytest.mark.parametrize(("action_list", "subreapers", "everyone"), HOST_CASES)
+def test_linux_mode_matches_the_host_kernel(tmp_path: Path, action_list: str, subreapers: tuple[str, ...],
+                                            everyone: bool) -> None:
+    """After every action, each process's parent and zombie state on this machine's kernel equal the model's."""
+    reason = host_pidns_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    host = host_steps(tmp_path, action_list, subreapers, everyone)
+    world = LinuxWorld(False, everyone, subreapers)
+    texts = action_list.split(",")
+    assert len(host) == len(texts)
+    for text, seen in zip(texts, host, strict=True):
+        world.apply(parse_action(text, "linux"), text)
+        assert model_step(world) == seen, text
 
 
 # --- bad input: one line, status 2 ------------------------------------------------------------------
