@@ -102,23 +102,23 @@ class Wait:
 Action = Fork | Exit | Wait
 
 
-def bad_action(text: str) -> QuizError:
+def bad_quiz_action(text: str) -> QuizError:
     """fork.py's message for an action it cannot parse or run."""
     return QuizError(f"bad action ({text}), must be X+Y or X- where X and Y are processes")
 
 
-def parse_action(text: str, mode: str) -> Action:
+def parse_quiz_action(text: str, mode: str) -> Action:
     """One action of an ``-A`` list, split as fork.py splits it (``+`` first, then ``-``; ``<`` in linux mode)."""
     for mark in ("+", "-", "<"):
         if mark not in text or (mark == "<" and mode != "linux"):
             continue
         parts = text.split(mark)
         if len(parts) != 2:
-            raise bad_action(text)
+            raise bad_quiz_action(text)
         if mark == "+":
             return Fork(parts[0], parts[1])
         return Exit(parts[0]) if mark == "-" else Wait(parts[0], parts[1])
-    raise bad_action(text)
+    raise bad_quiz_action(text)
 
 
 class NameSource:
@@ -229,7 +229,7 @@ class TreeWalk:
         return out + f"{corner if is_last else tee}{horizontal * 2} "
 
 
-def render_tree(root: object, label: Callable[[object], str], children: Callable[[object], list[object]],
+def render_quiz_tree(root: object, label: Callable[[object], str], children: Callable[[object], list[object]],
                 style: str) -> list[str]:
     """The lines of the tree under ``root`` in one of PRINT_STYLES."""
     tree = TreeWalk(label, children, style)
@@ -271,12 +271,12 @@ class OstepWorld:
             return self.fork(action, text)
         if isinstance(action, Exit):
             return self.exit(action, text)
-        raise bad_action(text)
+        raise bad_quiz_action(text)
 
     def fork(self, action: Fork, text: str) -> str:
         """Add the child at the end of its parent's children."""
         if action.parent not in self.process_list:
-            raise bad_action(text)
+            raise bad_quiz_action(text)
         if not action.child or action.child in self.process_list:
             raise QuizError(f"bad action ({text}): a new process needs a name no running process has")
         self.process_list.append(action.child)
@@ -289,7 +289,7 @@ class OstepWorld:
         """Remove the process; its orphans go to the root (all descendants, flattened) or to its parent."""
         name = action.name
         if name not in self.process_list:
-            raise bad_action(text)
+            raise bad_quiz_action(text)
         if self.leaf_only and self.children[name]:
             return f"{name} EXITS (failed: has children)"
         if name == ROOT_NAME:
@@ -319,7 +319,7 @@ class OstepWorld:
 
     def tree(self, style: str) -> list[str]:
         """The tree from the root process."""
-        return render_tree(ROOT_NAME, str, lambda n: list(self.children[str(n)]), style)
+        return render_quiz_tree(ROOT_NAME, str, lambda n: list(self.children[str(n)]), style)
 
     def waiters(self) -> list[str]:
         """fork.py has no zombies, so nobody has one to reap."""
@@ -358,7 +358,7 @@ class LinuxWorld:
         """The running task with this name; a bad action if there is none."""
         task = self.find(name) if name != INIT_NAME else None
         if task is None or task.exit_state:
-            raise bad_action(text)
+            raise bad_quiz_action(text)
         return task
 
     def apply(self, action: Action, text: str) -> str:
@@ -399,7 +399,7 @@ class LinuxWorld:
         if action.child:
             child = self.find(action.child)
             if child is None:
-                raise bad_action(text)
+                raise bad_quiz_action(text)
             pid = child.pid
         try:
             reaped, _ = self.k.wait4(task, pid, WNOHANG)
@@ -424,7 +424,7 @@ class LinuxWorld:
 
     def tree(self, style: str) -> list[str]:
         """The tree from init, read from each task's ``children`` list."""
-        return render_tree(self.k.init_task, self.label, lambda t: list(t.children) if isinstance(t, Task) else [],
+        return render_quiz_tree(self.k.init_task, self.label, lambda t: list(t.children) if isinstance(t, Task) else [],
                            style)
 
     def waiters(self) -> list[str]:
@@ -476,7 +476,7 @@ def subreaper_names(text: str) -> tuple[str, ...]:
     return names
 
 
-def check_options(opts: QuizOptions) -> None:
+def check_quiz_options(opts: QuizOptions) -> None:
     """Reject what fork.py rejects (a fork percentage <= 0.001) and what would make no quiz at all."""
     if opts.mode not in MODES:
         raise QuizError(f"mode must be one of {', '.join(MODES)}, not {opts.mode!r}")
@@ -490,7 +490,7 @@ def check_options(opts: QuizOptions) -> None:
         raise QuizError("fork.py has no waits and no subreapers: drop --ostep or those options")
 
 
-def header(opts: QuizOptions) -> list[str]:
+def quiz_header(opts: QuizOptions) -> list[str]:
     """The ``ARG`` lines fork.py prints first; linux mode adds its own three."""
     lines = ["", f"ARG seed {opts.seed}", f"ARG fork_percentage {opts.fork_percentage}",
              f"ARG actions {opts.actions}", f"ARG action_list {opts.action_list}", f"ARG show_tree {opts.show_tree}",
@@ -503,18 +503,18 @@ def header(opts: QuizOptions) -> list[str]:
     return [*lines, ""]
 
 
-def make_world(opts: QuizOptions) -> World:
+def quiz_world_for(opts: QuizOptions) -> World:
     """fork.py's tables for ``ostep``; a fresh kernel for ``linux`` (``local_reparent``: every process a subreaper)."""
     if opts.mode == "ostep":
         return OstepWorld(opts.local_reparent, opts.leaf_only)
     return LinuxWorld(opts.leaf_only, opts.local_reparent, opts.subreapers)
 
 
-def actions(opts: QuizOptions, world: World) -> Iterator[tuple[Action, str]]:
+def quiz_actions(opts: QuizOptions, world: World) -> Iterator[tuple[Action, str]]:
     """The given ``-A`` actions, or ``opts.actions`` random ones; each with its text."""
     if opts.action_list:
         for text in opts.action_list.split(","):
-            yield parse_action(text, opts.mode), text
+            yield parse_quiz_action(text, opts.mode), text
         return
     rand = ForkPyRandom(opts.seed)
     drawer = ActionDrawer(rand, opts.fork_percentage)
@@ -525,10 +525,10 @@ def actions(opts: QuizOptions, world: World) -> Iterator[tuple[Action, str]]:
             yield Wait(name), f"{name}<"
         else:
             action = drawer.draw()
-            yield action, action_text(action)
+            yield action, quiz_action_text(action)
 
 
-def action_text(action: Action) -> str:
+def quiz_action_text(action: Action) -> str:
     """An action as an ``-A`` list spells it."""
     if isinstance(action, Fork):
         return f"{action.parent}+{action.child}"
@@ -537,7 +537,7 @@ def action_text(action: Action) -> str:
     return f"{action.name}<{action.child}"
 
 
-def step_lines(opts: QuizOptions, said: str, tree: Callable[[], list[str]]) -> list[str]:
+def quiz_step_lines(opts: QuizOptions, said: str, tree: Callable[[], list[str]]) -> list[str]:
     """What one action prints: the action or ``Action?``, then the tree or ``Process Tree?``."""
     if opts.show_tree:
         out = [f"Action: {said}" if opts.solve else "Action?"]
@@ -548,7 +548,7 @@ def step_lines(opts: QuizOptions, said: str, tree: Callable[[], list[str]]) -> l
     return out + (tree() if opts.solve else ["Process Tree?"])
 
 
-def final_lines(opts: QuizOptions, tree: list[str]) -> list[str]:
+def quiz_final_lines(opts: QuizOptions, tree: list[str]) -> list[str]:
     """With ``just_final``: the final tree (shown with ``show_tree`` or ``solve``), else the question."""
     if not opts.just_final:
         return []
@@ -559,11 +559,11 @@ def final_lines(opts: QuizOptions, tree: list[str]) -> list[str]:
 
 def quiz(opts: QuizOptions) -> str:
     """The whole quiz's output; raises QuizError (one line) for an option or action it cannot use."""
-    check_options(opts)
-    world = make_world(opts)
-    lines = [*header(opts), TITLE_INDENT + "Process Tree:", *world.tree(opts.print_style), ""]
-    for action, text in actions(opts, world):
+    check_quiz_options(opts)
+    world = quiz_world_for(opts)
+    lines = [*quiz_header(opts), TITLE_INDENT + "Process Tree:", *world.tree(opts.print_style), ""]
+    for action, text in quiz_actions(opts, world):
         said = world.apply(action, text)
-        lines += step_lines(opts, said, lambda: world.tree(opts.print_style))
-    lines += final_lines(opts, world.tree(opts.print_style))
+        lines += quiz_step_lines(opts, said, lambda: world.tree(opts.print_style))
+    lines += quiz_final_lines(opts, world.tree(opts.print_style))
     return "\n".join(lines) + "\n"

@@ -30,10 +30,10 @@ from forklab.quiz import (
     LinuxWorld,
     QuizOptions,
     Wait,
-    action_text,
-    actions,
-    parse_action,
+    parse_quiz_action,
     quiz,
+    quiz_action_text,
+    quiz_actions,
 )
 
 DATA = Path(__file__).parent / "data" / "ostep_fork"
@@ -153,7 +153,7 @@ def test_every_printed_tree_is_the_kernels_parent_links(seed: int) -> None:
     world = LinuxWorld(opts.leaf_only, opts.local_reparent, opts.subreapers)
     style = ("fancy", "line1", "line2")[seed % 3]
     saw_zombie = saw_reap = False
-    for action, text in actions(opts, world):
+    for action, text in quiz_actions(opts, world):
         said = world.apply(action, text)
         saw_reap |= "reaps" in said
         printed = assert_tree_is_kernel(world, style)
@@ -168,7 +168,7 @@ def test_every_printed_tree_is_the_kernels_parent_links(seed: int) -> None:
 def test_basic_style_indents_by_kernel_depth() -> None:
     world = LinuxWorld(False, False, ())
     for text in ["a+b", "b+c", "c+d", "b-"]:
-        world.apply(parse_action(text, "linux"), text)
+        world.apply(parse_quiz_action(text, "linux"), text)
     depth = {}
     for line in world.tree("basic"):
         body = line[len(NODE_INDENT):]
@@ -187,7 +187,7 @@ def test_basic_style_indents_by_kernel_depth() -> None:
 def quiz_world(action_list: str, *, local_reparent: bool = False, leaf_only: bool = False,
                subreapers: tuple[str, ...] = ()) -> tuple[LinuxWorld, list[str]]:
     world = LinuxWorld(leaf_only, local_reparent, subreapers)
-    said = [world.apply(parse_action(t, "linux"), t) for t in action_list.split(",")]
+    said = [world.apply(parse_quiz_action(t, "linux"), t) for t in action_list.split(",")]
     assert_tree_is_kernel(world, "fancy")
     return world, said
 
@@ -273,10 +273,10 @@ def test_random_drawer_is_fork_py_sequence() -> None:
     """The drawer's actions, spelled as -A actions, replay to the same quiz."""
     opts = QuizOptions(seed=7, actions=12, solve=True)
     drawer = ActionDrawer(ForkPyRandom(7), 0.7)
-    spelled = ",".join(action_text(drawer.draw()) for _ in range(12))
+    spelled = ",".join(quiz_action_text(drawer.draw()) for _ in range(12))
     replay = quiz(QuizOptions(seed=7, action_list=spelled, solve=True))
     assert replay.split("Process Tree:", 1)[1] == quiz(opts).split("Process Tree:", 1)[1]
-    assert parse_action("a-", "ostep") == Exit("a") and parse_action("b<c", "linux") == Wait("b", "c")
+    assert parse_quiz_action("a-", "ostep") == Exit("a") and parse_quiz_action("b<c", "linux") == Wait("b", "c")
 
 
 def test_linux_mode_is_deterministic_and_styles_all_render() -> None:
@@ -429,7 +429,7 @@ def random_actions(seed: int, count: int, wait_percentage: float) -> str:
     opts = QuizOptions(seed=seed, actions=count, fork_percentage=0.6, wait_percentage=wait_percentage)
     world = LinuxWorld(False, False, ())
     spelled = []
-    for action, text in actions(opts, world):
+    for action, text in quiz_actions(opts, world):
         world.apply(action, text)
         spelled.append(text)
     return ",".join(spelled)
@@ -457,7 +457,7 @@ def test_linux_mode_matches_the_host_kernel(tmp_path: Path, action_list: str, su
     texts = action_list.split(",")
     assert len(host) == len(texts)
     for text, seen in zip(texts, host, strict=True):
-        world.apply(parse_action(text, "linux"), text)
+        world.apply(parse_quiz_action(text, "linux"), text)
         assert model_step(world) == seen, text
 
 
