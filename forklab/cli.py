@@ -420,6 +420,7 @@ def quiz_cmd(
     compute: bool = typer.Option(False, "-c", "--compute", help="show the answers"),
     waits: str = typer.Option("0", "-w", "--waits", help="Linux: fraction of actions that are waits, when one can reap"),
     subreaper: str = typer.Option("", "--subreaper", help="Linux: processes that set PR_SET_CHILD_SUBREAPER, e.g. a,c"),
+    pids: bool = typer.Option(False, "-p", "--pids", help="Linux: show each process's pid, as pstree -p does"),
 ) -> None:
     """Run the fork.py quiz on the model (or, with --ostep, as fork.py itself) and print it."""
     from forklab import quiz as quiz_mod  # lazy: only this command loads it
@@ -430,7 +431,7 @@ def quiz_cmd(
             actions=quiz_mod.optparse_int("-a", actions), action_list=action_list, show_tree=show_tree,
             just_final=final_only, leaf_only=leaf_only, local_reparent=local_reparent, print_style=print_style,
             solve=compute, mode="ostep" if ostep else "linux", wait_percentage=quiz_mod.optparse_float("-w", waits),
-            subreapers=quiz_mod.subreaper_names(subreaper))
+            subreapers=quiz_mod.subreaper_names(subreaper), show_pids=pids)
         text = quiz_mod.quiz(opts)
     except quiz_mod.QuizError as e:
         _fail(str(e), "quiz")

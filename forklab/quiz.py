@@ -71,6 +71,7 @@ class QuizOptions:
     mode: str = "linux"
     wait_percentage: float = 0.0
     subreapers: tuple[str, ...] = ()
+    show_pids: bool = False
 
 
 # --- actions --------------------------------------------------------------------------------------
@@ -329,14 +330,16 @@ class OstepWorld:
 class LinuxWorld:
     """The processes as tasks of a fresh model kernel: init, then the root process ``a`` forked from it."""
 
-    __slots__ = ("all_subreapers", "k", "leaf_only", "names", "subreapers")
+    __slots__ = ("all_subreapers", "k", "leaf_only", "names", "show_pids", "subreapers")
 
-    def __init__(self, leaf_only: bool, all_subreapers: bool, subreapers: tuple[str, ...]) -> None:
+    def __init__(self, leaf_only: bool, all_subreapers: bool, subreapers: tuple[str, ...],
+                 show_pids: bool = False) -> None:
         self.k = Kernel()
         self.names: dict[int, str] = {self.k.init_task.pid: INIT_NAME}
         self.leaf_only = leaf_only
         self.all_subreapers = all_subreapers
         self.subreapers = set(subreapers)
+        self.show_pids = show_pids
         self.spawn(self.k.init_task, ROOT_NAME)
 
     def spawn(self, parent: Task, name: str) -> Task:
@@ -417,9 +420,9 @@ class LinuxWorld:
             self.names.pop(reaped)
 
     def label(self, node: object) -> str:
-        """A task's name, marked when it is a zombie."""
+        """A task's name, with ``(pid)`` as ``pstree -p`` shows it if asked, marked when it is a zombie."""
         assert isinstance(node, Task)
-        name = self.names[node.pid]
+        name = self.names[node.pid] + (f"({node.pid})" if self.show_pids else "")
         return name + ZOMBIE_MARK if node.exit_state == TaskState.EXIT_ZOMBIE else name
 
     def tree(self, style: str) -> list[str]:
@@ -486,12 +489,12 @@ def check_quiz_options(opts: QuizOptions) -> None:
         raise QuizError(f"bad style {opts.print_style} (use {', '.join(PRINT_STYLES)})")
     if math.isnan(opts.wait_percentage) or not 0 <= opts.wait_percentage < 1:
         raise QuizError(f"wait_percentage must be in [0, 1), not {opts.wait_percentage}")
-    if opts.mode == "ostep" and (opts.wait_percentage or opts.subreapers):
-        raise QuizError("fork.py has no waits and no subreapers: drop --ostep or those options")
+    if opts.mode == "ostep" and (opts.wait_percentage or opts.subreapers or opts.show_pids):
+        raise QuizError("fork.py has no waits, subreapers or pids: drop --ostep or those options")
 
 
 def quiz_header(opts: QuizOptions) -> list[str]:
-    """The ``ARG`` lines fork.py prints first; linux mode adds its own three."""
+    """The ``ARG`` lines fork.py prints first; linux mode adds its own."""
     lines = ["", f"ARG seed {opts.seed}", f"ARG fork_percentage {opts.fork_percentage}",
              f"ARG actions {opts.actions}", f"ARG action_list {opts.action_list}", f"ARG show_tree {opts.show_tree}",
              f"ARG just_final {opts.just_final}", f"ARG leaf_only {opts.leaf_only}",
@@ -499,7 +502,7 @@ def quiz_header(opts: QuizOptions) -> list[str]:
              f"ARG solve {opts.solve}"]
     if opts.mode == "linux":
         lines += ["ARG mode linux", f"ARG wait_percentage {opts.wait_percentage}",
-                  f"ARG subreapers {','.join(opts.subreapers)}"]
+                  f"ARG subreapers {','.join(opts.subreapers)}", f"ARG show_pids {opts.show_pids}"]
     return [*lines, ""]
 
 
@@ -507,7 +510,7 @@ def quiz_world_for(opts: QuizOptions) -> World:
     """fork.py's tables for ``ostep``; a fresh kernel for ``linux`` (``local_reparent``: every process a subreaper)."""
     if opts.mode == "ostep":
         return OstepWorld(opts.local_reparent, opts.leaf_only)
-    return LinuxWorld(opts.leaf_only, opts.local_reparent, opts.subreapers)
+    return LinuxWorld(opts.leaf_only, opts.local_reparent, opts.subreapers, opts.show_pids)
 
 
 def quiz_actions(opts: QuizOptions, world: World) -> Iterator[tuple[Action, str]]:

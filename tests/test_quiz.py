@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from forklab.cli import app
@@ -28,6 +30,7 @@ from forklab.quiz import (
     Exit,
     ForkPyRandom,
     LinuxWorld,
+    QuizError,
     QuizOptions,
     Wait,
     parse_quiz_action,
@@ -461,6 +464,19 @@ def test_linux_mode_matches_the_host_kernel(tmp_path: Path, action_list: str, su
         assert model_step(world) == seen, text
 
 
+def test_pids_are_the_kernels() -> None:
+    """-p labels each process ``name(pid)``: that pid is the named task's, under its real parent."""
+    world = LinuxWorld(False, False, ("a",), show_pids=True)
+    for text in ["a+b", "b+c", "c+d", "c-", "a+e"]:
+        world.apply(parse_quiz_action(text, "linux"), text)
+    printed = parse_tree(world.tree("line2"))
+    assert sorted(printed) == sorted(kernel_edges(world))
+    for _, label in printed:
+        name, pid = label.removesuffix(ZOMBIE_MARK).rstrip(")").split("(")
+        assert world.names[int(pid)] == name and world.k.find_task(int(pid)).pid == int(pid)
+    assert run_quiz("-p", "-A", "a+b", "-c").stdout.splitlines()[-1] == NODE_INDENT + "    \u2514\u2500\u2500 b(3)"
+
+
 # --- bad input: one line, status 2 ------------------------------------------------------------------
 
 
@@ -473,6 +489,23 @@ def test_linux_mode_matches_the_host_kernel(tmp_path: Path, action_list: str, su
 ])
 def test_bad_input_is_one_line(args: list[str]) -> None:
     one_line_error(run_quiz(*args))
+
+
+actions_text = st.lists(st.sampled_from(["a", "b", "c", "d", "e", "init", "+", "-", "<", ",", "", "ab"]),
+                        max_size=20).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=actions_text, mode=st.sampled_from(["linux", "ostep"]), leaf=st.booleans(), local=st.booleans())
+def test_any_action_string_runs_or_is_one_quiz_error(text: str, mode: str, leaf: bool, local: bool) -> None:
+    """Whatever -A holds, the quiz prints or raises QuizError with a one-line message, never another exception."""
+    opts = QuizOptions(action_list=text, mode=mode, leaf_only=leaf, local_reparent=local, solve=True)
+    try:
+        out = quiz(opts)
+    except QuizError as e:
+        assert "\n" not in str(e) and str(e)
+        return
+    assert out.endswith("\n")
 
 
 def test_help_documents_the_zombie_marker_and_cli_stays_lazy() -> None:
