@@ -18,7 +18,7 @@ from __future__ import annotations
 from forklab.errors import InternalError
 from forklab.fs.vfs import Vfs
 from forklab.include.linux.cred import UserStruct
-from forklab.include.linux.pid import PidNamespace
+from forklab.include.linux.pid import Pid, PidNamespace
 from forklab.include.linux.sched import Task
 from forklab.include.linux.threads import PID_MAX_DEFAULT, PID_MAX_LIMIT
 from forklab.include.linux.user_namespace import UserNamespace
@@ -26,13 +26,23 @@ from forklab.kernel.cgroup.pids import Cgroup
 from forklab.kernel.sched.core import Rq
 from forklab.lib.fault_inject import FaultInjector
 from forklab.mm.page_alloc import MemMap
-from forklab.trace import Listener, TraceEvent
+from forklab.trace import Args, Listener, Tracer, register_type_format
 from forklab.version import CHANGE_NAMES, changes_in
 
 MAX_THREADS_DEFAULT = 191928  # fork_init's value on a 24 GiB machine (kernel/fork.c:799-812)
 FUTEX_TID_MASK = 0x3FFFFFFF  # include/uapi/linux/futex.h:150; the threads-max ceiling (kernel/fork.c:118)
 MIN_THREADS = 20  # kernel/fork.c:116
 NR_CPUS_MAX = 64  # the model's CONFIG_NR_CPUS
+
+
+def task_label(t: Task) -> str:
+    """A task as the trace names it: ``comm-pid``, as ftrace's task column does."""
+    return f"{t.comm}-{t.pid}"
+
+
+register_type_format(Task, task_label)
+register_type_format(Pid, repr)  # <pid 2> or <pid 5/1>: its number at each level
+register_type_format(PidNamespace, repr)
 
 
 def check_int(name: str, value: object) -> int:
@@ -47,7 +57,6 @@ class KernelState:
 
     __slots__ = (
         "_inum",
-        "_seq",
         "cgroup_root",
         "changes",
         "clock_ns",
@@ -70,6 +79,7 @@ class KernelState:
         "signals_delivered",
         "tasks",
         "total_forks",
+        "tracer",
         "uidhash",
         "version",
         "vfs",
@@ -98,7 +108,7 @@ class KernelState:
         self.current: Task | None = None
         self.in_syscall: list[Task] = []
         self.listeners: list[Listener] = []
-        self._seq = 0
+        self.tracer = Tracer(lambda: self.clock_ns)
         self._inum = 0xF0000100
         self.clock_ns = 0
         self.nr_threads = 0
@@ -129,15 +139,25 @@ class KernelState:
         return (1 << (41 if self.has("set_tid_checkpoint_restore") else 38)) - 1
 
     def trace(self, kind: str, source: str, detail: str = "", tid: int | None = None) -> None:
-        """Emit one trace event to every listener; returns at once when there are none."""
+        """Record a decision ``detail`` at ``source`` inside the current call; callers guard with ``if
+        k.listeners:`` so that no detail string is built when no one listens (forklab/trace.py)."""
         if not self.listeners:
             return
-        self._seq += 1
         if tid is None:
             tid = self.current.pid if self.current is not None else 0
-        event = TraceEvent(self._seq, kind, tid, source, detail)
-        for listener in list(self.listeners):
-            listener(event)
+        self.tracer.decide(self.listeners, kind, source, detail, tid)
+
+    def decide(self, source: str, text: str, *values: tuple[str, int | str], tid: int | None = None) -> None:
+        """A decision of the innermost traced call, with the model values it read (``("mm_users", 2)``); callers
+        guard with ``if k.listeners:``."""
+        if not self.listeners:
+            return
+        stack = self.tracer.stack
+        kind = stack[-1].name if stack else "kernel"
+        if tid is None:
+            tid = self.current.pid if self.current is not None else 0
+        vals: Args = values
+        self.tracer.decide(self.listeners, kind, source, text, tid, vals)
 
     def new_inum(self) -> int:
         """A fresh namespace inode number (fs/proc/generic.c:proc_alloc_inum), deterministic."""

@@ -15,7 +15,7 @@ import errno
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from forklab.arch.x86.entry.common import check_caller, do_syscall_64, user_mode_access
+from forklab.arch.x86.entry.common import SYSCALL_PARAMS, check_caller, do_syscall_64, user_mode_access
 from forklab.arch.x86.kernel.signal import sys_rt_sigreturn
 from forklab.debug import check_invariants, snapshot
 from forklab.errors import kerr
@@ -78,6 +78,22 @@ T = TypeVar("T")
 
 U64_MASK = 2**64 - 1  # a register's width: user values are truncated to it
 
+# The traced syscalls' argument names, as their SYSCALL_DEFINEs name them (kernel/fork.c, kernel/exit.c, ...).
+SYSCALL_PARAMS.update({
+    "clone": ("clone_flags", "newsp", "parent_tidptr", "child_tidptr", "tls"),
+    "clone3": ("uargs", "size"),
+    "unshare": ("unshare_flags",),
+    "execve": ("filename", "argv", "envp"),
+    "pipe2": ("flags",),
+    "exit": ("error_code",),
+    "exit_group": ("error_code",),
+    "wait4": ("upid", "options"),
+    "waitid": ("which", "upid", "options"),
+    "kill": ("pid", "sig"),
+    "tgkill": ("tgid", "pid", "sig"),
+    "tkill": ("pid", "sig"),
+})
+
 
 class Kernel(KernelState):
     """A booted Linux 5.6.14 model: ``Kernel(pid_max=32768, threads_max=..., nr_cpus=2, version="5.6.14")``.
@@ -95,9 +111,10 @@ class Kernel(KernelState):
         super().__init__(pid_max, threads_max, nr_cpus, version)
         self.init_task = start_kernel(self)
 
-    def _syscall(self, t: object, name: str, fn: Callable[[Task], T]) -> T:
-        """Enter the kernel as ``t`` and run ``fn`` as the syscall body (arch/x86/entry/common.c:282)."""
-        return do_syscall_64(self, t, name, fn)
+    def _syscall(self, t: object, name: str, fn: Callable[[Task], T], values: tuple[Any, ...] = ()) -> T:
+        """Enter the kernel as ``t`` and run ``fn`` as the syscall body; ``values`` are its arguments for the
+        trace (arch/x86/entry/common.c:282)."""
+        return do_syscall_64(self, t, name, fn, values)
 
     def _user_access(self, t: object, access: Callable[[Task], T]) -> T:
         """Run an access by ``t``'s user code, faults and their signals included."""
@@ -126,7 +143,9 @@ class Kernel(KernelState):
             _check_int(name, v)
         return self._syscall(t, "clone", lambda c: sys_clone(self, c, flags & U64_MASK, newsp & U64_MASK,
                                                               parent_tid & U64_MASK, child_tid & U64_MASK,
-                                                              tls & U64_MASK))
+                                                              tls & U64_MASK),
+                             (flags & U64_MASK, newsp & U64_MASK, parent_tid & U64_MASK, child_tid & U64_MASK,
+                              tls & U64_MASK))
 
     def clone3(self, t: Task, args: CloneArgs | int, size: int | None = None) -> int:
         """clone3(2) with a CloneArgs or the address of a raw struct in ``t``'s memory (kernel/fork.c:2722)."""
@@ -148,13 +167,13 @@ class Kernel(KernelState):
         usize = default if size is None else _check_int("size", size)
         if usize < 0:  # size_t: a negative size is a huge one
             raise kerr(errno.E2BIG, f"clone_args size {usize} exceeds PAGE_SIZE", "kernel/fork.c:2608")
-        return self._syscall(t, "clone3", lambda c: sys_clone3(self, c, args, usize))
+        return self._syscall(t, "clone3", lambda c: sys_clone3(self, c, args, usize), (args, usize))
 
     def unshare(self, t: Task, flags: int) -> int:
         """unshare(2) (kernel/fork.c:2905)."""
 
         _check_int("flags", flags)
-        self._syscall(t, "unshare", lambda c: ksys_unshare(self, c, flags & U64_MASK))
+        self._syscall(t, "unshare", lambda c: ksys_unshare(self, c, flags & U64_MASK), (flags & U64_MASK,))
         return 0
 
     # --- exec and pipes ----------------------------------------------------------------------
@@ -175,13 +194,13 @@ class Kernel(KernelState):
         for name, seq in (("argv", args), ("envp", env)):
             if not all(isinstance(s, (str, bytes)) for s in seq):
                 raise TypeError(f"{name} must be a list of str")
-        self._syscall(t, "execve", lambda c: do_execve(self, c, path, args, env))
+        self._syscall(t, "execve", lambda c: do_execve(self, c, path, args, env), (path, args, env))
 
     def pipe2(self, t: Task, flags: int = 0) -> tuple[int, int]:
         """pipe2(2) -> (read fd, write fd) (fs/pipe.c:1006-1009, 984-1003)."""
 
         _check_int("flags", flags)
-        return self._syscall(t, "pipe2", lambda c: do_pipe2(self, c, flags & 0xFFFFFFFF))
+        return self._syscall(t, "pipe2", lambda c: do_pipe2(self, c, flags & 0xFFFFFFFF), (flags & 0xFFFFFFFF,))
 
     def pipe(self, t: Task) -> tuple[int, int]:
         """pipe(2): pipe2 without flags (fs/pipe.c:1011-1014)."""
@@ -193,13 +212,13 @@ class Kernel(KernelState):
         """exit(2): ends only the calling thread (kernel/exit.c:866-869)."""
 
         _check_int("status", status)
-        self._syscall(t, "exit", lambda c: do_exit(self, c, (status & 0xFF) << 8))
+        self._syscall(t, "exit", lambda c: do_exit(self, c, (status & 0xFF) << 8), (status,))
 
     def exit_group(self, t: Task, status: int) -> None:
         """exit_group(2): ends every thread of the group (kernel/exit.c:876-909)."""
 
         _check_int("status", status)
-        self._syscall(t, "exit_group", lambda c: do_group_exit(self, c, (status & 0xFF) << 8))
+        self._syscall(t, "exit_group", lambda c: do_group_exit(self, c, (status & 0xFF) << 8), (status,))
 
     def wait4(self, t: Task, pid: int, options: int = 0) -> WaitResult:
         """wait4(2) -> (pid, wstatus) with ``.rusage`` of the reaped child; (0, 0) with WNOHANG; raises ``Blocked``
@@ -207,14 +226,14 @@ class Kernel(KernelState):
 
         _check_int("pid", pid)
         _check_int("options", options)
-        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options))
+        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options), (pid, options))
 
     def kill(self, t: Task, pid: int, sig: int) -> int:
         """kill(2) (kernel/signal.c:3710)."""
 
         _check_int("pid", pid)
         _check_int("sig", sig)
-        self._syscall(t, "kill", lambda c: kill_something_info(self, c, sig, pid))
+        self._syscall(t, "kill", lambda c: kill_something_info(self, c, sig, pid), (pid, sig))
         return 0
 
     def waitid(self, t: Task, idtype: int, id: int, options: int) -> SigInfo | None:
@@ -223,7 +242,7 @@ class Kernel(KernelState):
 
         for name, v in (("idtype", idtype), ("id", id), ("options", options)):
             _check_int(name, v)
-        return self._syscall(t, "waitid", lambda c: kernel_waitid(self, c, idtype, id, options))
+        return self._syscall(t, "waitid", lambda c: kernel_waitid(self, c, idtype, id, options), (idtype, id, options))
 
     def getrusage(self, t: Task, who: int) -> Rusage:
         """getrusage(2) for RUSAGE_SELF, RUSAGE_CHILDREN or RUSAGE_THREAD (kernel/sys.c:1783-1793)."""
@@ -236,14 +255,14 @@ class Kernel(KernelState):
 
         for name, v in (("tgid", tgid), ("tid", tid), ("sig", sig)):
             _check_int(name, v)
-        return self._syscall(t, "tgkill", lambda c: sys_tgkill(self, c, tgid, tid, sig))
+        return self._syscall(t, "tgkill", lambda c: sys_tgkill(self, c, tgid, tid, sig), (tgid, tid, sig))
 
     def tkill(self, t: Task, tid: int, sig: int) -> int:
         """tkill(2): ``sig`` to thread ``tid`` (kernel/signal.c:3840-3855)."""
 
         _check_int("tid", tid)
         _check_int("sig", sig)
-        return self._syscall(t, "tkill", lambda c: sys_tkill(self, c, tid, sig))
+        return self._syscall(t, "tkill", lambda c: sys_tkill(self, c, tid, sig), (tid, sig))
 
     def pidfd_open(self, t: Task, pid: int, flags: int = 0) -> int:
         """pidfd_open(2): a pidfd for process ``pid``, O_CLOEXEC (kernel/pid.c:550-572)."""

@@ -1,48 +1,402 @@
-"""Tracing: every step of the model can be watched, and costs almost nothing when no one listens.
+"""Tracing: a call tree of the modelled kernel functions, which costs next to nothing when no one listens.
 
-A ``TraceEvent`` is an immutable record with a sequence number, so two runs with the same
-inputs give byte-identical traces (``format_event``). Listeners are plain callables; the
-``Kernel.trace`` method returns at once when the listener list is empty.
+Three kinds of record, all built only while a listener is attached (``k.listeners``):
+
+* ``Call``: one entry into a traced kernel function (``@traced``) or a syscall: its name, its
+  citation (read from its own docstring by ``forklab.kernel_map.first_citation``, never typed
+  twice), the task it ran as, its arguments by their kernel names, its return value or errno,
+  its model timestamps, and its children (nested calls and decisions) in order.
+* ``Decision``: a step taken inside the enclosing call, a short sentence with its source line
+  and the model's values at that moment (``k.trace``/``k.decide``).
+* ``TraceEvent``: what a listener receives, one per call entry (``ph == "B"``), call exit
+  (``"E"``) and decision (``"i"``), each with a sequence number, so two runs with the same inputs
+  give byte-identical traces. Decisions keep the flat form of the older trace: ``kind``, ``tid``,
+  ``source``, ``detail``.
+
+Time. The trace has its own virtual clock (docs/model.md, "Trace time"): each call's entry and
+exit cost ``CALL_ENTRY_NS``/``CALL_EXIT_NS`` and each decision ``DECISION_NS``, and a root call
+never starts before the model's own clock ``k.clock_ns``. Durations are deterministic and
+children nest strictly inside their parents.
+
+Cost. ``@traced`` wraps a function whose first argument is the kernel state ``k``; with
+``k.listeners`` empty the wrapper calls straight through and builds nothing. Setting the
+environment variable ``FORKLAB_TRACE=0`` before forklab is imported compiles the wrappers out
+altogether (``TRACE_COMPILED``), which is how benchmarks/bench_trace_overhead.py measures them.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from forklab.errors import errno_name
+from forklab.kernel_map import first_citation
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+TRACE_COMPILED = os.environ.get("FORKLAB_TRACE", "1") != "0"
+
+CALL_ENTRY_NS = 100  # virtual cost of entering a traced function
+CALL_EXIT_NS = 100  # virtual cost of leaving it: a leaf lasts 200 ns
+DECISION_NS = 20  # virtual cost of one decision
+
+Value = int | str | bool | bytes | None | tuple["Value", ...]
+Args = tuple[tuple[str, Value], ...]
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """One traced function entry: filled in on entry, completed on exit (``end``, ``ret``/``errno``)."""
+
+    name: str
+    source: str
+    tid: int
+    depth: int
+    ts: int
+    args: Args
+    kind: str = "function"  # or "syscall"
+    parent: Call | None = None
+    children: list[Call | Decision] = field(default_factory=list)
+    end: int | None = None
+    ret: Value = None
+    errno: int | None = None
+    error: str = ""  # the exception's class and message when the call raised
+
+    @property
+    def dur(self) -> int:
+        """Duration in virtual ns; a call that has not returned yet lasts 0."""
+        return 0 if self.end is None else self.end - self.ts
+
+    @property
+    def calls(self) -> list[Call]:
+        """The nested calls, in order."""
+        return [c for c in self.children if isinstance(c, Call)]
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """The decisions taken directly inside this call, in order."""
+        return [c for c in self.children if isinstance(c, Decision)]
+
+    def arg(self, name: str) -> Value:
+        """The value of argument ``name`` as it was on entry; ValueError when the call has none."""
+        for n, v in self.args:
+            if n == name:
+                return v
+        raise ValueError(f"{self.name} has no argument {name!r}")
+
+    def walk(self) -> list[Call]:
+        """This call and every call below it, in entry order."""
+        out = [self]
+        for c in self.calls:
+            out += c.walk()
+        return out
+
+    def all_decisions(self) -> list[Decision]:
+        """Every decision in this call's subtree, in order."""
+        out: list[Decision] = []
+        for c in self.children:
+            out += c.all_decisions() if isinstance(c, Call) else [c]
+        return out
+
+    def signature(self) -> str:
+        """``name(arg=value, ...)`` with each value rendered as ``arg_text`` does."""
+        return f"{self.name}({', '.join(f'{n}={arg_text(n, v)}' for n, v in self.args)})"
+
+    def outcome(self) -> str:
+        """``= value``, ``= -EINVAL``, ``raised X`` or ``unfinished``."""
+        if self.end is None:
+            return "unfinished"
+        if self.errno is not None:
+            return f"= -{errno_name(self.errno)}"
+        if self.error:
+            return f"raised {self.error}"
+        return "= void" if self.ret is None else f"= {arg_text('', self.ret)}"
+
+
+@dataclass(slots=True, frozen=True, eq=False)
+class Decision:
+    """A step taken inside a call: ``text`` at ``source``, with the values it read (``values``)."""
+
+    kind: str
+    source: str
+    text: str
+    tid: int
+    ts: int
+    values: Args = ()
 
 
 @dataclass(slots=True, frozen=True)
 class TraceEvent:
-    """One step the kernel took: ``kind`` (e.g. ``copy_files``), where in the source, and details."""
+    """What a listener receives: a call entry ("B"), exit ("E") or a decision ("i"); see the module docstring."""
 
     seq: int
     kind: str
     tid: int
     source: str
     detail: str
+    ph: str = "i"
+    ts: int = 0
+    node: Call | Decision | None = field(default=None, compare=False)
 
     def format(self) -> str:
-        """Render as one stable line: ``#seq [tid] kind: detail (source)``."""
+        """One stable line: ``#seq [tid] kind: detail (source)``, entries marked ``>``, exits ``<``."""
         where = f" ({self.source})" if self.source else ""
-        return f"#{self.seq} [{self.tid}] {self.kind}: {self.detail}{where}"
+        mark = {"B": "> ", "E": "< "}.get(self.ph, "")
+        return f"#{self.seq} [{self.tid}] {mark}{self.kind}: {self.detail}{where}"
 
 
 Listener = Callable[[TraceEvent], None]
 
 
+# How an argument is rendered, by its kernel name (``clone_flags`` -> CLONE_VM|SIGCHLD); modules register theirs.
+ARG_FORMATS: dict[str, Callable[[int], str]] = {}
+# How an object argument is snapshotted on entry, by its type (a Task -> ``bash-12``); modules register theirs.
+TYPE_FORMATS: dict[type, Callable[[Any], Value]] = {}
+# Arguments shown in hex: addresses and pointers.
+_HEX_SUFFIXES = ("ptr", "addr", "address", "tls", "newsp", "stack", "start", "end", "_tid")
+
+
+def register_arg_format(name: str, fmt: Callable[[int], str]) -> None:
+    """Render integer arguments called ``name`` with ``fmt`` (e.g. a flag set's symbolic names)."""
+    ARG_FORMATS[name] = fmt
+
+
+def register_type_format(cls: type, fmt: Callable[[Any], Value]) -> None:
+    """Snapshot arguments and return values of type ``cls`` with ``fmt`` on entry/exit."""
+    TYPE_FORMATS[cls] = fmt
+
+
+def trace_value(value: object) -> Value:
+    """An immutable copy of ``value`` as it is now: scalars as they are, registered types by their format,
+    sequences element by element, other dataclasses by their scalar fields, anything else by its type's name."""
+    if value is None or isinstance(value, int | str | bytes):
+        return value
+    if isinstance(value, tuple | list):
+        return tuple(_flat_value(v) for v in value)
+    fmt = _type_format(type(value))
+    if fmt is not None:
+        return fmt(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        out: list[tuple[str, Value]] = []
+        for f in fields(value):
+            v = getattr(value, f.name)
+            if v is None or isinstance(v, int | str):
+                out.append((f.name, v))
+            elif isinstance(v, list | tuple) and all(isinstance(x, int) for x in v):
+                out.append((f.name, tuple(v)))
+        return tuple(out)
+    return f"<{type(value).__name__}>"
+
+
+def _flat_value(value: object) -> Value:
+    """One element of a traced sequence: a scalar, or a registered type's format, or its type's name."""
+    if value is None or isinstance(value, int | str | bytes):
+        return value
+    fmt = _type_format(type(value))
+    return fmt(value) if fmt is not None else f"<{type(value).__name__}>"
+
+
+def _type_format(cls: type) -> Callable[[Any], Value] | None:
+    """The registered format of ``cls`` or of its nearest base class, if any."""
+    for base in cls.__mro__:
+        fmt = TYPE_FORMATS.get(base)
+        if fmt is not None:
+            return fmt
+    return None
+
+
+def arg_text(name: str, value: Value) -> str:
+    """One argument's text: symbolic where its name has a format, hex for addresses, ``NULL`` for 0 pointers."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        fmt = ARG_FORMATS.get(name)
+        if fmt is not None:
+            return fmt(value)
+        if name.endswith(_HEX_SUFFIXES):
+            return "NULL" if value == 0 else hex(value)
+        return str(value)
+    if value is None:
+        return "NULL"
+    if isinstance(value, tuple):
+        if all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value):
+            pairs = [(str(p[0]), p[1]) for p in value if isinstance(p, tuple)]
+            return "{" + ", ".join(f"{n}={arg_text(n, v)}" for n, v in pairs) + "}"
+        return "[" + ", ".join(arg_text(name, v) for v in value) + "]"
+    if isinstance(value, bytes):
+        return repr(value)
+    return value
+
+
+def struct_get(value: Value, name: str) -> Value:
+    """Field ``name`` of a snapshotted struct (a tuple of (name, value) pairs); ValueError when absent."""
+    if isinstance(value, tuple):
+        for pair in value:
+            if isinstance(pair, tuple) and len(pair) == 2 and pair[0] == name:
+                return pair[1]
+    raise ValueError(f"no field {name!r} in {value!r}")
+
+
+@dataclass(slots=True, frozen=True)
+class CallSite:
+    """A traced function's fixed facts, read once when it is decorated: name, citation, parameter names."""
+
+    name: str
+    source: str
+    params: tuple[str, ...]
+
+
+def call_site(fn: Callable[..., Any], name: str | None = None) -> CallSite:
+    """The CallSite of ``fn``: its citation from its docstring, its positional parameter names after ``k``."""
+    cite = first_citation(fn.__doc__)
+    code = fn.__code__
+    params = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+    return CallSite(name or fn.__name__, "" if cite is None else str(cite), tuple(params[1:]))
+
+
+class Tracer:
+    """The per-kernel trace machinery: the open-call stack, the sequence number and the virtual clock."""
+
+    __slots__ = ("clock", "now", "seq", "stack")
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self.clock = clock  # the model's own clock, in ns
+        self.now = 0
+        self.seq = 0
+        self.stack: list[Call] = []
+
+    def tick(self, cost: int) -> int:
+        """The current virtual time, then advance it by ``cost``; a root call starts no earlier than the model clock."""
+        if not self.stack:
+            self.now = max(self.now, self.clock())
+        ts = self.now
+        self.now += cost
+        return ts
+
+    def emit(self, listeners: list[Listener], event_args: tuple[str, int, str, str, str, int],
+             node: Call | Decision) -> None:
+        """Number one event and hand it to every listener."""
+        self.seq += 1
+        kind, tid, source, detail, ph, ts = event_args
+        event = TraceEvent(self.seq, kind, tid, source, detail, ph, ts, node)
+        for listener in list(listeners):
+            listener(event)
+
+    def enter(self, listeners: list[Listener], site: CallSite, tid: int, args: Args, kind: str = "function") -> Call:
+        """Open a call under the innermost open one and tell the listeners."""
+        parent = self.stack[-1] if self.stack else None
+        call = Call(site.name, site.source, tid, len(self.stack), self.tick(CALL_ENTRY_NS), args, kind, parent)
+        if parent is not None:
+            parent.children.append(call)
+        self.stack.append(call)
+        self.emit(listeners, (site.name, tid, site.source, call.signature(), "B", call.ts), call)
+        return call
+
+    def leave(self, listeners: list[Listener], call: Call, ret: object = None, exc: BaseException | None = None) -> None:
+        """Close ``call`` (and any call left open inside it) with its return value or exception."""
+        while self.stack and self.stack[-1] is not call:
+            self.stack.pop().end = self.now
+        if self.stack:
+            self.stack.pop()
+        self.now += CALL_EXIT_NS
+        call.end = self.now
+        if exc is None:
+            call.ret = trace_value(ret)
+        elif isinstance(exc, OSError) and exc.errno is not None:
+            call.errno = exc.errno
+            call.error = f"{type(exc).__name__}: {exc}"
+        else:
+            call.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        self.emit(listeners, (call.name, call.tid, call.source, call.outcome(), "E", call.end), call)
+
+    def decide(self, listeners: list[Listener], kind: str, source: str, text: str, tid: int,
+               values: Args = ()) -> None:
+        """Record a decision inside the innermost open call and tell the listeners."""
+        d = Decision(kind, source, text, tid, self.tick(DECISION_NS), values)
+        if self.stack:
+            self.stack[-1].children.append(d)
+        self.emit(listeners, (kind, tid, source, text, "i", d.ts), d)
+
+
+def _current_tid(k: Any) -> int:
+    """The tid of the task the kernel runs as now, 0 outside any task."""
+    current = k.current
+    return current.pid if current is not None else 0
+
+
+def _traced_call(k: Any, site: CallSite, fn: Callable[..., Any], args: tuple[Any, ...],
+                 kw: dict[str, Any]) -> Any:
+    """Run ``fn`` inside a Call: named arguments on entry, the return value or exception on exit."""
+    named = tuple(zip(site.params, (trace_value(a) for a in args[1:]), strict=False))
+    named += tuple((n, trace_value(v)) for n, v in kw.items())
+    listeners = k.listeners
+    tracer: Tracer = k.tracer
+    call = tracer.enter(listeners, site, _current_tid(k), named)
+    try:
+        ret = fn(*args, **kw)
+    except BaseException as e:
+        tracer.leave(listeners, call, exc=e)
+        raise
+    tracer.leave(listeners, call, ret)
+    return ret
+
+
+def traced(fn: Callable[P, R]) -> Callable[P, R]:
+    """Trace ``fn`` (whose first argument is the kernel state) as a Call whenever a listener is attached."""
+    if not TRACE_COMPILED:
+        return fn
+    site = call_site(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        if not args[0].listeners:
+            return fn(*args, **kw)
+        return _traced_call(args[0], site, fn, args, kw)
+
+    return wrapper
+
+
 class Recorder:
-    """A listener that keeps every event; ``lines()`` gives the trace as text."""
+    """A listener that keeps everything: ``events`` (the decisions, in order), ``stream`` (every event) and
+    ``roots`` (the call tree: each outermost call, and each decision taken outside any call)."""
 
     def __init__(self) -> None:
         self.events: list[TraceEvent] = []
+        self.stream: list[TraceEvent] = []
+        self.roots: list[Call | Decision] = []
+        self._open: set[int] = set()
 
     def __call__(self, event: TraceEvent) -> None:
-        self.events.append(event)
+        self.stream.append(event)
+        node = event.node
+        if event.ph == "i":
+            self.events.append(event)
+            if isinstance(node, Decision) and not self._open:
+                self.roots.append(node)
+        elif event.ph == "B" and isinstance(node, Call):
+            if node.parent is None or id(node.parent) not in self._open:
+                self.roots.append(node)
+            self._open.add(id(node))
+        elif event.ph == "E" and node is not None:
+            self._open.discard(id(node))
+
+    @property
+    def calls(self) -> list[Call]:
+        """The outermost calls, in order."""
+        return [c for c in self.roots if isinstance(c, Call)]
 
     def lines(self) -> list[str]:
-        """The recorded trace, one formatted line per event."""
-        return [e.format() for e in self.events]
+        """The recorded trace, one formatted line per event (entries, exits and decisions)."""
+        return [e.format() for e in self.stream]
 
     def kinds(self) -> list[str]:
-        """The kinds of the recorded events, in order."""
+        """The kinds of the recorded decisions, in order."""
         return [e.kind for e in self.events]
+
+    def find(self, name: str) -> list[Call]:
+        """Every recorded call of the function ``name``, in entry order."""
+        return [c for root in self.calls for c in root.walk() if c.name == name]

@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from forklab.arch.x86.kernel.signal import SYSCALL_RESTART_ERRNOS, do_signal, sys_rt_sigreturn
 from forklab.errors import ERESTARTSYS, Blocked, InternalError, KernelError, Segfault, TaskKilled, errno_name, kerr
 from forklab.include.linux.sched import PF, Task, TaskState
 from forklab.kernel.signal import signal_pending
+from forklab.trace import CallSite, call_site, trace_value
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
@@ -65,12 +66,48 @@ def check_caller(t: object) -> Task:
     return t
 
 
-def do_syscall_64(k: KernelState, t: object, name: str, fn: Callable[[Task], T]) -> T:
+# The argument names of each syscall the Kernel passes values for, as the kernel's SYSCALL_DEFINE names them.
+SYSCALL_PARAMS: dict[str, tuple[str, ...]] = {}
+_SYSCALL_SITES: dict[str, CallSite] = {}
+
+
+def syscall_site(name: str) -> CallSite:
+    """The trace's CallSite for syscall ``name``: do_syscall_64's citation, the syscall's argument names."""
+    site = _SYSCALL_SITES.get(name)
+    if site is None:
+        entry = call_site(do_syscall_64)
+        site = _SYSCALL_SITES[name] = CallSite(name, entry.source, SYSCALL_PARAMS.get(name, ()))
+    return site
+
+
+def do_syscall_64(k: KernelState, t: object, name: str, fn: Callable[[Task], T], values: tuple[Any, ...] = ()) -> T:
     """Run one syscall body as ``t``, then the exit work; a restart code is EINTR or a restart, as the signal
-    delivery decides (arch/x86/entry/common.c:282-305)."""
+    delivery decides (arch/x86/entry/common.c:282-305).
+
+    With a listener attached the call is traced as a "syscall" Call named ``name`` whose arguments are
+    ``values``, named by ``SYSCALL_PARAMS``.
+    """
     task = check_caller(t)
     k.clock_ns += SYSCALL_NS
     task.stime += SYSCALL_NS  # the model's only CPU time: each syscall is 1 µs of system time
+    if not k.listeners:
+        return _do_syscall_body(k, task, fn)
+    listeners = k.listeners
+    site = syscall_site(name)
+    call = k.tracer.enter(listeners, site, task.pid, tuple(zip(site.params, map(trace_value, values), strict=False)),
+                          "syscall")
+    try:
+        result = _do_syscall_body(k, task, fn)
+    except BaseException as e:
+        k.tracer.leave(listeners, call, exc=e)
+        raise
+    k.tracer.leave(listeners, call, result)
+    return result
+
+
+def _do_syscall_body(k: KernelState, task: Task, fn: Callable[[Task], T]) -> T:
+    """do_syscall_64's body: fail-nth, the call, its restarts and the exit work, restoring an outer call's state
+    afterwards (arch/x86/entry/common.c:282-305)."""
     outer = (k.current, k.fault.countdown, k.fault.sites, k.fault.failed_site)
     k.in_syscall.append(task)
     try:
