@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from forklab.errors import KernelError
+from forklab.errors import InternalError, KernelError
 from forklab.include.linux.sched import Task, TaskState
 from forklab.syscalls import Kernel
 from forklab.uapi import PR_SET_CHILD_SUBREAPER, WNOHANG
@@ -417,7 +417,8 @@ class LinuxWorld:
         init = self.k.init_task
         while any(c.exit_state == TaskState.EXIT_ZOMBIE for c in init.children):
             reaped, _ = self.k.wait4(init, -1, WNOHANG)
-            self.names.pop(reaped)
+            if self.names.pop(reaped, None) is None:
+                raise InternalError(f"init's wait4 returned {reaped}, not one of its zombie children")
 
     def label(self, node: object) -> str:
         """A task's name, with ``(pid)`` as ``pstree -p`` shows it if asked, marked when it is a zombie."""
@@ -427,8 +428,12 @@ class LinuxWorld:
 
     def tree(self, style: str) -> list[str]:
         """The tree from init, read from each task's ``children`` list."""
-        return render_quiz_tree(self.k.init_task, self.label, lambda t: list(t.children) if isinstance(t, Task) else [],
-                           style)
+        return render_quiz_tree(self.k.init_task, self.label, self.children_of, style)
+
+    @staticmethod
+    def children_of(node: object) -> list[object]:
+        """A task's ``children`` list, in the kernel's order (the newest, and the latest adopted, last)."""
+        return list(node.children) if isinstance(node, Task) else []
 
     def waiters(self) -> list[str]:
         """Named running tasks with a zombie child, in task-list order."""
