@@ -103,11 +103,12 @@ def test_handle_signal_decides_the_interrupted_call(k, code, flags, after):
     assert t.sigframes[-1].ksig is ksig
 
 
-def test_without_a_driver_an_sa_restart_handler_still_ends_the_call_with_eintr(k):
-    """The interim rule for tasks without user_handlers (arch/x86/kernel/signal.py): EINTR, as before."""
+def test_without_a_driver_an_sa_restart_handler_restarts_the_call_as_with_one(k):
+    """handle_signal's decision does not depend on who runs the handler (arch/x86/kernel/signal.c:726-729)."""
     t = fork_child(k)
+    assert not t.user_handlers
     ksig = KSignal(SigAction(HANDLER, SA_RESTART), SigQueue(SIGUSR1), SIGUSR1)
-    assert handle_signal(k, t, ksig, ERESTARTSYS) == errno.EINTR
+    assert handle_signal(k, t, ksig, ERESTARTSYS) == 0
     assert handle_signal(k, t, ksig, ERESTARTNOINTR) == 0
 
 
@@ -162,8 +163,6 @@ def test_the_restarted_wait_reaps_a_child_that_exited_while_the_handler_ran(k):
     k.check_invariants()
 
 
-@pytest.mark.xfail(strict=True, reason="the interim rule: a task without user_handlers gets EINTR after an SA_RESTART "
-                   "handler until the program runner takes its frames over (arch/x86/kernel/signal.py)")
 def test_without_a_driver_the_wait_restarts_in_the_kernel_after_the_handler_returned(k):
     """Once no driver runs handlers late, a task without one restarts in the kernel: its handlers return at once."""
     p = fork_child(k)

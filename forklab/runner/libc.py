@@ -32,7 +32,7 @@ from forklab import uapi
 from forklab.errors import Unmodelled
 from forklab.include.linux.sched import SigAction, Task
 from forklab.runner.errors import ExecDone
-from forklab.runner.process import Handler, Image, Proc
+from forklab.runner.process import RESTARTED, Handler, Image, Proc
 from forklab.syscalls import Kernel
 from forklab.uapi import (
     CLONE_CHILD_CLEARTID,
@@ -140,9 +140,11 @@ class Libc:
             if rec[3]:
                 raise copy.copy(rec[2])
             value: T = rec[2]
-            return value
-        result: T = p.call(name, args, fn)
-        return result
+        else:
+            value = p.call(name, args, fn)
+        if value is RESTARTED:  # the kernel restarts the call after its handlers ran: the task issues it again
+            return self._call(name, fn, *args)
+        return value
 
     def _input(self, name: str, fn: Callable[[], T], *args: Any) -> T:
         """A value from outside the program (a clock, random bytes), recorded so that replays see it again."""
@@ -517,6 +519,10 @@ class Libc:
     def pidfd_send_signal(self, pidfd: int, sig: int, siginfo: uapi.SigInfo | None = None, flags: int = 0) -> None:
         """``signal.pidfd_send_signal``."""
         self._call("pidfd_send_signal", Kernel.pidfd_send_signal, pidfd, sig, siginfo, flags)
+
+    def rt_sigreturn(self) -> None:
+        """rt_sigreturn(2), as glibc's __restore_rt makes it when a handler returns: pop the innermost frame."""
+        self._call("rt_sigreturn", Kernel.rt_sigreturn)
 
     def signal(self, sig: int, handler: Handler | int) -> Handler | int:
         """``signal.signal``: install ``handler`` (a callable ``handler(signum, frame)``, SIG_DFL or SIG_IGN) with

@@ -17,7 +17,17 @@ mode, as ``(sig, handler address)`` pairs in the order they ran. A replayed call
 from its record in name or arguments is a ``ReplayDivergence``.
 
 Calls made live go through ``Proc.live``: a choice point, the Kernel method (re-issued after
-the task slept and was woken, so it completes as one call), the handlers, then the record.
+the task slept and was woken, so it completes as one call), the record, then the handlers.
+
+Handlers run from the kernel's signal frames. Every task of the program has
+``Task.user_handlers``: the exit work leaves the frames it set up on ``task.sigframes``, and the
+runner runs the innermost frame's Python handler, then makes the rt_sigreturn syscall, which
+pops the frame, restores the mask and may deliver the next signal; until the frames the call
+added are gone. An interrupted call that the kernel restarts (SA_RESTART, ERESTARTNOINTR)
+comes back with the task running and new frames: its record holds ``RESTARTED`` as the value,
+the handlers run, and the call is issued again, as the rewound ``regs->ip`` makes the task
+do. A replay follows the same records: the handlers, their calls and rt_sigreturns, then the
+restarted call.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from forklab.errors import Blocked, InternalError, KernelError, KernelPanic, Segfault, TaskKilled, Unmodelled
-from forklab.include.linux.sched import PF, Task, TaskState
+from forklab.include.linux.sched import PF, RtSigframe, Task, TaskState
 from forklab.runner.errors import ExecDone, ProcessEnded, ReplayDivergence
 from forklab.runner.program import Program
 
@@ -40,6 +50,7 @@ Record = tuple[str, tuple[Any, ...], Any, bool, Deliveries]
 Handler = Callable[[int, object], object]
 KernelCall = Callable[..., Any]
 
+RESTARTED = object()  # a record's value: the kernel restarts the call after its handlers (module docstring)
 HANDLER_BASE = 0x401000  # where the runner "places" Python signal handlers in each image's text
 HANDLER_STEP = 0x10
 EMPTY: list[Record] = []
@@ -116,6 +127,7 @@ class Proc:
     def __init__(self, runner: Runner, task: Task, image: Image, direct: Callable[[], object] | None) -> None:
         self.runner = runner
         self.task = task
+        task.user_handlers = True  # the runner runs its handlers and their rt_sigreturn (module docstring)
         self.image = image
         self.direct = direct
         self.glet: Any = None
@@ -188,7 +200,7 @@ class Proc:
             self.run_handlers(rec[4])
         if rec[3]:
             raise copy.copy(rec[2])
-        return rec[2]
+        return rec[2]  # RESTARTED: Libc._call issues the call again
 
     def _fork_point(self, name: str, args: tuple[Any, ...]) -> Any:
         """The call that created this task: it must be the parent's; here fork returns 0 and the task goes live."""
@@ -224,17 +236,23 @@ class Proc:
         runner.in_user = True
         if raised:
             raise value
-        return value
+        return value  # RESTARTED: Libc._call issues the call again
 
     def _enter(self, fn: KernelCall, args: tuple[Any, ...]) -> tuple[Any, bool, Deliveries]:
-        """Run ``fn(kernel, task, *args)``; park while it sleeps; return (value or error, raised, deliveries)."""
+        """Run ``fn(kernel, task, *args)``; park while it sleeps; return (value or error, raised, deliveries).
+
+        The value is ``RESTARTED`` when the kernel restarts the call after the handlers it set up.
+        """
         k = self.runner.kernel
-        seen = len(k.signals_delivered)
+        before = self.task.sigframes
         while True:
             try:
                 value, raised = fn(k, self.task, *args), False
                 break
             except Blocked:
+                if self.task.state == TaskState.TASK_RUNNING and _new_frames(before, self.task.sigframes):
+                    value, raised = RESTARTED, False
+                    break
                 self.runner.park(self)
             except TaskKilled:
                 self.die()
@@ -254,19 +272,9 @@ class Proc:
             except (ImportError, AttributeError) as e:
                 raise self.runner.fail(Unmodelled(f"{getattr(fn, '__name__', fn)}: the model kernel cannot run "
                                                   f"this call yet ({type(e).__name__}: {e})")) from None
-        deliveries = self._deliveries(seen) if len(k.signals_delivered) != seen else ()
+        added = _new_frames(before, self.task.sigframes)
+        deliveries = tuple((f.ksig.sig, f.ksig.ka.sa_handler) for f in reversed(added)) if added else ()
         return value, raised, deliveries
-
-    def _deliveries(self, seen: int) -> Deliveries:
-        """The handlers the kernel set up for this task since ``seen``, in the order they run.
-
-        Each delivery sets up a handler frame on top of the previous one, so the last one set
-        up runs first (arch/x86/kernel/signal.c: handle_signal per signal, exit_to_usermode_loop).
-        """
-        pid = self.task.pid
-        found = [(sig, int(how.split()[1], 16)) for tid, sig, how in self.runner.kernel.signals_delivered[seen:]
-                 if tid == pid and how.startswith("handler ")]
-        return tuple(reversed(found))
 
     def _after_call(self) -> None:
         """After the kernel returned: end this task if it exited, wait if it sleeps (vfork parent) or is stopped."""
@@ -277,14 +285,16 @@ class Proc:
             self.runner.park(self)
 
     def run_handlers(self, deliveries: Deliveries) -> None:
-        """Run the Python handlers of ``deliveries`` as ``handler(signum, None)``, like Python's signal module."""
-        self.runner.in_user = True
+        """Run the Python handlers of ``deliveries``, innermost frame first, as ``handler(signum, None)`` like Python's
+        signal module; each returns through the rt_sigreturn syscall, as glibc's restorer makes it."""
         for sig, addr in deliveries:
+            self.runner.in_user = True
             handler = self.image.handlers.get(addr)
             if handler is None:
                 raise self.runner.fail(InternalError(f"task {self.task.pid}: no Python handler at {addr:#x} for "
                                                      f"signal {sig}"))
             handler(sig, None)
+            self.runner.libc.rt_sigreturn()
 
     def die(self) -> None:
         """This task has exited: unwind its Python stack; every later call raises ProcessEnded again."""
@@ -306,6 +316,16 @@ class Proc:
     def describe(self) -> str:
         """``pid N (comm)`` for messages."""
         return f"pid {self.task.pid} ({self.task.comm})"
+
+
+def _new_frames(before: tuple[RtSigframe, ...], after: tuple[RtSigframe, ...]) -> tuple[RtSigframe, ...]:
+    """The signal frames a call set up: ``after`` past what it shares with ``before`` (rt_sigreturn pops one)."""
+    n = 0
+    for old, new in zip(before, after, strict=False):
+        if old is not new:
+            break
+        n += 1
+    return after[n:]
 
 
 def user_error(e: KernelError) -> OSError:

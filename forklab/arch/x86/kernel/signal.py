@@ -21,12 +21,11 @@ EINTR or the syscall number, which no later ``do_signal`` of the same exit takes
 code. A task that stopped in ``get_signal`` leaves the error undecided (the kernel sleeps inside
 get_signal and decides once woken); the entry code then leaves the call to be issued again.
 
-Interim deviation: the kernel restarts an ERESTARTSYS call after an SA_RESTART handler has run
-(the handler runs at the rewound regs->ip). For a task whose handler code a driver runs
-(``Task.user_handlers``) the entry code leaves that restart to the driver, after the handler.
-A task without that flag -- driven by kernel calls alone, or by the program runner until it
-takes the frames over -- gets EINTR as before: its driver runs handler code only after a call
-has returned, so a restart made in the kernel would sleep before the handler ran.
+The kernel restarts an ERESTARTSYS call after an SA_RESTART handler has run (the handler runs
+at the rewound regs->ip). For a task whose handler code a driver runs (``Task.user_handlers``,
+every task of the program runner) the entry code leaves that restart to the driver, after the
+handler and its rt_sigreturn. A task driven by kernel calls alone has handlers that return at
+once, so the entry code restarts its call in the kernel.
 
 The frame. The model has no user stack, so ``setup_rt_frame`` records the frame as an
 ``RtSigframe`` on ``task.sigframes``: the signal with its siginfo and action, and the blocked
@@ -72,8 +71,8 @@ def handle_signal(k: KernelState, task: Task, ksig: KSignal, error: int = 0) -> 
     error from here on: EINTR, 0 when it restarts, else ``error`` (arch/x86/kernel/signal.c:708-766)."""
     if error in (ERESTART_RESTARTBLOCK, ERESTARTNOHAND):
         error = errno.EINTR
-    elif error == ERESTARTSYS:  # SA_RESTART restarts only a task whose driver runs the handler first (docstring)
-        error = 0 if ksig.ka.sa_flags & SA_RESTART and task.user_handlers else errno.EINTR
+    elif error == ERESTARTSYS:
+        error = 0 if ksig.ka.sa_flags & SA_RESTART else errno.EINTR
     elif error == ERESTARTNOINTR:
         error = 0
     setup_rt_frame(k, task, ksig)
