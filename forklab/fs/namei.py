@@ -23,6 +23,7 @@ from forklab.fs.file_table import alloc_empty_file, fput
 from forklab.fs.fs_struct import current_umask
 from forklab.fs.inode import inode_owner_or_capable
 from forklab.fs.namespace import current_mnt_root
+from forklab.fs.proc.root import proc_names_of, proc_openat
 from forklab.fs.vfs import PATH_MAX, dirname, join
 from forklab.include.linux.dcache import is_dir, is_reg
 from forklab.include.linux.fs import MAY_WRITE
@@ -192,6 +193,10 @@ def path_openat(k: KernelState, t: Task, dfd: int, name: str, open_flag: int, ac
     f = alloc_empty_file(k, open_flag)
     try:
         root, start = path_init(k, t, dfd, name)
+        proc_names = proc_names_of(k, root, start, name)
+        if proc_names is not None:  # below /proc: procfs's lookups, on the model's state (fs/proc/root.py)
+            proc_openat(k, t, root, proc_names, name.endswith("/"), f, open_flag, acc_mode, mode)
+            return f
         cur, last, trailing = k.vfs.walk(root, start, name)
         if open_flag & O_PATH:
             do_o_path(k, t, root, cur, last, trailing, f, open_flag)
