@@ -400,3 +400,27 @@ def test_doc_pictures_are_written(tmp_path: Path) -> None:
     for p in written:
         if p.suffix == ".svg":
             ET.fromstring(p.read_bytes())
+
+
+def test_a_zombie_points_only_at_what_it_still_holds() -> None:
+    k = Kernel()
+    init = k.init_task
+    child = k.find_task(k.fork(init))
+    k.exit(child, 7)
+    graph = sharing_graph(k, every_holder(k))
+    assert_counts_are_edges(graph)
+    for tn in graph.tasks:
+        held = [f for f, _kind in sharing.TASK_POINTERS if getattr(tn.task, f) is not None]
+        assert [e.field for e in graph.edges if e.src == tn.name] == held
+        for e in graph.edges:
+            if e.src == tn.name:
+                assert graph.node_of(getattr(tn.task, e.field)).name == e.dst
+    zombie = [e.field for e in graph.edges if e.src == f"task {child.pid}"]
+    assert "mm" not in zombie and "signal" in zombie and child.mm is None
+
+
+@needs_dot
+def test_png_by_suffix(tmp_path: Path) -> None:
+    out = tmp_path / "cow.png"
+    assert cowmap_main(["-o", str(out)]) == 0 and sharing_main(["-o", str(tmp_path / "s.png")]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" == (tmp_path / "s.png").read_bytes()[:8]
