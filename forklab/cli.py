@@ -404,7 +404,7 @@ class _QuizCommand(TyperCommand):
             _fail(e.format_message(), "quiz")
 
 
-@app.command("quiz", help=QUIZ_HELP, cls=_QuizCommand)
+@app.command("quiz", help=QUIZ_HELP, cls=_QuizCommand, context_settings={"help_option_names": ["-h", "--help"]})
 def quiz_cmd(
     ostep: bool = typer.Option(False, "--ostep", help="fork.py's model and output, byte for byte"),
     seed: str = typer.Option("-1", "-s", "--seed", metavar="INT", help="the random seed"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import random
 import shutil
 import subprocess
 import sys
@@ -92,6 +94,30 @@ def test_ostep_mode_reproduces_fork_py(path: Path) -> None:
 def asked(stdout: str) -> list[str]:
     """The actions a quiz asks about; whether an exit fails under -L is part of the answer, not the question."""
     return [ln.split(" (failed: has children)")[0] for ln in stdout.splitlines() if ln.startswith("Action")]
+
+
+def fork_py_grid(n: int) -> list[list[str]]:
+    """``n`` seeded argv combinations over every fork.py option, the same ones each run."""
+    rng = random.Random(2026)
+    out = []
+    for i in range(n):
+        argv = ["-s", str(rng.randrange(1000)), "-a", str(rng.randrange(25)), "-f", rng.choice(["0.2", "0.5", "0.7", "1"])]
+        argv += [flag for flag in ("-t", "-F", "-L", "-R", "-c") if rng.random() < 0.5]
+        argv += ["-P", PRINT_STYLES[i % len(PRINT_STYLES)]]
+        out.append(argv)
+    return out
+
+
+def test_ostep_mode_against_a_live_fork_py() -> None:
+    """With FORKLAB_FORK_PY naming a copy of OSTEP's fork.py, 200 more seeded combinations match it byte for byte."""
+    script = os.environ.get("FORKLAB_FORK_PY", "")
+    if not script or not Path(script).is_file():
+        pytest.skip("set FORKLAB_FORK_PY to OSTEP's cpu-api/fork.py to compare with it live")
+    for argv in fork_py_grid(200):
+        real = subprocess.run([sys.executable, script, *argv], capture_output=True, check=False)
+        assert real.returncode == 0, argv
+        ours = run_quiz("--ostep", *argv)
+        assert ours.stdout_bytes == real.stdout, argv
 
 
 def test_linux_mode_draws_fork_py_actions() -> None:
@@ -511,5 +537,6 @@ def test_any_action_string_runs_or_is_one_quiz_error(text: str, mode: str, leaf:
 def test_help_documents_the_zombie_marker_and_cli_stays_lazy() -> None:
     result = run_quiz("--help")
     assert result.exit_code == 0 and "<defunct>" in result.stdout
+    assert run_quiz("-h").stdout == result.stdout  # fork.py's -h
     code = "import sys, forklab.cli; sys.exit('forklab.quiz' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
