@@ -200,6 +200,7 @@ def classify_page(addr: int, now: tuple[int, int], then: tuple[int, int], shared
 def _page_state(addr: int, present: tuple[bool, bool], pfns: tuple[int | None, int | None],
                 writable: tuple[bool, bool], fork_pfn: int | None, shared_mapping: bool,
                 pids: tuple[int, int]) -> tuple[PageState, tuple[int, ...]]:
+    """The state of a page and the pids that acted, from the facts ``classify_page`` read."""
     if not any(present):
         return PageState.ABSENT, ()
     if all(present) and pfns[0] == pfns[1]:
@@ -246,6 +247,7 @@ def cow_map(baseline: ForkBaseline, max_region_pages: int = MAX_REGION_PAGES) ->
 
 
 def _counts_line(counts: dict[PageState, int]) -> Text:
+    """The counts of the states present, as styled ``  S 3  C 1`` text."""
     line = Text()
     for state, n in counts.items():
         if n:
@@ -256,6 +258,7 @@ def _counts_line(counts: dict[PageState, int]) -> Text:
 
 
 def _region_title(region: CowRegion) -> str:
+    """``start-end perms  N pages`` for a region."""
     return f"{region.start:#x}-{region.end:#x} {region.perms}  {len(region.pages)} pages"
 
 
@@ -323,6 +326,7 @@ def cow_grid_text(m: CowMap, pages: bool = False, width: int = TEXT_WIDTH) -> st
 
 
 def _cell_tooltip(page: CowPage, pids: tuple[int, int]) -> str:
+    """A page cell's tooltip: its address, state and each task's pfn and write bit."""
     sides = ", ".join(f"pid {pid}: " + ("-" if pfn is None else f"pfn {pfn}{' (writable)' if w else ''}")
                       for pid, pfn, w in zip(pids, page.pfns, page.writable, strict=True))
     return f"{page.addr:#x} {page.state.value}; {sides}"
@@ -362,6 +366,7 @@ def _region_caption(region: CowRegion) -> str:
 
 
 def _legend_html(m: CowMap) -> str:
+    """The legend as an HTML-like label: symbol, page count and meaning of each state."""
     counts = m.counts()
     rows = [f'<TR><TD BGCOLOR="{colour}" WIDTH="18">{html_escape(symbol)}</TD>'
             f'<TD ALIGN="RIGHT">{counts[state]}</TD><TD ALIGN="LEFT">{html_escape(text)}</TD></TR>'
@@ -410,6 +415,7 @@ def cowmap_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cowmap_main(args: argparse.Namespace) -> int:
+    """Build the scenario's map and print it or write it to ``args.output``."""
     scenario = build_picture_scenario(args.scenario)
     if scenario.cow is None:
         raise ValueError(f"scenario {args.scenario!r} has no fork to map")

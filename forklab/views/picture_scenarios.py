@@ -156,6 +156,7 @@ class _OneLineParser(argparse.ArgumentParser):
     """An argparse parser whose usage errors are one line on stderr and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message`` on one line and exit with status 2."""
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

@@ -174,6 +174,7 @@ class _Builder:
     """Names objects by kind in order of first appearance and records every pointer once."""
 
     def __init__(self) -> None:
+        """An empty graph, no object named yet."""
         self.graph = SharingGraph()
         self._by_identity: dict[int, SharedObject] = {}  # keyed by id() to test identity; never shown
         self._serial: dict[str, int] = {}
@@ -248,6 +249,7 @@ def _shared_by(graph: SharingGraph, name: str) -> int:
 
 
 def _object_dot(graph: SharingGraph, node: SharedObject) -> str:
+    """One object's DOT node: its name, counts and detail, coloured by kind."""
     colour = KIND_COLOURS.get(node.kind, NAMESPACE_COLOUR)
     label = "\n".join(x for x in (node.name, node.counts_text(), node.detail) if x)
     width = "2" if _shared_by(graph, node.name) > 1 else "1"
@@ -333,6 +335,7 @@ def sharing_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sharing_run(args: argparse.Namespace) -> int:
+    """Build the scenario's diagram and print it or write it to ``args.output``."""
     scenario = build_picture_scenario(args.scenario)
     graph = sharing_graph(scenario.kernel, scenario.tasks)
     title = f"forklab: {scenario.summary}"
