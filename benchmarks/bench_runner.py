@@ -21,6 +21,7 @@ Run: ``./scripts/bench runner`` (or ``.venv/bin/python benchmarks/bench_runner.p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import subprocess
 import sys
@@ -30,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Sample, build, int_list, positive_int, record, run_real  # noqa: E402
+from harness import Sample, build, int_list, positive_int, record, run_real
 
-import forklab  # noqa: E402
-from forklab import Kernel  # noqa: E402
+import forklab
+from forklab import Kernel
 
 C_SOURCE = r"""
 #define _GNU_SOURCE
@@ -185,10 +186,8 @@ def bench_memory(m: int, exe: Path | None) -> None:
     for _ in range(m):
         child = k.find_task(k.fork(parent))
         k.close(child, w)
-        try:
+        with contextlib.suppress(forklab.Blocked):
             k.read(child, r, 1)
-        except forklab.Blocked:
-            pass
     kernel_bytes = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     extra = (runner_bytes - kernel_bytes) / m / 1024
