@@ -16,6 +16,8 @@ Loaded by mkdocs.yml as a hook file and, for docstrings, as a griffe extension
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -174,6 +176,8 @@ def module_pages(package: Path = PACKAGE) -> list[ModulePage]:
         if is_init and not _has_code(file):
             continue
         target = rel.parent if is_init else rel.with_suffix("")
+        if not target.parts:
+            continue  # the package itself: its page is the hand-written Public API page
         dotted = ".".join(("forklab", *target.parts))
         kernel = bool(target.parts) and target.parts[0] in KERNEL_DIRS and not is_init
         if kernel:
@@ -182,7 +186,7 @@ def module_pages(package: Path = PACKAGE) -> list[ModulePage]:
         else:
             title = dotted
             section = "forklab's own tools"
-        path = f"{REFERENCE}/{'/'.join(target.parts) or 'forklab'}{'/index' if is_init and target.parts else ''}.md"
+        path = f"{REFERENCE}/{'/'.join(target.parts)}{'/index' if is_init else ''}.md"
         pages.append(ModulePage(dotted, path, title, section, kernel))
     return pages
 
@@ -263,6 +267,53 @@ def on_files(files: Any, config: Any, **kwargs: Any) -> Any:
     return files
 
 
-def on_page_markdown(markdown: str, **kwargs: Any) -> str:
-    """Citations in the hand-written pages link to Elixir too."""
-    return link_citations(markdown)
+_NAME_SPAN = re.compile(r"(?<![\[`])`(forklab(?:\.\w+)+)`(?![\]`])")
+
+
+def link_names(markdown: str, from_page: str, modules: dict[str, str]) -> str:
+    """Each code span that is a dotted forklab name links to its reference entry, outside code blocks.
+
+    A module links to its page (``modules``: dotted name -> page path), anything else is an
+    autorefs cross-reference, which ``mkdocs build --strict`` fails on when it does not exist.
+    """
+    depth = PurePosixPath(from_page).parent
+
+    def one(m: re.Match[str]) -> str:
+        name = m[1]
+        if name in modules:
+            rel = PurePosixPath(*[".."] * len(depth.parts), modules[name]) if depth.parts else modules[name]
+            return f"[`{name}`]({rel})"
+        home = defined_as(name)
+        return f"[`{name}`][{home}]" if home else m[0]
+
+    return _outside_code_blocks(markdown, lambda text: _NAME_SPAN.sub(one, text))
+
+
+def defined_as(dotted: str) -> str | None:
+    """Where the function or class ``forklab.a.b`` names is defined (``forklab.Kernel`` -> ``forklab.syscalls.Kernel``).
+
+    None when the name does not resolve, or names no function or class: such a span stays plain.
+    """
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[cut:]:
+                obj = getattr(obj, name)
+        except AttributeError:
+            return None
+        if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+            return None
+        return f"{obj.__module__}.{obj.__qualname__}"
+    return None
+
+
+def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
+    """In the hand-written pages, citations link to Elixir and forklab names to the API reference."""
+    if page.file.src_uri.startswith(f"{REFERENCE}/"):
+        return link_citations(markdown)
+    modules = {p.module: p.path for p in module_pages()} | {"forklab": f"{REFERENCE}/index.md"}
+    return link_names(link_citations(markdown), page.file.src_uri, modules)
