@@ -24,7 +24,7 @@ def at_step(k: Kernel, kind: str, action: Callable[[], None]) -> None:
 
     def listener(event: TraceEvent) -> None:
         nonlocal fired
-        if event.kind == kind and not fired:
+        if event.ph == "i" and event.kind == kind and not fired:  # a decision, not the call entry
             fired = True
             action()
 

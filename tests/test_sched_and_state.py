@@ -66,7 +66,7 @@ def test_child_is_task_new_until_wake_up_new_task_then_runs_on_a_runqueue() -> N
     seen: list[TaskState] = []
 
     def during(event: TraceEvent) -> None:
-        if event.kind == "copy_process":  # published, not yet woken
+        if event.ph == "i" and event.kind == "copy_process":  # the decision: published, not yet woken
             seen.append(k.find_task(2).state)
 
     k.listeners.append(during)

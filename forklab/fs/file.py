@@ -42,6 +42,7 @@ from forklab.include.linux.fdtable import (
 from forklab.include.linux.fs import get_file
 from forklab.include.linux.log2 import roundup_pow_of_two
 from forklab.include.linux.types import U32
+from forklab.trace import traced
 from forklab.uapi import O_CLOEXEC, RLIMIT_NOFILE
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ def count_open_files(fdt: Fdtable) -> int:
     return ((max(words) if words else 0) + 1) * BITS_PER_LONG
 
 
+@traced
 def dup_fd(k: KernelState, oldf: FilesStruct) -> FilesStruct:
     """Copy a files_struct for fork/unshare: open and cloexec bits, a ref per file (fs/file.c:272-366).
 
@@ -164,7 +166,8 @@ def dup_fd(k: KernelState, oldf: FilesStruct) -> FilesStruct:
             new_fdt.open_fds.discard(fd)  # __clear_open_fd: a sibling thread is mid-open (fs/file.c:349)
         new_fdt.fd[fd] = f
     newf = FilesStruct(count=1, fdt=new_fdt, next_fd=0)
-    k.trace("dup_fd", "fs/file.c:272", f"{len(new_fdt.open_fds)} fds copied, max_fds {new_fdt.max_fds}")
+    if k.listeners:
+        k.trace("dup_fd", "fs/file.c:272", f"{len(new_fdt.open_fds)} fds copied, max_fds {new_fdt.max_fds}")
     return newf
 
 
@@ -208,6 +211,7 @@ def reset_files_struct(k: KernelState, t: Task, files: FilesStruct) -> None:
         put_files_struct(k, old)
 
 
+@traced
 def exit_files(k: KernelState, tsk: Task) -> None:
     """Detach the task's files_struct and drop it (fs/file.c:437-447)."""
     files = tsk.files
@@ -317,7 +321,8 @@ def do_close_on_exec(k: KernelState, files: FilesStruct) -> None:
         fdt.fd[fd] = None
         __put_unused_fd(files, fd)
         filp_close(k, file, files)
-        k.trace("do_close_on_exec", "fs/file.c:704", f"fd {fd} closed")
+        if k.listeners:
+            k.trace("do_close_on_exec", "fs/file.c:704", f"fd {fd} closed")
 
 
 def fdget(t: Task, fd: int) -> File | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, kerr
 from forklab.include.linux.fs_struct import FsStruct, Path
+from forklab.trace import traced
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
@@ -38,6 +39,7 @@ def free_fs_struct(fs: FsStruct) -> None:
     fs.users = 0
 
 
+@traced
 def exit_fs(k: KernelState, tsk: Task) -> None:
     """Detach the task's fs_struct; the last user frees it (fs/fs_struct.c:95-110)."""
     fs = tsk.fs
@@ -50,6 +52,7 @@ def exit_fs(k: KernelState, tsk: Task) -> None:
             free_fs_struct(fs)
 
 
+@traced
 def copy_fs_struct(k: KernelState, old: FsStruct) -> FsStruct:
     """A private copy with users 1, in_exec 0, same umask, root and pwd; ENOMEM (fs/fs_struct.c:112-131)."""
     if k.fault.should_fail("copy_fs_struct:kmem_cache_alloc"):

@@ -17,6 +17,7 @@ from forklab.include.linux.cred import Cred
 from forklab.include.linux.sched import Task
 from forklab.kernel.user import free_uid
 from forklab.kernel.user_namespace import create_user_ns, get_user_ns, put_user_ns
+from forklab.trace import traced
 from forklab.uapi import CLONE_NEWUSER, CLONE_THREAD
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def abort_creds(k: KernelState, new: Cred) -> None:
     put_cred(k, new)
 
 
+@traced
 def copy_creds(k: KernelState, p: Task, clone_flags: int) -> None:
     """Give the child its creds: shared for a thread, else a fresh copy (kernel/cred.c:330-393)."""
     parent_cred = p.cred  # dup_task_struct copied the pointer without a reference
@@ -64,7 +66,8 @@ def copy_creds(k: KernelState, p: Task, clone_flags: int) -> None:
         p.real_cred = get_cred(parent_cred)
         get_cred(parent_cred)
         parent_cred.user.processes += 1
-        k.trace("copy_creds", "kernel/cred.c:339", "thread shares the parent's creds")
+        if k.listeners:
+            k.trace("copy_creds", "kernel/cred.c:339", "thread shares the parent's creds")
         return
     new = prepare_creds(k, p)
     if clone_flags & CLONE_NEWUSER:
@@ -79,10 +82,12 @@ def copy_creds(k: KernelState, p: Task, clone_flags: int) -> None:
     assert new.user is not None
     new.user.processes += 1
     p.cred = p.real_cred = get_cred(new)
-    k.trace("copy_creds", "kernel/cred.c:384", f"new creds uid {new.uid} euid {new.euid}"
-            + (f" in user ns level {new.user_ns.level}" if new.user_ns is not None else ""))
+    if k.listeners:
+        k.trace("copy_creds", "kernel/cred.c:384", f"new creds uid {new.uid} euid {new.euid}"
+                + (f" in user ns level {new.user_ns.level}" if new.user_ns is not None else ""))
 
 
+@traced
 def exit_creds(k: KernelState, tsk: Task) -> None:
     """Drop a task's two cred references (kernel/cred.c:160-177)."""
     cred, real = tsk.cred, tsk.real_cred

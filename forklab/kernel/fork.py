@@ -119,6 +119,7 @@ from forklab.mm.mmap import exit_mmap, vm_stat_account
 from forklab.mm.rmap import anon_vma_fork, anon_vma_prepare
 from forklab.mm.uaccess import copy_from_user, copy_struct_from_user, put_user_int
 from forklab.security.security import security_vm_enough_memory_mm
+from forklab.trace import Value, register_arg_format, register_type_format, traced
 from forklab.uapi import (
     CAP_SYS_ADMIN,
     CAP_SYS_RESOURCE,
@@ -161,6 +162,7 @@ from forklab.uapi import (
     PTRACE_EVENT_VFORK_DONE,
     RLIMIT_NPROC,
     SIGCHLD,
+    SIGNAL_NAMES,
     SS_DISABLE,
     CloneArgs,
     clone_flags_str,
@@ -178,16 +180,19 @@ CLONE_LEGACY_FLAGS = 0xFFFFFFFF  # include/linux/sched/task.h:18
 # --- the syscalls -----------------------------------------------------------------------
 
 
+@traced
 def sys_fork(k: KernelState, current: Task) -> int:
     """fork(2): no flags, SIGCHLD at exit (kernel/fork.c:2520-2534)."""
     return _do_fork(k, current, KernelCloneArgs(exit_signal=SIGCHLD))
 
 
+@traced
 def sys_vfork(k: KernelState, current: Task) -> int:
     """vfork(2): CLONE_VFORK|CLONE_VM, SIGCHLD at exit (kernel/fork.c:2536-2546)."""
     return _do_fork(k, current, KernelCloneArgs(flags=CLONE_VFORK | CLONE_VM, exit_signal=SIGCHLD))
 
 
+@traced
 def sys_clone(k: KernelState, current: Task, clone_flags: int, newsp: int, parent_tidptr: int,
               child_tidptr: int, tls: int) -> int:
     """clone(2) in x86-64 argument order; 5.6.14 keeps only the low 32 flag bits (kernel/fork.c:2566-2587)."""
@@ -214,6 +219,7 @@ def legacy_clone_args_valid(kargs: KernelCloneArgs) -> None:
                    "kernel/fork.c:2474")
 
 
+@traced
 def sys_clone3(k: KernelState, current: Task, uargs: CloneArgs | int, size: int) -> int:
     """clone3(2): copy and validate ``struct clone_args``, then fork (kernel/fork.c:2722-2739)."""
     kargs = copy_clone_args_from_user(k, current, uargs, size)
@@ -221,6 +227,7 @@ def sys_clone3(k: KernelState, current: Task, uargs: CloneArgs | int, size: int)
     return _do_fork(k, current, kargs)
 
 
+@traced
 def copy_clone_args_from_user(k: KernelState, current: Task, uargs: CloneArgs | int, usize: int) -> KernelCloneArgs:
     """Read ``struct clone_args`` of ``usize`` bytes and check its fields (kernel/fork.c:2600-2654)."""
 
@@ -280,6 +287,7 @@ def clone3_stack_valid(kargs: KernelCloneArgs) -> bool:
     return True
 
 
+@traced
 def clone3_args_valid(k: KernelState, current: Task, kargs: KernelCloneArgs) -> None:
     """The clone3-only flag rules, all EINVAL (kernel/fork.c:2684-2709)."""
     known = CLONE_LEGACY_FLAGS | CLONE_CLEAR_SIGHAND | (CLONE_INTO_CGROUP if k.has("clone_into_cgroup") else 0)
@@ -301,9 +309,37 @@ def clone3_args_valid(k: KernelState, current: Task, kargs: KernelCloneArgs) -> 
                    "kernel/fork.c:2705")
 
 
+# --- how the trace shows clone arguments ---------------------------------------------------
+
+
+def signal_label(sig: int) -> str:
+    """A signal number as its name (``SIGCHLD``), 0 as ``0``."""
+    return SIGNAL_NAMES.get(sig, str(sig))
+
+
+def kernel_clone_args_label(args: KernelCloneArgs) -> Value:
+    """A struct kernel_clone_args for the trace: flags by name, then each field that is set, in struct order."""
+    out: list[tuple[str, Value]] = [("flags", clone_flags_str(args.flags))]
+    for name in ("pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size", "tls"):
+        value = getattr(args, name)
+        if value:
+            out.append((name, signal_label(value) if name == "exit_signal" else value))
+    if args.set_tid:
+        out.append(("set_tid", tuple(args.set_tid)))
+    return tuple(out)
+
+
+for _name in ("clone_flags", "unshare_flags"):
+    register_arg_format(_name, clone_flags_str)
+for _name in ("sig", "exit_signal", "signr"):
+    register_arg_format(_name, signal_label)
+register_type_format(KernelCloneArgs, kernel_clone_args_label)
+
+
 # --- _do_fork -----------------------------------------------------------------------------
 
 
+@traced
 def _do_fork(k: KernelState, current: Task, args: KernelCloneArgs) -> int:
     """Create the child, write PARENT_SETTID, wake it, report to a tracer, wait for vfork (kernel/fork.c:2403-2467)."""
 
@@ -337,12 +373,15 @@ def _do_fork(k: KernelState, current: Task, args: KernelCloneArgs) -> int:
     if clone_flags & CLONE_VFORK:
         wait_for_vfork_done(k, current, p)
     if k.has("kernel_clone_name"):
-        k.trace("kernel_clone", "kernel/fork.c:kernel_clone (5.10)", f"returns {nr}")
+        if k.listeners:
+            k.trace("kernel_clone", "kernel/fork.c:kernel_clone (5.10)", f"returns {nr}")
     else:
-        k.trace("_do_fork", "kernel/fork.c:2466", f"returns {nr}")
+        if k.listeners:
+            k.trace("_do_fork", "kernel/fork.c:2466", f"returns {nr}")
     return nr
 
 
+@traced
 def wait_for_vfork_done(k: KernelState, current: Task, child: Task) -> None:
     """The vfork parent sleeps killably until the child execs or exits (kernel/fork.c:1255-1274).
 
@@ -355,13 +394,15 @@ def wait_for_vfork_done(k: KernelState, current: Task, child: Task) -> None:
     set_current_state_sleep(k, current, TaskState.TASK_KILLABLE, "vfork_done")
 
 
+@traced
 def mm_release(k: KernelState, tsk: Task) -> None:
     """Write 0 to clear_child_tid if the mm is shared, then release a vfork parent (kernel/fork.c:1289-1321)."""
 
     if tsk.clear_child_tid:
         if tsk.mm is not None and tsk.mm.mm_users > 1:
             put_user_int(k, tsk, tsk.clear_child_tid, 0)  # then FUTEX_WAKE; errors ignored
-            k.trace("clear_child_tid", "kernel/fork.c:1308", f"wrote 0 at {tsk.clear_child_tid:#x}", tid=tsk.pid)
+            if k.listeners:
+                k.trace("clear_child_tid", "kernel/fork.c:1308", f"wrote 0 at {tsk.clear_child_tid:#x}", tid=tsk.pid)
         tsk.clear_child_tid = 0
     if tsk.vfork_done is not None:
         complete_vfork_done(k, tsk)
@@ -384,10 +425,12 @@ def vfork_wait_killed(k: KernelState, parent: Task) -> None:
         if vfork is not None and parent in vfork.waiters:
             child.vfork_done = None
             child.usage -= 1  # put_task_struct
-            k.trace("wait_for_vfork_done", "kernel/fork.c:1266", f"killed: child {child.pid} forgets vfork_done",
-                    tid=parent.pid)
+            if k.listeners:
+                k.trace("wait_for_vfork_done", "kernel/fork.c:1266", f"killed: child {child.pid} forgets vfork_done",
+                        tid=parent.pid)
 
 
+@traced
 def complete_vfork_done(k: KernelState, tsk: Task) -> None:
     """The vfork child released its parent's mm: wake the parent (kernel/fork.c:1242-1253)."""
 
@@ -402,12 +445,14 @@ def complete_vfork_done(k: KernelState, tsk: Task) -> None:
         if ptrace_event_enabled(parent, PTRACE_EVENT_VFORK_DONE):
             assert tsk.thread_pid is not None
             ptrace_event_pid(k, parent, PTRACE_EVENT_VFORK_DONE, pid_vnr(parent, tsk.thread_pid))
-    k.trace("complete_vfork_done", "kernel/fork.c:1242", f"vfork parent of {tsk.pid} resumes", tid=tsk.pid)
+    if k.listeners:
+        k.trace("complete_vfork_done", "kernel/fork.c:1242", f"vfork parent of {tsk.pid} resumes", tid=tsk.pid)
 
 
 # --- copy_process ---------------------------------------------------------------------------
 
 
+@traced
 def copy_process_checks(k: KernelState, current: Task, clone_flags: int) -> None:
     """The eight up-front EINVAL checks of copy_process, in source order (kernel/fork.c:1841-1899)."""
     assert current.signal is not None and current.nsproxy is not None
@@ -464,6 +509,7 @@ class ForkFrame:
     pidfile: Pidfd | None = None
 
 
+@traced
 def copy_process(k: KernelState, current: Task, trace: int, args: KernelCloneArgs) -> Task:
     """Create a new task as a copy of ``current``; nothing is published unless every step succeeds (kernel/fork.c:1824-2362)."""
     clone_flags = args.flags
@@ -712,12 +758,14 @@ def _post_fork(k: KernelState, p: Task) -> None:
     """After the tasklist lock: cgroup_post_fork and the tracepoint (kernel/fork.c:2290-2296)."""
 
     cgroup_post_fork(p)
-    k.trace("copy_process", "kernel/fork.c:2296", f"task {p.pid} created (tgid {p.tgid}, parent {p.real_parent.pid if p.real_parent else 0})")
+    if k.listeners:
+        k.trace("copy_process", "kernel/fork.c:2296", f"task {p.pid} created (tgid {p.tgid}, parent {p.real_parent.pid if p.real_parent else 0})")
 
 
 # --- the helpers --------------------------------------------------------------------------
 
 
+@traced
 def dup_task_struct(k: KernelState, orig: Task) -> Task:
     """Allocate a task and stack and copy the parent's task_struct wholesale (kernel/fork.c:859-957)."""
     if k.fault.should_fail("dup_task_struct:alloc_task_struct_node"):
@@ -738,30 +786,36 @@ def dup_task_struct(k: KernelState, orig: Task) -> Task:
     tsk.fail_nth = 0
     tsk.waits_on = ""
     tsk.on_rq = 0
-    k.trace("dup_task_struct", "kernel/fork.c:859", f"copy of task {orig.pid}")
+    if k.listeners:
+        k.trace("dup_task_struct", "kernel/fork.c:859", f"copy of task {orig.pid}")
     return tsk
 
 
+@traced
 def free_task(k: KernelState, p: Task) -> None:
     """bad_fork_free: the half-built task dies unpublished (kernel/fork.c:2353-2356)."""
     p.state = TaskState.TASK_DEAD
 
 
+@traced
 def copy_sighand(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> None:
     """Share the handler table with CLONE_SIGHAND, else copy it; CLONE_CLEAR_SIGHAND resets it (kernel/fork.c:1502-1525)."""
     assert current.sighand is not None
     if clone_flags & CLONE_SIGHAND:
         current.sighand.count += 1
         tsk.sighand = current.sighand
-        k.trace("copy_sighand", "kernel/fork.c:1506", "shares the parent's handlers")
+        if k.listeners:
+            k.decide("kernel/fork.c:1506", f"CLONE_SIGHAND set: share the handlers (count {current.sighand.count - 1}"
+                     f"→{current.sighand.count})", ("count", current.sighand.count))
         return
     if k.fault.should_fail("copy_sighand:kmem_cache_alloc"):
         raise kerr(errno.ENOMEM, "sighand_struct allocation failed", "kernel/fork.c:1511")
     tsk.sighand = SighandStruct(count=1, action=list(current.sighand.action))
     if clone_flags & CLONE_CLEAR_SIGHAND:
         flush_signal_handlers(tsk, False)
-    k.trace("copy_sighand", "kernel/fork.c:1515",
-            "copied the 64 handlers" + (", then cleared them (CLONE_CLEAR_SIGHAND)" if clone_flags & CLONE_CLEAR_SIGHAND else ""))
+    if k.listeners:
+        k.decide("kernel/fork.c:1515", "CLONE_SIGHAND clear: copy the 64 handlers"
+                 + (", then clear them (CLONE_CLEAR_SIGHAND)" if clone_flags & CLONE_CLEAR_SIGHAND else ""))
 
 
 def __cleanup_sighand(sighand: SighandStruct | None) -> None:
@@ -770,6 +824,7 @@ def __cleanup_sighand(sighand: SighandStruct | None) -> None:
         sighand.count -= 1
 
 
+@traced
 def copy_signal(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> None:
     """A thread shares signal_struct; a new process gets one with the parent's rlimits (kernel/fork.c:1551-1599)."""
     if clone_flags & CLONE_THREAD:
@@ -783,7 +838,8 @@ def copy_signal(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> N
     sig.oom_score_adj = current.signal.oom_score_adj
     sig.oom_score_adj_min = current.signal.oom_score_adj_min
     tsk.signal = sig
-    k.trace("copy_signal", "kernel/fork.c:1558", "new signal_struct with the parent's rlimits")
+    if k.listeners:
+        k.decide("kernel/fork.c:1558", "CLONE_THREAD clear: a new signal_struct with the parent's rlimits")
 
 
 def free_signal_struct(p: Task) -> None:
@@ -798,6 +854,7 @@ def copy_seccomp(p: Task, current: Task) -> None:
     p.no_new_privs = current.no_new_privs
 
 
+@traced
 def copy_io(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> None:
     """Share the io_context with CLONE_IO, else a new one only if an I/O priority was set (kernel/fork.c:1476-1500)."""
     ioc = current.io_context
@@ -861,6 +918,7 @@ def unshare_fd(k: KernelState, unshare_flags: int, current: Task) -> FilesStruct
     return None
 
 
+@traced
 def ksys_unshare(k: KernelState, current: Task, unshare_flags: int) -> None:
     """unshare(2): give the caller private copies or new namespaces (kernel/fork.c:2905-3024)."""
 
@@ -904,7 +962,8 @@ def ksys_unshare(k: KernelState, current: Task, unshare_flags: int) -> None:
         put_files_struct(k, old_files)
     if new_cred is not None:
         commit_creds(k, current, new_cred)
-    k.trace("unshare", "kernel/fork.c:2905", clone_flags_str(unshare_flags & ~CSIGNAL))
+    if k.listeners:
+        k.trace("unshare", "kernel/fork.c:2905", clone_flags_str(unshare_flags & ~CSIGNAL))
 
 
 def unshare_files(k: KernelState, task: Task) -> FilesStruct | None:
@@ -921,6 +980,7 @@ def unshare_files(k: KernelState, task: Task) -> FilesStruct | None:
 # --- copy_files and copy_fs (kernel/fork.c:1429-1474) ---------------------------------
 
 
+@traced
 def copy_fs(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
     """CLONE_FS: share (EAGAIN if in_exec); else copy_fs_struct, ENOMEM (kernel/fork.c:1429-1447)."""
     fs = current.fs
@@ -932,16 +992,19 @@ def copy_fs(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
             raise kerr(errno.EAGAIN, "CLONE_FS while the shared fs_struct is in execve", "kernel/fork.c:1437")
         fs.users += 1
         p.fs = fs
-        k.trace("copy_fs", "kernel/fork.c:1439", f"shared, users={fs.users}")
+        if k.listeners:
+            k.decide("kernel/fork.c:1439", f"CLONE_FS set: share fs (users {fs.users - 1}→{fs.users})", ("users", fs.users))
         return
     try:
         p.fs = copy_fs_struct(k, fs)
     except OSError:
         p.fs = None
         raise
-    k.trace("copy_fs", "kernel/fork.c:1443", "copied")
+    if k.listeners:
+        k.decide("kernel/fork.c:1443", "CLONE_FS clear: copy the fs_struct (users 1)")
 
 
+@traced
 def copy_files(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
     """No table: none; CLONE_FILES: share (count++); else dup_fd, ENOMEM/EMFILE (kernel/fork.c:1449-1474)."""
     oldf = current.files
@@ -951,14 +1014,17 @@ def copy_files(k: KernelState, clone_flags: int, p: Task, current: Task) -> None
     if clone_flags & CLONE_FILES:
         oldf.count += 1
         p.files = oldf
-        k.trace("copy_files", "kernel/fork.c:1462", f"shared, count={oldf.count}")
+        if k.listeners:
+            k.decide("kernel/fork.c:1462", f"CLONE_FILES set: share files (count {oldf.count - 1}→{oldf.count})",
+                     ("count", oldf.count))
         return
     try:
         p.files = dup_fd(k, oldf)
     except OSError:
         p.files = None
         raise
-    k.trace("copy_files", "kernel/fork.c:1466", "copied")
+    if k.listeners:
+        k.decide("kernel/fork.c:1466", "CLONE_FILES clear: dup_fd copies the fd table (count 1)")
 
 
 # --- the mm: copy_mm, dup_mm, dup_mmap, mmput (kernel/fork.c:481-1427) ---------------------
@@ -1042,6 +1108,7 @@ def check_mm(mm: MmStruct) -> None:
         raise InternalError(f"bad mm state on free: rss={mm.rss_stat} pgtables_bytes={mm.pgtables_bytes}")
 
 
+@traced
 def __mmdrop(k: KernelState, mm: MmStruct) -> None:
     """Free the pgd and the mm, drop its user_ns reference (kernel/fork.c:688-700)."""
     check_mm(mm)
@@ -1049,7 +1116,8 @@ def __mmdrop(k: KernelState, mm: MmStruct) -> None:
     mm.user_ns = None
     if ns is not None:
         put_user_ns(k, ns)
-    k.trace("__mmdrop", "kernel/fork.c:688", f"mm ctx {mm.context_id} freed")
+    if k.listeners:
+        k.trace("__mmdrop", "kernel/fork.c:688", f"mm ctx {mm.context_id} freed")
 
 
 def mmdrop(k: KernelState, mm: MmStruct) -> None:
@@ -1081,6 +1149,7 @@ def __mmput(k: KernelState, mm: MmStruct) -> None:
     mmdrop(k, mm)
 
 
+@traced
 def mmput(k: KernelState, mm: MmStruct) -> None:
     """mm_users--; the last user tears the address space down (kernel/fork.c:1098-1104)."""
     mm.mm_users -= 1
@@ -1099,6 +1168,7 @@ def vm_area_dup(k: KernelState, orig: VmAreaStruct, site: str) -> VmAreaStruct |
                         anon_vma_chain=[], vm_page_prot=orig.vm_page_prot)
 
 
+@traced
 def dup_mmap(k: KernelState, mm: MmStruct, oldmm: MmStruct) -> int:
     """Copy the parent's vmas and page tables into the new mm; 0 or -errno (kernel/fork.c:481-630)."""
     current = k.current
@@ -1146,7 +1216,8 @@ def dup_mmap(k: KernelState, mm: MmStruct, oldmm: MmStruct) -> int:
             retval = copy_page_range(k, mm, oldmm, mpnt)
         if retval:
             break
-    k.trace("dup_mmap", "kernel/fork.c:481", f"{len(mm.mmap)} of {len(oldmm.mmap)} vmas, rss {get_mm_rss(mm)}")
+    if k.listeners:
+        k.trace("dup_mmap", "kernel/fork.c:481", f"{len(mm.mmap)} of {len(oldmm.mmap)} vmas, rss {get_mm_rss(mm)}")
     return retval
 
 
@@ -1158,6 +1229,7 @@ def _memcpy_mm(oldmm: MmStruct) -> MmStruct:
     return mm
 
 
+@traced
 def dup_mm(k: KernelState, tsk: Task, oldmm: MmStruct) -> MmStruct | None:
     """Allocate a copy of ``oldmm`` for ``tsk``; None on any failure (kernel/fork.c:1345-1380)."""
     if allocate_mm(k, "dup_mm:allocate_mm") is None:
@@ -1175,6 +1247,7 @@ def dup_mm(k: KernelState, tsk: Task, oldmm: MmStruct) -> MmStruct | None:
     return mm
 
 
+@traced
 def copy_mm(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
     """Share (CLONE_VM) or duplicate the caller's mm for the child ``p`` (kernel/fork.c:1382-1427)."""
     p.min_flt = p.maj_flt = 0
@@ -1186,7 +1259,12 @@ def copy_mm(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
     if clone_flags & CLONE_VM:
         mmget(oldmm)
         mm = oldmm
+        if k.listeners:
+            k.decide("kernel/fork.c:1410", f"CLONE_VM set: share mm (mm_users {oldmm.mm_users - 1}→{oldmm.mm_users})",
+                     ("mm_users", oldmm.mm_users))
     else:
+        if k.listeners:
+            k.decide("kernel/fork.c:1415", f"CLONE_VM clear: dup_mm copies {len(oldmm.mmap)} vmas")
         dup = dup_mm(k, p, oldmm)
         if dup is None:
             raise kerr(errno.ENOMEM, "dup_mm failed (allocation, overcommit or fatal signal)", "kernel/fork.c:1416")

@@ -37,7 +37,8 @@ def copy_ns(k: KernelState, flags: int, flag: int, user_ns: UserNamespace, old: 
         raise kerr(errno.ENOMEM, f"{old.kind} namespace allocation failed", where[1])
     new = Namespace(kind=old.kind, user_ns=get_user_ns(user_ns), inum=k.new_inum(), ucounts_uid=euid,
                     ucounts_ns=user_ns, name=dict(old.name))
-    k.trace(f"copy_{old.kind}_ns", where[1], f"new {old.kind} namespace [{new.inum}]")
+    if k.listeners:
+        k.trace(f"copy_{old.kind}_ns", where[1], f"new {old.kind} namespace [{new.inum}]")
     return new
 
 

@@ -23,6 +23,7 @@ from forklab.kernel.pid_namespace import copy_pid_ns, put_pid_ns
 from forklab.kernel.time.namespace import copy_time_ns, put_time_ns, timens_on_fork
 from forklab.kernel.utsname import copy_utsname, put_uts_ns
 from forklab.net.core.net_namespace import copy_net_ns, put_net
+from forklab.trace import traced
 from forklab.uapi import (
     CAP_SYS_ADMIN,
     CLONE_NEWCGROUP,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 CLONE_NEW_ANY = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
 
 
+@traced
 def create_new_namespaces(k: KernelState, flags: int, tsk: Task, user_ns: UserNamespace) -> Nsproxy:
     """Build a new nsproxy, copying or sharing each kind in kernel order (kernel/nsproxy.c:65-143)."""
     old = tsk.nsproxy
@@ -67,6 +69,7 @@ def create_new_namespaces(k: KernelState, flags: int, tsk: Task, user_ns: UserNa
     return new
 
 
+@traced
 def copy_namespaces(k: KernelState, flags: int, tsk: Task) -> None:
     """Give the child its nsproxy: shared, or new with the CLONE_NEW* namespaces (kernel/nsproxy.c:149-189).
 
@@ -80,7 +83,8 @@ def copy_namespaces(k: KernelState, flags: int, tsk: Task) -> None:
         vm_stays = k.has("timens_vm_allowed") and bool(flags & CLONE_VM)  # 6.2: switch at exec instead
         if old.time_ns_for_children is old.time_ns or vm_stays:
             old.count += 1
-            k.trace("copy_namespaces", "kernel/nsproxy.c:158", "shares the parent's nsproxy")
+            if k.listeners:
+                k.trace("copy_namespaces", "kernel/nsproxy.c:158", "shares the parent's nsproxy")
             return
     elif not ns_capable(tsk, user_ns, CAP_SYS_ADMIN):
         raise kerr(errno.EPERM, "CLONE_NEW* needs CAP_SYS_ADMIN in the child's user namespace",
@@ -91,7 +95,8 @@ def copy_namespaces(k: KernelState, flags: int, tsk: Task) -> None:
     if not (k.has("timens_vm_allowed") and flags & CLONE_VM):
         timens_on_fork(k, new)
     tsk.nsproxy = new
-    k.trace("copy_namespaces", "kernel/nsproxy.c:187", "new nsproxy")
+    if k.listeners:
+        k.trace("copy_namespaces", "kernel/nsproxy.c:187", "new nsproxy")
 
 
 def free_nsproxy(k: KernelState, ns: Nsproxy) -> None:
@@ -117,6 +122,7 @@ def switch_task_namespaces(k: KernelState, p: Task, new: Nsproxy | None) -> None
             free_nsproxy(k, old)
 
 
+@traced
 def exit_task_namespaces(k: KernelState, p: Task) -> None:
     """Leave every namespace (kernel/nsproxy.c:257-260)."""
     switch_task_namespaces(k, p, None)

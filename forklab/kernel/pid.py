@@ -38,6 +38,7 @@ from forklab.include.linux.pid import PIDNS_ADDING, Pid, PidNamespace, Upid
 from forklab.include.linux.sched import PIDTYPE, Task
 from forklab.kernel.capability import ns_capable
 from forklab.lib.idr import idr_alloc_cyclic
+from forklab.trace import traced
 from forklab.uapi import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, O_CLOEXEC, O_EXCL, O_RDWR, PIDFD_NONBLOCK
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ RESERVED_PIDS = 300  # kernel/pid.c:62
 PIDFD_THREAD = O_EXCL  # include/uapi/linux/pidfd.h (6.9); its home is forklab/uapi.py, beside PIDFD_NONBLOCK
 
 
+@traced
 def alloc_pid(k: KernelState, ns: PidNamespace, set_tid: list[int]) -> Pid:
     """Allocate a struct pid with a number at every level up from ``ns`` (kernel/pid.c:160-304)."""
     current = k.current
@@ -80,7 +82,8 @@ def alloc_pid(k: KernelState, ns: PidNamespace, set_tid: list[int]) -> Pid:
     for upid in numbers:
         upid.ns.idr[upid.nr] = pid  # idr_replace: visible to find_pid_ns
         upid.ns.pid_allocated += 1
-    k.trace("alloc_pid", "kernel/pid.c:160", f"{pid!r}")
+    if k.listeners:
+        k.trace("alloc_pid", "kernel/pid.c:160", f"{pid!r}")
     return pid
 
 
@@ -140,6 +143,7 @@ def put_pid(k: KernelState, pid: Pid | None) -> None:
         put_pid_ns(k, pid.numbers[pid.level].ns)
 
 
+@traced
 def free_pid(k: KernelState, pid: Pid) -> None:
     """Remove every number of ``pid`` from its namespaces, then drop the idr's reference (kernel/pid.c:124-158)."""
     for upid in pid.numbers:
@@ -154,7 +158,8 @@ def free_pid(k: KernelState, pid: Pid) -> None:
 
             wake_up_process(k, ns.child_reaper)
         del ns.idr[upid.nr]
-    k.trace("free_pid", "kernel/pid.c:124", f"{pid!r}")
+    if k.listeners:
+        k.trace("free_pid", "kernel/pid.c:124", f"{pid!r}")
     put_pid(k, pid)
 
 
@@ -301,7 +306,8 @@ def pidfd_create(k: KernelState, current: Task, pid: Pid, flags: int = 0) -> int
         raise
     file.f_flags |= flags & PIDFD_THREAD
     fd_install(current, fd, file)
-    k.trace("pidfd_create", "kernel/pid.c:526", f"fd {fd} -> {pid!r}")
+    if k.listeners:
+        k.trace("pidfd_create", "kernel/pid.c:526", f"fd {fd} -> {pid!r}")
     return fd
 
 

@@ -42,7 +42,8 @@ def create_pid_namespace(k: KernelState, user_ns: UserNamespace, parent: PidName
     ns = PidNamespace(level=level, parent=parent, user_ns=get_user_ns(user_ns), inum=k.new_inum(),
                       pid_allocated=PIDNS_ADDING, ucounts_uid=euid, ucounts_ns=user_ns,
                       pid_max=PID_MAX_LIMIT if k.has("pid_max_per_ns") else parent.pid_max)
-    k.trace("create_pid_namespace", "kernel/pid_namespace.c:76", f"level {level} [{ns.inum}]")
+    if k.listeners:
+        k.trace("create_pid_namespace", "kernel/pid_namespace.c:76", f"level {level} [{ns.inum}]")
     return ns
 
 
@@ -68,7 +69,8 @@ def put_pid_ns(k: KernelState, ns: PidNamespace | None) -> None:
         if ns.ucounts_ns is not None and ns.ucounts_uid is not None:
             dec_ucount(ns.ucounts_ns, ns.ucounts_uid, UCOUNT.UCOUNT_PID_NAMESPACES)
         put_user_ns(k, ns.user_ns)
-        k.trace("destroy_pid_namespace", "kernel/pid_namespace.c:137", f"level {ns.level} [{ns.inum}]")
+        if k.listeners:
+            k.trace("destroy_pid_namespace", "kernel/pid_namespace.c:137", f"level {ns.level} [{ns.inum}]")
         ns = parent
     if ns is not None:
         ns.count -= 1  # the initial namespace is never freed

@@ -37,7 +37,8 @@ def put_user_ns(k: KernelState, ns: UserNamespace | None) -> None:
             return
         parent = ns.parent
         dec_ucount(ns.parent, ns.owner, UCOUNT.UCOUNT_USER_NAMESPACES) if parent else None
-        k.trace("free_user_ns", "kernel/user_namespace.c:191", f"level {ns.level} [{ns.inum}]")
+        if k.listeners:
+            k.trace("free_user_ns", "kernel/user_namespace.c:191", f"level {ns.level} [{ns.inum}]")
         ns = parent
 
 
@@ -110,7 +111,8 @@ def create_user_ns(k: KernelState, new: Cred) -> None:
                        flags=parent_ns.flags, inum=k.new_inum())
     # The new ns holds the creator's reference to the parent (kernel/user_namespace.c:119).
     set_cred_user_ns(new, ns, k.cap_full_set)
-    k.trace("create_user_ns", "kernel/user_namespace.c:69", f"level {ns.level} owner {owner} [{ns.inum}]")
+    if k.listeners:
+        k.trace("create_user_ns", "kernel/user_namespace.c:69", f"level {ns.level} owner {owner} [{ns.inum}]")
 
 
 def set_cred_user_ns(cred: Cred, user_ns: UserNamespace, full_set: int) -> None:
@@ -175,7 +177,8 @@ def proc_write_id_map(k: KernelState, writer: Task_, target: Task_, uid_map: lis
             raise kerr(errno.EPERM, f"mapping these ids needs {'CAP_SETUID' if attr == 'uid_map' else 'CAP_SETGID'} "
                        "over the parent user namespace", "kernel/user_namespace.c:1109")
         setattr(ns, attr, parsed)
-    k.trace("write_id_map", "kernel/user_namespace.c:855", f"user ns [{ns.inum}] maps set")
+    if k.listeners:
+        k.trace("write_id_map", "kernel/user_namespace.c:855", f"user ns [{ns.inum}] maps set")
 
 
 def in_userns(ancestor: UserNamespace, child: UserNamespace | None) -> bool:

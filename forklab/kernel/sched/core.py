@@ -21,6 +21,7 @@ from forklab.kernel.pid import pid_vnr
 from forklab.kernel.sched.deadline import MAX_DL_PRIO, dl_prio
 from forklab.kernel.sched.fair import select_task_rq_fair, task_fork_fair
 from forklab.kernel.sched.rt import MAX_RT_PRIO, MAX_USER_RT_PRIO, rt_prio
+from forklab.trace import traced
 from forklab.uapi import SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def __normal_prio(p: Task) -> int:
     return p.static_prio
 
 
+@traced
 def sched_fork(k: KernelState, clone_flags: int, p: Task, current: Task) -> None:
     """Scheduler set-up of the child: TASK_NEW, priority, reset-on-fork, class, CPU (kernel/sched/core.c:2835-2914)."""
     p.on_rq = 0
@@ -72,7 +74,8 @@ def sched_fork(k: KernelState, clone_flags: int, p: Task, current: Task) -> None
     p.cpu = current.cpu
     if p.sched_class == "fair":
         task_fork_fair(k, p, current)
-    k.trace("sched_fork", "kernel/sched/core.c:2835", f"TASK_NEW, class {p.sched_class}, prio {p.prio}")
+    if k.listeners:
+        k.trace("sched_fork", "kernel/sched/core.c:2835", f"TASK_NEW, class {p.sched_class}, prio {p.prio}")
 
 
 def activate_task(k: KernelState, p: Task) -> None:
@@ -95,13 +98,15 @@ def deactivate_task(k: KernelState, p: Task) -> None:
     p.on_rq = 0
 
 
+@traced
 def wake_up_new_task(k: KernelState, p: Task) -> None:
     """Make the new child runnable on the CPU fork balancing picks (kernel/sched/core.c:2939-2977)."""
     p.state = TaskState.TASK_RUNNING
     p.recent_used_cpu = p.cpu
     p.cpu = select_task_rq_fair(k, p)
     activate_task(k, p)
-    k.trace("wake_up_new_task", "kernel/sched/core.c:2939", f"task {p.pid} runnable on CPU {p.cpu}", tid=p.pid)
+    if k.listeners:
+        k.trace("wake_up_new_task", "kernel/sched/core.c:2939", f"task {p.pid} runnable on CPU {p.cpu}", tid=p.pid)
 
 
 def try_to_wake_up(k: KernelState, p: Task, state: TaskState) -> bool:
@@ -112,7 +117,8 @@ def try_to_wake_up(k: KernelState, p: Task, state: TaskState) -> bool:
     p.state = TaskState.TASK_RUNNING
     p.waits_on = ""
     activate_task(k, p)
-    k.trace("wake_up_process", "kernel/sched/core.c:2661", f"task {p.pid} runs again", tid=p.pid)
+    if k.listeners:
+        k.trace("wake_up_process", "kernel/sched/core.c:2661", f"task {p.pid} runs again", tid=p.pid)
     return True
 
 
@@ -126,6 +132,7 @@ def wake_up_state(k: KernelState, p: Task, state: TaskState) -> bool:
     return try_to_wake_up(k, p, state)
 
 
+@traced
 def schedule_tail(k: KernelState, p: Task) -> None:
     """The child's first schedule writes CLONE_CHILD_SETTID (kernel/sched/core.c:3301-3323).
 
@@ -145,7 +152,8 @@ def schedule_tail(k: KernelState, p: Task) -> None:
         put_user_int(k, p, p.set_child_tid, pid_vnr(p, p.thread_pid))
     finally:
         k.current = saved
-    k.trace("schedule_tail", "kernel/sched/core.c:3320", f"child wrote its tid at {p.set_child_tid:#x}", tid=p.pid)
+    if k.listeners:
+        k.trace("schedule_tail", "kernel/sched/core.c:3320", f"child wrote its tid at {p.set_child_tid:#x}", tid=p.pid)
 
 
 def sched_setscheduler(k: KernelState, p: Task, policy: int, priority: int, reset_on_fork: bool) -> None:
@@ -161,3 +169,15 @@ def sched_setscheduler(k: KernelState, p: Task, policy: int, priority: int, rese
     p.normal_prio = __normal_prio(p)
     p.prio = p.normal_prio
     p.sched_class = "dl" if dl_prio(p.prio) else "rt" if rt_prio(p.prio) else "fair"
+
+
+def do_sched_yield(k: KernelState, current: Task) -> int:
+    """sched_yield(2): the class's yield_task, then schedule(); returns 0 (kernel/sched/core.c:5589-5614).
+
+    The model's runqueues keep no pick order that a yield changes: CFS's skip buddy and rt's
+    requeue order only the next pick, which the program runner makes at its own choice point
+    before every call, so the task stays runnable where it is and no switch is counted.
+    """
+    if k.listeners:
+        k.trace("sched_yield", "kernel/sched/core.c:5589", f"task {current.pid} yields", tid=current.pid)
+    return 0

@@ -31,4 +31,5 @@ def timens_on_fork(k: KernelState, nsproxy: Nsproxy) -> None:
     nsproxy.time_ns_for_children.count += 1
     put_time_ns(k, nsproxy.time_ns)
     nsproxy.time_ns = nsproxy.time_ns_for_children
-    k.trace("timens_on_fork", "kernel/time/namespace.c:310", "child enters the unshared time namespace")
+    if k.listeners:
+        k.trace("timens_on_fork", "kernel/time/namespace.c:310", "child enters the unshared time namespace")

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 from forklab.errors import kerr
 from forklab.include.linux.mm_types import TASK_SIZE_MAX
 from forklab.include.linux.sched import PtRegs, Task, ThreadStruct
+from forklab.trace import traced
 from forklab.uapi import CLONE_SETTLS
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
 
 
+@traced
 def copy_thread_tls(k: KernelState, clone_flags: int, sp: int, arg: int, p: Task, tls: int, current: Task) -> None:
     """The child's registers: the parent's, with ax = 0 and the new stack and TLS (arch/x86/kernel/process.c:125-186).
 
@@ -27,5 +29,6 @@ def copy_thread_tls(k: KernelState, clone_flags: int, sp: int, arg: int, p: Task
             raise kerr(errno.EPERM, f"CLONE_SETTLS base {tls:#x} is not below TASK_SIZE_MAX",
                        "arch/x86/kernel/process_64.c:652")
         p.thread.fsbase = tls
-    k.trace("copy_thread_tls", "arch/x86/kernel/process.c:125",
-            f"child ax=0 sp={p.regs.sp:#x}" + (f" fsbase={tls:#x}" if clone_flags & CLONE_SETTLS else ""))
+    if k.listeners:
+        k.trace("copy_thread_tls", "arch/x86/kernel/process.c:125",
+                f"child ax=0 sp={p.regs.sp:#x}" + (f" fsbase={tls:#x}" if clone_flags & CLONE_SETTLS else ""))
