@@ -120,6 +120,7 @@ from forklab.kernel.signal import (
 from forklab.kernel.sys import getrusage
 from forklab.kernel.user_namespace import from_kuid_munged
 from forklab.mm.memory import get_mm_rss
+from forklab.trace import traced
 from forklab.uapi import (
     __WALL,
     __WCLONE,
@@ -177,7 +178,8 @@ def exit_state_advance(k: KernelState, p: Task, new: TaskState, source: str) -> 
     if (old, new) not in EXIT_STATE_STEPS:
         raise InternalError(f"task {p.pid}: exit_state {old!r} -> {new!r} is no step the kernel makes ({source})")
     p.exit_state = new
-    k.trace("exit_state", source, f"task {p.pid}: {old!r} -> {new!r}", tid=p.pid)
+    if k.listeners:
+        k.trace("exit_state", source, f"task {p.pid}: {old!r} -> {new!r}", tid=p.pid)
 
 
 # --- release_task ---------------------------------------------------------------------------------
@@ -234,6 +236,7 @@ def __exit_signal(k: KernelState, tsk: Task) -> None:
     sig.sigcnt -= 1  # put_signal_struct, from __put_task_struct (kernel/fork.c:740-750)
 
 
+@traced
 def release_task(k: KernelState, p: Task) -> None:
     """Free a dead task; the last thread of a zombie leader's group notifies the leader's parent (kernel/exit.c:191-235)."""
     while True:  # repeat: (kernel/exit.c:195)
@@ -251,7 +254,8 @@ def release_task(k: KernelState, p: Task) -> None:
             if zap_leader:
                 exit_state_advance(k, leader, TaskState.EXIT_DEAD, "kernel/exit.c:226")
         exit_creds(k, p)  # put_task_struct_rcu_user -> __put_task_struct (kernel/fork.c:725-740)
-        k.trace("release_task", "kernel/exit.c:191", f"task {p.pid} released", tid=p.pid)
+        if k.listeners:
+            k.trace("release_task", "kernel/exit.c:191", f"task {p.pid} released", tid=p.pid)
         if not zap_leader:
             return
         p = leader
@@ -302,7 +306,8 @@ def kill_orphaned_pgrp(k: KernelState, tsk: Task, parent: Task | None) -> None:
     assert parent is not None
     if task_pgrp(parent) is not pgrp and task_session(parent) is task_session(tsk) \
             and will_become_orphaned_pgrp(pgrp, ignored_task) and has_stopped_jobs(pgrp):
-        k.trace("kill_orphaned_pgrp", "kernel/exit.c:340", f"pgrp of {tsk.pid} is orphaned with stopped jobs")
+        if k.listeners:
+            k.trace("kill_orphaned_pgrp", "kernel/exit.c:340", f"pgrp of {tsk.pid} is orphaned with stopped jobs")
         __kill_pgrp_info(k, SIGHUP, SEND_SIG_PRIV, pgrp)
         __kill_pgrp_info(k, SIGCONT, SEND_SIG_PRIV, pgrp)
 
@@ -327,6 +332,7 @@ def mm_update_next_owner(k: KernelState, mm: MmStruct, p: Task) -> None:
     mm.owner = None
 
 
+@traced
 def exit_mm(k: KernelState, tsk: Task) -> None:
     """mm_release, then detach and drop the mm (kernel/exit.c:435-488)."""
     exit_mm_release(k, tsk)
@@ -402,6 +408,7 @@ def reparent_leader(k: KernelState, father: Task, p: Task, dead: list[Task]) -> 
     kill_orphaned_pgrp(k, p, father)
 
 
+@traced
 def forget_original_parent(k: KernelState, father: Task, dead: list[Task]) -> None:
     """Hand every child (each of its threads) to the new reaper, with pdeath signals (kernel/exit.c:606-639)."""
     if father.ptraced:
@@ -425,9 +432,11 @@ def forget_original_parent(k: KernelState, father: Task, dead: list[Task]) -> No
                     group_send_sig_info(k, t.pdeath_signal, SEND_SIG_NOINFO, t, PIDTYPE.PIDTYPE_TGID)
         if not same_thread_group(reaper, father):
             reparent_leader(k, father, p, dead)
-        k.trace("reparent", "kernel/exit.c:620", f"child {p.pid} -> reaper {reaper.pid}", tid=father.pid)
+        if k.listeners:
+            k.trace("reparent", "kernel/exit.c:620", f"child {p.pid} -> reaper {reaper.pid}", tid=father.pid)
 
 
+@traced
 def exit_notify(k: KernelState, tsk: Task, group_dead: bool) -> None:
     """Reparent the children, check orphaned pgrps, become a zombie, tell the parent or autoreap (kernel/exit.c:645-685)."""
     dead: list[Task] = []
@@ -474,6 +483,7 @@ def synchronize_group_exit(tsk: Task, code: int) -> None:
         sig.group_stop_count = 0
 
 
+@traced
 def do_exit(k: KernelState, tsk: Task, code: int) -> None:
     """Tear down a task in the kernel's order and leave a zombie (kernel/exit.c:711-854)."""
     if tsk.flags & PF.PF_EXITING:
@@ -496,12 +506,14 @@ def do_exit(k: KernelState, tsk: Task, code: int) -> None:
     exit_fs(k, tsk)
     exit_task_namespaces(k, tsk)
     exit_io_context(tsk)
-    k.trace("do_exit", "kernel/exit.c:711", f"task {tsk.pid} exits with {code:#x}", tid=tsk.pid)
+    if k.listeners:
+        k.trace("do_exit", "kernel/exit.c:711", f"task {tsk.pid} exits with {code:#x}", tid=tsk.pid)
     exit_notify(k, tsk, group_dead)
     deactivate_task(k, tsk)
     tsk.state = TaskState.TASK_DEAD
 
 
+@traced
 def do_group_exit(k: KernelState, current: Task, exit_code: int) -> None:
     """exit_group(2) and fatal signals: SIGKILL the other threads, exit; they die as they next run (kernel/exit.c:876-901)."""
     sig = current.signal
@@ -600,6 +612,7 @@ def wait_task_zombie_accounting(current: Task, p: Task) -> None:
         psig.cmaxrss = maxrss
 
 
+@traced
 def wait_task_zombie(k: KernelState, current: Task, wo: WaitOpts, p: Task) -> int:
     """Report a zombie (WEXITED) and reap it unless WNOWAIT; returns its pid, 0 to go on (kernel/exit.c:974-1101)."""
     assert p.signal is not None and current.cred is not None and current.cred.user_ns is not None
@@ -640,7 +653,8 @@ def wait_task_zombie(k: KernelState, current: Task, wo: WaitOpts, p: Task) -> in
             wo.wo_info.cause = CLD_DUMPED if status & 0x80 else CLD_KILLED  # (status & 0x80) (kernel/exit.c:1092)
             wo.wo_info.status = status & 0x7F  # status & 0x7f (kernel/exit.c:1093)
         wo.wo_info.pid, wo.wo_info.uid = pid, uid
-    k.trace("wait_task_zombie", "kernel/exit.c:974", f"reported {pid} status {status:#x}", tid=current.pid)
+    if k.listeners:
+        k.trace("wait_task_zombie", "kernel/exit.c:974", f"reported {pid} status {status:#x}", tid=current.pid)
     return pid
 
 
@@ -678,7 +692,8 @@ def wait_task_stopped(k: KernelState, current: Task, wo: WaitOpts, ptrace: bool,
         wo.wo_stat = (exit_code << 8) | 0x7F  # (exit_code << 8) | 0x7f (kernel/exit.c:1185)
     if wo.wo_info is not None:
         wo.wo_info.cause, wo.wo_info.status, wo.wo_info.pid, wo.wo_info.uid = why, exit_code, pid, uid
-    k.trace("wait_task_stopped", "kernel/exit.c:1133", f"reported {pid} stopped by {exit_code}", tid=current.pid)
+    if k.listeners:
+        k.trace("wait_task_stopped", "kernel/exit.c:1133", f"reported {pid} stopped by {exit_code}", tid=current.pid)
     return pid
 
 
@@ -700,10 +715,12 @@ def wait_task_continued(k: KernelState, current: Task, wo: WaitOpts, p: Task) ->
         wo.wo_stat = 0xFFFF  # wo->wo_stat = 0xffff (kernel/exit.c:1240)
     else:
         wo.wo_info.cause, wo.wo_info.pid, wo.wo_info.uid, wo.wo_info.status = CLD_CONTINUED, pid, uid, SIGCONT
-    k.trace("wait_task_continued", "kernel/exit.c:1205", f"reported {pid} continued", tid=current.pid)
+    if k.listeners:
+        k.trace("wait_task_continued", "kernel/exit.c:1205", f"reported {pid} continued", tid=current.pid)
     return pid
 
 
+@traced
 def wait_consider_task(k: KernelState, current: Task, wo: WaitOpts, ptrace: bool, p: Task) -> int:
     """One candidate: skip the dead, reap a zombie, else its stop or continue; clears notask_error (kernel/exit.c:1257-1358)."""
     exit_state = p.exit_state
@@ -751,6 +768,7 @@ def ptrace_do_wait(k: KernelState, current: Task, wo: WaitOpts, tsk: Task) -> in
     return 0
 
 
+@traced
 def do_wait(k: KernelState, current: Task, wo: WaitOpts) -> int:
     """Scan every thread's children and tracees: a pid, 0 (WNOHANG), ECHILD, or sleep (kernel/exit.c:1419-1471)."""
     assert current.signal is not None
@@ -848,6 +866,7 @@ def kernel_waitid(k: KernelState, current: Task, which: int, upid: int, options:
     return SigInfo(SIGCHLD, wo.wo_info.cause, wo.wo_info.pid, wo.wo_info.uid, wo.wo_info.status)
 
 
+@traced
 def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> WaitResult:
     """wait4(2) -> (pid, wstatus) with the child's rusage; (0, 0) with WNOHANG; or sleep (kernel/exit.c:1582-1623)."""
     if options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WCLONE | __WALL):

@@ -99,7 +99,8 @@ def ptrace_event_pid(k: KernelState, current: Task, event: int, message: int) ->
     """Report ``event`` with ``message`` (the new pid, as the tracer sees it) (kernel/ptrace.c:ptrace_event_pid)."""
     current.ptrace_message = message
     current.ptrace_events.append((event, message))
-    k.trace("ptrace_event", "include/linux/ptrace.h:146", f"event {event} msg {message}")
+    if k.listeners:
+        k.trace("ptrace_event", "include/linux/ptrace.h:146", f"event {event} msg {message}")
 
 
 def ptrace_attach(k: KernelState, tracer: Task, task: Task, request: int, flags: int) -> None:
@@ -120,7 +121,8 @@ def ptrace_attach(k: KernelState, tracer: Task, task: Task, request: int, flags:
         raise kerr(errno.EPERM, "the task is already traced", "kernel/ptrace.c:407")
     task.ptrace = PT_PTRACED | (PT_SEIZED if request == PTRACE_SEIZE else 0) | (flags << PT_OPT_FLAG_SHIFT)
     __ptrace_link(task, tracer)
-    k.trace("ptrace_attach", "kernel/ptrace.c:360", f"{tracer.pid} traces {task.pid}")
+    if k.listeners:
+        k.trace("ptrace_attach", "kernel/ptrace.c:360", f"{tracer.pid} traces {task.pid}")
 
 
 def ptrace_setoptions(task: Task, data: int) -> None:

@@ -95,7 +95,7 @@ import errno
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final, NoReturn
 
-from forklab.errors import InternalError, KernelError, TaskKilled, Unmodelled, kerr
+from forklab.errors import ERESTARTNOHAND, Blocked, InternalError, KernelError, TaskKilled, Unmodelled, kerr
 from forklab.fs.file import fdget
 from forklab.include.linux.sched import (
     __TASK_STOPPED,
@@ -143,6 +143,7 @@ from forklab.kernel.pid import (
 )
 from forklab.kernel.sched.core import wake_up_state
 from forklab.kernel.user_namespace import DEFAULT_OVERFLOWUID, from_kuid_munged, make_kid
+from forklab.trace import traced
 from forklab.uapi import (
     _NSIG,
     CAP_KILL,
@@ -604,7 +605,8 @@ def _prepare_sigcont(k: KernelState, p: Task, signal: SignalStruct) -> None:
         signal_set_stop_flags(signal, why | SIGNAL_STOP_CONTINUED)
         signal.group_stop_count = 0
         signal.group_exit_code = 0
-    k.trace("prepare_signal", "kernel/signal.c:919", f"SIGCONT to group of {p.pid}, report {why:#x}")
+    if k.listeners:
+        k.trace("prepare_signal", "kernel/signal.c:919", f"SIGCONT to group of {p.pid}, report {why:#x}")
 
 
 def wants_signal(k: KernelState, sig: int, p: Task) -> bool:
@@ -681,7 +683,8 @@ def _queue_signal(k: KernelState, sig: int, info: KernelSiginfo, t: Task, kind: 
     pending.signal |= sigmask(sig)
     if kind > PIDTYPE.PIDTYPE_TGID:
         _delay_for_forks(t.signal, sig)
-    k.trace("send_signal", "kernel/signal.c:1070", f"sig {sig} to {t.pid}")
+    if k.listeners:
+        k.trace("send_signal", "kernel/signal.c:1070", f"sig {sig} to {t.pid}")
     complete_signal(k, sig, t, kind)
 
 
@@ -1060,6 +1063,7 @@ def do_notify_pidfd(k: KernelState, task: Task) -> None:
         pollwake(k, waiter)
 
 
+@traced
 def do_notify_parent(k: KernelState, tsk: Task, sig: int) -> bool:
     """Wake the pidfd pollers, tell the parent a child died: SIGCHLD or exit_signal; True if it must be
     auto-reaped (kernel/signal.c:1910-2002)."""
@@ -1087,8 +1091,9 @@ def do_notify_parent(k: KernelState, tsk: Task, sig: int) -> bool:
             sig = 0
     if valid_signal(sig) and sig:
         send_signal(k, sig, parent, PIDTYPE.PIDTYPE_TGID, tsk, SigQueue(sig, code, si_pid, si_uid, status))  # current: tsk
-    k.trace("do_notify_parent", "kernel/signal.c:1910", f"child {tsk.pid} -> parent {parent.pid} sig {sig}"
-            + (" (autoreap)" if autoreap else ""))
+    if k.listeners:
+        k.trace("do_notify_parent", "kernel/signal.c:1910", f"child {tsk.pid} -> parent {parent.pid} sig {sig}"
+                + (" (autoreap)" if autoreap else ""))
     __wake_up_parent(k, tsk, parent)
     return autoreap
 
@@ -1114,8 +1119,9 @@ def do_notify_parent_cldstop(k: KernelState, tsk: Task, for_ptracer: bool, why: 
     chld = parent.sighand.action[SIGCHLD - 1]
     if chld.sa_handler != SIG_IGN and not chld.sa_flags & SA_NOCLDSTOP:
         send_signal(k, SIGCHLD, parent, PIDTYPE.PIDTYPE_TGID, current, info)  # __group_send_sig_info
-    k.trace("do_notify_parent_cldstop", "kernel/signal.c:2017", f"leader {tsk.pid} -> parent {parent.pid} "
-            f"why {why}")
+    if k.listeners:
+        k.trace("do_notify_parent_cldstop", "kernel/signal.c:2017", f"leader {tsk.pid} -> parent {parent.pid} "
+                f"why {why}")
     __wake_up_parent(k, tsk, parent)
 
 
@@ -1156,8 +1162,9 @@ def _start_group_stop(k: KernelState, current: Task, sig: SignalStruct, signr: i
             if t.ptrace & PT_SEIZED:
                 raise Unmodelled("a group stop of a PTRACE_SEIZEd thread (ptrace_trap_notify) is not modelled")
             signal_wake_up(k, t, fatal=False)
-    k.trace("do_signal_stop", "kernel/signal.c:2338", f"group stop by {current.pid} with {signr}: "
-            f"{sig.group_stop_count} to stop", tid=current.pid)
+    if k.listeners:
+        k.trace("do_signal_stop", "kernel/signal.c:2338", f"group stop by {current.pid} with {signr}: "
+                f"{sig.group_stop_count} to stop", tid=current.pid)
 
 
 def _set_special_state_stopped(k: KernelState, current: Task) -> None:
@@ -1165,6 +1172,7 @@ def _set_special_state_stopped(k: KernelState, current: Task) -> None:
     set_current_state_sleep(k, current, TaskState.TASK_STOPPED, "group stop")
 
 
+@traced
 def exit_signals(k: KernelState, tsk: Task) -> None:
     """Set PF_EXITING; hand shared signals this thread can no longer take to others and take part in a pending
     group stop (kernel/signal.c:2815-2865)."""
@@ -1257,6 +1265,7 @@ class _Relock(enum.Enum):
     RELOCK = 0
 
 
+@traced
 def get_signal(k: KernelState, task: Task) -> KSignal | None:
     """Report continues, then dequeue signals until one has a handler; ignore, stop or die on the others
     (kernel/signal.c:2526-2746).
@@ -1351,14 +1360,16 @@ def _fatal(k: KernelState, task: Task, info: SigQueue) -> NoReturn:
     do_group_exit(k, task, info.si_signo)
     sig = task.exit_code & 0x7F or SIGKILL
     k.signals_delivered.append((task.pid, sig, "killed"))
-    k.trace("get_signal", "kernel/signal.c:2711", f"sig {sig}: kills task {task.pid}", tid=task.pid)
+    if k.listeners:
+        k.trace("get_signal", "kernel/signal.c:2711", f"sig {sig}: kills task {task.pid}", tid=task.pid)
     raise TaskKilled(task.pid, sig)
 
 
 def _note_delivery(k: KernelState, task: Task, sig: int, how: str) -> None:
     """Record one delivery for ``signals_delivered`` and the trace (kernel/signal.c:2643, trace_signal_deliver)."""
     k.signals_delivered.append((task.pid, sig, how))
-    k.trace("get_signal", "kernel/signal.c:2643", f"sig {sig}: {how}", tid=task.pid)
+    if k.listeners:
+        k.trace("get_signal", "kernel/signal.c:2643", f"sig {sig}: {how}", tid=task.pid)
 
 
 def signal_delivered(k: KernelState, task: Task, ksig: KSignal) -> None:
@@ -1432,3 +1443,26 @@ def sigprocmask(current: Task, how: int, newset: int | None) -> int:
     else:
         raise kerr(errno.EINVAL, f"sigprocmask: unknown how {how}", "kernel/signal.c:2955")
     return old
+
+
+# --- pause and restart_syscall ---------------------------------------------------------------------
+
+
+def sys_pause(k: KernelState, current: Task) -> int:
+    """pause(2): sleep in TASK_INTERRUPTIBLE until a signal is pending, then ERESTARTNOHAND (kernel/signal.c:4426-4433).
+
+    The sleep raises ``Blocked``; the call issued again once a signal woke the task finds it pending.
+    """
+    if not signal_pending(current):
+        set_current_state_sleep(k, current, TaskState.TASK_INTERRUPTIBLE, "pause")
+        raise Blocked(current.pid, "pause")
+    raise kerr(ERESTARTNOHAND, "a signal is pending in pause", "kernel/signal.c:4432")
+
+
+def sys_restart_syscall(k: KernelState, current: Task) -> int:
+    """restart_syscall(2): run the restart block's function; do_no_restart_syscall's EINTR when none is armed
+    (kernel/signal.c:2872-2881)."""
+    restart = current.restart_block
+    if restart.fn is None:
+        raise kerr(errno.EINTR, "no restart block is armed (do_no_restart_syscall)", "kernel/signal.c:2880")
+    return restart.fn(k, current)

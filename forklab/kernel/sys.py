@@ -40,10 +40,14 @@ from typing import TYPE_CHECKING
 from forklab.errors import InternalError, kerr
 from forklab.include.linux.cred import Cred
 from forklab.include.linux.sched import PF, PIDTYPE, Task
+from forklab.include.linux.time import Tms
 from forklab.kernel.capability import capable, ns_capable
 from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
 from forklab.kernel.pid import change_pid, find_task_by_vpid, find_vpid, pid_task, pid_vnr
 from forklab.kernel.signal import same_thread_group, task_pgrp, task_session, valid_signal
+from forklab.kernel.sched.cputime import thread_group_cputime_adjusted
+from forklab.kernel.time.jiffies import get_jiffies_64
+from forklab.kernel.time.time import jiffies_64_to_clock_t, nsec_to_clock_t
 from forklab.kernel.user import alloc_uid, free_uid
 from forklab.kernel.user_namespace import NO_ID, make_kid
 from forklab.mm.memory import get_mm_rss
@@ -135,7 +139,8 @@ def __sys_setresid(k: KernelState, current: Task, ids: tuple[int, int, int], gid
         abort_creds(k, new)
         raise
     commit_creds(k, current, new)
-    k.trace("setresgid" if gid else "setresuid", "kernel/sys.c:622", f"ids {new.uid}/{new.euid}/{new.suid}, caps {new.cap_effective:#x}")
+    if k.listeners:
+        k.trace("setresgid" if gid else "setresuid", "kernel/sys.c:622", f"ids {new.uid}/{new.euid}/{new.suid}, caps {new.cap_effective:#x}")
 
 
 def sys_setresuid(k: KernelState, current: Task, ruid: int, euid: int, suid: int) -> None:
@@ -195,7 +200,8 @@ def sys_setpgid(k: KernelState, current: Task, pid: int, pgid: int) -> int:
     assert pgrp is not None
     if task_pgrp(p) is not pgrp:
         change_pid(k, p, PIDTYPE.PIDTYPE_PGID, pgrp)
-    k.trace("setpgid", "kernel/sys.c:1068", f"process {p.pid} -> process group {pgid}")
+    if k.listeners:
+        k.trace("setpgid", "kernel/sys.c:1068", f"process {p.pid} -> process group {pgid}")
     return 0
 
 
@@ -263,7 +269,8 @@ def ksys_setsid(k: KernelState, current: Task) -> int:
     group_leader.signal.leader = 1
     set_special_pids(k, current, sid)
     group_leader.signal.tty = None  # proc_clear_tty (drivers/tty/tty_jobctrl.c:73-82); the model has no ttys
-    k.trace("setsid", "kernel/sys.c:1177", f"process {group_leader.pid} leads session {session}")
+    if k.listeners:
+        k.trace("setsid", "kernel/sys.c:1177", f"process {group_leader.pid} leads session {session}")
     return session
 
 
@@ -365,3 +372,21 @@ def sys_umask(current: Task, mask: int) -> int:
     old = current.fs.umask
     current.fs.umask = mask & 0o777
     return old
+
+
+# --- times ---------------------------------------------------------------------------------------
+
+
+def do_sys_times(current: Task) -> Tms:
+    """struct tms of the caller: its group's times and its waited-for children's, in clock ticks (kernel/sys.c:944-955)."""
+    sig = current.signal
+    assert sig is not None
+    tgutime, tgstime = thread_group_cputime_adjusted(current)
+    return Tms(nsec_to_clock_t(tgutime), nsec_to_clock_t(tgstime), nsec_to_clock_t(sig.cutime),
+               nsec_to_clock_t(sig.cstime))
+
+
+def sys_times(k: KernelState, current: Task) -> tuple[int, Tms]:
+    """times(2) -> (clock ticks since boot, as jiffies_64_to_clock_t gives them, and the struct tms)
+    (kernel/sys.c:957-968)."""
+    return jiffies_64_to_clock_t(get_jiffies_64(k)), do_sys_times(current)

@@ -11,12 +11,14 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from forklab.include.linux.restart_block import RestartBlock
 from forklab.uapi import _NSIG, PTRACE_O_EXITKILL, RLIM_INFINITY, RLIM_NLIMITS
 
 if TYPE_CHECKING:
     from forklab.include.linux.cred import Cred
     from forklab.include.linux.fdtable import FilesStruct
     from forklab.include.linux.fs_struct import FsStruct
+    from forklab.include.linux.hrtimer import HrtimerSleeper
     from forklab.include.linux.mm_types import MmStruct
     from forklab.include.linux.nsproxy import Nsproxy
     from forklab.include.linux.pid import Pid
@@ -376,6 +378,9 @@ class Task:
     waits_on: str = ""
     sigframes: tuple[RtSigframe, ...] = ()
     user_handlers: bool = False
+    restart_block: RestartBlock = RestartBlock()
+    # the hrtimer_sleeper on the task's kernel stack while it sleeps in do_nanosleep (no kernel field)
+    nanosleep_sleeper: HrtimerSleeper | None = None
 
     def __repr__(self) -> str:
         return f"<Task pid={self.pid} tgid={self.tgid} comm={self.comm!r} state={self.state!r}>"
@@ -390,7 +395,8 @@ def set_current_state_sleep(k: KernelState, t: Task, state: TaskState, waits_on:
     t.waits_on = waits_on
     t.nvcsw += 1  # __schedule counts a switch away from a sleeping task as voluntary (kernel/sched/core.c:4047, 4075)
     deactivate_task(k, t)
-    k.trace("sleep", "kernel/sched/core.c:4047", f"task {t.pid} sleeps ({state!r}) on {waits_on}", tid=t.pid)
+    if k.listeners:
+        k.trace("sleep", "kernel/sched/core.c:4047", f"task {t.pid} sleeps ({state!r}) on {waits_on}", tid=t.pid)
 
 
 def is_global_init(tsk: Task) -> bool:

@@ -14,9 +14,10 @@ ERESTARTSYS restarts when the handler has SA_RESTART and becomes EINTR otherwise
 ERESTARTNOHAND and ERESTART_RESTARTBLOCK become EINTR, ERESTARTNOINTR always restarts. With no
 handler to run, ``do_signal`` restarts all four (820-835). A restart is the kernel's
 ``regs->ax = regs->orig_ax; regs->ip -= 2``: the error is gone (0) and the entry code runs the
-syscall body again. ERESTART_RESTARTBLOCK's restart is really ``restart_syscall`` with the
-saved restart_block; the model keeps no timeouts to resume, so it re-runs the call as for
-ERESTARTNOHAND. Only the first delivery of an exit sees the error: after it, regs->ax holds
+syscall body again. ERESTART_RESTARTBLOCK's restart is ``restart_syscall`` with the saved
+restart_block: ``do_signal`` sets ``regs.ax`` to NR_RESTART_SYSCALL (also when the task stopped,
+for the restart once it is continued), and a body that can fail with that code (nanosleep,
+clock_nanosleep) then runs ``sys_restart_syscall`` instead (kernel/time/hrtimer.py). Only the first delivery of an exit sees the error: after it, regs->ax holds
 EINTR or the syscall number, which no later ``do_signal`` of the same exit takes for a restart
 code. A task that stopped in ``get_signal`` leaves the error undecided (the kernel sleeps inside
 get_signal and decides once woken); the entry code then leaves the call to be issued again.
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING
 from forklab.errors import ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS
 from forklab.include.linux.sched import RtSigframe, TaskState
 from forklab.kernel.signal import KSignal, force_sig, get_signal, set_current_blocked, signal_setup_done
+from forklab.trace import traced
 from forklab.uapi import SA_RESTART, SIGSEGV
 
 if TYPE_CHECKING:
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
 # The codes a syscall body returns to have the exit work decide between a restart and EINTR
 # (include/linux/errno.h:14-18); the entry code passes only these to do_signal.
 SYSCALL_RESTART_ERRNOS = frozenset({ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK})
+NR_RESTART_SYSCALL = 219  # __NR_restart_syscall (arch/x86/entry/syscalls/syscall_64.tbl:230)
 
 
 def setup_rt_frame(k: KernelState, task: Task, ksig: KSignal) -> None:
@@ -66,6 +69,7 @@ def setup_rt_frame(k: KernelState, task: Task, ksig: KSignal) -> None:
     task.sigframes = (*task.sigframes, RtSigframe(ksig, task.blocked))
 
 
+@traced
 def handle_signal(k: KernelState, task: Task, ksig: KSignal, error: int = 0) -> int:
     """Decide an interrupted syscall's restart, set up the handler's frame, block its mask; returns the syscall's
     error from here on: EINTR, 0 when it restarts, else ``error`` (arch/x86/kernel/signal.c:708-766)."""
@@ -80,12 +84,15 @@ def handle_signal(k: KernelState, task: Task, ksig: KSignal, error: int = 0) -> 
     return error
 
 
+@traced
 def do_signal(k: KernelState, task: Task, error: int = 0) -> int:
     """Deliver one signal with a handler, after the ignored, stopping and fatal ones before it; with no handler to
     run, restart an interrupted syscall; returns its error as it then stands (arch/x86/kernel/signal.c:809-841)."""
     ksig = get_signal(k, task)
     if ksig is not None:
         return handle_signal(k, task, ksig, error)
+    if error == ERESTART_RESTARTBLOCK:
+        task.regs.ax = NR_RESTART_SYSCALL  # regs->ax = get_nr_restart_syscall(regs) (arch/x86/kernel/signal.c:831)
     if task.state != TaskState.TASK_RUNNING:
         return error  # stopped in get_signal: undecided until it runs again (module docstring)
     if error in SYSCALL_RESTART_ERRNOS:
@@ -95,7 +102,8 @@ def do_signal(k: KernelState, task: Task, error: int = 0) -> int:
 
 def signal_fault(k: KernelState, current: Task, where: str) -> None:
     """A bad signal frame: SIGSEGV to the task (arch/x86/kernel/signal.c:844-859)."""
-    k.trace("signal_fault", "arch/x86/kernel/signal.c:844", f"bad frame in {where}", tid=current.pid)
+    if k.listeners:
+        k.trace("signal_fault", "arch/x86/kernel/signal.c:844", f"bad frame in {where}", tid=current.pid)
     force_sig(k, current, SIGSEGV)
 
 
@@ -112,6 +120,7 @@ def sys_rt_sigreturn(k: KernelState, current: Task) -> int:
     frame = current.sigframes[-1]
     current.sigframes = current.sigframes[:-1]
     set_current_blocked(k, current, frame.uc_sigmask)
-    k.trace("rt_sigreturn", "arch/x86/kernel/signal.c:638", f"sig {frame.ksig.sig}: mask {frame.uc_sigmask:#x} "
-            "restored", tid=current.pid)
+    if k.listeners:
+        k.trace("rt_sigreturn", "arch/x86/kernel/signal.c:638", f"sig {frame.ksig.sig}: mask {frame.uc_sigmask:#x} "
+                "restored", tid=current.pid)
     return 0
