@@ -345,7 +345,7 @@ def test_exec_during_group_exit_is_eagain() -> None:
     fired: list[bool] = []
 
     def listener(event: TraceEvent) -> None:
-        if event.kind == "copy_strings" and not fired:
+        if event.ph == "i" and event.kind == "copy_strings" and not fired:  # past copy_strings
             fired.append(True)
             k.kill(k.init_task, p.pid, SIGTERM)
 

@@ -31,5 +31,6 @@ def anon_inode_getfile(k: KernelState, name: str, private_data: Pid | None, flag
         inode.i_count -= 1  # iput on the error path (fs/anon_inodes.c:102-104)
         raise
     file.private_data = private_data
-    k.trace("anon_inode_getfile", "fs/anon_inodes.c:74", f"anon_inode:{name}")
+    if k.listeners:
+        k.trace("anon_inode_getfile", "fs/anon_inodes.c:74", f"anon_inode:{name}")
     return file

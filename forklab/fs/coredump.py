@@ -140,8 +140,9 @@ def do_coredump(k: KernelState, current: Task, siginfo: SigQueue) -> None:
         return  # fs/coredump.c:617-619
     core_dumped = _core_would_be_written(current, need_suid_safe)
     coredump_finish(current, core_dumped)
-    k.trace("do_coredump", "fs/coredump.c:565", f"task {current.pid} sig {siginfo.si_signo}: "
-            + ("core dumped" if core_dumped else "no core"), tid=current.pid)
+    if k.listeners:
+        k.trace("do_coredump", "fs/coredump.c:565", f"task {current.pid} sig {siginfo.si_signo}: "
+                + ("core dumped" if core_dumped else "no core"), tid=current.pid)
     for g in others:  # the other users of the mm, no longer held in exit_mm, die now (model)
         assert g.signal is not None
         return_to_user_mode_now(k, g.signal)

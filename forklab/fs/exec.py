@@ -124,6 +124,7 @@ from forklab.mm.memory import FAULT_FLAG_WRITE, VM_FAULT_ERROR, handle_mm_fault,
 from forklab.mm.mmap import PAGE_MASK, expand_downwards, vm_get_page_prot, vma_link
 from forklab.security.commoncap import cap_bprm_set_creds
 from forklab.security.security import security_vm_enough_memory_mm
+from forklab.trace import traced
 from forklab.uapi import (
     AT_FDCWD,
     O_RDONLY,
@@ -224,9 +225,10 @@ def check_unsafe_exec(k: KernelState, t: Task, bprm: Bprm) -> None:
     else:
         t.fs.in_exec = 1
     bprm.marked_in_exec = True
-    k.trace("check_unsafe_exec", "fs/exec.c:1513",
-            "fs_struct shared outside the group: LSM_UNSAFE_SHARE" if bprm.unsafe & LSM_UNSAFE_SHARE
-            else f"fs->in_exec set (users {t.fs.users})", tid=t.pid)
+    if k.listeners:
+        k.trace("check_unsafe_exec", "fs/exec.c:1513",
+                "fs_struct shared outside the group: LSM_UNSAFE_SHARE" if bprm.unsafe & LSM_UNSAFE_SHARE
+                else f"fs->in_exec set (users {t.fs.users})", tid=t.pid)
 
 
 def install_exec_creds(k: KernelState, t: Task, bprm: Bprm) -> None:
@@ -265,6 +267,7 @@ def do_open_execat(k: KernelState, t: Task, name: str) -> File:
 # --- the new mm and its stack ----------------------------------------------------------------
 
 
+@traced
 def bprm_mm_init(k: KernelState, t: Task, bprm: Bprm) -> None:
     """mm_alloc and a one-page stack vma at STACK_TOP_MAX (fs/exec.c:242-280, 357-380)."""
 
@@ -288,7 +291,8 @@ def bprm_mm_init(k: KernelState, t: Task, bprm: Bprm) -> None:
     mm.stack_vm = mm.total_vm = 1
     bprm.mm, bprm.vma = mm, vma
     bprm.p = vma.vm_end - 8
-    k.trace("bprm_mm_init", "fs/exec.c:357", f"new mm, stack {vma.vm_start:#x}-{vma.vm_end:#x}", tid=t.pid)
+    if k.listeners:
+        k.trace("bprm_mm_init", "fs/exec.c:357", f"new mm, stack {vma.vm_start:#x}-{vma.vm_end:#x}", tid=t.pid)
 
 
 def get_arg_page(k: KernelState, t: Task, bprm: Bprm, pos: int) -> int | None:
@@ -315,6 +319,7 @@ def _cstr(s: str | bytes) -> bytes:
     return raw.split(b"\0", 1)[0] + b"\0"
 
 
+@traced
 def copy_strings(k: KernelState, t: Task, bprm: Bprm, strings: list[bytes]) -> list[int]:
     """Push NUL-terminated strings, last first, below bprm->p; their addresses in order (fs/exec.c:498-585)."""
 
@@ -357,6 +362,7 @@ def prepare_arg_pages(bprm: Bprm, argv: list[bytes], envp: list[bytes]) -> None:
     bprm.argmin = bprm.p - (limit - ptr_size)
 
 
+@traced
 def prepare_binprm(k: KernelState, t: Task, bprm: Bprm) -> None:
     """bprm_fill_uid, cap_bprm_set_creds, then read the first BINPRM_BUF_SIZE bytes (fs/exec.c:1575-1590)."""
     assert bprm.file is not None
@@ -383,7 +389,8 @@ def _zap_and_reap_other_threads(k: KernelState, tsk: Task) -> None:
     zap_other_threads(k, tsk)  # fs/exec.c:1087
     for th in victims:
         if not th.flags & PF.PF_EXITING:
-            k.trace("de_thread", "fs/exec.c:1087", f"thread {th.pid} killed by exec", tid=tsk.pid)
+            if k.listeners:
+                k.trace("de_thread", "fs/exec.c:1087", f"thread {th.pid} killed by exec", tid=tsk.pid)
             do_exit(k, th, sig.group_exit_code)  # do_group_exit sees group_exit_task (kernel/exit.c:882-883)
 
 
@@ -428,10 +435,12 @@ def _take_over_leader(k: KernelState, tsk: Task) -> None:
     tsk.exit_signal = SIGCHLD
     leader.exit_signal = -1
     exit_state_advance(k, leader, TaskState.EXIT_DEAD, "fs/exec.c:1170")  # the old leader must be a zombie
-    k.trace("de_thread", "fs/exec.c:1155", f"thread {tsk.pid} takes over pid {leader.pid}", tid=tsk.pid)
+    if k.listeners:
+        k.trace("de_thread", "fs/exec.c:1155", f"thread {tsk.pid} takes over pid {leader.pid}", tid=tsk.pid)
     release_task(k, leader)
 
 
+@traced
 def de_thread(k: KernelState, tsk: Task) -> None:
     """Become the only thread and the leader, with a private sighand; EAGAIN, ENOMEM (fs/exec.c:1064-1230)."""
     sig, oldsighand = tsk.signal, tsk.sighand
@@ -452,11 +461,13 @@ def de_thread(k: KernelState, tsk: Task) -> None:
             raise kerr(errno.ENOMEM, "a private sighand_struct for exec could not be allocated", "fs/exec.c:1205")
         tsk.sighand = SighandStruct(count=1, action=list(oldsighand.action))
         oldsighand.count -= 1  # __cleanup_sighand
-        k.trace("de_thread", "fs/exec.c:1212", "private copy of the shared signal handlers", tid=tsk.pid)
+        if k.listeners:
+            k.trace("de_thread", "fs/exec.c:1212", "private copy of the shared signal handlers", tid=tsk.pid)
     if tsk.group_leader is not tsk:
         raise InternalError("de_thread: not the group leader at the end")
 
 
+@traced
 def exec_mmap(k: KernelState, tsk: Task, mm: MmStruct) -> None:
     """mm_release (vfork parent, clear_child_tid), then switch to the new mm and drop the old (fs/exec.c:1013-1056)."""
 
@@ -466,7 +477,8 @@ def exec_mmap(k: KernelState, tsk: Task, mm: MmStruct) -> None:
         raise kerr(errno.EINTR, "a core dump of the old mm is in progress", "fs/exec.c:1034")
     active_mm = tsk.active_mm
     tsk.mm = tsk.active_mm = mm
-    k.trace("exec_mmap", "fs/exec.c:1040", f"task {tsk.pid} switches to the new mm", tid=tsk.pid)
+    if k.listeners:
+        k.trace("exec_mmap", "fs/exec.c:1040", f"task {tsk.pid} switches to the new mm", tid=tsk.pid)
     if old_mm is not None:
 
         mm_update_next_owner(k, old_mm, tsk)
@@ -475,6 +487,7 @@ def exec_mmap(k: KernelState, tsk: Task, mm: MmStruct) -> None:
         mmdrop(k, active_mm)
 
 
+@traced
 def flush_old_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """de_thread, exe_file, exec_mmap -- the point of no return -- then the PF flags and close-on-exec (fs/exec.c:1261-1310)."""
     de_thread(k, tsk)
@@ -487,6 +500,7 @@ def flush_old_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     do_close_on_exec(k, tsk.files)
 
 
+@traced
 def setup_new_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """sigaltstack, dumpability, comm, self_exec_id++, handlers to SIG_DFL (fs/exec.c:1337-1391)."""
 
@@ -502,7 +516,8 @@ def setup_new_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     tsk.comm = base.encode("utf-8", "surrogateescape")[:TASK_COMM_LEN - 1].decode("utf-8", "surrogateescape")
     tsk.self_exec_id += 1  # fs/exec.c:1389
     flush_signal_handlers(tsk, False)  # fs/exec.c:1390
-    k.trace("setup_new_exec", "fs/exec.c:1337", f"comm {tsk.comm!r}, self_exec_id {tsk.self_exec_id}", tid=tsk.pid)
+    if k.listeners:
+        k.trace("setup_new_exec", "fs/exec.c:1337", f"comm {tsk.comm!r}, self_exec_id {tsk.self_exec_id}", tid=tsk.pid)
 
 
 def setup_arg_pages(k: KernelState, tsk: Task, bprm: Bprm) -> None:
@@ -521,6 +536,7 @@ def setup_arg_pages(k: KernelState, tsk: Task, bprm: Bprm) -> None:
         raise kerr(errno.EFAULT, "the new stack could not be expanded", "fs/exec.c:800")
 
 
+@traced
 def search_binary_handler(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """The one model binfmt takes every non-empty file; an empty header is ENOEXEC (fs/exec.c:1639-1691)."""
     from forklab.fs.binfmt_elf import load_model_binary  # import cycle: fs/binfmt_elf.py imports this module
@@ -530,6 +546,7 @@ def search_binary_handler(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     load_model_binary(k, tsk, bprm)
 
 
+@traced
 def exec_binprm(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """search_binary_handler, then PTRACE_EVENT_EXEC with the old pid (fs/exec.c:1694-1715)."""
 
@@ -570,6 +587,7 @@ def _exec_out_unmark(current: Task, bprm: Bprm) -> None:
         current.fs.in_exec = 0
 
 
+@traced
 def do_execve(k: KernelState, current: Task, filename: str, argv: Sequence[str | bytes],
               envp: Sequence[str | bytes]) -> None:
     """execve(2): replace the program of ``current`` (fs/exec.c:1719-1863, 1902-1910, 1959-1965).
@@ -606,8 +624,9 @@ def do_execve(k: KernelState, current: Task, filename: str, argv: Sequence[str |
         bprm.exec = bprm.p
         bprm.envp_ptrs = copy_strings(k, current, bprm, envp_b)
         bprm.argv_ptrs = copy_strings(k, current, bprm, argv_b)
-        k.trace("copy_strings", "fs/exec.c:1819", f"argc {bprm.argc} envc {bprm.envc}, p {bprm.p:#x}",
-                tid=current.pid)
+        if k.listeners:
+            k.trace("copy_strings", "fs/exec.c:1819", f"argc {bprm.argc} envc {bprm.envc}, p {bprm.p:#x}",
+                    tid=current.pid)
         exec_binprm(k, current, bprm)
         ladder.succeed()
     assert current.fs is not None
@@ -616,4 +635,5 @@ def do_execve(k: KernelState, current: Task, filename: str, argv: Sequence[str |
     free_bprm(k, bprm)
     if displaced is not None:
         put_files_struct(k, displaced)
-    k.trace("execve", "fs/exec.c:1719", f"task {current.pid} runs {name!r}", tid=current.pid)
+    if k.listeners:
+        k.trace("execve", "fs/exec.c:1719", f"task {current.pid} runs {name!r}", tid=current.pid)

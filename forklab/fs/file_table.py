@@ -100,7 +100,8 @@ def __fput(k: KernelState, file: File) -> None:
 
             pipe_release(k, inode, file)
     k.vfs.unregister_file(file)
-    k.trace("fput", "fs/file_table.c:254", f"last reference to {file.f_path.dentry or file.f_inode.name} dropped")
+    if k.listeners:
+        k.trace("fput", "fs/file_table.c:254", f"last reference to {file.f_path.dentry or file.f_inode.name} dropped")
 
 
 def fput(k: KernelState, file: File) -> None:

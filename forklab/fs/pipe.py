@@ -169,7 +169,8 @@ def do_pipe2(k: KernelState, t: Task, flags: int) -> tuple[int, int]:
         raise
     fd_install(t, fdr, fr)
     fd_install(t, fdw, fw)
-    k.trace("pipe2", "fs/pipe.c:984", f"{fr.f_inode.name}: read fd {fdr}, write fd {fdw}")
+    if k.listeners:
+        k.trace("pipe2", "fs/pipe.c:984", f"{fr.f_inode.name}: read fd {fdr}, write fd {fdw}")
     return fdr, fdw
 
 
@@ -254,7 +255,8 @@ def pipe_read(k: KernelState, t: Task, filp: File, count: int) -> bytes:
         _wake(k, pipe.wr_wait, PIPE_WRITE_WAIT, 1)  # fs/pipe.c:411-414
     if pipe.bufs:
         _wake(k, pipe.rd_wait, PIPE_READ_WAIT, 1)  # wake_next_reader (fs/pipe.c:415-416)
-    k.trace("pipe_read", "fs/pipe.c:287", f"{filp.f_inode.name}: {len(out)} bytes")
+    if k.listeners:
+        k.trace("pipe_read", "fs/pipe.c:287", f"{filp.f_inode.name}: {len(out)} bytes")
     return bytes(out)
 
 
@@ -302,7 +304,8 @@ def pipe_write(k: KernelState, t: Task, filp: File, data: bytes) -> int:
         raise _sleep(k, t, pipe.wr_wait, PIPE_WRITE_WAIT)
     if was_empty:
         _wake(k, pipe.rd_wait, PIPE_READ_WAIT, 1)  # fs/pipe.c:607-610
-    k.trace("pipe_write", "fs/pipe.c:439", f"{filp.f_inode.name}: {ret} bytes")
+    if k.listeners:
+        k.trace("pipe_write", "fs/pipe.c:439", f"{filp.f_inode.name}: {ret} bytes")
     return ret
 
 
@@ -321,4 +324,5 @@ def pipe_release(k: KernelState, inode: Inode, file: File) -> None:
     pipe.files -= 1  # put_pipe_info
     if not pipe.files:
         inode.pipe = None  # free_pipe_info: the buffers and tmp_page go with it
-        k.trace("free_pipe_info", "fs/pipe.c:829", f"{inode.name} freed")
+        if k.listeners:
+            k.trace("free_pipe_info", "fs/pipe.c:829", f"{inode.name} freed")

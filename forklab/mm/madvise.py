@@ -221,7 +221,8 @@ def do_madvise(k: KernelState, t: Task, start: int, len_in: int, behavior: int) 
         vma = vma_next_of(mm, prev) if prev is not None else find_vma(mm, start)
     if unmapped_error:
         raise kerr(unmapped_error, "part of the range is not mapped (advice applied to the rest)", "mm/madvise.c:1115")
-    k.trace("madvise", "mm/madvise.c:1053", f"{start:#x} behavior={behavior}")
+    if k.listeners:
+        k.trace("madvise", "mm/madvise.c:1053", f"{start:#x} behavior={behavior}")
 
 
 __all__ = ["do_madvise", "madvise_behavior", "madvise_behavior_valid", "madvise_need_mmap_write"]

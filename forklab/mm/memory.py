@@ -93,6 +93,7 @@ from forklab.mm.rmap import (
     page_remove_rmap,
     unlink_anon_vmas,
 )
+from forklab.trace import register_type_format, traced
 from forklab.uapi import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -316,6 +317,7 @@ def copy_one_pte(k: KernelState, dst_table: PteTable, src_table: PteTable, idx: 
     add_rss_of(k, rss, pfns, 1)
 
 
+@traced
 def copy_pte_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct,
                    addr: int, end: int) -> int:
     """Allocate the child's PTE page and copy the entries of ``[addr, end)`` (mm/memory.c:802-863)."""
@@ -337,6 +339,7 @@ def copy_pte_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAr
     return 0
 
 
+@traced
 def copy_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct) -> int:
     """Copy the parent's PTEs of ``vma`` into the child, or skip when faults can refill them (mm/memory.c:955-1020)."""
     if not vma.vm_flags & (VM.VM_HUGETLB | VM.VM_PFNMAP | VM.VM_MIXEDMAP) and vma.anon_vma is None:
@@ -429,6 +432,10 @@ def zap_page_range(k: KernelState, vma: VmAreaStruct, start: int, size: int) -> 
 # --- faults ---------------------------------------------------------------------------------------
 
 
+register_type_format(MmStruct, repr)  # <mm users=1 count=1 vmas=3>
+register_type_format(VmAreaStruct, repr)  # <vma 0x...-0x... VM_READ|...>
+
+
 @dataclass(slots=True)
 class VmFault:
     """struct vm_fault (include/linux/mm.h:412-450), reduced to what the model's handlers use."""
@@ -448,12 +455,14 @@ def _mm_of(vma: VmAreaStruct) -> MmStruct:
     return vma.vm_mm
 
 
+@traced
 def wp_page_reuse(k: KernelState, vmf: VmFault) -> None:
     """Make the faulting PTE young, dirty and (if VM_WRITE) writable in place (mm/memory.c:2458-2478)."""
     entry = maybe_mkwrite(vmf.orig_pte | _PAGE_ACCESSED | _PAGE_DIRTY, vmf.vma)
     set_pte_at(_mm_of(vmf.vma), vmf.address, entry)
 
 
+@traced
 def wp_page_copy(k: KernelState, vmf: VmFault) -> int:
     """Break COW: new page (zeroed for the zero page, else a copy), map it writable, drop the old (mm/memory.c:2496-2641)."""
     vma = vmf.vma
@@ -492,6 +501,7 @@ def wp_page_shared(k: KernelState, vmf: VmFault) -> int:
     return VM_FAULT_WRITE
 
 
+@traced
 def do_wp_page(k: KernelState, vmf: VmFault) -> int:
     """Write to a present read-only PTE: reuse or copy, as 5.6 decides (mm/memory.c:2750-2832)."""
     from forklab.mm.swapfile import (
@@ -507,22 +517,32 @@ def do_wp_page(k: KernelState, vmf: VmFault) -> int:
         return wp_page_copy(k, vmf)
     if PageAnon(k, vmf.page) and k.has("cow_reuse_page_count"):
         if k.mem.page(vmf.page)._refcount == 1:  # 5.9+: reuse only an unshared, unpinned page
+            if k.listeners:
+                k.decide("mm/memory.c:do_wp_page (5.9)", f"reuse page {vmf.page}: refcount 1", ("pfn", vmf.page),
+                         ("refcount", 1))
             page_move_anon_rmap(k, vmf.page, vma)
             wp_page_reuse(k, vmf)
             return VM_FAULT_WRITE
     elif PageAnon(k, vmf.page):
         reuse, total_map_swapcount = reuse_swap_page(k, vmf.page)
         if reuse:
+            if k.listeners:
+                k.decide("mm/memory.c:2804", f"reuse page {vmf.page}: mapcount {total_map_swapcount}",
+                         ("pfn", vmf.page), ("mapcount", total_map_swapcount))
             if total_map_swapcount == 1:
                 page_move_anon_rmap(k, vmf.page, vma)
             wp_page_reuse(k, vmf)
             return VM_FAULT_WRITE
     elif (vma.vm_flags & (VM.VM_WRITE | VM.VM_SHARED)) == (VM.VM_WRITE | VM.VM_SHARED):
         return wp_page_shared(k, vmf)
+    if k.listeners:
+        k.decide("mm/memory.c:2828", f"copy page {vmf.page}: mapcount {page_mapcount(k, vmf.page)}",
+                 ("pfn", vmf.page), ("mapcount", page_mapcount(k, vmf.page)))
     get_page(k, vmf.page)
     return wp_page_copy(k, vmf)
 
 
+@traced
 def do_anonymous_page(k: KernelState, vmf: VmFault) -> int:
     """First touch of private anonymous memory: zero page on read, fresh zeroed page on write (mm/memory.c:3153-3266)."""
     vma = vmf.vma
@@ -658,6 +678,7 @@ def do_fault(k: KernelState, vmf: VmFault) -> int:
     return ret
 
 
+@traced
 def handle_pte_fault(k: KernelState, vmf: VmFault) -> int:
     """Dispatch on the PTE: none -> anonymous/file fault, write to read-only -> do_wp_page (mm/memory.c:4008-4094)."""
     mm = _mm_of(vmf.vma)
@@ -678,6 +699,7 @@ def handle_pte_fault(k: KernelState, vmf: VmFault) -> int:
     return 0
 
 
+@traced
 def handle_mm_fault(k: KernelState, vma: VmAreaStruct, address: int, flags: int) -> int:
     """Resolve a fault at ``address`` in ``vma``; returns vm_fault_t bits (mm/memory.c:4191-4230)."""
     address &= ~(PAGE_SIZE - 1)

@@ -90,6 +90,7 @@ from forklab.mm.rmap import anon_vma_clone, anon_vma_prepare, unlink_anon_vmas
 from forklab.mm.shmem import shmem_zero_setup
 from forklab.mm.util import vm_mmap_pgoff
 from forklab.security.security import security_vm_enough_memory_mm
+from forklab.trace import traced
 from forklab.uapi import (
     CAP_IPC_LOCK,
     CAP_SYS_RAWIO,
@@ -529,9 +530,11 @@ def vm_munmap(k: KernelState, t: Task, start: int, length: int) -> None:
     """munmap(2) for task ``t`` (mm/mmap.c:2823-2863)."""
     mm = _mm(t)
     __do_munmap(k, mm, start, length)
-    k.trace("munmap", "mm/mmap.c:2854", f"{start:#x}+{length:#x}")
+    if k.listeners:
+        k.trace("munmap", "mm/mmap.c:2854", f"{start:#x}+{length:#x}")
 
 
+@traced
 def exit_mmap(k: KernelState, mm: MmStruct) -> None:
     """Tear down every mapping of a dying mm: PTEs, page tables, vmas, commit charge (mm/mmap.c:3073-3144)."""
     if not mm.mmap:
@@ -676,7 +679,8 @@ def mmap_region(k: KernelState, t: Task, file: File | None, addr: int, length: i
         else:
             mm.locked_vm += npages
     vma.vm_page_prot = vm_get_page_prot(vma.vm_flags)  # vma_set_page_prot
-    k.trace("mmap_region", "mm/mmap.c:1685", f"{addr:#x}-{addr + length:#x} {VM(vm_flags)!r}")
+    if k.listeners:
+        k.trace("mmap_region", "mm/mmap.c:1685", f"{addr:#x}-{addr + length:#x} {VM(vm_flags)!r}")
     return addr
 
 

@@ -182,7 +182,8 @@ def do_mprotect_pkey(k: KernelState, t: Task, start: int, length: int, prot: int
             raise kerr(errno.ENOMEM, "the range has an unmapped hole", "mm/mprotect.c:599")
         vma = nxt
         prot = reqprot
-    k.trace("mprotect", "mm/mprotect.c:609", f"{start:#x}-{end:#x} prot={reqprot:#x}")
+    if k.listeners:
+        k.trace("mprotect", "mm/mprotect.c:609", f"{start:#x}-{end:#x} prot={reqprot:#x}")
 
 
 __all__ = ["change_protection", "do_mprotect_pkey", "mprotect_fixup"]
