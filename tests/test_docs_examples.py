@@ -233,6 +233,21 @@ def test_citations_become_elixir_links_outside_code() -> None:
                      "(https://elixir.bootlin.com/linux/v5.6.14/source/include/linux/uidgid.h)")
 
 
+def test_kernel_function_names_link_to_their_reference_entry() -> None:
+    hooks = _hooks()
+    functions = hooks.kernel_functions()
+    assert functions["copy_process"] == "forklab.kernel.fork.copy_process"
+    assert functions["copy_page_range"] == "forklab.mm.memory.copy_page_range"
+    assert "run_program" not in functions                   # forklab's own tools cite no kernel file
+    linked = hooks.link_kernel_names("`copy_process` and `dup_mmap()` but not `k.fork` or `nope`", functions)
+    assert linked == ("[`copy_process`][forklab.kernel.fork.copy_process] and "
+                      "[`dup_mmap()`][forklab.kernel.fork.dup_mmap] but not `k.fork` or `nope`")
+    assert hooks.link_kernel_names("```\n`copy_process`\n```\n", functions) == "```\n`copy_process`\n```\n"
+    names = hooks.link_names("`forklab.Kernel.fork` and `forklab.kernel.fork`", "guide.md",
+                             {"forklab.kernel.fork": "reference/kernel/fork.md"})
+    assert names == "[`forklab.Kernel.fork`][forklab.syscalls.Kernel.fork] and [`forklab.kernel.fork`](reference/kernel/fork.md)"
+
+
 def test_docstring_text_stays_text() -> None:
     hooks = _hooks()
     assert hooks.escape_markup("reads /proc/<pid>/status") == "reads /proc/&lt;pid>/status"

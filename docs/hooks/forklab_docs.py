@@ -26,12 +26,15 @@ from typing import Any
 
 import griffe
 
-from forklab.kernel_map import CITATION
+from forklab.kernel_map import CITATION, definitions
 
 ELIXIR = "https://elixir.bootlin.com/linux/v5.6.14/source/"
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "forklab"
 REFERENCE = "reference"
+# Pages whose bare kernel function names (`copy_process`) link to the reference; kernel-map.md
+# lists every name and links to the source already.
+KERNEL_NAMES_LINKED = frozenset({"guide.md", "seed-map.md", "architecture.md", "model.md"})
 
 # Fenced code blocks (``` or ~~~, any indent) are left as they are; so are code spans other
 # than a lone citation.
@@ -267,6 +270,33 @@ def on_files(files: Any, config: Any, **kwargs: Any) -> Any:
     return files
 
 
+_BARE_SPAN = re.compile(r"(?<![\[`])`(\w+)(?:\(\))?`(?![\]`])")
+
+
+def kernel_functions(package: Path = PACKAGE) -> dict[str, str]:
+    """Each kernel function's name -> its dotted forklab path: the top-level functions whose docstring cites a kernel file.
+
+    tests/test_kernel_map.py keeps each name defined once, so a bare name is unambiguous.
+    """
+    found: dict[str, str] = {}
+    for d in definitions(package):
+        path = PurePosixPath(d.module)
+        on_kernel_page = path.parts[1] in KERNEL_DIRS and path.name != "__init__.py"
+        if d.citation is not None and (on_kernel_page or not d.name.startswith("_")):  # as the pages filter them
+            found[d.name] = ".".join(path.with_suffix("").parts)
+    return {name: f"{module}.{name}" for name, module in found.items()}
+
+
+def link_kernel_names(markdown: str, functions: dict[str, str]) -> str:
+    """Each code span that is a kernel function's bare name (```copy_process```) links to its reference entry."""
+
+    def one(m: re.Match[str]) -> str:
+        dotted = functions.get(m[1])
+        return f"[{m[0]}][{dotted}]" if dotted else m[0]
+
+    return _outside_code_blocks(markdown, lambda text: _BARE_SPAN.sub(one, text))
+
+
 _NAME_SPAN = re.compile(r"(?<![\[`])`(forklab(?:\.\w+)+)`(?![\]`])")
 
 
@@ -316,4 +346,5 @@ def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
     if page.file.src_uri.startswith(f"{REFERENCE}/"):
         return link_citations(markdown)
     modules = {p.module: p.path for p in module_pages()} | {"forklab": f"{REFERENCE}/index.md"}
-    return link_names(link_citations(markdown), page.file.src_uri, modules)
+    linked = link_names(link_citations(markdown), page.file.src_uri, modules)
+    return link_kernel_names(linked, kernel_functions()) if page.file.src_uri in KERNEL_NAMES_LINKED else linked
