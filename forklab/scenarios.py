@@ -12,20 +12,12 @@ from collections.abc import Callable
 
 from forklab.errors import InternalError, KernelError
 from forklab.include.linux.sched import Task
+from forklab.runner.libc import THREAD_FLAGS  # glibc's pthread_create flags: the runner's libc is their home
 from forklab.syscalls import Kernel
 from forklab.uapi import (
-    CLONE_CHILD_CLEARTID,
-    CLONE_FILES,
-    CLONE_FS,
     CLONE_NEWPID,
     CLONE_NEWUSER,
-    CLONE_PARENT_SETTID,
     CLONE_PIDFD,
-    CLONE_SETTLS,
-    CLONE_SIGHAND,
-    CLONE_SYSVSEM,
-    CLONE_THREAD,
-    CLONE_VM,
     MAP_ANONYMOUS,
     MAP_PRIVATE,
     O_RDWR,
@@ -36,8 +28,6 @@ from forklab.uapi import (
     CloneArgs,
 )
 
-PTHREAD_CREATE = (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS
-                  | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)  # glibc's pthread_create flags
 ELF_MAGIC = b"\x7fELF\x02\x01\x01"
 Scenario = Callable[[Kernel], None]
 
@@ -75,7 +65,7 @@ def scenario_thread(k: Kernel) -> None:
     """pthread_create's clone, then exit_group from the thread ends both."""
     sh = _shell(k)
     proc = k.find_task(k.fork(sh))
-    tid = k.clone(proc, PTHREAD_CREATE)
+    tid = k.clone(proc, THREAD_FLAGS)
     k.exit_group(k.find_task(tid), 3)
     _reap(k, sh, proc.pid)
 
