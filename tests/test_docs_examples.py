@@ -252,6 +252,7 @@ def test_docstring_text_stays_text() -> None:
     hooks = _hooks()
     assert hooks.escape_markup("reads /proc/<pid>/status") == "reads /proc/&lt;pid>/status"
     assert hooks.escape_markup("cat [FILE]...") == r"cat \[FILE\]..."
+    assert hooks.escape_markup("bad_fork_* and copy_*") == r"bad_fork_\* and copy_\*"
     assert hooks.escape_markup("`<pid>` and [a](b)") == "`<pid>` and [a](b)"
     assert hooks.escape_markup("x\n\n    a < b\n") == "x\n\n    a < b\n"
 

@@ -114,8 +114,8 @@ _BRACKETS = re.compile(r"\[([^\]\n]*)\](?!\()")
 
 
 def _plain(text: str) -> str:
-    """Text outside code spans as text: ``<pid>`` is no HTML tag, ``[FILE]`` is no cross-reference."""
-    return _BRACKETS.sub(r"\[\1\]", text.replace("<", "&lt;"))
+    """Text outside code spans as text: ``<pid>`` is no HTML tag, ``[FILE]`` no cross-reference, ``bad_fork_*`` no emphasis."""
+    return _BRACKETS.sub(r"\[\1\]", text.replace("<", "&lt;").replace("*", r"\*"))
 
 
 def escape_markup(text: str) -> str:
