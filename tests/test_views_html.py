@@ -212,7 +212,7 @@ def test_every_traced_call_is_a_details_with_its_link() -> None:
         (call_ids(t.rec)[id(c)], c.name) for c in calls]
     for (_ident, href, _text), c in zip(p.details, calls, strict=True):
         assert href == (elixir_link(c.source) or ""), c.name
-    assert all(href for _i, href, _t in p.details if _t != "fork"), "every kernel function cites its source"
+    assert all(href for _i, href, _t in p.details), "every traced function cites its source"
     ids = [a["id"] for tag, a in p.tags if "id" in a]
     assert len(ids) == len(set(ids))
 
@@ -254,6 +254,9 @@ def test_every_pointer_relation_matches_the_objects() -> None:
             mine, theirs = getattr(t.child, name), getattr(t.parent, name)
             view = final.field(name)
             assert view.relation == (NULL if mine is None else SHARED if mine is theirs else COPIED), (flags, name)
+        for a, b in (("mm", "active_mm"), ("cred", "real_cred")):  # one object, one name
+            same = getattr(t.child, a) is getattr(t.child, b)
+            assert (final.field(a).value == final.field(b).value) == same, (flags, a, b)
         assert final.field("pid").value == str(t.child.pid)
         assert final.field("tgid").value == str(t.child.tgid)
         assert final.field("real_parent").value == f"{t.child.real_parent.comm}-{t.child.real_parent.pid}"
@@ -315,6 +318,34 @@ def test_a_failed_fork_shows_the_unwinding() -> None:
     assert "= -ENOMEM" in page
 
 
+def test_the_watcher_only_reads() -> None:
+    def run(watch: bool) -> object:
+        k = Kernel()
+        rec = Recorder()
+        k.listeners.append(rec)
+        if watch:
+            k.listeners.append(ChildWatcher())
+        k.clone(k.init_task, CLONE_FILES | SIGCHLD)
+        k.vfork(k.init_task)
+        k.listeners.clear()
+        return k.snapshot()
+
+    assert run(True) == run(False)
+
+
+def test_a_rejected_fork_has_no_child_to_show() -> None:
+    k = Kernel()
+    rec, watcher = page_listeners(k)
+    with pytest.raises(OSError) as info:
+        k.clone(k.init_task, CLONE_THREAD)
+    assert info.value.errno == errno.EINVAL
+    (fork,) = rec.find("copy_process")
+    assert watcher.of_fork(fork) == [] and fork.errno == errno.EINVAL
+    page = trace_to_html(rec, watcher, "EINVAL")
+    parse(page)
+    assert "= -EINVAL" in page and 'class="fields"' not in page and 'class="changes"' not in page
+
+
 def test_render_page_escapes_and_is_deterministic() -> None:
     def build() -> str:
         t = traced_clone(CLONE_FILES | SIGCHLD)
@@ -337,9 +368,7 @@ def test_render_page_escapes_and_is_deterministic() -> None:
 class DevTools:
     """A minimal Chrome DevTools Protocol client over one page's websocket."""
 
-    def __init__(self, url: str) -> None:
-        import websocket  # test-only dependency (the test extra), only where chromium runs
-
+    def __init__(self, websocket: Any, url: str) -> None:
         self.ws = websocket.create_connection(url, timeout=30, suppress_origin=True)
         self.ids = itertools.count(1)
 
@@ -370,6 +399,7 @@ class DevTools:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
     assert CHROMIUM is not None
+    websocket = pytest.importorskip("websocket")  # websocket-client, from the test extra
     profile = tmp_path_factory.mktemp("chromium-profile")
     proc = subprocess.Popen(
         [CHROMIUM, "--headless=new", "--remote-debugging-port=0", f"--user-data-dir={profile}", "--no-sandbox",
@@ -378,7 +408,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port_file = profile / "DevToolsActivePort"
-        for _ in range(3000):
+        for _ in range(6000):  # chromium starts in about a second; allow a slow machine a minute
             if port_file.exists() and port_file.read_text().count("\n") >= 1:
                 break
             assert proc.poll() is None, "chromium exited"
@@ -387,7 +417,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json") as r:
             targets = json.load(r)
         page = next(t for t in targets if t["type"] == "page")
-        tools = DevTools(page["webSocketDebuggerUrl"])
+        tools = DevTools(websocket, page["webSocketDebuggerUrl"])
         tools.send("Page.enable")
         yield tools
         tools.ws.close()
@@ -467,3 +497,15 @@ def test_chromium_expand_all_and_collapse_all(browser: DevTools, tmp_path: Path)
     browser.js("document.getElementById('collapse-all').click()")
     assert browser.js(count_open) == 0 and browser.js("document.querySelectorAll('details[open]').length") == 0
     assert "sys_fork" not in browser.js("document.body.innerText")
+    # A fresh load with a fragment opens the named node and its ancestors, nothing else.
+    (dup_mmap,) = t.rec.find("dup_mmap")
+    ids = call_ids(t.rec)
+    browser.goto("about:blank")
+    browser.goto(f"{path.as_uri()}#{ids[id(dup_mmap)]}")
+    chain: list[Call] = []
+    node: Call | None = dup_mmap
+    while node is not None:
+        chain.append(node)
+        node = node.parent
+    opened = browser.js("Array.from(document.querySelectorAll('details.call[open]')).map(d => d.id)")
+    assert sorted(opened) == sorted(ids[id(c)] for c in chain)

@@ -63,6 +63,8 @@ POINTER_COUNTS: dict[str, tuple[str, ...]] = {
     "active_mm": COUNT_FIELDS["mm"], "io_context": ("refcount", "nr_tasks"), "sysvsem_undo_list": ("refcnt",),
     "vfork_done": ("done",),
 }
+# The kind of object each pointer field reaches, which names it (``pid#2``); a field not listed names its own kind.
+POINTER_KINDS: dict[str, str] = {**dict(TASK_POINTERS), "active_mm": "mm"}
 # How a pointer of the child relates to the parent's field of the same name.
 NULL = "NULL"
 SHARED = "shared"  # the very object the parent's field points to
@@ -176,7 +178,7 @@ def task_link_view(name: str, child: Task, parent: Task) -> FieldView:
 def pointer_view(names: ObjectNames, name: str, child: Task, parent: Task) -> FieldView:
     """An object pointer of the child: its object's name and counts, NULL, shared or copied against the parent's."""
     theirs, mine = getattr(parent, name), getattr(child, name)
-    kind = name.removeprefix("real_").removeprefix("active_")
+    kind = POINTER_KINDS.get(name, name)
     parent_text = NULL if theirs is None else names.name(theirs, kind)
     if mine is None:
         return FieldView(name, NULL, parent_text, NULL)
@@ -223,13 +225,14 @@ def fork_exit_tasks(running: FrameType) -> tuple[Task, Task] | None:
     """(child, parent) at copy_process's own exit, from the trace frame that ran it: its return value, or the
     failed frame's ``p``."""
     local = running.f_locals
-    parent = local["args"][1]
-    if isinstance(local.get("ret"), Task):
-        return local["ret"], parent
+    args = local.get("args")
+    parent = args[1] if isinstance(args, tuple) and len(args) > 1 else None
+    child = local.get("ret")
     exc = local.get("e")
-    frame = failed_fork_frame(exc) if isinstance(exc, BaseException) else None
-    child = None if frame is None else frame.f_locals.get("p")
-    return (child, parent) if isinstance(child, Task) else None
+    if not isinstance(child, Task) and isinstance(exc, BaseException):
+        frame = failed_fork_frame(exc)
+        child = None if frame is None else frame.f_locals.get("p")
+    return (child, parent) if isinstance(child, Task) and isinstance(parent, Task) else None
 
 
 def step_exit_tasks(step: Call, fork: Call, start: FrameType | None) -> tuple[Task, Task] | None:
@@ -243,7 +246,8 @@ def step_exit_tasks(step: Call, fork: Call, start: FrameType | None) -> tuple[Ta
     if not isinstance(child, Task):
         own = traced_frames(step, start)
         child = None if own is None else own[0].f_locals.get("ret")
-    return (child, local["current"]) if isinstance(child, Task) else None
+    parent = local.get("current")
+    return (child, parent) if isinstance(child, Task) and isinstance(parent, Task) else None
 
 
 class ChildWatcher:
@@ -321,6 +325,7 @@ h1 { font-size: 1.4em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; }
 ul.tree, ul.tree ul { list-style: none; padding-left: 1.2em; margin: 0; }
 ul.tree { padding-left: 0; }
 summary { cursor: pointer; font-family: ui-monospace, monospace; overflow-wrap: anywhere; }
+p.legend { color: #555; max-width: 60em; }
 p.child { margin: 0.2em 0 0.2em 1.2em; font-style: italic; color: #555; }
 details.fields { margin-left: 1.2em; } details.fields > summary { font-family: inherit; color: #555; }
 a.fn { font-weight: bold; color: #0645ad; } .syscall > summary a.fn { color: #8b0000; }
@@ -335,6 +340,10 @@ tr.changed { background: #fff3b0; }
 td.shared { color: #060; } td.copied { color: #a50; } td.NULL { color: #999; }
 :target > summary { background: #dde8ff; }
 """
+
+PAGE_LEGEND = (f"Each function links to its source line in Linux 5.6.14. Under each step of copy_process, the child's "
+               f"task_struct fields as that step left them, the fields it changed first; a pointer is {SHARED} when it is "
+               f"the parent's own object, {COPIED} when it is another object, {NULL} when it is not set.")
 
 PAGE_SCRIPT = """
 (function () {
@@ -383,7 +392,9 @@ class PageWriter:
     def section(self, number: int, section: Section) -> None:
         """A section's heading, narrative and call tree."""
         self.snapshots = {id(s.step): s for s in section.snapshots}
-        self.out.append(f'<section id="section-{number}"><h2>{esc(section.title)}</h2>')
+        self.out.append(f'<section id="section-{number}">')
+        if section.title:
+            self.out.append(f"<h2>{esc(section.title)}</h2>")
         if section.narrative:
             self.out.append(f'<p class="narrative">{esc(section.narrative)}</p>')
         self.out.append('<ul class="tree">')
@@ -458,7 +469,8 @@ def render_page(title: str, sections: Sequence[Section]) -> str:
     w.out.append(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
                  f"<style>{PAGE_STYLE}</style></head><body><h1>{esc(title)}</h1>"
                  '<p id="controls" hidden><button type="button" id="expand-all">expand all</button> '
-                 '<button type="button" id="collapse-all">collapse all</button></p>')
+                 '<button type="button" id="collapse-all">collapse all</button></p>'
+                 f'<p class="legend">{esc(PAGE_LEGEND)}</p>')
     for number, section in enumerate(sections, 1):
         w.section(number, section)
     w.out.append(f"<script>{PAGE_SCRIPT}</script></body></html>\n")
@@ -469,5 +481,5 @@ def trace_to_html(rec: Recorder, watcher: ChildWatcher | None = None, title: str
                   narrative: str = "") -> str:
     """A page of one recorded trace: the Recorder's call tree, with the watcher's snapshots under their steps."""
     snaps: Sequence[ChildSnapshot] = () if watcher is None else watcher.snapshots
-    return render_page(title, [Section(title, narrative, rec.roots, snaps)])
+    return render_page(title, [Section("", narrative, rec.roots, snaps)])
 
