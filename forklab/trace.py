@@ -40,8 +40,8 @@ R = TypeVar("R")
 
 TRACE_COMPILED = os.environ.get("FORKLAB_TRACE", "1") != "0"
 
-CALL_ENTRY_NS = 100  # virtual cost of entering a traced function
-CALL_EXIT_NS = 100  # virtual cost of leaving it: a leaf lasts 200 ns
+CALL_ENTRY_NS = 250  # virtual cost of entering a traced function
+CALL_EXIT_NS = 250  # virtual cost of leaving it: a leaf lasts 0.500 us
 DECISION_NS = 20  # virtual cost of one decision
 
 Value = int | str | bool | bytes | None | tuple["Value", ...]
@@ -60,6 +60,8 @@ class Call:
     args: Args
     kind: str = "function"  # or "syscall"
     parent: Call | None = None
+    cpu: int = 0  # the CPU the task was on at entry
+    comm: str = ""  # the task's comm at entry
     children: list[Call | Decision] = field(default_factory=list)
     end: int | None = None
     ret: Value = None
@@ -286,10 +288,12 @@ class Tracer:
         for listener in list(listeners):
             listener(event)
 
-    def enter(self, listeners: list[Listener], site: CallSite, tid: int, args: Args, kind: str = "function") -> Call:
-        """Open a call under the innermost open one and tell the listeners."""
+    def enter(self, listeners: list[Listener], site: CallSite, task: Any, args: Args, kind: str = "function") -> Call:
+        """Open a call by ``task`` (a Task, or None outside any) under the innermost open one; tell the listeners."""
         parent = self.stack[-1] if self.stack else None
-        call = Call(site.name, site.source, tid, len(self.stack), self.tick(CALL_ENTRY_NS), args, kind, parent)
+        tid, cpu, comm = (0, 0, "") if task is None else (task.pid, task.cpu, task.comm)
+        call = Call(site.name, site.source, tid, len(self.stack), self.tick(CALL_ENTRY_NS), args, kind, parent, cpu,
+                    comm)
         if parent is not None:
             parent.children.append(call)
         self.stack.append(call)
@@ -322,12 +326,6 @@ class Tracer:
         self.emit(listeners, (kind, tid, source, text, "i", d.ts), d)
 
 
-def _current_tid(k: Any) -> int:
-    """The tid of the task the kernel runs as now, 0 outside any task."""
-    current = k.current
-    return current.pid if current is not None else 0
-
-
 def _traced_call(k: Any, site: CallSite, fn: Callable[..., Any], args: tuple[Any, ...],
                  kw: dict[str, Any]) -> Any:
     """Run ``fn`` inside a Call: named arguments on entry, the return value or exception on exit."""
@@ -335,7 +333,7 @@ def _traced_call(k: Any, site: CallSite, fn: Callable[..., Any], args: tuple[Any
     named += tuple((n, trace_value(v)) for n, v in kw.items())
     listeners = k.listeners
     tracer: Tracer = k.tracer
-    call = tracer.enter(listeners, site, _current_tid(k), named)
+    call = tracer.enter(listeners, site, k.current, named)
     try:
         ret = fn(*args, **kw)
     except BaseException as e:

@@ -94,7 +94,7 @@ def do_syscall_64(k: KernelState, t: object, name: str, fn: Callable[[Task], T],
         return _do_syscall_body(k, task, fn)
     listeners = k.listeners
     site = syscall_site(name)
-    call = k.tracer.enter(listeners, site, task.pid, tuple(zip(site.params, map(trace_value, values), strict=False)),
+    call = k.tracer.enter(listeners, site, task, tuple(zip(site.params, map(trace_value, values), strict=False)),
                           "syscall")
     try:
         result = _do_syscall_body(k, task, fn)
