@@ -62,6 +62,7 @@ class Call:
     parent: Call | None = None
     cpu: int = 0  # the CPU the task was on at entry
     comm: str = ""  # the task's comm at entry
+    tgid: int = 0  # its thread group's id
     children: list[Call | Decision] = field(default_factory=list)
     end: int | None = None
     ret: Value = None
@@ -291,9 +292,9 @@ class Tracer:
     def enter(self, listeners: list[Listener], site: CallSite, task: Any, args: Args, kind: str = "function") -> Call:
         """Open a call by ``task`` (a Task, or None outside any) under the innermost open one; tell the listeners."""
         parent = self.stack[-1] if self.stack else None
-        tid, cpu, comm = (0, 0, "") if task is None else (task.pid, task.cpu, task.comm)
+        tid, cpu, comm, tgid = (0, 0, "", 0) if task is None else (task.pid, task.cpu, task.comm, task.tgid)
         call = Call(site.name, site.source, tid, len(self.stack), self.tick(CALL_ENTRY_NS), args, kind, parent, cpu,
-                    comm)
+                    comm, tgid)
         if parent is not None:
             parent.children.append(call)
         self.stack.append(call)
