@@ -286,3 +286,104 @@ def test_proc_paths_that_do_not_exist_are_enoent(k, init):
     assert_cites(expect_errno(errno.ENOENT, k.proc, f"/proc/{p.pid}/stat", c), "fs/proc/base.c", 3356)
     for path in ("/proc/1", f"/proc/{p.pid}/task", f"/proc/{p.pid}/task/{p.pid}"):
         assert_cites(expect_errno(errno.EISDIR, k.proc, path), "fs/libfs.c", 224)
+
+
+# --- /proc through open(2): programs run by forklab.run ------------------------------------------
+
+
+def _slurp(os, path: str) -> str:
+    fd = os.open(path, os.O_RDONLY)
+    data = os.read(fd, 1 << 20)
+    os.close(fd)
+    return data.decode()
+
+
+def test_a_program_opens_and_reads_its_own_proc_files() -> None:
+    """open + read of /proc/self/status and stat give the caller's ids; thread-self is the calling thread."""
+    import forklab  # the runner, for these tests only
+
+    def main(os):
+        status = dict(line.split(":\t", 1) for line in _slurp(os, "/proc/self/status").splitlines())
+        stat = _slurp(os, "/proc/self/stat").split()
+        seen = []
+        r, w = os.pipe()
+
+        def worker():
+            seen.append(_slurp(os, "/proc/thread-self/status"))
+            os.write(w, b"!")
+            return 0
+
+        os.start_thread(worker)
+        os.read(r, 1)
+        thread = dict(line.split(":\t", 1) for line in seen[0].splitlines())
+        os.write(1, b"%d %s %s %s %s %s\n" % (os.getpid(), status["Pid"].encode(), stat[0].encode(),
+                                               stat[3].encode(), thread["Tgid"].encode(), thread["Pid"].encode()))
+
+    out = forklab.run(main).stdout.split()
+    pid = out[0]
+    assert out[1:4] == [pid, pid, b"1"] and out[4] == pid and out[5] != pid
+
+
+def test_proc_files_are_read_only_and_directories_read_as_eisdir() -> None:
+    import forklab  # the runner, for these tests only
+
+    def main(os):
+        results = []
+        fd = os.open("/proc/self/status", os.O_WRONLY)
+        try:
+            os.write(fd, b"x")
+        except OSError as e:
+            results.append(e.errno)
+        d = os.open("/proc/self/fd", os.O_RDONLY)
+        try:
+            os.read(d, 10)
+        except OSError as e:
+            results.append(e.errno)
+        try:
+            os.open("/proc/self/environ", os.O_RDONLY)
+        except OSError as e:
+            results.append(e.errno)
+        try:
+            os.open("/proc/self/status/x", os.O_RDONLY)
+        except OSError as e:
+            results.append(e.errno)
+        os.write(1, repr(results).encode())
+
+    assert forklab.run(main).stdout == repr([errno.EINVAL, errno.EISDIR, errno.ENOENT, errno.ENOTDIR]).encode()
+
+
+def test_a_program_reads_its_smaps_after_a_fork() -> None:
+    """The parent's Shared_Dirty counts the page it shares with its child until the child has written it."""
+    import forklab  # the runner, for these tests only
+
+    def main(os):
+        addr = os.mmap(os.PAGE_SIZE)
+        os.store(addr, b"x")
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.read(r, 1)
+            os.store(addr, b"y")
+            os._exit(0)
+        def shared_dirty():
+            lines = _slurp(os, "/proc/self/smaps").splitlines()
+            first = next(i for i, ln in enumerate(lines) if ln.startswith(f"{addr:08x}-"))
+            return next(ln for ln in lines[first:] if ln.startswith("Shared_Dirty")).split()[1]
+
+        before = shared_dirty()
+        os.write(w, b"!")
+        os.waitpid(pid, 0)
+        os.write(1, (before + " " + shared_dirty()).encode())
+
+    assert forklab.run(main).stdout.split() == [b"4", b"0"]
+
+
+def test_fchdir_into_a_proc_directory_resolves_relative_names(k, init) -> None:
+    from forklab.fs.open import ksys_fchdir  # the syscall itself: Kernel has no fchdir method
+    from forklab.uapi import O_DIRECTORY, O_RDONLY
+
+    fd = k.open(init, "/proc/1", O_RDONLY | O_DIRECTORY)
+    ksys_fchdir(k, init, fd)
+    sfd = k.open(init, "status", O_RDONLY)
+    assert k.read(init, sfd, 1 << 16).decode() == k.proc("/proc/1/status")
+    assert k.vfs.nr_files == len(k.vfs.files)
