@@ -18,6 +18,7 @@ from __future__ import annotations
 from forklab.errors import InternalError
 from forklab.fs.vfs import Vfs
 from forklab.include.linux.cred import UserStruct
+from forklab.include.linux.hrtimer import HrtimerSleeper
 from forklab.include.linux.pid import Pid, PidNamespace
 from forklab.include.linux.sched import Task
 from forklab.include.linux.threads import PID_MAX_DEFAULT, PID_MAX_LIMIT
@@ -62,6 +63,7 @@ class KernelState:
         "clock_ns",
         "current",
         "fault",
+        "hrtimer_bases",
         "idle_task",
         "in_syscall",
         "init_pid_ns",
@@ -111,6 +113,8 @@ class KernelState:
         self.tracer = Tracer(lambda: self.clock_ns)
         self._inum = 0xF0000100
         self.clock_ns = 0
+        # the queued hrtimers, in timerqueue order: hard expiry, then arming order (kernel/time/hrtimer.py)
+        self.hrtimer_bases: list[HrtimerSleeper] = []
         self.nr_threads = 0
         self.process_counts = 0
         self.total_forks = 0

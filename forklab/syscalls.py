@@ -16,31 +16,38 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from forklab.arch.x86.entry.common import SYSCALL_PARAMS, check_caller, do_syscall_64, user_mode_access
-from forklab.arch.x86.kernel.signal import sys_rt_sigreturn
+from forklab.arch.x86.kernel.signal import NR_RESTART_SYSCALL, sys_rt_sigreturn
 from forklab.debug import check_invariants, snapshot
-from forklab.errors import kerr
+from forklab.errors import Unmodelled, kerr
+from forklab.fs.d_path import sys_getcwd
 from forklab.fs.exec import do_execve
 from forklab.fs.fcntl import do_fcntl
 from forklab.fs.file import ksys_dup, ksys_dup2
+from forklab.fs.namei import do_mkdirat, do_unlinkat
 from forklab.fs.open import ksys_chdir, ksys_chroot, ksys_close, ksys_open
 from forklab.fs.pipe import do_pipe2
 from forklab.fs.proc.base import proc_read
 from forklab.fs.read_write import ksys_lseek, ksys_read, ksys_write
 from forklab.fs.select import do_sys_poll
+from forklab.fs.stat import sys_newfstat, sys_newfstatat, sys_newlstat, sys_newstat
 from forklab.include.linux.pid import PidNamespace
 from forklab.include.linux.sched import IoContext, SigAction, Task
+from forklab.include.linux.stat import Kstat
+from forklab.include.linux.time import Tms
 from forklab.kernel.capability import sys_capset
 from forklab.kernel.cgroup.pids import PIDS_MAX, Cgroup, pids_charge, pids_uncharge
 from forklab.kernel.exit import do_exit, do_group_exit, kernel_wait4, kernel_waitid
 from forklab.kernel.fork import ksys_unshare, set_tid_address, sys_clone, sys_clone3, sys_fork, sys_vfork
 from forklab.kernel.pid import find_task_by_pid_ns, find_task_by_vpid, pid_vnr, sys_pidfd_open
 from forklab.kernel.ptrace import sys_ptrace
-from forklab.kernel.sched.core import sched_setscheduler
+from forklab.kernel.sched.core import do_sched_yield, sched_setscheduler
 from forklab.kernel.signal import (
     do_sigaction,
     kill_something_info,
     sigprocmask,
+    sys_pause,
     sys_pidfd_send_signal,
+    sys_restart_syscall,
     sys_tgkill,
     sys_tkill,
 )
@@ -54,8 +61,11 @@ from forklab.kernel.sys import (
     sys_setpgid,
     sys_setresgid,
     sys_setresuid,
+    sys_times,
     sys_umask,
 )
+from forklab.kernel.time.hrtimer import hrtimer_interrupt, sys_nanosleep
+from forklab.kernel.time.posix_timers import sys_clock_nanosleep
 from forklab.kernel.user_namespace import proc_write_id_map
 from forklab.mm.madvise import do_madvise
 from forklab.mm.memory import follow_pte_pfn
@@ -65,6 +75,8 @@ from forklab.mm.uaccess import user_load, user_store
 from forklab.state import KernelState
 from forklab.state import check_int as _check_int
 from forklab.uapi import (
+    AT_FDCWD,
+    AT_REMOVEDIR,
     CLONE_ARGS_SIZE_VER1,
     CLONE_ARGS_SIZE_VER2,
     SCHED_RESET_ON_FORK,
@@ -93,6 +105,20 @@ SYSCALL_PARAMS.update({
     "tgkill": ("tgid", "pid", "sig"),
     "tkill": ("pid", "sig"),
 })
+
+
+def _check_timespec(req: object) -> tuple[int, int]:
+    """``req`` as a (seconds, nanoseconds) pair of ints; TypeError otherwise (the values are the kernel's to check)."""
+    if not isinstance(req, tuple) or len(req) != 2:
+        raise TypeError("req must be a (seconds, nanoseconds) tuple")
+    return _check_int("req[0]", req[0]), _check_int("req[1]", req[1])
+
+
+def _check_str(name: str, value: object) -> str:
+    """``value`` if it is a str, else TypeError naming the argument."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    return value
 
 
 class Kernel(KernelState):
@@ -673,6 +699,128 @@ class Kernel(KernelState):
         if not isinstance(path, str):
             raise TypeError("path must be a str such as '/proc/1/status'")
         return proc_read(self, path, viewer)
+
+    # --- time, pause and yield -------------------------------------------------------------
+
+    def _restartable(self, c: Task, body: Callable[[Task], int]) -> int:
+        """Run ``body``, or restart_syscall when the signal delivery rewound the call to it (``regs.ax`` is
+        NR_RESTART_SYSCALL: arch/x86/kernel/signal.c:830-833)."""
+        if c.regs.ax == NR_RESTART_SYSCALL:
+            c.regs.ax = 0
+            return sys_restart_syscall(self, c)
+        return body(c)
+
+    def nanosleep(self, t: Task, req: tuple[int, int], rmtp: int = 0) -> int:
+        """nanosleep(2) for ``req`` = (seconds, nanoseconds) on the model clock; ``Blocked`` while it sleeps; the
+        remaining time goes to user address ``rmtp`` (0: NULL) when a signal ends it (kernel/time/hrtimer.c:1948)."""
+
+        ts = _check_timespec(req)
+        _check_int("rmtp", rmtp)
+        return self._syscall(t, "nanosleep", lambda c: self._restartable(c, lambda c2: sys_nanosleep(
+            self, c2, ts, rmtp & U64_MASK)), (ts, rmtp & U64_MASK))
+
+    def clock_nanosleep(self, t: Task, clockid: int, flags: int, req: tuple[int, int], rmtp: int = 0) -> int:
+        """clock_nanosleep(2); TIMER_ABSTIME in ``flags`` makes ``req`` a deadline (kernel/time/posix-timers.c:1244)."""
+
+        _check_int("clockid", clockid)
+        _check_int("flags", flags)
+        ts = _check_timespec(req)
+        _check_int("rmtp", rmtp)
+        return self._syscall(t, "clock_nanosleep", lambda c: self._restartable(c, lambda c2: sys_clock_nanosleep(
+            self, c2, clockid, flags, ts, rmtp & U64_MASK)), (clockid, flags, ts, rmtp & U64_MASK))
+
+    def hrtimer_interrupt(self) -> bool:
+        """The next timer's interrupt (not a syscall): the clock jumps to the earliest hard expiry and due sleepers
+        wake; False when no timer is queued (kernel/time/hrtimer.c:1611)."""
+
+        return hrtimer_interrupt(self)
+
+    def pause(self, t: Task) -> int:
+        """pause(2): ``Blocked`` until a signal arrives; then EINTR once a handler ran (kernel/signal.c:4426)."""
+
+        return self._syscall(t, "pause", lambda c: sys_pause(self, c))
+
+    def sched_yield(self, t: Task) -> int:
+        """sched_yield(2) (kernel/sched/core.c:5610)."""
+
+        return self._syscall(t, "sched_yield", lambda c: do_sched_yield(self, c))
+
+    def times(self, t: Task) -> tuple[int, Tms]:
+        """times(2) -> (clock ticks since boot, struct tms in USER_HZ ticks) (kernel/sys.c:957)."""
+
+        return self._syscall(t, "times", lambda c: sys_times(self, c))
+
+    # --- names: getcwd, stat, unlink, mkdir --------------------------------------------------
+
+    def getcwd(self, t: Task, size: int) -> str:
+        """getcwd(2) with a buffer of ``size`` bytes -> the path (ERANGE if it does not fit) (fs/d_path.c:425)."""
+
+        _check_int("size", size)
+        return self._syscall(t, "getcwd", lambda c: sys_getcwd(self, c, size & U64_MASK), (size & U64_MASK,))
+
+    def stat(self, t: Task, path: str) -> Kstat:
+        """stat(2) (fs/stat.c:347)."""
+
+        _check_str("path", path)
+        return self._syscall(t, "stat", lambda c: sys_newstat(self, c, path), (path,))
+
+    def lstat(self, t: Task, path: str) -> Kstat:
+        """lstat(2) (fs/stat.c:358)."""
+
+        _check_str("path", path)
+        return self._syscall(t, "lstat", lambda c: sys_newlstat(self, c, path), (path,))
+
+    def fstat(self, t: Task, fd: int) -> Kstat:
+        """fstat(2) (fs/stat.c:385)."""
+
+        _check_int("fd", fd)
+        return self._syscall(t, "fstat", lambda c: sys_newfstat(self, c, fd), (fd,))
+
+    def fstatat(self, t: Task, dfd: int, path: str, flags: int = 0) -> Kstat:
+        """newfstatat(2) (fs/stat.c:372)."""
+
+        _check_int("dfd", dfd)
+        _check_str("path", path)
+        _check_int("flags", flags)
+        return self._syscall(t, "newfstatat", lambda c: sys_newfstatat(self, c, dfd, path, flags), (dfd, path, flags))
+
+    def unlink(self, t: Task, path: str) -> int:
+        """unlink(2) (fs/namei.c:4182)."""
+
+        _check_str("path", path)
+        return self._syscall(t, "unlink", lambda c: do_unlinkat(self, c, AT_FDCWD, path), (path,))
+
+    def unlinkat(self, t: Task, dfd: int, path: str, flags: int = 0) -> int:
+        """unlinkat(2): EINVAL for flags other than AT_REMOVEDIR, which (rmdir) the model has not
+        (fs/namei.c:4171-4180)."""
+
+        _check_int("dfd", dfd)
+        _check_str("path", path)
+        _check_int("flags", flags)
+
+        def run(c: Task) -> int:
+            if flags & ~AT_REMOVEDIR:
+                raise kerr(errno.EINVAL, f"unlinkat flags {flags:#x}", "fs/namei.c:4174")
+            if flags & AT_REMOVEDIR:
+                raise Unmodelled("unlinkat(AT_REMOVEDIR): rmdir is not modelled")
+            return do_unlinkat(self, c, dfd, path)
+
+        return self._syscall(t, "unlinkat", run, (dfd, path, flags))
+
+    def mkdir(self, t: Task, path: str, mode: int = 0o777) -> int:
+        """mkdir(2) (fs/namei.c:3926)."""
+
+        _check_str("path", path)
+        _check_int("mode", mode)
+        return self._syscall(t, "mkdir", lambda c: do_mkdirat(self, c, AT_FDCWD, path, mode & 0xFFFF), (path, mode))
+
+    def mkdirat(self, t: Task, dfd: int, path: str, mode: int = 0o777) -> int:
+        """mkdirat(2) (fs/namei.c:3921)."""
+
+        _check_int("dfd", dfd)
+        _check_str("path", path)
+        _check_int("mode", mode)
+        return self._syscall(t, "mkdirat", lambda c: do_mkdirat(self, c, dfd, path, mode & 0xFFFF), (dfd, path, mode))
 
     # --- invariants ---------------------------------------------------------------------------
 

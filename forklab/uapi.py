@@ -221,6 +221,9 @@ F_DUPFD_CLOEXEC = 1030
 FD_CLOEXEC = 1
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
 AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100  # include/uapi/linux/fcntl.h:90
+AT_REMOVEDIR = 0x200  # include/uapi/linux/fcntl.h:91
+AT_EMPTY_PATH = 0x1000  # include/uapi/linux/fcntl.h:96
 
 # include/uapi/linux/sched.h scheduling policies
 SCHED_NORMAL, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6

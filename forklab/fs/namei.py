@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from forklab.errors import kerr
+from forklab.errors import Unmodelled, kerr
 from forklab.fs.file import fdget_raw
 from forklab.fs.file_table import alloc_empty_file, fput
 from forklab.fs.fs_struct import current_umask
@@ -124,7 +124,9 @@ def lookup_open_create(k: KernelState, t: Task, parent: str, target: str, mode: 
     if k.fault.should_fail("shmem_mknod:shmem_get_inode"):
         raise kerr(errno.ENOSPC, "inode allocation failed", "mm/shmem.c:2883-2885")
     uid = t.cred.fsuid if t.cred is not None else 0
-    return vfs.create(target, mode=mode, uid=uid)
+    inode = vfs.create(target, mode=mode, uid=uid)
+    inode.i_gid = t.cred.fsgid if t.cred is not None else 0
+    return inode
 
 
 def do_last(k: KernelState, t: Task, root: str, cur: str, last: str, trailing: bool,
@@ -206,3 +208,74 @@ def path_openat(k: KernelState, t: Task, dfd: int, name: str, open_flag: int, ac
         fput(k, f)
         raise
     return f
+
+
+# --- unlink and mkdir ----------------------------------------------------------------------------------
+
+
+def filename_parentat(k: KernelState, t: Task, dfd: int, filename: str) -> tuple[str, str, str, bool]:
+    """Walk to the parent of the last component: (root, parent directory, last, trailing slash); names below /proc
+    are procfs's, which the model's unlink and mkdir do not reach (fs/namei.c:2383-2407)."""
+    name = getname(filename)
+    root, start = path_init(k, t, dfd, name)
+    if proc_names_of(k, root, start, name):
+        raise Unmodelled(f"{name}: unlink and mkdir below /proc are not modelled")
+    cur, last, trailing = k.vfs.walk(root, start, name)
+    return root, cur, last, trailing
+
+
+def do_unlinkat(k: KernelState, t: Task, dfd: int, filename: str) -> int:
+    """unlink: EISDIR for '.', '..' or '/', ENOENT, EISDIR or ENOTDIR with a trailing slash, then vfs_unlink
+    (fs/namei.c:4100-4169)."""
+    _root, cur, last, trailing = filename_parentat(k, t, dfd, filename)
+    if last in ("", ".", ".."):
+        raise kerr(errno.EISDIR, f"{filename!r} does not name a file to unlink", "fs/namei.c:4116")
+    target = join(cur, last)
+    inode = k.vfs.lookup(target)
+    if trailing or inode is None:  # slashes:
+        if inode is None:
+            raise kerr(errno.ENOENT, f"no such file or directory: {target}", "fs/namei.c:4163")
+        if is_dir(inode):
+            raise kerr(errno.EISDIR, f"{target} is a directory", "fs/namei.c:4165")
+        raise kerr(errno.ENOTDIR, f"{target} is not a directory", "fs/namei.c:4167")
+    vfs_unlink(k, cur, target, inode)
+    return 0
+
+
+def vfs_unlink(k: KernelState, parent: str, target: str, inode: Inode) -> None:
+    """may_delete's EISDIR for a directory, EPERM where the directory has no ->unlink, then shmem_unlink: the name
+    goes, the inode lives on in its open files with one link less (fs/namei.c:4053-4092, 2865-2904)."""
+    if is_dir(inode):
+        raise kerr(errno.EISDIR, f"{target} is a directory: unlink removes files", "fs/namei.c:2896")
+    if parent in k.vfs.no_create:
+        raise kerr(errno.EPERM, "the directory has no ->unlink (procfs)", "fs/namei.c:4062")
+    del k.vfs.inodes[target]  # shmem_unlink: drop_nlink, dput (mm/shmem.c:2979-2991)
+    k.vfs.children[parent].discard(target)
+    inode.nlink -= 1
+    if k.listeners:
+        k.trace("unlink", "mm/shmem.c:2979", f"{target} unlinked, inode {inode.i_ino} has {inode.nlink} links")
+
+
+def do_mkdirat(k: KernelState, t: Task, dfd: int, filename: str, mode: int) -> int:
+    """mkdir: filename_create's EEXIST (an existing name, or '.', '..', '/'), mode & ~umask, then vfs_mkdir
+    (fs/namei.c:3896-3919, 3675-3737)."""
+    _root, cur, last, _trailing = filename_parentat(k, t, dfd, filename)
+    if last in ("", ".", ".."):
+        raise kerr(errno.EEXIST, f"{filename!r} names an existing directory", "fs/namei.c:3700")
+    target = join(cur, last)
+    if k.vfs.lookup(target) is not None:
+        raise kerr(errno.EEXIST, f"{target} already exists", "fs/namei.c:3716")
+    vfs_mkdir(k, t, cur, target, mode & ~current_umask(t))
+    return 0
+
+
+def vfs_mkdir(k: KernelState, t: Task, parent: str, target: str, mode: int) -> None:
+    """EPERM where the directory has no ->mkdir, mode & (S_IRWXUGO|S_ISVTX), then shmem_mkdir (fs/namei.c:3870-3894;
+    mm/shmem.c:2932-2941)."""
+    if parent in k.vfs.no_create:
+        raise kerr(errno.EPERM, "the directory has no ->mkdir (procfs)", "fs/namei.c:3879")
+    if k.fault.should_fail("shmem_mknod:shmem_get_inode"):
+        raise kerr(errno.ENOSPC, "inode allocation failed", "mm/shmem.c:2883-2885")
+    cred = t.cred
+    inode = k.vfs.mkdir(target, mode & 0o1777, uid=cred.fsuid if cred is not None else 0)
+    inode.i_gid = cred.fsgid if cred is not None else 0

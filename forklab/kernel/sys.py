@@ -44,8 +44,8 @@ from forklab.include.linux.time import Tms
 from forklab.kernel.capability import capable, ns_capable
 from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
 from forklab.kernel.pid import change_pid, find_task_by_vpid, find_vpid, pid_task, pid_vnr
-from forklab.kernel.signal import same_thread_group, task_pgrp, task_session, valid_signal
 from forklab.kernel.sched.cputime import thread_group_cputime_adjusted
+from forklab.kernel.signal import same_thread_group, task_pgrp, task_session, valid_signal
 from forklab.kernel.time.jiffies import get_jiffies_64
 from forklab.kernel.time.time import jiffies_64_to_clock_t, nsec_to_clock_t
 from forklab.kernel.user import alloc_uid, free_uid

@@ -45,6 +45,7 @@ import forklab
 from forklab.errors import InternalError
 from forklab.include.linux.sched import Task
 from forklab.kernel.pid import task_active_pid_ns
+from forklab.kernel.time.hrtimer import hrtimer_interrupt, hrtimer_run_expired
 from forklab.runner.errors import (
     BudgetExceeded,
     Crash,
@@ -194,8 +195,9 @@ class Runner:
             raise self.abort.error
 
     def _loop(self) -> None:
-        """The hub: switch to the task each decision picks until init is gone; no runnable task is a deadlock."""
-        nxt = self.sched.choose(None)
+        """The hub: switch to the task each decision picks until init is gone; no runnable task and no timer to
+        wake one is a deadlock."""
+        nxt = self._pick()
         while not self.init.glet.dead:
             if self.abort is not None:
                 raise self.abort
@@ -210,11 +212,21 @@ class Runner:
             if proc.glet.dead:
                 self.procs.pop(proc.task, None)
                 self.calls.pop(proc.task, None)
-            nxt = request if isinstance(request, Task) else self.sched.choose(None)
+            nxt = request if isinstance(request, Task) else self._pick()
+
+    def _pick(self) -> Task | None:
+        """The next task after a block or exit; when every task sleeps, time passes first: the next timer's interrupt
+        moves the model's clock to its expiry and wakes its sleepers (hrtimer_interrupt), until one can run."""
+        k = self.kernel
+        while not any(rq.queue for rq in k.runqueues) and hrtimer_interrupt(k):
+            pass
+        return self.sched.choose(None)
 
     def choice_point(self, proc: Proc) -> None:
-        """Before a live call: count the step, check the budgets, let the scheduler pick who runs now."""
+        """Before a live call: count the step, check the budgets, expire the timers the clock has passed, let the
+        scheduler pick who runs now."""
         self.in_user = False
+        hrtimer_run_expired(self.kernel)
         self.steps += 1
         if self.steps > self.max_steps:
             raise self.fail(BudgetExceeded(f"the step budget of {self.max_steps} live calls is used up "

@@ -75,6 +75,7 @@ from forklab.kernel.signal import same_thread_group, task_pgrp
 from forklab.runner.core import Pending
 from forklab.syscalls import Kernel
 from forklab.uapi import (
+    AT_FDCWD,
     CLONE_CHILD_CLEARTID,
     CLONE_CHILD_SETTID,
     CLONE_PARENT_SETTID,
@@ -776,6 +777,62 @@ def _on_urandom(b: _Builder, k: Kernel, t: Task, args: tuple[Any, ...], precise:
     b.add("urandom", 0, W)
 
 
+def _on_sleep(b: _Builder, k: Kernel, t: Task, args: tuple[Any, ...], precise: int) -> None:
+    """nanosleep/clock_nanosleep: only the caller, but when it wakes depends on the clock (an observer)."""
+    b.add("clock", 0, R)
+    b.observe(CLOCK)
+
+
+def _tree_path(t: Task, path: object) -> str | None:
+    """The tree pathname a name leads to (lexically), or None where the footprint cannot tell (/proc, chroot)."""
+    fs = t.fs
+    if not isinstance(path, str) or fs is None or fs.root.dentry != "/":
+        return None
+    full = posixpath.normpath(posixpath.join(fs.pwd.dentry, path))
+    return None if "proc" in full.split("/") else full
+
+
+def _inode_key(k: Kernel, path: str) -> int:
+    """The inode number a tree path names now, -1 for a missing name (a stable key: the name's absence)."""
+    inode = k.vfs.lookup(path)
+    return inode.i_ino if inode is not None else -1
+
+
+def _on_stat(b: _Builder, k: Kernel, t: Task, args: tuple[Any, ...], precise: int) -> None:
+    """newfstatat: reads the directory it looks in and the inode it finds; fstat (AT_EMPTY_PATH) the fd's inode."""
+    dfd, path = _arg(args, 0, None), _arg(args, 1, None)
+    if path == "":
+        f = _fd_file(t, dfd)
+        _table(b, t, R)
+        if f is not None:
+            b.add("inode", f.f_inode.i_ino, R)
+        return
+    full = _tree_path(t, path) if dfd == AT_FDCWD else None
+    if full is None:
+        b.everything()
+        return
+    b.add("inode", _inode_key(k, posixpath.dirname(full)), R)
+    b.add("inode", _inode_key(k, full), R)
+
+
+def _on_name_change(b: _Builder, k: Kernel, t: Task, args: tuple[Any, ...], precise: int) -> None:
+    """unlink/mkdir: write the directory and the name's inode; mkdir takes a new inode number."""
+    full = _tree_path(t, _arg(args, 0, None))
+    if full is None:
+        b.everything()
+        return
+    b.add("inode", _inode_key(k, posixpath.dirname(full)), W)
+    b.add("inode", _inode_key(k, full), W)
+    b.add("inum", 0, W)
+
+
+def _on_getcwd(b: _Builder, k: Kernel, t: Task, args: tuple[Any, ...], precise: int) -> None:
+    """getcwd: reads the fs_struct, a resource only when shared (CLONE_FS)."""
+    fs = t.fs
+    if fs is not None and fs.users > 1:
+        b.add("fs", 0, R)
+
+
 def _on_everything(b: _Builder, k: Kernel, t: Task, args: tuple[Any, ...], precise: int) -> None:
     """Namespaces, prctl, pidfds, clone3: not spelled out, so conflicting with every step (and observers)."""
     b.everything()
@@ -794,6 +851,9 @@ _CALLS = {
     "chdir": _on_fs, "chroot": _on_fs, "umask": _on_fs,
     "mmap": _on_mmap, "munmap": _on_memory, "mprotect": _on_memory, "madvise": _on_memory, "load": _on_memory, "store": _on_memory,
     "time_ns": _on_time, "urandom": _on_urandom,
+    "clock_nanosleep": _on_sleep, "nanosleep": _on_sleep, "pause": _on_own, "sched_yield": _on_own,
+    "times": _on_rusage, "getcwd": _on_getcwd, "newfstatat": _on_stat, "unlink": _on_name_change,
+    "mkdir": _on_name_change,
     "unshare": _on_everything, "prctl": _on_everything, "pidfd_open": _on_everything, "pidfd_send_signal": _on_everything,
     "clone3": _on_everything,
 }

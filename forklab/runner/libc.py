@@ -14,8 +14,13 @@ the child; ``start_thread`` uses pthread_create's flag set; ``signal`` installs 
 with SA_RESTART, as glibc's BSD ``signal()`` does; ``system`` spawns ``/bin/sh -c`` with
 SIGCHLD blocked and SIGINT/SIGQUIT ignored in the caller.
 
-Calls the model kernel does not have (unlink, mkdir, stat, fstat, getcwd, times, pause,
-sched_yield) end the run with ``forklab.Unmodelled`` instead of being faked in user space.
+Sleeping is glibc's and CPython's: ``nanosleep`` is glibc's, clock_nanosleep(CLOCK_REALTIME, 0)
+since glibc 2.31; ``sleep`` is ``time.sleep``, clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)
+to a deadline read from the clock, again after each interruption. ``stat``, ``lstat`` and
+``fstat`` are glibc 2.33's newfstatat (``fstat`` with AT_EMPTY_PATH); ``getcwd`` is CPython's
+loop over buffers of 1024, 2048, ... bytes until the path fits; ``pause`` returns after a handler
+ran, as ``signal.pause`` does. Calls the model kernel does not have end the run with
+``forklab.Unmodelled`` instead of being faked in user space.
 """
 
 from __future__ import annotations
@@ -31,10 +36,17 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from forklab import uapi
 from forklab.errors import Unmodelled
 from forklab.include.linux.sched import SigAction, Task
+from forklab.include.linux.stat import Kstat
+from forklab.include.linux.time import CLOCK_MONOTONIC, CLOCK_REALTIME, TIMER_ABSTIME
+from forklab.include.linux.time64 import NSEC_PER_SEC
+from forklab.kernel.time.time import USER_HZ
 from forklab.runner.errors import ExecDone
 from forklab.runner.process import RESTARTED, Handler, Image, Proc
 from forklab.syscalls import Kernel
 from forklab.uapi import (
+    AT_EMPTY_PATH,
+    AT_FDCWD,
+    AT_SYMLINK_NOFOLLOW,
     CLONE_CHILD_CLEARTID,
     CLONE_CHILD_SETTID,
     CLONE_FILES,
@@ -84,6 +96,7 @@ DEFAULT_PATH = "/bin:/usr/bin"
 NSIG = 64  # _NSIG (include/uapi/asm-generic/signal.h)
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
+GETCWD_CHUNK = 1024  # CPython's posix_getcwd grows its buffer by this much after each ERANGE
 
 
 @dataclass(slots=True)
@@ -563,9 +576,33 @@ class Libc:
 
     pthread_sigmask = sigprocmask
 
-    def pause(self) -> NoReturn:
-        """pause(2): not in the model kernel yet."""
-        self._missing("pause")
+    def pause(self) -> None:
+        """``signal.pause``: pause(2) until a signal's handler ran (its InterruptedError is swallowed, as CPython's)."""
+        with contextlib.suppress(InterruptedError):
+            self._call("pause", Kernel.pause)
+
+    # --- time -----------------------------------------------------------------------------------
+
+    def nanosleep(self, seconds: int, nanoseconds: int = 0, rmtp: int = 0) -> None:
+        """glibc's nanosleep: clock_nanosleep(CLOCK_REALTIME, 0, req, rmtp); InterruptedError when a handler ran, the
+        remaining time then at ``rmtp`` (an address in this process's memory, 0 for NULL)."""
+        self._call("clock_nanosleep", Kernel.clock_nanosleep, CLOCK_REALTIME, 0, (seconds, nanoseconds), rmtp)
+
+    def sleep(self, secs: float) -> None:
+        """``time.sleep``: clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME) to now + ``secs``, again after a handler."""
+        if isinstance(secs, bool) or not isinstance(secs, (int, float)):
+            raise TypeError(f"'{type(secs).__name__}' object cannot be interpreted as an integer or float")
+        if secs < 0:
+            raise ValueError("sleep length must be non-negative")
+        timeout = -int(-secs * NSEC_PER_SEC // 1)  # _PyTime_ROUND_TIMEOUT: round up
+        deadline = self.time_ns() + timeout
+        while True:
+            try:
+                self._call("clock_nanosleep", Kernel.clock_nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME,
+                           divmod(deadline, NSEC_PER_SEC), 0)
+                return
+            except InterruptedError:
+                continue  # PEP 475: the handlers ran; sleep on to the same deadline
 
     # --- files and pipes ------------------------------------------------------------------------
 
@@ -640,35 +677,54 @@ class Libc:
         """umask(2) -> the previous mask."""
         return self._call("umask", Kernel.umask, mask)
 
-    def unlink(self, path: str) -> NoReturn:
-        """unlink(2): not in the model kernel yet."""
-        self._missing("unlink")
+    def unlink(self, path: str) -> None:
+        """``os.unlink``: unlink(2)."""
+        self._call("unlink", Kernel.unlink, _fspath(path))
 
     remove = unlink
 
-    def mkdir(self, path: str, mode: int = 0o777) -> NoReturn:
-        """mkdir(2): not in the model kernel yet."""
-        self._missing("mkdir")
+    def mkdir(self, path: str, mode: int = 0o777) -> None:
+        """``os.mkdir``: mkdir(2), the mode under the umask."""
+        self._call("mkdir", Kernel.mkdir, _fspath(path), mode)
 
-    def stat(self, path: str) -> NoReturn:
-        """stat(2): not in the model kernel yet."""
-        self._missing("stat")
+    def stat(self, path: str, *, follow_symlinks: bool = True) -> _host_os.stat_result:
+        """``os.stat``: newfstatat(AT_FDCWD, path, 0), or AT_SYMLINK_NOFOLLOW for ``lstat`` (glibc 2.33)."""
+        flags = 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW
+        return _stat_result(self._call("newfstatat", Kernel.fstatat, AT_FDCWD, _fspath(path), flags))
 
-    def fstat(self, fd: int) -> NoReturn:
-        """fstat(2): not in the model kernel yet."""
-        self._missing("fstat")
+    def lstat(self, path: str) -> _host_os.stat_result:
+        """``os.lstat``: stat without following a last symlink (the model has none)."""
+        return self.stat(path, follow_symlinks=False)
 
-    def getcwd(self) -> NoReturn:
-        """getcwd(2): not in the model kernel yet."""
-        self._missing("getcwd")
+    def fstat(self, fd: int) -> _host_os.stat_result:
+        """``os.fstat``: newfstatat(fd, "", AT_EMPTY_PATH), as glibc 2.33 makes fstat."""
+        return _stat_result(self._call("newfstatat", Kernel.fstatat, fd, "", AT_EMPTY_PATH))
 
-    def times(self) -> NoReturn:
-        """times(2): not in the model kernel yet."""
-        self._missing("times")
+    def getcwd(self) -> str:
+        """``os.getcwd``: getcwd(2) with 1024, 2048, ... bytes until the path fits; a path that is not absolute
+        ("(unreachable)/...") is ENOENT, as glibc makes it."""
+        size = GETCWD_CHUNK
+        while True:
+            try:
+                path = self._call("getcwd", Kernel.getcwd, size)
+                break
+            except OSError as e:
+                if e.errno != errno.ERANGE:
+                    raise
+                size += GETCWD_CHUNK
+        if not path.startswith("/"):
+            raise FileNotFoundError(errno.ENOENT, _host_os.strerror(errno.ENOENT))
+        return path
 
-    def sched_yield(self) -> NoReturn:
-        """sched_yield(2): not in the model kernel yet."""
-        self._missing("sched_yield")
+    def times(self) -> _host_os.times_result:
+        """``os.times``: times(2), every count in seconds of sysconf(_SC_CLK_TCK) = USER_HZ ticks."""
+        ticks, tms = self._call("times", Kernel.times)
+        return _host_os.times_result((tms.tms_utime / USER_HZ, tms.tms_stime / USER_HZ, tms.tms_cutime / USER_HZ,
+                                      tms.tms_cstime / USER_HZ, ticks / USER_HZ))
+
+    def sched_yield(self) -> None:
+        """``os.sched_yield``: sched_yield(2), after the choice point every live call has."""
+        self._call("sched_yield", Kernel.sched_yield)
 
     # --- memory ---------------------------------------------------------------------------------
 
@@ -822,6 +878,15 @@ class Libc:
     def setresgid(self, rgid: int, egid: int, sgid: int) -> None:
         """``os.setresgid``: setresgid(2); -1 keeps an id."""
         self._call("setresgid", Kernel.setresgid, rgid, egid, sgid)
+
+
+def _stat_result(st: Kstat) -> _host_os.stat_result:
+    """An ``os.stat_result`` of a kstat, as CPython's _pystat_fromstructstat fills it (st_blocks: the model has none)."""
+    times = (st.atime_ns, st.mtime_ns, st.ctime_ns)
+    fields: tuple[object, ...] = (st.mode, st.ino, st.dev, st.nlink, st.uid, st.gid, st.size,
+                                 *(ns // NSEC_PER_SEC for ns in times), *(ns / NSEC_PER_SEC for ns in times),
+                                 *times, st.blksize, None, st.rdev)
+    return _host_os.stat_result(fields)  # type: ignore[arg-type]  # st_blocks is None: typeshed wants floats
 
 
 def _env_pairs(envp: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

@@ -97,6 +97,7 @@ class Inode:
     # forklab.fs.vfs: mode bits (type | permissions), owner, device number, file contents
     i_mode: int = S_IFREG | 0o644
     i_uid: int = 0
+    i_gid: int = 0
     i_rdev: int = 0
     data: bytearray = field(default_factory=bytearray)
     # a pipe's inode->i_pipe (include/linux/fs.h:716); None for every other inode

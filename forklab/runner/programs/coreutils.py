@@ -4,16 +4,16 @@ Each reads and writes only through its ``os`` (read(2), write(2), open(2), lseek
 prints what coreutils 9 prints, messages included, for the options it has (listed in each
 docstring); any other option is refused as coreutils refuses an unknown one (status 1).
 
-Two stand-ins, because the model kernel lacks a call:
+One stand-in, kept from before the model had fstat(2):
 
 * ``wc`` sizes its inputs with lseek(2) (SEEK_END, then back) where coreutils uses fstat(2),
   which the model has not: a file that seeks to its end counts as regular, so ``/dev/null``
   (a character device, which seeks) gets the width of a regular file, where coreutils gives 7.
-* ``sleep`` cannot sleep. The model has no nanosleep(2), clock_nanosleep(2) or timer, and
-  its clock only advances with syscalls, so nothing could wake a sleeper. ``sleep`` checks
-  its operands as coreutils does, then reads the model's clock once: that read is a choice
-  point, where the scheduler may run another task, and sleep exits 0. No time passes that
-  another process could observe as the interval.
+
+``sleep`` sleeps on the model's clock: it adds up its operands as coreutils does and calls
+gnulib's xnanosleep, glibc's nanosleep (clock_nanosleep(CLOCK_REALTIME, 0)) again after each
+interruption. The model's time passes while it sleeps when every task sleeps (the runner
+fires the next timer), so output of other processes interleaves as the interval implies.
 """
 
 from __future__ import annotations
@@ -289,21 +289,40 @@ def _wc_line(c: _Counts, fields: list[str], width: int, name: str) -> str:
 # --- sleep --------------------------------------------------------------------------------------
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+TIME_T_MAX = 2**63 - 1  # TYPE_MAXIMUM (time_t) on x86-64
+NSEC = 1_000_000_000
 
 
 def sleep_main(os: Libc, argv: list[str]) -> int:
-    """sleep NUMBER[smhd]...: checks its operands, then one choice point (the model has no nanosleep; module doc)."""
+    """sleep NUMBER[smhd]...: checks its operands, then nanosleep(2) for their sum, again after an interruption."""
     prog = _name(argv, "sleep")
     operands = argv[1:]
     if not operands:
         complain(os, prog, f"missing operand\nTry '{prog} --help' for more information.")
         return 1
+    seconds = 0.0
     for arg in operands:
-        if _interval(arg) is None:
+        value = _interval(arg)
+        if value is None:
             complain(os, prog, f"invalid time interval '{arg}'\nTry '{prog} --help' for more information.")
             return 1
-    os.time_ns()  # a read of the model's clock: a choice point, where another task may run
-    return 0
+        seconds += value
+    sec, nsec = _timespec(seconds)
+    while True:  # xnanosleep (gnulib lib/xnanosleep.c): the whole interval again after EINTR
+        try:
+            os.nanosleep(sec, nsec)
+            return 0
+        except InterruptedError:
+            continue
+
+
+def _timespec(seconds: float) -> tuple[int, int]:
+    """dtotimespec (gnulib): seconds as (s, ns), rounded up to the next ns and capped at the largest time_t."""
+    if seconds >= TIME_T_MAX:
+        return TIME_T_MAX, NSEC - 1
+    whole = int(seconds)
+    nsec = -int(-(seconds - whole) * NSEC // 1)
+    return (whole + 1, 0) if nsec >= NSEC else (whole, nsec)
 
 
 def _interval(arg: str) -> float | None:
