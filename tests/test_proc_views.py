@@ -13,7 +13,7 @@ import errno
 import pytest
 from conftest import active_ns, assert_cites, expect_errno, fork_child, map_page, unprivileged
 
-from forklab import Blocked, Kernel, SigAction, Task, Unmodelled
+from forklab import Blocked, Kernel, SigAction, Task
 from forklab.include.linux.sched import PF, PIDTYPE
 from forklab.kernel.pid import pid_nr_ns
 from forklab.mm.memory import get_mm_rss
@@ -258,12 +258,15 @@ def test_stat_fields_the_model_does_not_keep_are_0(k, init):
         assert f[i] == "0", i
 
 
-def test_stat_by_a_reader_the_model_cannot_judge_is_unmodelled(k, init):
-    """ptrace_may_access for a reader without CAP_SYS_PTRACE over the task is not modelled; its own is fine."""
+def test_stat_by_a_reader_ptrace_may_access_refuses(k, init):
+    """A reader without CAP_SYS_PTRACE over a task of other uids sees startcode/endcode 1 and exit_code 0; its
+    maps are EACCES; its own stat is whole."""
     u = unprivileged(k)
     assert stat(k, u.pid, viewer=u)[1] == str(u.pid)
-    with pytest.raises(Unmodelled):
-        k.proc(f"/proc/{init.pid}/stat", u)
+    fields = stat(k, init.pid, viewer=u)
+    assert (fields[26], fields[27], fields[52]) == ("1", "1", "0")
+    expect_errno(errno.EACCES, k.proc, f"/proc/{init.pid}/maps", u)
+    assert k.proc(f"/proc/{init.pid}/maps") == ""  # init reads its own (empty) map
 
 
 # --- paths ----------------------------------------------------------------------------------------

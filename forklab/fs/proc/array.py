@@ -17,10 +17,8 @@ sigpending, counted over every queue of the model) over RLIMIT_SIGPENDING.
 stat. All 52 fields of ``do_task_stat`` in 5.6's order. The model keeps no mm layout
 (start_code..env_end), so those are 0 for a permitted reader; kstkesp/kstkeip are 0 (only for
 a task dumping core); wchan is 1 for a sleeping task read by another, as get_wchan would find
-a frame. A reader may see startcode/endcode as 1 and exit_code as 0 when ptrace_may_access
-refuses it; the model decides that only for the reader's own thread group or a reader with
-CAP_SYS_PTRACE over the task, and raises Unmodelled otherwise. No tty exists in the model,
-so tty_nr is 0 and tpgid -1.
+a frame. A reader ptrace_may_access refuses (fs/proc/internal.py) sees startcode/endcode as 1,
+wchan 0 and exit_code 0. No tty exists in the model, so tty_nr is 0 and tpgid -1.
 """
 
 from __future__ import annotations
@@ -29,17 +27,16 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import Unmodelled, kerr
+from forklab.fs.proc.internal import proc_may_access
 from forklab.fs.proc.task_mmu import task_mem, task_statm, task_vsize
 from forklab.include.linux.sched import PF, PIDTYPE, Task, TaskState
-from forklab.kernel.capability import ns_capable
 from forklab.kernel.pid import __task_pid_nr_ns, pid_nr_ns
 from forklab.kernel.sched.core import NICE_0_PRIO
 from forklab.kernel.sched.rt import MAX_RT_PRIO
-from forklab.kernel.signal import same_thread_group
 from forklab.kernel.sys import NSEC_PER_SEC
 from forklab.kernel.user_namespace import DEFAULT_OVERFLOWUID, from_kuid_munged, map_id_up
 from forklab.mm.memory import get_mm_rss
-from forklab.uapi import _NSIG, CAP_SYS_PTRACE, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN
+from forklab.uapi import _NSIG, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN
 
 if TYPE_CHECKING:
     from forklab.include.linux.mm_types import MmStruct
@@ -246,13 +243,15 @@ def _task_mm(task: Task) -> MmStruct | None:
 
 def proc_pid_status(k: KernelState, t: Task, ns: PidNamespace, pid: Pid | None = None,
                     viewer: Task | None = None) -> str:
-    """The text of /proc/<pid>/status as ``viewer`` (default init) in pid namespace ``ns`` sees it (fs/proc/array.c:404-428)."""
+    """The text of /proc/<pid>/status as ``viewer`` in pid namespace ``ns`` sees it (fs/proc/array.c:404-428).
+
+    Without a viewer the ids are the kernel's (the initial user namespace's).
+    """
     pid = pid if pid is not None else t.thread_pid
     if pid is None:
         raise kerr(errno.ESRCH, f"task {t.pid} has no struct pid any more", "fs/proc/base.c:755")
-    reader = viewer if viewer is not None else k.init_task
-    assert reader.cred is not None and reader.cred.user_ns is not None
-    lines = [f"Name:\t{proc_task_name(t, True)}", *task_state(ns, pid, t, reader.cred.user_ns)]
+    user_ns = viewer.cred.user_ns if viewer is not None and viewer.cred is not None else None
+    lines = [f"Name:\t{proc_task_name(t, True)}", *task_state(ns, pid, t, user_ns or k.init_user_ns)]
     mm = _task_mm(t)
     if mm is not None:
         lines += task_mem(mm) + task_core_dumping(mm) + task_thp_status(mm)
@@ -262,22 +261,6 @@ def proc_pid_status(k: KernelState, t: Task, ns: PidNamespace, pid: Pid | None =
               f"Mems_allowed_list:\t{bitmap_ranges(MODEL_MEMS_ALLOWED)}"]
     lines += task_context_switch_counts(t)
     return "\n".join(lines) + "\n"
-
-
-def _stat_permitted(viewer: Task, task: Task) -> bool:
-    """do_task_stat's ``permitted`` where the model can decide it; Unmodelled otherwise.
-
-    Decided: the reader's own thread group, and a reader with CAP_SYS_PTRACE in the task's user
-    namespace and its mm's, which passes every check of __ptrace_may_access.
-    """
-    if same_thread_group(viewer, task):
-        return True
-    assert task.cred is not None and task.cred.user_ns is not None
-    mm_ns = task.mm.user_ns if task.mm is not None else None
-    if ns_capable(viewer, task.cred.user_ns, CAP_SYS_PTRACE) and (mm_ns is None or ns_capable(viewer, mm_ns, CAP_SYS_PTRACE)):
-        return True
-    raise Unmodelled(f"/proc/{task.pid}: ptrace_may_access by task {viewer.pid} without "
-                     "CAP_SYS_PTRACE over the task is not modelled")
 
 
 def _stat_group(task: Task, ns: PidNamespace, whole: bool) -> dict[str, int]:
@@ -304,7 +287,7 @@ def _stat_group(task: Task, ns: PidNamespace, whole: bool) -> dict[str, int]:
     return v
 
 
-def _wchan(viewer: Task, p: Task) -> int:
+def _wchan(viewer: Task | None, p: Task) -> int:
     """get_wchan: nonzero when a frame outside the scheduler is found, for a sleeping task other than the reader.
 
     The model has no stacks; it reports 1 for a task that sleeps (not TASK_RUNNING) and still
@@ -315,9 +298,12 @@ def _wchan(viewer: Task, p: Task) -> int:
     return 1
 
 
-def do_task_stat(viewer: Task, ns: PidNamespace, pid: Pid, task: Task, whole: bool) -> str:
-    """/proc/<pid>/stat (``whole``: the thread group) or /proc/<pid>/task/<tid>/stat: 52 fields (fs/proc/array.c:430-621)."""
-    permitted = _stat_permitted(viewer, task)
+def do_task_stat(viewer: Task | None, ns: PidNamespace, pid: Pid, task: Task, whole: bool) -> str:
+    """/proc/<pid>/stat (``whole``: the thread group) or /proc/<pid>/task/<tid>/stat: 52 fields (fs/proc/array.c:430-621).
+
+    ``viewer`` None is a reader every check lets through.
+    """
+    permitted = viewer is None or proc_may_access(viewer, task)  # PTRACE_MODE_READ_FSCREDS | PTRACE_MODE_NOAUDIT
     mm = _task_mm(task)
     v = _stat_group(task, ns, whole)
     wchan = _wchan(viewer, task) if permitted and (not whole or v["num_threads"] < 2) else 0
@@ -354,12 +340,12 @@ def do_task_stat(viewer: Task, ns: PidNamespace, pid: Pid, task: Task, whole: bo
     return " ".join(map(str, fields)) + "\n"
 
 
-def proc_tid_stat(viewer: Task, ns: PidNamespace, pid: Pid, task: Task) -> str:
+def proc_tid_stat(viewer: Task | None, ns: PidNamespace, pid: Pid, task: Task) -> str:
     """/proc/<pid>/task/<tid>/stat: the thread's own counters (fs/proc/array.c:623-627)."""
     return do_task_stat(viewer, ns, pid, task, False)
 
 
-def proc_tgid_stat(viewer: Task, ns: PidNamespace, pid: Pid, task: Task) -> str:
+def proc_tgid_stat(viewer: Task | None, ns: PidNamespace, pid: Pid, task: Task) -> str:
     """/proc/<pid>/stat: the thread group's counters (fs/proc/array.c:629-633)."""
     return do_task_stat(viewer, ns, pid, task, True)
 

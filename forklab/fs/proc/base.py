@@ -32,11 +32,12 @@ from forklab.fs.proc.self import proc_self_get_link
 from forklab.fs.proc.task_mmu import show_map, show_smaps, show_smaps_rollup
 from forklab.fs.proc.thread_self import proc_thread_self_get_link
 from forklab.fs.proc.util import name_to_int
+from forklab.include.linux.pid import PidNamespace
+from forklab.include.linux.sched import PIDTYPE
 from forklab.kernel.pid import find_task_by_pid_ns, pid_nr_ns, task_active_pid_ns
 from forklab.kernel.signal import same_thread_group
 
 if TYPE_CHECKING:
-    from forklab.include.linux.pid import PidNamespace
     from forklab.include.linux.sched import Task
     from forklab.state import KernelState
 
@@ -69,6 +70,15 @@ class ProcNode:
     def path(self) -> str:
         """The node as an absolute /proc path."""
         return "/proc" + "".join("/" + p for p in self.parts)
+
+
+def proc_reader_ns(k: KernelState, reader: Task) -> PidNamespace:
+    """The pid namespace /proc numbers tasks in for ``reader``: its own (as if /proc were mounted there), or the
+    boot namespace for a task that has no struct pid (a bare task of the unit tests)."""
+    if reader.thread_pid is None and reader.pid_links[PIDTYPE.PIDTYPE_PID] is None:
+        booted: PidNamespace | None = getattr(k, "init_pid_ns", None)
+        return booted if booted is not None else PidNamespace()  # an unbooted kernel: no pids to find
+    return task_active_pid_ns(reader)
 
 
 def _find_task(name: str, ns: PidNamespace, path: str, bad_name: str, no_task: str) -> Task:
@@ -125,7 +135,7 @@ def _root_link(k: KernelState, node: ProcNode, reader: Task, ns: PidNamespace) -
 
 def proc_lookup(k: KernelState, reader: Task, names: list[str], follow: bool = True, path: str = "") -> ProcNode:
     """Resolve ``names`` (the components after /proc) as ``reader`` would; ``follow`` follows a final self link."""
-    ns = task_active_pid_ns(reader)
+    ns = proc_reader_ns(k, reader)
     path = path or "/proc/" + "/".join(names)
     node = ProcNode("dir", ())
     queue = list(names)
@@ -160,24 +170,30 @@ def _proc_names(path: str) -> list[str]:
     return parts[1:]
 
 
-def proc_file_text(k: KernelState, node: ProcNode, reader: Task) -> str:
-    """The text a read of the regular file ``node`` returns, as ``reader`` reads it."""
+def proc_file_text(k: KernelState, node: ProcNode, reader: Task, observer: bool = False) -> str:
+    """The text a read of the regular file ``node`` returns, as ``reader`` reads it.
+
+    An ``observer`` (Kernel.proc without a viewer) reads with every capability in the initial
+    namespaces: every check passes and ids are the kernel's; its pid namespace is ``reader``'s.
+    """
+    viewer = None if observer else reader
     task = node.task
     assert task is not None and node.kind == "reg"
-    ns = task_active_pid_ns(reader)
+    ns = proc_reader_ns(k, reader)
     pid = task.thread_pid  # proc_pid_make_inode: get_task_pid(task, PIDTYPE_PID)
     if pid is None:
         raise kerr(errno.ESRCH, f"{node.path}: the task has been released", "fs/proc/base.c:755")
     name = node.parts[-1]
     if name == "status":
-        return proc_pid_status(k, task, ns, pid, reader)
+        return proc_pid_status(k, task, ns, pid, viewer)
     if name == "stat":
-        return (proc_tgid_stat if node.whole else proc_tid_stat)(reader, ns, pid, task)
+        return (proc_tgid_stat if node.whole else proc_tid_stat)(viewer, ns, pid, task)
     if name == "statm":
         return proc_pid_statm(task)
     if name == "comm":
         return proc_task_name(task, False) + "\n"  # comm_show (fs/proc/base.c:1665-1679)
-    proc_may_access(reader, task, node.path)  # proc_mem_open: mm_access(task, PTRACE_MODE_READ)
+    if not observer and not proc_may_access(reader, task):  # proc_mem_open: mm_access(task, PTRACE_MODE_READ_FSCREDS)
+        raise kerr(errno.EACCES, f"{node.path}: ptrace_may_access refuses the reader", "fs/proc/base.c:787")
     if name == "maps":
         return show_map(task.mm)
     if name == "smaps":
@@ -188,7 +204,7 @@ def proc_file_text(k: KernelState, node: ProcNode, reader: Task) -> str:
 
 
 def proc_read(k: KernelState, path: str, viewer: Task | None = None) -> str:
-    """Read a /proc file as ``viewer`` (default init) would; a directory reads as EISDIR (generic_read_dir).
+    """Read a /proc file as ``viewer`` would, or as a privileged observer in init's pid namespace; a directory is EISDIR.
 
     ``self`` and ``thread-self`` are followed; reading through an fd, cwd, root, exe or ns
     link is not (``proc_readlink`` shows where they point).
@@ -199,17 +215,18 @@ def proc_read(k: KernelState, path: str, viewer: Task | None = None) -> str:
         raise kerr(errno.EISDIR, f"{path} is a directory", "fs/libfs.c:224")
     if node.kind == "lnk":
         raise Unmodelled(f"{path}: reading through a /proc magic link (readlink it instead)")
-    return proc_file_text(k, node, reader)
+    return proc_file_text(k, node, reader, viewer is None)
 
 
-def proc_link_text(k: KernelState, node: ProcNode, reader: Task) -> str:
-    """What readlink of the link ``node`` returns, with the access check of its get_link."""
+def proc_link_text(k: KernelState, node: ProcNode, reader: Task, observer: bool = False) -> str:
+    """What readlink of the link ``node`` returns, with the access check of its get_link (none for an observer)."""
     name = node.parts[-1]
-    ns = task_active_pid_ns(reader)
+    ns = proc_reader_ns(k, reader)
     if node.task is None:
         return proc_self_get_link(reader, ns) if name == "self" else proc_thread_self_get_link(reader, ns)
     task = node.task
-    proc_may_access(reader, task, node.path)  # proc_fd_access_allowed / proc_ns_get_link: PTRACE_MODE_READ_FSCREDS
+    if not observer and not proc_may_access(reader, task):  # proc_fd_access_allowed, proc_ns_get_link: PTRACE_MODE_READ_FSCREDS
+        raise kerr(errno.EACCES, f"{node.path}: ptrace_may_access refuses the reader", "fs/proc/base.c:1691")
     reader_root = reader.fs.root.dentry if reader.fs is not None else "/"
     if node.parts[-2] == "fd":
         return proc_fd_link(task, int(name), reader_root)
@@ -235,12 +252,12 @@ def proc_magic_link_target(task: Task, name: str, path: str) -> str:
 
 
 def proc_readlink(k: KernelState, path: str, viewer: Task | None = None) -> str:
-    """readlink(2) of a /proc link as ``viewer`` (default init) would: EINVAL for anything that is not a link."""
+    """readlink(2) of a /proc link as ``viewer`` (or an observer, see proc_file_text): EINVAL for a non-link."""
     reader = viewer if viewer is not None else k.init_task
     node = proc_lookup(k, reader, _proc_names(path), False, path)
     if node.kind != "lnk":
         raise kerr(errno.EINVAL, f"{path} is not a symbolic link", "fs/stat.c:414")
-    return proc_link_text(k, node, reader)
+    return proc_link_text(k, node, reader, viewer is None)
 
 
 def proc_pid_readdir(ns: PidNamespace) -> list[int]:
@@ -270,7 +287,7 @@ def proc_listdir(k: KernelState, path: str, viewer: Task | None = None) -> list[
     node = proc_lookup(k, reader, _proc_names(path), True, path)
     if node.kind != "dir":
         raise kerr(errno.ENOTDIR, f"{path} is not a directory", "fs/readdir.c:58")
-    ns = task_active_pid_ns(reader)
+    ns = proc_reader_ns(k, reader)
     if not node.parts:
         return [*PROC_ROOT_LINKS, *map(str, proc_pid_readdir(ns))]
     task = node.task

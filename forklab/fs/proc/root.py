@@ -10,7 +10,7 @@ and ``fd/N`` of a file in the tree to that path, as nd_jump_link does).
 
 The text is produced when the file is opened (seq_file produces it at the first read), so a
 read shows the state at open; the file has no write operation (EINVAL), and O_CREAT of a new
-name is ENOENT (procfs would say EACCES). docs/proc-views.md lists these.
+name is EACCES (procfs has no ->create). docs/proc-views.md lists these.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from forklab.errors import Unmodelled, kerr
+from forklab.errors import KernelError, Unmodelled, kerr
 from forklab.fs.file_table import fput
 from forklab.fs.namespace import current_mnt_root
 from forklab.fs.proc.base import PROC_ROOT_LINKS, ProcNode, proc_file_text, proc_lookup, proc_magic_link_target
@@ -71,6 +71,24 @@ def _proc_inode(k: KernelState, node: ProcNode, t: Task) -> Inode:
     return Inode(0, node.path, i_size=len(data), kind="reg", i_mode=S_IFREG | 0o444, data=bytearray(data))
 
 
+def _proc_open_lookup(k: KernelState, t: Task, names: list[str], open_flag: int, path: str) -> ProcNode:
+    """proc_lookup for an open: a missing last name in an existing directory is EACCES under O_CREAT.
+
+    lookup_open: the dentry is allocated (a fault-injection site), then procfs has no ->create.
+    """
+    try:
+        return proc_lookup(k, t, names, not open_flag & O_NOFOLLOW, path)
+    except KernelError as e:
+        if e.errno != errno.ENOENT or not open_flag & O_CREAT:
+            raise
+        parent = proc_lookup(k, t, names[:-1], True, path)  # ENOENT again when the directory itself is missing
+        if parent.kind != "dir":
+            raise
+    if k.fault.should_fail("lookup_open:d_alloc_parallel"):
+        raise kerr(errno.ENOMEM, "dentry allocation failed", "fs/namei.c:3222-3224")
+    raise kerr(errno.EACCES, "the directory has no ->create (procfs)", "fs/namei.c:3305-3307")
+
+
 def _jump_target(node: ProcNode, t: Task) -> str:
     """The tree path a cwd, root, exe or fd link of ``node`` leads to (nd_jump_link); Unmodelled for other files."""
     task = node.task
@@ -109,7 +127,7 @@ def _proc_open_node(k: KernelState, t: Task, root: str, names: list[str], traili
     path = "/proc/" + "/".join(names)
     if open_flag & O_PATH:
         raise Unmodelled(f"{path}: O_PATH below /proc")
-    node = proc_lookup(k, t, names, not open_flag & O_NOFOLLOW, path)
+    node = _proc_open_lookup(k, t, names, open_flag, path)
     if node.kind == "lnk" and node.parts[-1] in PROC_ROOT_LINKS:
         raise kerr(errno.ELOOP, f"{path} is a symbolic link and O_NOFOLLOW was given", "fs/namei.c:1708")
     if node.kind == "lnk":
