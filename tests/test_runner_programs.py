@@ -279,6 +279,28 @@ def test_pstree_compacts_equal_subtrees_and_shows_threads() -> None:
         "     \u2514\u2500sh\u2500\u2500\u2500pstree\n")
 
 
+def test_ps_elf_is_procps_full_format_with_threads() -> None:
+    """ps -eLf: procps' -Lf header, one row per thread with its LWP and the group's NLWP, UID named from
+    /etc/passwd when the model has one, CMD [comm] (the model has no cmdline)."""
+    run = with_sleepers("echo 'root:x:0:0::/:/bin/sh' > /etc/passwd; ps -eLf", threads=2)
+    lines = run.stdout.decode().splitlines()
+    assert lines[0] == "UID        PID  PPID   LWP  C NLWP STIME TTY          TIME CMD"
+    rows = [line.split() for line in lines[1:]]
+    assert [(r[1], r[3], r[5]) for r in rows if r[1] == "5"] == [("5", "5", "3"), ("5", "7", "3"), ("5", "8", "3")]
+    assert {r[0] for r in rows} == {"root"} and {r[6] for r in rows} == {"00:00"} and rows[-1][-1] == "[ps]"
+    assert len(rows) == len(lines) - 1 == sum(1 for r in rows if r[1] != "5") + 3
+
+
+def test_pstree_p_of_the_runner_is_the_views_rendering() -> None:
+    """The runner's pstree and forklab.views.process_list.pstree_p are one implementation: the same tree for
+    the same tasks (the model's end state, where only init and the reaped-for shell's parent remain)."""
+    from forklab.views.process_list import pstree_p  # the kernel-side rendering, for this test only
+
+    run = tool(["pstree", "-p"])
+    assert run.stdout.decode() == "init(1)---pstree(2)\n"
+    assert pstree_p(run.kernel) == "init(1)\n"
+
+
 def test_pstree_of_an_absent_pid_prints_nothing() -> None:
     run = tool(["pstree", "999"])
     assert (run.stdout, status(run)) == (b"", 0)
