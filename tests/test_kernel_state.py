@@ -30,12 +30,13 @@ def test_a_bare_state_is_unbooted_and_a_booted_kernel_has_init() -> None:
 
 
 def test_state_module_imports_only_leaf_modules() -> None:
-    """forklab/state.py imports structs, the page map, the VFS superblock, the injector, trace and versions."""
+    """forklab/state.py imports structs (the hrtimer queue's too), the page map, the VFS superblock, the injector, trace and versions."""
     import forklab.state as state
 
     src = inspect.getsource(state)
     imported = {line.split()[1] for line in src.splitlines() if line.startswith("from forklab")}
-    assert imported <= {"forklab.errors", "forklab.fs.vfs", "forklab.include.linux.cred", "forklab.include.linux.pid",
+    assert imported <= {"forklab.errors", "forklab.fs.vfs", "forklab.include.linux.cred", "forklab.include.linux.hrtimer",
+                        "forklab.include.linux.pid",
                         "forklab.include.linux.sched", "forklab.include.linux.threads",
                         "forklab.include.linux.user_namespace", "forklab.kernel.cgroup.pids",
                         "forklab.kernel.sched.core", "forklab.lib.fault_inject", "forklab.mm.page_alloc",

@@ -105,8 +105,8 @@ def test_a_run_that_cannot_finish_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_call_the_model_lacks_is_one_line(tmp_path: Path) -> None:
-    path = program(tmp_path, "def main(os):\n    os.getcwd()\n")
-    assert one_line_error(forklab_run(path)).startswith("forklab run: Unmodelled: os.getcwd: the model kernel has no")
+    path = program(tmp_path, "def main(os):\n    os.posix_spawn('/bin/true', ['true'], {}, resetids=True)\n")
+    assert one_line_error(forklab_run(path)).startswith("forklab run: Unmodelled: os.getuid: the model kernel has no")
 
 
 # --- --all-outcomes -------------------------------------------------------------------------------
