@@ -390,3 +390,84 @@ def test_fchdir_into_a_proc_directory_resolves_relative_names(k, init) -> None:
     sfd = k.open(init, "status", O_RDONLY)
     assert k.read(init, sfd, 1 << 16).decode() == k.proc("/proc/1/status")
     assert k.vfs.nr_files == len(k.vfs.files)
+
+
+# --- relations: SigQ, ids, links, listings ----------------------------------------------------------
+
+
+def test_sigq_counts_the_signals_queued_to_tasks_of_the_same_user(k, init):
+    """Two blocked signals queued to one child show in SigQ of every task of that user, none of another user's."""
+    from forklab.uapi import RLIMIT_SIGPENDING  # this test only
+
+    a, b = fork_child(k), fork_child(k)
+    u = unprivileged(k)
+    k.rt_sigprocmask(a, SIG_BLOCK, (1 << (SIGUSR1 - 1)) | (1 << (SIGUSR2 - 1)))
+    k.kill(init, a.pid, SIGUSR1)
+    k.kill(init, a.pid, SIGUSR2)
+    queued = len(a.pending.list) + len(a.signal.shared_pending.list)
+    assert queued == 2
+    limit = a.signal.rlim[RLIMIT_SIGPENDING][0]
+    assert status(k, a.pid)["SigQ"].strip() == status(k, b.pid)["SigQ"].strip() == f"{queued}/{limit}"
+    assert status(k, u.pid)["SigQ"].strip().startswith("0/")
+
+
+def test_uid_and_gid_lines_are_mapped_into_the_readers_user_namespace(k, init):
+    """A reader in a user namespace mapping uid 0 to 1000 sees a uid-1000 task as 0 and init as 65534."""
+    from forklab.uapi import CLONE_NEWUSER  # this test only
+
+    u = unprivileged(k)
+    c = k.find_task(k.clone(u, CLONE_NEWUSER | SIGCHLD), active_ns(u))
+    k.write_id_map(u, c, [(0, 1000, 1)], [(0, 0, 1)], deny_setgroups=True)
+    assert status(k, c.pid, viewer=c)["Uid"].split() == ["0"] * 4
+    assert status(k, init.pid, viewer=c)["Uid"].split() == ["65534"] * 4
+    assert status(k, c.pid)["Uid"].split() == ["1000"] * 4  # the observer sees kernel ids
+
+
+def test_ns_links_change_with_the_namespaces_and_pid_for_children_waits_for_a_reaper(k, init):
+    from forklab.fs.proc.base import proc_readlink  # this test only
+    from forklab.uapi import CLONE_NEWUTS  # this test only
+
+    p = fork_child(k)
+    before = {n: proc_readlink(k, f"/proc/{p.pid}/ns/{n}") for n in ("uts", "pid", "pid_for_children")}
+    k.unshare(p, CLONE_NEWUTS | CLONE_NEWPID)
+    assert proc_readlink(k, f"/proc/{p.pid}/ns/uts") == f"uts:[{p.nsproxy.uts_ns.inum}]" != before["uts"]
+    assert proc_readlink(k, f"/proc/{p.pid}/ns/pid") == before["pid"]  # its own pid namespace is unchanged
+    expect_errno(errno.ENOENT, proc_readlink, k, f"/proc/{p.pid}/ns/pid_for_children")
+    k.fork(p)
+    assert proc_readlink(k, f"/proc/{p.pid}/ns/pid_for_children") == f"pid:[{p.nsproxy.pid_ns_for_children.inum}]"
+
+
+def test_fd_links_show_paths_from_the_readers_root_and_pseudo_names(k, init):
+    from forklab.fs.proc.base import proc_listdir, proc_readlink  # this test only
+    from forklab.uapi import O_CREAT, O_RDWR  # this test only
+
+    p = fork_child(k)
+    fd = k.open(p, "/tmp/a", O_CREAT | O_RDWR)
+    pidfd = k.pidfd_open(p, init.pid)
+    r, w = k.pipe2(p)
+    assert proc_listdir(k, f"/proc/{p.pid}/fd") == [str(n) for n in sorted((fd, pidfd, r, w))]
+    assert proc_readlink(k, f"/proc/{p.pid}/fd/{fd}") == "/tmp/a"
+    assert proc_readlink(k, f"/proc/{p.pid}/fd/{pidfd}") == "anon_inode:[pidfd]"
+    assert proc_readlink(k, f"/proc/{p.pid}/fd/{r}") == f"pipe:[{p.files.fdt.fd[r].f_inode.i_ino}]"
+    k.chroot(p, "/tmp")
+    assert proc_readlink(k, f"/proc/{p.pid}/fd/{fd}", p) == "/a"  # d_path from the reader's root
+    assert proc_readlink(k, f"/proc/{p.pid}/root") == "/tmp"
+    expect_errno(errno.ENOENT, proc_readlink, k, f"/proc/{p.pid}/fd/99")
+
+
+def test_task_listing_self_links_and_wchan(k, init):
+    """task/ lists the group's threads leader first; thread-self names the reader's thread; stat's wchan is 1
+    for a sleeping task read by another."""
+    from forklab.fs.proc.base import proc_listdir, proc_readlink  # this test only
+
+    p = fork_child(k)
+    t1, t2 = thread_of(k, p), thread_of(k, p)
+    assert proc_listdir(k, f"/proc/{p.pid}/task") == [str(p.pid), str(t1.pid), str(t2.pid)]
+    assert proc_readlink(k, "/proc/thread-self", t2) == f"{p.pid}/task/{t2.pid}"
+    assert proc_readlink(k, "/proc/self", t2) == str(p.pid)
+    assert [n for n in proc_listdir(k, "/proc") if n.isdigit()] == [str(init.pid), str(p.pid)]
+    c = fork_child(k, p)
+    with pytest.raises(Blocked):
+        k.wait4(p, c.pid)
+    assert stat(k, p.pid, tid=p.pid)[35] == "1" and stat(k, c.pid)[35] == "0"
+    assert stat(k, p.pid, viewer=p, tid=p.pid)[35] == "0"  # get_wchan of current is 0
