@@ -118,11 +118,11 @@ def _proc_dir_entry(node: ProcNode, name: str, ns: PidNamespace, path: str) -> P
     if sub == "fd":  # proc_lookupfd_common
         fd = name_to_int(name)
         if fd is None or fd not in proc_readfd_common(task):
-            raise kerr(errno.ENOENT, f"{path}: no open fd {name!r}", "fs/proc/fd.c:204")
+            raise kerr(errno.ENOENT, f"{path}: no open fd {name!r}", "fs/proc/fd.c:212")
         return ProcNode("lnk", parts, task, node.whole)
     if sub == "ns":  # proc_ns_dir_lookup
         if name not in proc_ns_dir_readdir():
-            raise kerr(errno.ENOENT, f"{path}: /proc/<pid>/ns has no {name!r}", "fs/proc/namespaces.c:158")
+            raise kerr(errno.ENOENT, f"{path}: /proc/<pid>/ns has no {name!r}", "fs/proc/namespaces.c:157")
         return ProcNode("lnk", parts, task, node.whole)
     raise kerr(errno.ENOTDIR, f"{path}: {node.path} is not a directory", "fs/namei.c:2252")
 
@@ -191,15 +191,15 @@ def proc_file_text(k: KernelState, node: ProcNode, reader: Task, observer: bool 
     if name == "statm":
         return proc_pid_statm(task)
     if name == "comm":
-        return proc_task_name(task, False) + "\n"  # comm_show (fs/proc/base.c:1665-1679)
+        return proc_task_name(task, False) + "\n"  # comm_show (fs/proc/base.c:1654-1669)
     if not observer and not proc_may_access(reader, task):  # proc_mem_open: mm_access(task, PTRACE_MODE_READ_FSCREDS)
-        raise kerr(errno.EACCES, f"{node.path}: ptrace_may_access refuses the reader", "fs/proc/base.c:787")
+        raise kerr(errno.EACCES, f"{node.path}: ptrace_may_access refuses the reader", "fs/proc/base.c:783")
     if name == "maps":
         return show_map(task.mm)
     if name == "smaps":
         return show_smaps(k, task.mm)
     if task.mm is None:  # show_smaps_rollup: no mm
-        raise kerr(errno.ESRCH, f"{node.path}: the task has no mm", "fs/proc/task_mmu.c:867")
+        raise kerr(errno.ESRCH, f"{node.path}: the task has no mm", "fs/proc/task_mmu.c:870")
     return show_smaps_rollup(k, task.mm)
 
 
@@ -226,7 +226,7 @@ def proc_link_text(k: KernelState, node: ProcNode, reader: Task, observer: bool 
         return proc_self_get_link(reader, ns) if name == "self" else proc_thread_self_get_link(reader, ns)
     task = node.task
     if not observer and not proc_may_access(reader, task):  # proc_fd_access_allowed, proc_ns_get_link: PTRACE_MODE_READ_FSCREDS
-        raise kerr(errno.EACCES, f"{node.path}: ptrace_may_access refuses the reader", "fs/proc/base.c:1691")
+        raise kerr(errno.EACCES, f"{node.path}: ptrace_may_access refuses the reader", "fs/proc/base.c:1727")
     reader_root = reader.fs.root.dentry if reader.fs is not None else "/"
     if node.parts[-2] == "fd":
         return proc_fd_link(task, int(name), reader_root)
@@ -244,10 +244,10 @@ def proc_magic_link_target(task: Task, name: str, path: str) -> str:
     if name == "exe":
         exe = task.mm.exe_file if task.mm is not None else None
         if exe is None:
-            raise kerr(errno.ENOENT, f"{path}: the task has no exe_file", "fs/proc/base.c:1732")
+            raise kerr(errno.ENOENT, f"{path}: the task has no exe_file", "fs/proc/base.c:1700")
         return exe.f_path.dentry
     if task.fs is None:
-        raise kerr(errno.ENOENT, f"{path}: the task has no fs_struct", "fs/proc/base.c:190")
+        raise kerr(errno.ENOENT, f"{path}: the task has no fs_struct", "fs/proc/base.c:187")
     return (task.fs.pwd if name == "cwd" else task.fs.root).dentry
 
 
@@ -261,7 +261,7 @@ def proc_readlink(k: KernelState, path: str, viewer: Task | None = None) -> str:
 
 
 def proc_pid_readdir(ns: PidNamespace) -> list[int]:
-    """The thread-group ids /proc lists, ascending: each number whose task leads its group (fs/proc/base.c:3404-3450).
+    """The thread-group ids /proc lists, ascending: each number whose task leads its group (fs/proc/base.c:3411-3457).
 
     next_tgid walks the namespace's pids upwards and keeps those whose task has a group leader's pid.
     """
@@ -274,7 +274,7 @@ def proc_pid_readdir(ns: PidNamespace) -> list[int]:
 
 
 def proc_task_readdir(leader: Task, ns: PidNamespace) -> list[int]:
-    """The thread ids of ``leader``'s group, leader first then thread-list order (fs/proc/base.c:3740-3777, first_tid/next_tid)."""
+    """The thread ids of ``leader``'s group, leader first then thread-list order (fs/proc/base.c:3749-3786, first_tid/next_tid)."""
     group = leader.group_leader if leader.group_leader is not None else leader
     sig = group.signal
     threads = [group] + [t for t in (sig.thread_head if sig is not None else []) if t is not group]

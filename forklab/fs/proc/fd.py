@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def proc_readfd_common(task: Task) -> list[int]:
-    """The fds of ``task``'s table with a file installed, ascending; none once the table is gone (fs/proc/fd.c:225-265)."""
+    """The fds of ``task``'s table with a file installed, ascending; none once the table is gone (fs/proc/fd.c:228-266)."""
     files = task.files
     if files is None:
         return []
@@ -36,13 +36,13 @@ def d_path_from(root: str, path: str) -> str:
 
 
 def proc_fd_link(task: Task, fd: int, reader_root: str) -> str:
-    """The target of /proc/<pid>/fd/<fd>: the file's path, or its pseudo name; ENOENT if not open (fs/proc/fd.c:143-166)."""
+    """The target of /proc/<pid>/fd/<fd>: the file's path, or its pseudo name; ENOENT if not open (fs/proc/fd.c:147-175)."""
     files = task.files
     file: File | None = None
     if files is not None and 0 <= fd < len(files.fdt.fd):
         file = files.fdt.fd[fd]
     if file is None:
-        raise kerr(errno.ENOENT, f"fd {fd} is not open in task {task.pid}", "fs/proc/fd.c:160")
+        raise kerr(errno.ENOENT, f"fd {fd} is not open in task {task.pid}", "fs/proc/fd.c:151")
     if file.f_inode.kind == "shmem":
         return file.f_inode.name
     name = file.f_path.dentry

@@ -82,9 +82,9 @@ def proc_ns_link_text(task: Task, entry: str) -> str:
         if name == entry:
             ns = get(task)
             if ns is None:
-                raise kerr(errno.ENOENT, f"task {task.pid} has no {entry} namespace", "fs/nsfs.c:225")
+                raise kerr(errno.ENOENT, f"task {task.pid} has no {entry} namespace", "fs/nsfs.c:221")
             return f"{real_name}:[{ns.inum}]"
-    raise kerr(errno.ENOENT, f"/proc/<pid>/ns has no entry {entry!r}", "fs/proc/namespaces.c:158")
+    raise kerr(errno.ENOENT, f"/proc/<pid>/ns has no entry {entry!r}", "fs/proc/namespaces.c:157")
 
 
 __all__ = ["ns_entries", "proc_ns_dir_readdir", "proc_ns_link_text"]

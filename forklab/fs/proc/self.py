@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
 
 def proc_self_get_link(reader: Task, ns: PidNamespace) -> str:
-    """/proc/self: the reader's tgid in the namespace; ENOENT if it has none there (fs/proc/self.c:12-29)."""
+    """/proc/self: the reader's tgid in the namespace; ENOENT if it has none there (fs/proc/self.c:11-28)."""
     tgid = __task_pid_nr_ns(reader, PIDTYPE.PIDTYPE_TGID, ns)
     if not tgid:
-        raise kerr(errno.ENOENT, "the reader has no tgid in /proc's pid namespace", "fs/proc/self.c:19")
+        raise kerr(errno.ENOENT, "the reader has no tgid in /proc's pid namespace", "fs/proc/self.c:20")
     return str(tgid)
 
 

@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 
 
 def proc_thread_self_get_link(reader: Task, ns: PidNamespace) -> str:
-    """/proc/thread-self: ``<tgid>/task/<tid>`` of the reader; ENOENT if it has none there (fs/proc/thread_self.c:12-30)."""
+    """/proc/thread-self: ``<tgid>/task/<tid>`` of the reader; ENOENT if it has none there (fs/proc/thread_self.c:11-28)."""
     tgid = __task_pid_nr_ns(reader, PIDTYPE.PIDTYPE_TGID, ns)
     pid = __task_pid_nr_ns(reader, PIDTYPE.PIDTYPE_PID, ns)
     if not pid:
-        raise kerr(errno.ENOENT, "the reader has no pid in /proc's pid namespace", "fs/proc/thread_self.c:20")
+        raise kerr(errno.ENOENT, "the reader has no pid in /proc's pid namespace", "fs/proc/thread_self.c:21")
     return f"{tgid}/task/{pid}"
 
 
