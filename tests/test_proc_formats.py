@@ -368,3 +368,27 @@ def test_fd_links_and_task_listing_have_the_hosts_form(scene: Scene) -> None:
     assert proc_listdir(k, f"/proc/{p.pid}/task") == i["task"].split()
     k.close(p, r)
     k.close(p, w)
+
+
+# --- the live host, where it has the tools --------------------------------------------------------
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs a Linux /proc")
+def test_the_live_hosts_status_has_the_models_lines_in_order(scene: Scene) -> None:
+    live = [x for x in labels(Path("/proc/self/status").read_text()) if x not in HOST_ONLY]
+    assert labels(scene.k.proc(f"/proc/{scene.parent.pid}/status")) == live
+
+
+@pytest.mark.skipif(shutil.which("ps") is None, reason="needs procps")
+@pytest.mark.parametrize("flags", ["-f", "-Lf", "-L", ""])
+def test_ps_headers_are_the_live_hosts(flags: str) -> None:
+    """The headers of ps -e, -eL, -ef and -eLf, byte for byte (pid_max 32768 gives the 5-wide PID columns)."""
+    from forklab.views.process_list import PsOptions, proc_entries, processes, ps_render  # these tests only
+
+    if Path("/proc/sys/kernel/pid_max").read_text().strip() != "32768":
+        pytest.skip("the PID columns' width follows the host's pid_max")
+    host = subprocess.run(["ps", "-e" + flags.lstrip("-")], capture_output=True, check=True, text=True).stdout
+    k = Kernel()
+    opts = PsOptions(every=True, threads="L" in flags, full="f" in flags)
+    text, _ = ps_render(processes(proc_entries(k)), opts, None)
+    assert text.splitlines()[0] == host.splitlines()[0]
