@@ -471,3 +471,23 @@ def test_task_listing_self_links_and_wchan(k, init):
         k.wait4(p, c.pid)
     assert stat(k, p.pid, tid=p.pid)[35] == "1" and stat(k, c.pid)[35] == "0"
     assert stat(k, p.pid, viewer=p, tid=p.pid)[35] == "0"  # get_wchan of current is 0
+
+
+def test_shared_anonymous_memory_is_a_deleted_dev_zero_and_stays_shared_after_a_write(k, init):
+    """A MAP_SHARED|MAP_ANONYMOUS page is shmem: maps names its file, and after fork a write keeps it shared."""
+    from forklab.uapi import MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE  # this test only
+
+    p = fork_child(k)
+    addr = k.mmap(p, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS)
+    k.store(p, addr, b"x")
+    c = fork_child(k, p)
+    k.store(c, addr, b"y")
+    ino = next(v for v in p.mm.mmap if v.vm_start == addr).vm_file.f_inode.i_ino
+    for t in (p, c):
+        lines = k.proc(f"/proc/{t.pid}/smaps").splitlines()
+        first = next(i for i, line in enumerate(lines) if line.startswith(f"{addr:08x}-"))
+        assert lines[first].split()[1:] == ["rw-s", "00000000", "00:01", str(ino), "/dev/zero", "(deleted)"]
+        counts = {line.split(":")[0]: line.split()[1] for line in lines[first + 1:first + 20]}
+        assert (counts["Rss"], counts["Pss"], counts["Shared_Dirty"], counts["Anonymous"]) == ("4", "2", "4", "0")
+        rollup = dict(line.split(":", 1) for line in k.proc(f"/proc/{t.pid}/smaps_rollup").splitlines()[1:])
+        assert rollup["Pss_Shmem"].split()[0] == "2"
