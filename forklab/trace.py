@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -399,3 +399,15 @@ class Recorder:
     def find(self, name: str) -> list[Call]:
         """Every recorded call of the function ``name``, in entry order."""
         return [c for root in self.calls for c in root.walk() if c.name == name]
+
+
+TraceSource = Recorder | Iterable[Call | Decision]
+
+
+def trace_roots(source: TraceSource) -> list[Call | Decision]:
+    """What a renderer walks: a Recorder's roots, or the given calls and decisions."""
+    if isinstance(source, Recorder):
+        return list(source.roots)
+    if isinstance(source, Call | Decision):
+        return [source]
+    return list(source)

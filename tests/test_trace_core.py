@@ -200,11 +200,13 @@ def test_no_listener_builds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _unguarded_trace_calls(path: Path) -> list[int]:
-    """Lines of ``k.trace``/``k.decide`` calls not directly under ``if k.listeners:`` (or ``if self.listeners``)."""
+    """Lines of ``k.trace``/``k.decide`` calls not directly under ``if k.listeners:`` (or ``if k.listeners and ...:``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     guarded: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test) in ("k.listeners", "self.k.listeners"):
+        test = node.test.values[0] if isinstance(node, ast.If) and isinstance(node.test, ast.BoolOp) \
+            and isinstance(node.test.op, ast.And) else getattr(node, "test", None)
+        if isinstance(node, ast.If) and test is not None and ast.unparse(test) in ("k.listeners", "self.k.listeners"):
             for stmt in node.body:
                 guarded.add(stmt.lineno)
     bad = []

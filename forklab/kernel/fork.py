@@ -361,7 +361,10 @@ def _do_fork(k: KernelState, current: Task, args: KernelCloneArgs) -> int:
     assert p.thread_pid is not None
     nr = pid_vnr(current, p.thread_pid)
     if clone_flags & CLONE_PARENT_SETTID:
-        put_user_int(k, current, args.parent_tid, nr)  # errors ignored (kernel/fork.c:2446)
+        written = put_user_int(k, current, args.parent_tid, nr)  # errors ignored (kernel/fork.c:2446)
+        if k.listeners and written:
+            k.decide("kernel/fork.c:2446", f"CLONE_PARENT_SETTID: {nr} written to {args.parent_tid:#x}",
+                     ("parent_tid", nr))
     if clone_flags & CLONE_VFORK:
 
         p.vfork_done = Completion()
@@ -651,6 +654,8 @@ def _copy_process_pidfd(f: ForkFrame) -> None:
     f.ladder.on_failure("bad_fork_put_pidfd", _put_pidfd, k, current, f.pidfile)
     if not put_user_int(k, current, f.args.pidfd, pidfd):
         raise kerr(errno.EFAULT, "cannot write the pidfd number to args->pidfd", "kernel/fork.c:2128")
+    if k.listeners:
+        k.decide("kernel/fork.c:2127", f"CLONE_PIDFD: fd {pidfd} written to {f.args.pidfd:#x}", ("pidfd", pidfd))
 
 
 def _put_pidfd(k: KernelState, current: Task, pidfile: Pidfd) -> None:

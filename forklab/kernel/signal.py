@@ -1316,6 +1316,10 @@ def _get_signal_loop(k: KernelState, task: Task) -> KSignal | _Relock | None:
         if info is None:
             return None
         signr = info.si_signo
+        if k.listeners:  # where a tracer sees it (ptrace_signal, kernel/signal.c:2635)
+            k.decide("kernel/signal.c:2629", f"dequeued signal {signr} (si_code {info.si_code}, si_pid {info.si_pid})",
+                     ("si_signo", signr), ("si_code", info.si_code), ("si_pid", info.si_pid), ("si_uid", info.si_uid),
+                     ("si_status", info.si_status), tid=task.pid)
         ka = sighand.action[signr - 1]
         if ka.sa_handler == SIG_IGN:  # kernel/signal.c:2645
             _note_delivery(k, task, signr, "ignored")

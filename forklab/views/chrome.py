@@ -12,10 +12,9 @@ time"), its arguments, and its return value or errno in ``args``; syscalls are i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
-from forklab.trace import Call, Decision, arg_text
+from forklab.trace import Call, Decision, TraceSource, arg_text, trace_roots
 
 NS_PER_US = 1000
 
@@ -68,11 +67,11 @@ def metadata_events(calls: list[Call]) -> list[dict[str, Any]]:
     return out
 
 
-def trace_events(roots: Iterable[Call | Decision]) -> list[dict[str, Any]]:
-    """The metadata events, then every call and decision of ``roots`` (e.g. ``Recorder.roots``) in order."""
+def trace_events(source: TraceSource) -> list[dict[str, Any]]:
+    """The metadata events, then every call and decision of a Recorder (or of the given roots) in order."""
     groups: dict[int, int] = {}
     nodes: list[Call | Decision] = []
-    for root in roots:
+    for root in trace_roots(source):
         _walk(root, groups, nodes)
     calls = [n for n in nodes if isinstance(n, Call)]
     events = metadata_events(calls)
@@ -81,8 +80,8 @@ def trace_events(roots: Iterable[Call | Decision]) -> list[dict[str, Any]]:
     return events
 
 
-def chrome_json(roots: Iterable[Call | Decision]) -> str:
+def chrome_json(source: TraceSource) -> str:
     """The JSON object format: ``{"traceEvents": [...], "displayTimeUnit": "ns"}``, one event per line."""
-    events = trace_events(roots)
+    events = trace_events(source)
     body = ",\n".join(json.dumps(e, ensure_ascii=False, sort_keys=True) for e in events)
     return '{"displayTimeUnit": "ns", "traceEvents": [\n' + body + "\n]}\n"

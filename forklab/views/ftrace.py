@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from forklab.trace import Call, Decision
+from forklab.trace import Call, Decision, TraceSource, trace_roots
 
 INDENT = 2  # spaces per depth
 PROCINFO_LENGTH = 14  # the width of a "comm-pid" cell
@@ -127,13 +127,14 @@ def graph_roots(calls: Iterable[Call], graph_function: str | None) -> Iterator[C
             yield from graph_roots(call.calls, graph_function)
 
 
-def function_graph(calls: Iterable[Call], *, nr_cpus: int = 1, graph_function: str | None = None,
+def function_graph(source: TraceSource, *, nr_cpus: int = 1, graph_function: str | None = None,
                    comments: bool = False, header: bool = True) -> str:
-    """The function_graph text of ``calls`` (e.g. ``Recorder.calls``), each root at depth 0.
+    """The function_graph text of a Recorder's calls (or of the given calls), each root at depth 0.
 
     ``graph_function`` keeps only that function's calls, as ``set_graph_function`` does;
     ``nr_cpus`` sets the CPU column's width; ``comments`` shows decisions as ``/* ... */``.
     """
+    calls = [c for c in trace_roots(source) if isinstance(c, Call)]
     printer = _Printer(nr_cpus, comments)
     if header:
         printer.out.append(HEADER)
