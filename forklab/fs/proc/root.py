@@ -64,11 +64,16 @@ def proc_names_of(k: KernelState, root: str, start: str, name: str) -> list[str]
 
 
 def _proc_inode(k: KernelState, node: ProcNode, t: Task) -> Inode:
-    """A fresh inode for an opened /proc directory or file (proc_pid_make_inode), the file's text as its data."""
+    """A fresh inode for an opened /proc directory or file (proc_pid_make_inode), the file's text as its data.
+
+    Its size is 0, as procfs reports for its files; owner the task's euid (task_dump_owner for a
+    dumpable task; the model does not make a non-dumpable task's files root's).
+    """
+    uid = node.task.cred.euid if node.task is not None and node.task.cred is not None else 0
     if node.kind == "dir":
-        return Inode(0, node.path, kind="dir", i_mode=S_IFDIR | 0o555)
+        return Inode(0, node.path, kind="dir", i_mode=S_IFDIR | 0o555, i_uid=uid)
     data = proc_file_text(k, node, t).encode("utf-8", "surrogateescape")
-    return Inode(0, node.path, i_size=len(data), kind="reg", i_mode=S_IFREG | 0o444, data=bytearray(data))
+    return Inode(0, node.path, i_size=0, kind="reg", i_mode=S_IFREG | 0o444, i_uid=uid, data=bytearray(data))
 
 
 def _proc_open_lookup(k: KernelState, t: Task, names: list[str], open_flag: int, path: str) -> ProcNode:
