@@ -6,34 +6,23 @@ import difflib
 import importlib
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from typer._click import Context as ClickContext
 from typer._click.exceptions import UsageError
 from typer.core import TyperCommand
 
-import forklab.uapi as uapi
-from forklab import CloneArgs, Kernel, Recorder
 from forklab.errors import InternalError, KernelPanic, Unmodelled
-from forklab.uapi import (
-    CLONE_FILES,
-    CLONE_FS,
-    CLONE_SIGHAND,
-    CLONE_THREAD,
-    CLONE_VM,
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
-    PAGE_SIZE,
-    PROT_READ,
-    PROT_WRITE,
-    SIGCHLD,
-)
-from forklab.version import VERSIONS, diff_versions
+
+if TYPE_CHECKING:
+    from forklab.syscalls import Kernel
+    from forklab.trace import Recorder
+    from forklab.views.html import ChildWatcher
 
 app = typer.Typer(add_completion=False, help="forklab: Linux 5.6.14 process creation, executable and visible.")
+TRACE_FORMATS = ("graph", "strace", "json", "html")
 
 
 @app.callback()
@@ -41,89 +30,29 @@ def _root() -> None:
     """forklab: Linux 5.6.14 process creation, executable and visible."""
 
 
-def _sharing_table(k: Kernel, parent_pid: int, child_pid: int, title: str) -> Table:
-    parent, child = k.find_task(parent_pid), k.find_task(child_pid)
-    table = Table(title=title)
-    table.add_column("resource")
-    table.add_column("child vs parent")
-    table.add_column("decided by")
-    rules = {
-        "mm": ("CLONE_VM", "kernel/fork.c:1409 copy_mm"),
-        "files": ("CLONE_FILES", "kernel/fork.c:1461 copy_files"),
-        "fs": ("CLONE_FS", "kernel/fork.c:1432 copy_fs"),
-        "sighand": ("CLONE_SIGHAND", "kernel/fork.c:1506 copy_sighand"),
-        "signal": ("CLONE_THREAD", "kernel/fork.c:1555 copy_signal"),
-        "cred": ("CLONE_THREAD", "kernel/cred.c:339 copy_creds"),
-        "nsproxy": ("CLONE_NEW*", "kernel/nsproxy.c:156 copy_namespaces"),
-    }
-    for name, (flag, where) in rules.items():
-        shared = getattr(child, name) is getattr(parent, name)
-        table.add_row(name, "[green]shared[/]" if shared else "[yellow]copied[/]", f"{flag} ({where})")
-    return table
-
-
 @app.command()
-def tour() -> None:
-    """A live walk through fork, a rejected flag combination, copy-on-write, vfork and wait."""
-    console = Console()
-    k = Kernel()
-    init = k.init_task
-    console.rule("[bold]1. Boot")
-    console.print(f"init_task: pid {init.pid}, uid {init.cred.uid if init.cred else '?'}, "
-                  f"{len(k.all_threads())} task(s), pid_max {k.pid_max}, {k.nr_cpus} CPUs")
+def tour(
+    stage: str = typer.Option("", "--stage", metavar="N", help="show only stage N (1-9)"),
+    html: str = typer.Option("", "--html", metavar="FILE", help="write the whole tour as one HTML page"),
+) -> None:
+    """A live walk through _do_fork and copy_process, stage by stage, as the seed document tells it."""
+    from forklab import tour as tour_mod  # lazy: --help must not load the kernel
 
-    console.rule("[bold]2. fork(): what is shared, what is copied")
-    rec = Recorder()
-    k.listeners.append(rec)
-    child = k.fork(init)
-    k.listeners.remove(rec)
-    console.print(f"fork() returned {child} in the parent; the child's ax register is "
-                  f"{k.find_task(child).regs.ax} (its return value)")
-    steps = [e for e in rec.events if e.kind in {
-        "dup_task_struct", "copy_creds", "sched_fork", "copy_sighand", "copy_signal", "copy_namespaces",
-        "copy_thread_tls", "alloc_pid", "wake_up_new_task", "copy_files", "copy_fs", "dup_mm", "dup_mmap"}]
-    for e in steps:
-        console.print(f"  [cyan]{e.kind}[/] {e.detail} [dim]({e.source})[/]")
-    console.print(_sharing_table(k, 1, child, "fork(): child vs parent"))
-    thread = k.clone(init, CLONE_VM | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_FS)
-    console.print(_sharing_table(k, 1, thread, "clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD)"))
-
-    console.rule("[bold]3. A rejected flag combination, and the rule that decided")
+    numbers = [_parse_count("--stage", stage, 1, "tour")] if stage else None
     try:
-        k.clone(init, CLONE_SIGHAND | SIGCHLD)
-    except OSError as e:
-        console.print(f"clone(CLONE_SIGHAND|SIGCHLD) -> [red]{e}[/]")
-
-    console.rule("[bold]4. Copy-on-write")
-    addr = k.mmap(init, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    k.store(init, addr, b"parent")
-    before = k.translate(init, addr)
-    cow_child = k.find_task(k.fork(init))
-    assert before is not None
-    page = k.page(before)
-    console.print(f"after fork both map pfn {before}: _refcount {page._refcount}, mapcount {page._mapcount + 1}, "
-                  "both PTEs write-protected (mm/memory.c:775 copy_one_pte)")
-    k.store(cow_child, addr, b"child!")
-    console.print(f"child writes: do_wp_page copies -> child pfn {k.translate(cow_child, addr)}, "
-                  f"parent keeps pfn {k.translate(init, addr)} (mm/memory.c:2819 wp_page_copy)")
-    k.store(init, addr, b"PARENT")
-    console.print(f"parent writes next: mapcount is 1, so 5.6 reuses pfn {k.translate(init, addr)} in place "
-                  "(mm/memory.c:2804 reuse_swap_page)")
-    console.print(f"parent reads {k.load(init, addr, 6)!r}, child reads {k.load(cow_child, addr, 6)!r}")
-
-    console.rule("[bold]5. vfork, exit and wait")
-    vchild = k.vfork(init)
-    console.print(f"vfork() -> {vchild}; parent state: {init.state!r}, waiting on {init.waits_on}")
-    k.exit(k.find_task(vchild), 3)
-    console.print(f"child exits: parent is {init.state!r} again (kernel/fork.c:1319 mm_release)")
-    pid, status = k.wait4(init, vchild, 0)
-    console.print(f"wait4 -> pid {pid}, status {status:#x} (exit code {status >> 8}); pid {vchild} is free again")
-    k.check_invariants()
-    console.print("[green]check_invariants(): every refcount equals its holders[/]")
+        stages = tour_mod.build_stages(numbers)
+    except ValueError as e:
+        _fail(str(e), "tour")
+    if html:
+        _write_file(html, tour_mod.stages_html(stages), "tour")
+        typer.echo(f"forklab tour: wrote {html}", err=True)
+        return
+    tour_mod.render_stages(stages, Console())
 
 
 def parse_flags(text: str) -> int:
     """``CLONE_VM|CLONE_FS|SIGCHLD`` or a number (0x..., decimal) to a flags word."""
+    import forklab.uapi as uapi  # lazy: --help must not load the kernel
 
     value = 0
     names = [n for n in vars(uapi) if n.startswith(("CLONE_", "SIG")) and isinstance(getattr(uapi, n), int)]
@@ -141,20 +70,31 @@ def parse_flags(text: str) -> int:
     return value
 
 
+EXPLAIN_CALLS = ("clone", "clone3", "fork", "vfork", "unshare")
+
+
 @app.command()
 def explain(
     call: str = typer.Argument(..., help="clone, clone3, fork, vfork or unshare"),
-    flags: str = typer.Argument("0", help="e.g. 'CLONE_VM|CLONE_SIGHAND|SIGCHLD' (clone: exit signal in the low byte)"),
+    flags: str = typer.Argument("0", help="e.g. 'CLONE_VM|CLONE_SIGHAND|SIGCHLD' or 0x10100 (clone: exit signal in "
+                                          "the low byte)"),
     kernel: str = typer.Option("5.6.14", "--kernel", help="kernel version profile: 5.6.14 or 6.18"),
     exit_signal: str = typer.Option("SIGCHLD", help="clone3's exit_signal"),
     uid: int = typer.Option(0, help="run the call as a task of this uid (setresuid drops capabilities)"),
     set_tid: str = typer.Option("", help="clone3 set_tid, comma separated"),
+    trace: str = typer.Option("", "--trace", metavar="FORMAT", help="show the call's whole trace: graph, strace, json"),
 ) -> None:
-    """Run one call on a fresh model and say what it returned and which rule decided."""
+    """Run one call on a fresh model and say what it returned, which rule decided, and what is shared."""
+    from forklab import CloneArgs, Kernel  # lazy: --help must not load the kernel
+    from forklab.version import VERSIONS  # lazy: as above
 
     console = Console()
     if kernel not in VERSIONS:
         _fail(f"unknown kernel version {kernel!r}; forklab knows {', '.join(VERSIONS)}", "explain")
+    if call not in EXPLAIN_CALLS:
+        _fail(f"unknown call {call!r}; explain knows {', '.join(EXPLAIN_CALLS)}", "explain")
+    if trace and trace not in TRACE_FORMATS[:3]:
+        _fail(f"--trace must be one of {', '.join(TRACE_FORMATS[:3])}, not {trace!r}", "explain")
     try:
         tids = [int(x) for x in set_tid.split(",") if x.strip()]
     except ValueError:
@@ -164,42 +104,200 @@ def explain(
     if uid:
         k.setresuid(task, uid, uid, uid)
     word = parse_flags(flags)
-    rec = Recorder()
-    k.listeners.append(rec)
+    signal_word = parse_flags(exit_signal)
+    rec, watcher = _listeners(k)
     label = f"{call}({flags})" + (f" as uid {uid}" if uid else "") + f" on Linux {kernel}"
     try:
-        if call == "clone":
-            result = k.clone(task, word)
-        elif call == "clone3":
-            result = k.clone3(task, CloneArgs(flags=word, exit_signal=parse_flags(exit_signal), set_tid=tids))
-        elif call == "fork":
-            result = k.fork(task)
-        elif call == "vfork":
-            result = k.vfork(task)
-        elif call == "unshare":
-            result = k.unshare(task, word)
-        else:
-            raise typer.BadParameter(f"unknown call {call!r}")
+        result = _explain_call(k, task, call, word, CloneArgs(flags=word, exit_signal=signal_word, set_tid=tids))
     except OSError as e:
-        console.print(f"{label} -> [red]{e}[/]")
-        _print_steps(console, rec)
+        console.print(f"{_markup(label)} -> [red]{_markup(str(e))}[/]")
+        _show_trace(console, rec, watcher, trace)
         raise typer.Exit(1) from None
     finally:
-        k.listeners.remove(rec)
-    console.print(f"{label} -> [green]{result}[/]")
-    _print_steps(console, rec)
-    if call != "unshare":
-        console.print(_sharing_table(k, task.pid, task.children[-1].pid if task.children else result, "child vs caller"))
+        k.listeners.clear()
+    console.print(f"{_markup(label)} -> [green]{result}[/]")
+    if call != "unshare" and isinstance(result, int) and result > 0:
+        _explain_child(console, k, task, result)
+    _show_trace(console, rec, watcher, trace)
 
 
-def _print_steps(console: Console, rec: Recorder) -> None:
-    for e in rec.events:
-        console.print(f"  [cyan]{e.kind}[/] {e.detail} [dim]({e.source})[/]")
+def _explain_call(k: Kernel, task: Any, call: str, word: int, args: Any) -> object:
+    """Make the ``explain`` call as ``task``."""
+    if call == "clone":
+        return k.clone(task, word)
+    if call == "clone3":
+        return k.clone3(task, args)
+    if call == "fork":
+        return k.fork(task)
+    if call == "vfork":
+        return k.vfork(task)
+    return k.unshare(task, word)
+
+
+def _explain_child(console: Console, k: Kernel, caller: Any, pid: int) -> None:
+    """The new task's ids, parent and exit signal, and what it shares with its caller."""
+    from forklab.tour import Stage, add_sharing_rows, stage_sharing_table  # lazy: as above
+
+    child = k.find_task(pid)
+    parent = child.real_parent.pid if child.real_parent is not None else 0
+    console.print(f"child: pid {child.pid}, tgid {child.tgid}, parent {parent}, exit_signal {child.exit_signal}, "
+                  f"state {child.state.name}")
+    stage = Stage(0, "explain", "")
+    add_sharing_rows(stage, "child vs caller", caller, child)
+    console.print(stage_sharing_table(stage))
+
+
+def _listeners(k: Kernel) -> tuple[Recorder, ChildWatcher]:
+    """A Recorder and a ChildWatcher attached to ``k``."""
+    from forklab.views.html import page_listeners  # lazy: as above
+
+    return page_listeners(k)
+
+
+def _show_trace(console: Console, rec: Recorder, watcher: ChildWatcher, fmt: str) -> None:
+    """The decisions of the call (no format), or its whole trace in ``fmt``."""
+    if not fmt:
+        for e in rec.events:
+            console.print(f"  [cyan]{e.kind}[/] {_markup(e.detail)} [dim]({e.source})[/]")
+        return
+    sys.stdout.write(render_trace(fmt, rec, watcher, "forklab explain"))
+    sys.stdout.flush()
+
+
+def render_trace(fmt: str, rec: Recorder, watcher: ChildWatcher | None, title: str) -> str:
+    """A recorded trace in one of TRACE_FORMATS: ftrace function_graph, strace -f, Chrome trace JSON, HTML."""
+    if fmt == "graph":
+        from forklab.views.ftrace import function_graph  # lazy: as above
+
+        return function_graph(rec, comments=True)
+    if fmt == "strace":
+        from forklab.views.strace import strace_text  # lazy: as above
+
+        return strace_text(rec)
+    if fmt == "json":
+        from forklab.views.chrome import chrome_json  # lazy: as above
+
+        return chrome_json(rec)
+    from forklab.views.html import trace_to_html  # lazy: as above
+
+    return trace_to_html(rec, watcher, title)
+
+
+def _markup(text: str) -> str:
+    """Text safe inside rich markup."""
+    return text.replace("[", r"\[")
+
+
+def _write_file(path: str, text: str, command: str) -> None:
+    """Write ``text`` to ``path``; a one-line error if it cannot."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as e:
+        _fail(f"cannot write {path}: {e.strerror}", command)
+
+
+# --- forklab trace, ps, pstree -----------------------------------------------------------------
+
+TRACE_HELP = """Trace a built-in scenario or a program file (PROGRAM.py defining main(os)) and print the trace.
+
+Formats: graph (ftrace function_graph), strace (strace -f), json (Chrome/Perfetto trace events), html (one self-contained page). Scenarios: fork, vfork, thread, clone3-pidfd, newpid, newuser, cow, exec, pipeline, failure.
+"""
+
+
+@app.command("trace", help=TRACE_HELP)
+def trace_cmd(
+    what: str = typer.Argument(..., metavar="SCENARIO|PROGRAM.py"),
+    fmt: str = typer.Option("graph", "--format", help="graph, strace, json or html"),
+    output: str = typer.Option("", "-o", "--output", metavar="FILE", help="write the trace to FILE"),
+    seed: str = typer.Option("0", "--seed", help="a program's schedule seed"),
+) -> None:
+    """Run a scenario or a program on the model with the trace on, and print it in a tool's format."""
+    if fmt not in TRACE_FORMATS:
+        _fail(f"--format must be one of {', '.join(TRACE_FORMATS)}, not {fmt!r}", "trace")
+    _, rec, watcher = _traced_subject(what, _parse_count("--seed", seed, None, "trace"), "trace")
+    text = render_trace(fmt, rec, watcher, f"forklab trace {what}")
+    if output:
+        _write_file(output, text, "trace")
+        return
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _traced_subject(what: str, seed: int, command: str) -> tuple[Kernel, Recorder, ChildWatcher]:
+    """Run a scenario (by name) or a program file with a Recorder and a ChildWatcher; the final kernel too."""
+    from forklab.scenarios import SCENARIOS  # lazy: as above
+
+    if what in SCENARIOS:
+        from forklab import Kernel  # lazy: as above
+
+        k = Kernel()
+        rec, watcher = _listeners(k)
+        try:
+            SCENARIOS[what][0](k)
+        finally:
+            k.listeners.clear()
+        return k, rec, watcher
+    if not what.endswith(".py"):
+        _fail(f"{what!r} is neither a scenario ({', '.join(SCENARIOS)}) nor a program file (.py)", command)
+    path = _program_file(what, command)
+    runner = _program_runner(path, [Path(path).stem or "prog"], seed, command)
+    rec, watcher = _listeners(runner.kernel)
+    _execute(runner, command)
+    return runner.kernel, rec, watcher
+
+
+def _program_runner(path: str, argv: list[str], seed: int, command: str) -> Any:
+    """A runner for the program file on a fresh kernel, before its first call (listeners can be attached)."""
+    from forklab.runner.core import setup  # lazy: as above
+
+    try:
+        return setup(path, argv=argv).runner(seed)
+    except (TypeError, ValueError) as e:
+        _fail(str(e), command)
+
+
+def _execute(runner: Any, command: str) -> Any:
+    """Run the program to its end; its Run, or a one-line error."""
+    try:
+        runner.execute()
+    except _run_errors() as e:
+        _fail(f"{type(e).__name__}: {e}", command)
+    return runner.result()
+
+
+def _final_kernel(what: str, seed: int, command: str) -> Kernel:
+    """The kernel after a scenario or a program, for ps and pstree."""
+    return _traced_subject(what, seed, command)[0]
+
+
+@app.command("ps")
+def ps_cmd(what: str = typer.Argument("fork", metavar="SCENARIO|PROGRAM.py"),
+           seed: str = typer.Option("0", "--seed")) -> None:
+    """``ps -eLf`` of the model's tasks at the end of a scenario or a program."""
+    from forklab.views.process_list import ps_elf  # lazy: as above
+
+    typer.echo(ps_elf(_final_kernel(what, _parse_count("--seed", seed, None, "ps"), "ps")), nl=False)
+
+
+@app.command("pstree")
+def pstree_cmd(what: str = typer.Argument("fork", metavar="SCENARIO|PROGRAM.py"),
+               seed: str = typer.Option("0", "--seed")) -> None:
+    """``pstree -p`` of the model's tasks at the end of a scenario or a program."""
+    from forklab.views.process_list import pstree_p  # lazy: as above
+
+    typer.echo(pstree_p(_final_kernel(what, _parse_count("--seed", seed, None, "pstree"), "pstree")), nl=False)
 
 
 @app.command("diff-versions")
 def diff_versions_cmd(old: str = typer.Argument("5.6.14"), new: str = typer.Argument("6.18")) -> None:
     """List what changed in the clone path between two kernel versions, one switch per change."""
+    from rich.table import Table  # lazy: as above
+
+    from forklab.version import VERSIONS, diff_versions  # lazy: as above
+
+    for version in (old, new):
+        if version not in VERSIONS:
+            _fail(f"unknown kernel version {version!r}; forklab knows {', '.join(VERSIONS)}", "diff-versions")
 
     table = Table(title=f"clone path: Linux {old} -> {new}")
     table.add_column("since")
@@ -260,29 +358,29 @@ def _fail(message: str, command: str = "run") -> NoReturn:
     raise typer.Exit(2)
 
 
-def _parse_count(option: str, text: str, minimum: int | None) -> int:
+def _parse_count(option: str, text: str, minimum: int | None, command: str = "run") -> int:
     """An int option given as text; a one-line error for anything else."""
     try:
         value = int(text, 10)
     except ValueError:
-        _fail(f"{option} must be an integer, not {text!r}")
+        _fail(f"{option} must be an integer, not {text!r}", command)
     if minimum is not None and value < minimum:
-        _fail(f"{option} must be at least {minimum}, not {value}")
+        _fail(f"{option} must be at least {minimum}, not {value}", command)
     return value
 
 
-def _program_file(path: str) -> str:
+def _program_file(path: str, command: str = "run") -> str:
     """The program path if it is a readable .py file that compiles and defines main; else a one-line error."""
     from forklab.runner.errors import ProgramError  # lazy: only this command loads it
     from forklab.runner.program import from_file  # lazy: only this command loads it
 
     file = Path(path)
     if not file.is_file():
-        _fail(f"{path}: no such program file" if not file.exists() else f"{path}: not a file")
+        _fail(f"{path}: no such program file" if not file.exists() else f"{path}: not a file", command)
     try:
         from_file(file, with_argv=False)
     except (ValueError, ProgramError) as e:
-        _fail(str(e).splitlines()[0])
+        _fail(str(e).splitlines()[0], command)
     return path
 
 
@@ -307,14 +405,6 @@ def describe_status(status: int) -> str:
     return f"killed by signal {sig} ({name})"
 
 
-def _standard_programs(path: str) -> dict[str, Any]:
-    """The standard executables, less the one at the path ``forklab.run`` gives the program itself."""
-    from forklab.runner.programs import STANDARD_PROGRAMS  # lazy: only this command loads it
-
-    own = f"/bin/{Path(path).stem or 'prog'}"
-    return {p: prog for p, prog in STANDARD_PROGRAMS.items() if p != own}
-
-
 def _run_errors() -> tuple[type[BaseException], ...]:
     """What ends a run without a result: the runner's RunError, and calls or states the model does not have."""
     from forklab.runner.errors import RunError  # lazy: only this command loads it
@@ -329,36 +419,85 @@ def run_cmd(
     seed: str = typer.Option("0", "--seed", help="the schedule's seed; 0 is Linux-like (no preemption)"),
     all_outcomes: bool = typer.Option(False, "--all-outcomes", help="list every outcome (forklab.explore)"),
     max_runs: str = typer.Option("1000", "--max-runs", help="with --all-outcomes: the most runs to explore"),
+    strace: bool = typer.Option(False, "--strace", help="print the run's syscalls as strace -f does, on stderr"),
+    trace: str = typer.Option("", "--trace", metavar="FILE",
+                              help="write the run's trace to FILE (.json: Chrome trace events, .html: a page, "
+                                   "else ftrace function_graph text)"),
+    pstree: bool = typer.Option(False, "--pstree", help="print pstree -p of the process tree at its fullest"),
+    proc: str = typer.Option("", "--proc", metavar="PID", help="print /proc/PID/{status,stat,statm,maps} at its exit"),
 ) -> None:
     """Run a program file on the model and exit with its status."""
     seed_value = _parse_count("--seed", seed, None)
     runs = _parse_count("--max-runs", max_runs, 1)
+    proc_pid = _parse_count("--proc", proc, 1) if proc else 0
     path = _program_file(program)
     argv = [Path(path).stem or "prog", *(args or [])]
     if all_outcomes:
         _explore(path, argv, runs)
         return
-    import forklab  # lazy: only this command loads it
-
-    try:
-        result = forklab.run(path, seed=seed_value, argv=argv, programs=_standard_programs(path))
-    except _run_errors() as e:
-        _fail(f"{type(e).__name__}: {e}")
+    runner = _program_runner(path, argv, seed_value, "run")
+    rec, watcher = _listeners(runner.kernel) if strace or trace else (None, None)
+    views = RunViews(runner.kernel, pstree, proc_pid)
+    runner.kernel.listeners.append(views)
+    result = _execute(runner, "run")
     sys.stdout.buffer.write(result.stdout)
     sys.stdout.flush()
     sys.stderr.buffer.write(result.stderr)
+    if rec is not None and strace:
+        sys.stderr.write(render_trace("strace", rec, watcher, program))
+    if rec is not None and trace:
+        fmt = "json" if trace.endswith(".json") else "html" if trace.endswith(".html") else "graph"
+        _write_file(trace, render_trace(fmt, rec, watcher, f"forklab run {program}"), "run")
+    views.report(proc_pid)
     typer.echo(f"forklab run: {Path(path).name}: {describe_status(result.status)}", err=True)
     raise typer.Exit(shell_status(result.status))
 
 
+class RunViews:
+    """A listener for ``run --pstree`` and ``--proc``: the tree when it had the most tasks, a task's views at exit."""
+
+    PROC_FILES = ("status", "stat", "statm", "maps")
+
+    def __init__(self, k: Kernel, pstree: bool, pid: int) -> None:
+        self.k, self.pstree, self.pid = k, pstree, pid
+        self.most = 0
+        self.tree = ""
+        self.proc: list[tuple[str, str]] = []
+
+    def __call__(self, event: Any) -> None:
+        if self.pstree and event.ph == "E":
+            count = len(self.k.all_threads())
+            if count > self.most:
+                from forklab.views.process_list import pstree_p  # lazy: as above
+
+                self.most, self.tree = count, pstree_p(self.k)
+        if self.pid and event.ph == "B" and event.kind == "do_exit" and event.tid == self.pid and not self.proc:
+            self.proc = [(name, self._read(name)) for name in self.PROC_FILES]
+
+    def _read(self, name: str) -> str:
+        """One /proc file of the task, as init reads it; what the model cannot show says so."""
+        try:
+            return self.k.proc(f"/proc/{self.pid}/{name}")
+        except (OSError, Unmodelled) as e:
+            return f"({e})\n"
+
+    def report(self, pid: int) -> None:
+        """Print what was collected, on stderr."""
+        if self.pstree:
+            typer.echo(f"--- pstree -p at its fullest ({self.most} tasks)", err=True)
+            typer.echo(self.tree, err=True, nl=False)
+        if pid and not self.proc:
+            typer.echo(f"--- pid {pid} did not exit in this run", err=True)
+        for name, text in self.proc:
+            typer.echo(f"--- /proc/{pid}/{name} at exit", err=True)
+            typer.echo(text, err=True, nl=False)
+
+
 def _explore(path: str, argv: list[str], max_runs: int) -> None:
     """``--all-outcomes``: every distinct outcome ``forklab.explore`` finds, then how complete the search was."""
+    explore = importlib.import_module("forklab.runner.explore").explore  # lazy, and patchable by the tests
     try:
-        explore = importlib.import_module("forklab.runner.explore").explore
-    except (ImportError, AttributeError):
-        _fail("--all-outcomes needs forklab.explore (forklab/runner/explore.py), which this forklab does not have yet")
-    try:
-        result = explore(path, max_runs=max_runs, argv=argv, programs=_standard_programs(path))
+        result = explore(path, max_runs=max_runs, argv=argv)
     except _run_errors() as e:
         _fail(f"{type(e).__name__}: {e}")
     except TypeError as e:

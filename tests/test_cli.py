@@ -7,15 +7,17 @@ from typer.testing import CliRunner
 from forklab.cli import app
 
 
-def test_tour_runs_and_shows_rules() -> None:
-    """The tour forks, rejects a flag combination with its rule, and shows COW copy then reuse."""
-    result = CliRunner().invoke(app, ["tour"], env={"COLUMNS": "200"})
+def test_tour_runs_every_stage_and_prints_its_computed_facts() -> None:
+    """The tour prints each stage's title and every fact the stage computed from the model (forklab/tour.py)."""
+    from forklab.tour import build_stages
+
+    result = CliRunner().invoke(app, ["tour"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "EINVAL: CLONE_SIGHAND requires CLONE_VM (kernel/fork.c:1859)" in out
-    assert "copied" in out and "shared" in out
-    assert "wp_page_copy" in out and "reuses" in out
-    assert "check_invariants()" in out
+    for stage in build_stages():
+        assert f"{stage.number}. {stage.title}" in out
+        for fact in stage.facts:
+            assert fact in out
 
 
 def test_tour_is_deterministic() -> None:
@@ -24,6 +26,27 @@ def test_tour_is_deterministic() -> None:
     first = runner.invoke(app, ["tour"], env={"COLUMNS": "200"}).output
     second = runner.invoke(app, ["tour"], env={"COLUMNS": "200"}).output
     assert first == second
+
+
+def test_tour_stage_shows_one_stage_and_a_bad_stage_is_a_one_line_error() -> None:
+    runner = CliRunner()
+    five = runner.invoke(app, ["tour", "--stage", "5"], env={"COLUMNS": "200"})
+    assert five.exit_code == 0 and "5. mm" in five.output and "1. fork()" not in five.output
+    for bad in ("10", "0", "x"):
+        result = runner.invoke(app, ["tour", "--stage", bad])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_tour_html_writes_one_page_with_every_stage(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    page = tmp_path / "tour.html"
+    result = CliRunner().invoke(app, ["tour", "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    for n in range(1, 10):
+        assert f"{n}. " in text
+    bad = CliRunner().invoke(app, ["tour", "--html", str(tmp_path / "no" / "such" / "dir.html")])
+    assert bad.exit_code == 2 and "cannot write" in bad.output
 
 
 def test_explain_names_the_rule_for_each_version() -> None:

@@ -139,8 +139,8 @@ def test_all_outcomes_lists_each_outcome_through_explore(monkeypatch: pytest.Mon
     """With an explore of the documented shape (outcomes with stdout and status, runs, complete, basis)."""
     calls = []
 
-    def explore(program: str, max_runs: int, argv: list[str], programs: dict[str, object]) -> FakeExploration:
-        calls.append((program, max_runs, argv, "/bin/sh" in programs))
+    def explore(program: str, max_runs: int, argv: list[str]) -> FakeExploration:
+        calls.append((program, max_runs, argv))
         outcomes = [FakeOutcome(b"a\nb\n", 0), FakeOutcome(b"b\na\n", 1 << 8), FakeOutcome(b"", None, "deadlock")]
         return FakeExploration(outcomes, 6, True, "all schedules")
 
@@ -149,7 +149,7 @@ def test_all_outcomes_lists_each_outcome_through_explore(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "forklab.runner.explore", module)
     path = str(EXAMPLES / "pipe.py")
     result = forklab_run(path, "--all-outcomes", "--max-runs", "50")
-    assert calls == [(path, 50, ["pipe"], True)]
+    assert calls == [(path, 50, ["pipe"])]
     assert result.exit_code == 0
     assert result.stdout == ("--- outcome 1 of 3: exit status 0\na\nb\n--- outcome 2 of 3: exit status 1\nb\na\n"
                              "--- outcome 3 of 3: no status: deadlock\n"
@@ -157,8 +157,6 @@ def test_all_outcomes_lists_each_outcome_through_explore(monkeypatch: pytest.Mon
 
 
 def test_all_outcomes_with_the_real_explore() -> None:
-    if importlib.util.find_spec("forklab.runner.explore") is None:
-        pytest.skip("forklab.explore has not landed yet")
     result = forklab_run(str(EXAMPLES / "pipe.py"), "--all-outcomes", "--max-runs", "100")
     assert result.exit_code == 0, result.output
     assert "child read: HELLO THROUGH THE PIPE" in result.stdout and "outcome" in result.stdout
