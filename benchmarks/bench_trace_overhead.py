@@ -1,0 +1,79 @@
+"""What tracing costs with no listener: a fork+exit+wait cycle through the Kernel API, traced and not.
+
+Run: ``.venv/bin/python benchmarks/bench_trace_overhead.py``. The traced functions' wrappers are
+compiled out when ``FORKLAB_TRACE=0`` is set before forklab is imported (forklab/trace.py), so
+one run starts child interpreters alternately with the wrappers in (``on``) and compiled out
+(``off``), each timing batches of cycles with no listener attached, and prints the best time
+per cycle of each, the ratio of the bests and the median ratio of adjacent on/off pairs.
+Alternating, taking each child's best batch and the median pair keeps other load on the
+machine from favouring either side. ``--listening`` also times the cycle with a Recorder
+attached, which builds the whole call tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+
+def cycle_time(rounds: int, batches: int, listening: bool) -> float:
+    """The best time of one fork+exit+wait cycle, in µs, over ``batches`` batches of ``rounds`` cycles."""
+    from forklab import Kernel, Recorder  # imported here: the parent process must not import forklab itself
+
+    k = Kernel()
+    init = k.init_task
+    if listening:
+        k.listeners.append(Recorder())
+    best = float("inf")
+    for batch in range(batches + 1):
+        t0 = time.perf_counter()
+        for _ in range(rounds):
+            pid = k.fork(init)
+            k.exit(k.find_task(pid), 0)
+            k.wait4(init, pid, 0)
+        if listening:
+            k.listeners[:] = [Recorder()]  # keep memory flat
+        if batch:  # the first batch warms up
+            best = min(best, (time.perf_counter() - t0) / rounds * 1e6)
+    return best
+
+
+def run_child(mode: str, rounds: int, batches: int) -> float:
+    """Time cycles in a fresh interpreter with tracing compiled in (``on``, ``listening``) or out (``off``)."""
+    env = dict(os.environ, FORKLAB_TRACE="0" if mode == "off" else "1")
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--rounds", str(rounds), "--batches",
+                          str(batches)], capture_output=True, text=True, env=env, check=True)
+    return float(out.stdout.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=300, help="cycles per batch")
+    parser.add_argument("--batches", type=int, default=5, help="batches per child")
+    parser.add_argument("--repeats", type=int, default=9, help="children per mode, alternating")
+    parser.add_argument("--listening", action="store_true", help="also time the cycle with a Recorder attached")
+    parser.add_argument("--child", choices=("on", "off", "listening"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(cycle_time(args.rounds, args.batches, args.child == "listening"))
+        return
+    modes = ("on", "off", "listening") if args.listening else ("on", "off")
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(args.repeats):
+        for m in modes:
+            times[m].append(run_child(m, args.rounds, args.batches))
+    best = {m: min(ts) for m, ts in times.items()}
+    pairs = sorted(on / off for on, off in zip(times["on"], times["off"], strict=True))
+    median = pairs[len(pairs) // 2]
+    print(f"fork+exit+wait, no listener, tracing compiled in:  {best['on']:8.1f} µs")
+    print(f"fork+exit+wait, tracing compiled out:               {best['off']:8.1f} µs")
+    if args.listening:
+        print(f"fork+exit+wait, a Recorder building the call tree:  {best['listening']:8.1f} µs")
+    print(f"overhead with no listener: best {best['on'] / best['off']:.3f}x, median of {len(pairs)} adjacent pairs "
+          f"{median:.3f}x ({(median - 1) * 100:+.1f}%)")
+
+if __name__ == "__main__":
+    main()
