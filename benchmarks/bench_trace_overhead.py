@@ -41,6 +41,35 @@ def cycle_time(rounds: int, batches: int, listening: bool) -> float:
     return best
 
 
+def wrapper_estimate(calls: int = 300_000) -> tuple[int, float, float]:
+    """In one process: the traced calls of one fork+exit+wait cycle, the best extra cost of one wrapper with no
+    listener (ns, a traced function against the same function unwrapped) and the cycle's time (µs)."""
+    from forklab import Kernel, Recorder  # imported here, as in cycle_time
+    from forklab.trace import traced  # the decorator under test
+
+    def plain(k: object, a: int, b: int) -> int:
+        """A stand-in kernel function (kernel/fork.c:1)."""
+        return a
+
+    wrapped = traced(plain)
+    k = Kernel()
+    best = {"plain": float("inf"), "wrapped": float("inf")}
+    for _ in range(5):
+        for name, fn in (("plain", plain), ("wrapped", wrapped)):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn(k, 1, 2)
+            best[name] = min(best[name], (time.perf_counter() - t0) / calls * 1e9)
+    rec = Recorder()
+    k.listeners.append(rec)
+    pid = k.fork(k.init_task)
+    k.exit(k.find_task(pid), 0)
+    k.wait4(k.init_task, pid, 0)
+    k.listeners.clear()
+    n = sum(1 for e in rec.stream if e.ph == "B" and e.node is not None and getattr(e.node, "kind", "") == "function")
+    return n, best["wrapped"] - best["plain"], cycle_time(200, 3, False)
+
+
 def run_child(mode: str, rounds: int, batches: int) -> float:
     """Time cycles in a fresh interpreter with tracing compiled in (``on``, ``listening``) or out (``off``)."""
     env = dict(os.environ, FORKLAB_TRACE="0" if mode == "off" else "1")
@@ -56,10 +85,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9, help="children per mode, alternating")
     parser.add_argument("--listening", action="store_true", help="also time the cycle with a Recorder attached")
     parser.add_argument("--child", choices=("on", "off", "listening"), help=argparse.SUPPRESS)
+    parser.add_argument("--estimate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(cycle_time(args.rounds, args.batches, args.child == "listening"))
         return
+    n, per_call, cycle = wrapper_estimate()
+    print(f"traced calls per cycle: {n}; one wrapper with no listener: {per_call:.0f} ns; "
+          f"so {n * per_call / 1000:.1f} µs of a {cycle:.1f} µs cycle ({n * per_call / 1000 / cycle * 100:+.1f}%)")
     modes = ("on", "off", "listening") if args.listening else ("on", "off")
     times: dict[str, list[float]] = {m: [] for m in modes}
     for _ in range(args.repeats):
