@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import types
@@ -110,14 +109,6 @@ def test_a_call_the_model_lacks_is_one_line(tmp_path: Path) -> None:
 
 
 # --- --all-outcomes -------------------------------------------------------------------------------
-
-
-def test_all_outcomes_without_explore_says_so() -> None:
-    if importlib.util.find_spec("forklab.runner.explore") is not None:
-        pytest.skip("forklab.explore is here: test_all_outcomes_lists_each_outcome covers it")
-    assert one_line_error(forklab_run(str(EXAMPLES / "fork_basics.py"), "--all-outcomes")) == (
-        "forklab run: --all-outcomes needs forklab.explore (forklab/runner/explore.py), which this forklab does not "
-        "have yet\n")
 
 
 @dataclass
