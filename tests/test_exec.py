@@ -386,7 +386,7 @@ def test_concurrent_clone_fs_during_exec_is_eagain() -> None:
     seen: list[OSError] = []
 
     def listener(event: TraceEvent) -> None:
-        if event.kind == "check_unsafe_exec" and not seen:
+        if event.ph == "i" and event.kind == "check_unsafe_exec" and not seen:  # its decision: in_exec set
             assert p.fs is not None and p.fs.in_exec == 1
             with pytest.raises(OSError) as info:
                 k.clone(t2, CLONE_FS | SIGCHLD)
@@ -411,7 +411,7 @@ def test_fs_shared_with_another_process_is_unsafe_not_in_exec() -> None:
     pids: list[int] = []
 
     def listener(event: TraceEvent) -> None:
-        if event.kind == "check_unsafe_exec" and not pids:
+        if event.ph == "i" and event.kind == "check_unsafe_exec" and not pids:  # its decision
             assert p.fs is not None and p.fs.in_exec == 0
             pids.append(k.clone(other, CLONE_FS | SIGCHLD))
 

@@ -19,6 +19,7 @@ from forklab.errors import kerr
 from forklab.fs.exec import flush_old_exec, install_exec_creds, setup_arg_pages, setup_new_exec
 from forklab.kernel.signal import force_sigsegv
 from forklab.mm.uaccess import copy_to_user
+from forklab.trace import traced
 from forklab.uapi import RLIMIT_STACK, SIGSEGV
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 AT_NULL = 0  # include/uapi/linux/auxvec.h:9
 
 
+@traced
 def create_tables(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """The initial stack: argc, argv[], NULL, envp[], NULL, AT_NULL; sp at argc (fs/binfmt_elf.c:164-346, reduced)."""
 
@@ -40,6 +42,7 @@ def create_tables(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     bprm.p = sp
 
 
+@traced
 def load_model_binary(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """The model's binfmt: what load_elf_binary does around the point of no return (fs/binfmt_elf.c:684-1190)."""
     flush_old_exec(k, tsk, bprm)

@@ -200,6 +200,7 @@ class Bprm:
 # --- credentials -----------------------------------------------------------------------------
 
 
+@traced
 def prepare_bprm_creds(k: KernelState, t: Task, bprm: Bprm) -> None:
     """prepare_exec_creds: prepare_creds without the thread and process keyrings; ENOMEM (fs/exec.c:1410-1421)."""
 
@@ -212,6 +213,7 @@ def prepare_bprm_creds(k: KernelState, t: Task, bprm: Bprm) -> None:
     bprm.cred = new
 
 
+@traced
 def check_unsafe_exec(k: KernelState, t: Task, bprm: Bprm) -> None:
     """LSM_UNSAFE_* bits; mark fs->in_exec unless the fs_struct is shared outside the group (fs/exec.c:1485-1515)."""
     assert t.fs is not None and t.signal is not None
@@ -231,6 +233,7 @@ def check_unsafe_exec(k: KernelState, t: Task, bprm: Bprm) -> None:
                 else f"fs->in_exec set (users {t.fs.users})", tid=t.pid)
 
 
+@traced
 def install_exec_creds(k: KernelState, t: Task, bprm: Bprm) -> None:
     """commit_creds(bprm->cred), with its pdeath_signal/dumpable rule (fs/exec.c:1455-1479, kernel/cred.c:453-467)."""
 
@@ -248,6 +251,7 @@ def set_dumpable(mm: MmStruct, value: int) -> None:
 # --- opening the file ------------------------------------------------------------------------
 
 
+@traced
 def do_open_execat(k: KernelState, t: Task, name: str) -> File:
     """Open for exec: the file first, the walk, MAY_EXEC, then regular files only (fs/exec.c:842-884)."""
     f = alloc_empty_file(k, O_LARGEFILE | O_RDONLY | __FMODE_EXEC)  # path_openat (fs/namei.c:3596)
@@ -520,6 +524,7 @@ def setup_new_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
         k.trace("setup_new_exec", "fs/exec.c:1337", f"comm {tsk.comm!r}, self_exec_id {tsk.self_exec_id}", tid=tsk.pid)
 
 
+@traced
 def setup_arg_pages(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """Finish the stack vma and grow it by 128 KiB; EFAULT (fs/exec.c:689-800)."""
     vma = bprm.vma
@@ -560,6 +565,7 @@ def exec_binprm(k: KernelState, tsk: Task, bprm: Bprm) -> None:
 # --- execve ------------------------------------------------------------------------------------------
 
 
+@traced
 def free_bprm(k: KernelState, bprm: Bprm) -> None:
     """Abort uncommitted creds, drop the file (fs/exec.c:1423-1439)."""
 

@@ -306,6 +306,7 @@ def __close_fd(k: KernelState, files: FilesStruct, fd: int) -> int:
     return filp_close(k, file, files)
 
 
+@traced
 def do_close_on_exec(k: KernelState, files: FilesStruct) -> None:
     """At exec, close every fd marked close-on-exec and clear the marks (fs/file.c:680-714)."""
     from forklab.fs.open import filp_close  # import cycle: fs/open.py imports this module

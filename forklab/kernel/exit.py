@@ -670,6 +670,7 @@ def task_stopped_code(p: Task, ptrace: bool) -> IntRef | None:
     return None
 
 
+@traced
 def wait_task_stopped(k: KernelState, current: Task, wo: WaitOpts, ptrace: bool, p: Task) -> int:
     """Report a stopped child once (the code is consumed unless WNOWAIT); returns its pid or 0 (kernel/exit.c:1133-1198)."""
     assert current.cred is not None and current.cred.user_ns is not None and p.real_cred is not None
@@ -697,6 +698,7 @@ def wait_task_stopped(k: KernelState, current: Task, wo: WaitOpts, ptrace: bool,
     return pid
 
 
+@traced
 def wait_task_continued(k: KernelState, current: Task, wo: WaitOpts, p: Task) -> int:
     """Report a continued child once (SIGNAL_STOP_CONTINUED cleared unless WNOWAIT) (kernel/exit.c:1205-1248)."""
     assert p.signal is not None and current.cred is not None and current.cred.user_ns is not None
@@ -750,6 +752,7 @@ def wait_consider_task(k: KernelState, current: Task, wo: WaitOpts, ptrace: bool
     return wait_task_continued(k, current, wo, p)
 
 
+@traced
 def do_wait_thread(k: KernelState, current: Task, wo: WaitOpts, tsk: Task) -> int:
     """Consider each child of one thread of the waiting group (kernel/exit.c:1369-1381)."""
     for p in list(tsk.children):

@@ -411,6 +411,7 @@ def mm_release(k: KernelState, tsk: Task) -> None:
         complete_vfork_done(k, tsk)
 
 
+@traced
 def exit_mm_release(k: KernelState, tsk: Task) -> None:
     """mm_release on the way out of do_exit (kernel/fork.c:1323-1327)."""
     mm_release(k, tsk)

@@ -16,6 +16,7 @@ from forklab.kernel.pid import disable_pid_allocation, pid_task, task_active_pid
 from forklab.kernel.signal import SEND_SIG_PRIV, fatal_signal_pending, group_send_sig_info
 from forklab.kernel.ucount import dec_ucount, inc_ucount
 from forklab.kernel.user_namespace import get_user_ns, in_userns, put_user_ns
+from forklab.trace import traced
 from forklab.uapi import __WALL, CLONE_NEWPID, SIG_IGN, SIGCHLD, SIGKILL, WNOHANG
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ def create_pid_namespace(k: KernelState, user_ns: UserNamespace, parent: PidName
     return ns
 
 
+@traced
 def copy_pid_ns(k: KernelState, flags: int, user_ns: UserNamespace, old_ns: PidNamespace) -> PidNamespace:
     """Share ``old_ns`` or create a child of it (kernel/pid_namespace.c:148-156)."""
     if not flags & CLONE_NEWPID:

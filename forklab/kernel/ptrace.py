@@ -39,6 +39,7 @@ from forklab.kernel.signal import (
     send_sig_info,
     thread_group_empty,
 )
+from forklab.trace import traced
 from forklab.uapi import (
     CAP_SYS_PTRACE,
     PTRACE_ATTACH,
@@ -160,6 +161,7 @@ def __ptrace_detach(k: KernelState, tracer: Task, p: Task) -> bool:
     return dead
 
 
+@traced
 def exit_ptrace(k: KernelState, tracer: Task, dead: list[Task]) -> None:
     """The tracer exits: SIGKILL the PTRACE_O_EXITKILL tracees, detach every tracee and collect the zombies to
     release on ``dead`` (kernel/ptrace.c:580-591)."""

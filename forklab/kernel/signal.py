@@ -1051,6 +1051,7 @@ def _pidfd_siginfo(k: KernelState, current: Task, pid: Pid, sig: int, info: SigI
 # --- parent notification --------------------------------------------------------------------------
 
 
+@traced
 def do_notify_pidfd(k: KernelState, task: Task) -> None:
     """Wake every poller of ``task``'s pidfds: wake_up_all(&task_pid(task)->wait_pidfd) (kernel/signal.c:1894-1901)."""
     from forklab.fs.select import pollwake  # fs/select.py imports this module
@@ -1098,6 +1099,7 @@ def do_notify_parent(k: KernelState, tsk: Task, sig: int) -> bool:
     return autoreap
 
 
+@traced
 def do_notify_parent_cldstop(k: KernelState, tsk: Task, for_ptracer: bool, why: int) -> None:
     """SIGCHLD with CLD_STOPPED/CLD_CONTINUED to the group leader's real parent (or the tracer) unless it ignores
     SIGCHLD or set SA_NOCLDSTOP; its waiters are woken regardless (kernel/signal.c:2017-2073)."""
@@ -1128,6 +1130,7 @@ def do_notify_parent_cldstop(k: KernelState, tsk: Task, for_ptracer: bool, why: 
 # --- the stop -------------------------------------------------------------------------------------
 
 
+@traced
 def do_signal_stop(k: KernelState, current: Task, signr: int) -> bool:
     """Start a group stop with ``signr`` or join the one pending, then stop; False if it was cancelled
     (kernel/signal.c:2304-2420)."""

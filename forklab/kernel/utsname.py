@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 from forklab.include.linux.nsproxy import Namespace
 from forklab.include.linux.user_namespace import UCOUNT, UserNamespace
 from forklab.kernel.ns_common import copy_ns, put_ns
+from forklab.trace import traced
 from forklab.uapi import CLONE_NEWUTS
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
 
 
+@traced
 def copy_utsname(k: KernelState, flags: int, user_ns: UserNamespace, old_ns: Namespace) -> Namespace:
     """Share old_ns or copy it for CLONE_NEWUTS (kernel/utsname.c:89)."""
     return copy_ns(k, flags, CLONE_NEWUTS, user_ns, old_ns, UCOUNT.UCOUNT_UTS_NAMESPACES, ("kernel/utsname.c:52", "kernel/utsname.c:89"))

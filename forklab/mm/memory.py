@@ -284,6 +284,7 @@ def vm_normal_page(k: KernelState, vma: VmAreaStruct, addr: int, pte: int) -> in
     return pfn
 
 
+@traced
 def copy_one_pte(k: KernelState, dst_table: PteTable, src_table: PteTable, idx: np.ndarray,
                  vma: VmAreaStruct, rss: list[int]) -> None:
     """Copy the present PTEs at ``idx``: COW write-protects both sides, child clean (shared) and old (mm/memory.c:695-800).
@@ -641,6 +642,7 @@ def finish_fault(k: KernelState, vmf: VmFault) -> int:
     return alloc_set_pte(k, vmf, vmf.page)
 
 
+@traced
 def do_read_fault(k: KernelState, vmf: VmFault) -> int:
     """Read fault on a file/shmem vma: fault-around, then ->fault and map (mm/memory.c:3676-3701)."""
     ret = do_fault_around(k, vmf)
@@ -655,6 +657,7 @@ def do_read_fault(k: KernelState, vmf: VmFault) -> int:
     return ret
 
 
+@traced
 def do_shared_fault(k: KernelState, vmf: VmFault) -> int:
     """Write fault on a shared file/shmem vma: ->fault, map writable and dirty (mm/memory.c:3742-3783)."""
     ret = __do_fault(k, vmf)
@@ -666,6 +669,7 @@ def do_shared_fault(k: KernelState, vmf: VmFault) -> int:
     return ret
 
 
+@traced
 def do_fault(k: KernelState, vmf: VmFault) -> int:
     """Fault on a vma with vm_ops: read, COW or shared variant (mm/memory.c:3785-3830)."""
     if not vmf.flags & FAULT_FLAG_WRITE:

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 from forklab.include.linux.nsproxy import Namespace, Nsproxy
 from forklab.include.linux.user_namespace import UCOUNT, UserNamespace
 from forklab.kernel.ns_common import copy_ns, put_ns
+from forklab.trace import traced
 from forklab.uapi import CLONE_NEWTIME
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
 
 
+@traced
 def copy_time_ns(k: KernelState, flags: int, user_ns: UserNamespace, old_ns: Namespace) -> Namespace:
     """Share old_ns or copy it for CLONE_NEWTIME (kernel/time/namespace.c:132)."""
     return copy_ns(k, flags, CLONE_NEWTIME, user_ns, old_ns, UCOUNT.UCOUNT_TIME_NAMESPACES, ("kernel/time/namespace.c:84", "kernel/time/namespace.c:132"))

@@ -45,7 +45,7 @@ from forklab.arch.x86.kernel.signal import SYSCALL_RESTART_ERRNOS, do_signal, sy
 from forklab.errors import ERESTARTSYS, Blocked, InternalError, KernelError, Segfault, TaskKilled, errno_name, kerr
 from forklab.include.linux.sched import PF, Task, TaskState
 from forklab.kernel.signal import signal_pending
-from forklab.trace import CallSite, call_site, trace_value
+from forklab.trace import CallSite, call_site, trace_value, traced
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
@@ -174,6 +174,7 @@ def prepare_exit_to_usermode(k: KernelState, task: Task, error: int = 0) -> int:
     return error
 
 
+@traced
 def exit_to_usermode_loop(k: KernelState, task: Task, error: int = 0) -> int:
     """Deliver signals until none is pending, or the task stops or dies; the first delivery decides a syscall's
     restart code (arch/x86/entry/common.c:136-179)."""
