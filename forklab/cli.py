@@ -106,7 +106,8 @@ def explain(
     word = parse_flags(flags)
     signal_word = parse_flags(exit_signal)
     rec, watcher = _listeners(k)
-    label = f"{call}({flags})" + (f" as uid {uid}" if uid else "") + f" on Linux {kernel}"
+    shown = "" if call in ("fork", "vfork") else flags
+    label = f"{call}({shown})" + (f" as uid {uid}" if uid else "") + f" on Linux {kernel}"
     try:
         result = _explain_call(k, task, call, word, CloneArgs(flags=word, exit_signal=signal_word, set_tid=tids))
     except OSError as e:

@@ -459,7 +459,7 @@ def render_stages(stages: Sequence[Stage], console: Console) -> None:
 
 def stage_sharing_table(s: Stage) -> Table:
     """The stage's sharing rows as a table."""
-    table = Table(title=f"stage {s.number}: child vs parent")
+    table = Table(title=f"stage {s.number}: child vs parent" if s.number else "child vs caller")
     for column in ("call", "task_struct field", "child vs parent", "decided by"):
         table.add_column(column)
     for label, name, how, rule in s.sharing:
