@@ -122,3 +122,14 @@ def test_comments_and_the_context_switch_banner() -> None:
     for d in zombie.decisions:
         assert f"|  {' ' * 2 * (depth + 1)}/* {d.text} ({d.source}) */\n" in text
     assert proc_cell("bash", 1234) == "  bash-1234   " and proc_cell("kworker/0:1", 7) == "  kworker-7   "
+
+
+def test_a_plain_fork_crosses_the_plus_mark_as_docs_model_md_says() -> None:
+    """docs/model.md, "Trace time": a plain fork's _do_fork lasts just over 10 us of trace time, so it shows '+'."""
+    k = Kernel()
+    rec = Recorder()
+    k.listeners.append(rec)
+    k.fork(k.init_task)
+    [do_fork] = rec.find("_do_fork")
+    assert 10_000 < do_fork.dur < 20_000
+    assert function_graph(rec, graph_function="_do_fork").splitlines()[-1].startswith(" 0) + ")

@@ -200,3 +200,7 @@ def test_a_live_capture_agrees_with_the_model(tmp_path: Path) -> None:
         pytest.skip("clone3 with set_tid is not permitted here")
     model, _ = model_run()
     assert per_task(model) == real
+
+
+def test_the_same_program_prints_the_same_bytes() -> None:
+    assert model_run() == model_run()

@@ -67,7 +67,8 @@ def copy_creds(k: KernelState, p: Task, clone_flags: int) -> None:
         get_cred(parent_cred)
         parent_cred.user.processes += 1
         if k.listeners:
-            k.trace("copy_creds", "kernel/cred.c:339", "thread shares the parent's creds")
+            k.decide("kernel/cred.c:339", f"CLONE_THREAD set: share the creds (usage {parent_cred.usage - 2}"
+                     f"\u2192{parent_cred.usage})", ("usage", parent_cred.usage))
         return
     new = prepare_creds(k, p)
     if clone_flags & CLONE_NEWUSER:

@@ -35,6 +35,7 @@ from forklab.uapi import (
     CLONE_NEWUTS,
     CLONE_SYSVSEM,
     CLONE_VM,
+    clone_flags_str,
 )
 
 if TYPE_CHECKING:
@@ -84,7 +85,8 @@ def copy_namespaces(k: KernelState, flags: int, tsk: Task) -> None:
         if old.time_ns_for_children is old.time_ns or vm_stays:
             old.count += 1
             if k.listeners:
-                k.trace("copy_namespaces", "kernel/nsproxy.c:158", "shares the parent's nsproxy")
+                k.decide("kernel/nsproxy.c:158", f"no CLONE_NEW* flag: share the nsproxy (count {old.count - 1}"
+                         f"\u2192{old.count})", ("count", old.count))
             return
     elif not ns_capable(tsk, user_ns, CAP_SYS_ADMIN):
         raise kerr(errno.EPERM, "CLONE_NEW* needs CAP_SYS_ADMIN in the child's user namespace",
@@ -96,7 +98,7 @@ def copy_namespaces(k: KernelState, flags: int, tsk: Task) -> None:
         timens_on_fork(k, new)
     tsk.nsproxy = new
     if k.listeners:
-        k.trace("copy_namespaces", "kernel/nsproxy.c:187", "new nsproxy")
+        k.decide("kernel/nsproxy.c:187", f"CLONE_NEW* set: a new nsproxy ({clone_flags_str(flags & CLONE_NEW_ANY)})")
 
 
 def free_nsproxy(k: KernelState, ns: Nsproxy) -> None:
