@@ -151,13 +151,15 @@ class KernelState:
             tid = self.current.pid if self.current is not None else 0
         self.tracer.decide(self.listeners, kind, source, detail, tid)
 
-    def decide(self, source: str, text: str, *values: tuple[str, int | str], tid: int | None = None) -> None:
-        """A decision of the innermost traced call, with the model values it read (``("mm_users", 2)``); callers
-        guard with ``if k.listeners:``."""
+    def decide(self, source: str, text: str, *values: tuple[str, int | str], tid: int | None = None,
+               kind: str | None = None) -> None:
+        """A decision of the innermost traced call (its ``kind`` is that call's name unless given), with the model
+        values it read (``("mm_users", 2)``); callers guard with ``if k.listeners:``."""
         if not self.listeners:
             return
         stack = self.tracer.stack
-        kind = stack[-1].name if stack else "kernel"
+        if kind is None:
+            kind = stack[-1].name if stack else "kernel"
         if tid is None:
             tid = self.current.pid if self.current is not None else 0
         vals: Args = values

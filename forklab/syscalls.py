@@ -104,6 +104,7 @@ SYSCALL_PARAMS.update({
     "kill": ("pid", "sig"),
     "tgkill": ("tgid", "pid", "sig"),
     "tkill": ("pid", "sig"),
+    "rt_sigprocmask": ("how", "nset"),
 })
 
 
@@ -634,7 +635,7 @@ class Kernel(KernelState):
         _check_int("how", how)
         if set is not None:
             _check_int("set", set)
-        return self._syscall(t, "rt_sigprocmask", lambda c: sigprocmask(c, how, set))
+        return self._syscall(t, "rt_sigprocmask", lambda c: sigprocmask(c, how, set), (how, set))
 
     def sigaltstack(self, t: Task, sp: int, size: int, flags: int = 0) -> int:
         """sigaltstack(2) (kernel/signal.c:3915), setting the alternate stack."""

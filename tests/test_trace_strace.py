@@ -18,7 +18,8 @@ from forklab.uapi import CLONE_FILES, CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_V
 from forklab.views.strace import ALIGN_COLUMN, clone_flags_text, status_text, strace_lines, strace_text
 
 DATA = Path(__file__).parent / "data" / "trace"
-COMPARED = {"clone", "clone3", "vfork", "fork", "wait4", "kill", "exit_group", "exit", "getpid"}
+COMPARED = {"clone", "clone3", "vfork", "fork", "wait4", "kill", "exit_group", "exit", "getpid", "rt_sigprocmask",
+            "rt_sigreturn"}
 CREATORS = ("clone(", "clone3(", "vfork(", "<... vfork resumed>", "<... clone resumed>", "<... clone3 resumed>")
 LINE = re.compile(r"^(\d+) +(.*)$")
 PID_SPOTS = (r"(?<=^wait4\()\d+", r"(?<=^kill\()\d+", r"(?<=si_pid=)\d+", r"(?<=set_tid=\[)\d+",

@@ -13,7 +13,8 @@ syscall they ended, and each ``do_exit`` as ``+++ exited with N +++`` or ``+++ k
 Decoded as strace 6.1 does: clone (``child_stack=``, ``flags=`` with the exit signal last, then
 ``parent_tid=``, ``tls=``, ``child_tidptr=`` only when a flag asks for them), clone3 (its struct,
 what the kernel wrote back as ``=> {...}``, and the size), fork, vfork, wait4 (the status as
-``[{WIFEXITED(s) && WEXITSTATUS(s) == N}]``), kill, exit, exit_group and getpid. Other syscalls
+``[{WIFEXITED(s) && WEXITSTATUS(s) == N}]``), kill, exit, exit_group, getpid, rt_sigprocmask
+(the model keeps no old-set pointer: NULL) and rt_sigreturn (``{mask=[...]}`` restored). Other syscalls
 print their traced arguments generically. Not modelled, so never shown: the status and rusage
 pointers of wait4 (shown as the decoded status and NULL), the siginfo's si_utime/si_stime
 (shown as 0: the model does not carry them), and signals a real tracer would see because
@@ -52,6 +53,9 @@ from forklab.uapi import (
     SI_QUEUE,
     SI_TKILL,
     SI_USER,
+    SIG_BLOCK,
+    SIG_SETMASK,
+    SIG_UNBLOCK,
     SIGCHLD,
     SIGKILL,
     SIGNAL_NAMES,
@@ -61,6 +65,9 @@ from forklab.uapi import (
 )
 
 ALIGN_COLUMN = 40  # strace's -a default: the column of " = "
+SIGRTMAX = 64  # _NSIG: the signals a sigset_t holds
+SIGSET_BYTES = SIGRTMAX // 8  # the sigsetsize glibc passes
+SIGPROCMASK_HOW = {SIG_BLOCK: "SIG_BLOCK", SIG_UNBLOCK: "SIG_UNBLOCK", SIG_SETMASK: "SIG_SETMASK"}
 PID_WIDTH = 5  # printleader's "%-5d "
 RESTART_TEXT = {"ERESTARTSYS": "To be restarted if SA_RESTART is set", "ERESTARTNOINTR": "To be restarted",
                 "ERESTARTNOHAND": "To be restarted if no handler", "ERESTART_RESTARTBLOCK": "Interrupted by signal"}
@@ -221,7 +228,33 @@ def generic_parts(call: Call) -> tuple[str, str]:
     return f"{call.name}({', '.join(shown)}", ""
 
 
-PARTS = {"clone": clone_parts, "clone3": clone3_parts, "wait4": wait4_parts}
+def sigset_text(mask: int) -> str:
+    """A signal set as strace prints one: ``[CHLD]``, ``[INT QUIT]``, ``[]``; a set of more than half the
+    signals as ``~[...]`` of the others."""
+    def names(m: int) -> str:
+        return " ".join(signame(sig).removeprefix("SIG") for sig in range(1, SIGRTMAX + 1) if m & (1 << (sig - 1)))
+
+    if bin(mask).count("1") > SIGRTMAX // 2:
+        return f"~[{names(~mask & ((1 << SIGRTMAX) - 1))}]"
+    return f"[{names(mask)}]"
+
+
+def rt_sigprocmask_parts(call: Call) -> tuple[str, str]:
+    """``rt_sigprocmask(SIG_BLOCK, [CHLD], NULL, 8``: the model keeps no old-set pointer, so it is NULL."""
+    how = _int(call.arg("how"))
+    nset = call.arg("nset")
+    shown = "NULL" if nset is None else sigset_text(_int(nset))
+    return f"rt_sigprocmask({SIGPROCMASK_HOW.get(how, str(how))}, {shown}, NULL, {SIGSET_BYTES}", ""
+
+
+def rt_sigreturn_parts(call: Call) -> tuple[str, str]:
+    """``rt_sigreturn({mask=[...]}``: the mask the frame restored, from the call's decision."""
+    mask = written_back(call, "uc_sigmask")
+    return "rt_sigreturn(" + ("" if mask is None else f"{{mask={sigset_text(_int(mask))}}}"), ""
+
+
+PARTS = {"clone": clone_parts, "clone3": clone3_parts, "wait4": wait4_parts, "rt_sigprocmask": rt_sigprocmask_parts,
+         "rt_sigreturn": rt_sigreturn_parts}
 NO_RETURN = ("exit", "exit_group")
 ZERO_ON_SUCCESS = ("rt_sigprocmask", "rt_sigaction")  # the Kernel methods return the old mask or action
 # At one instant: a call that ends prints before the next one starts, its signal and exits in between.

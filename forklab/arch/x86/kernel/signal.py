@@ -121,6 +121,6 @@ def sys_rt_sigreturn(k: KernelState, current: Task) -> int:
     current.sigframes = current.sigframes[:-1]
     set_current_blocked(k, current, frame.uc_sigmask)
     if k.listeners:
-        k.trace("rt_sigreturn", "arch/x86/kernel/signal.c:638", f"sig {frame.ksig.sig}: mask {frame.uc_sigmask:#x} "
-                "restored", tid=current.pid)
+        k.decide("arch/x86/kernel/signal.c:638", f"sig {frame.ksig.sig}: mask {frame.uc_sigmask:#x} restored",
+                 ("uc_sigmask", frame.uc_sigmask), tid=current.pid, kind="rt_sigreturn")
     return 0
