@@ -108,7 +108,7 @@ class Call:
 
     def signature(self) -> str:
         """``name(arg=value, ...)`` with each value rendered as ``arg_text`` does."""
-        return f"{self.name}({', '.join(f'{n}={arg_text(n, v)}' for n, v in self.args)})"
+        return f"{self.name}({', '.join(f'{n}={arg_text(n, v, self.name)}' for n, v in self.args)})"
 
     def outcome(self) -> str:
         """``= value``, ``= -EINVAL``, ``raised X`` or ``unfinished``."""
@@ -164,9 +164,10 @@ TYPE_FORMATS: dict[type, Callable[[Any], Value]] = {}
 _HEX_SUFFIXES = ("ptr", "addr", "address", "tls", "newsp", "stack", "start", "end", "_tid")
 
 
-def register_arg_format(name: str, fmt: Callable[[int], str]) -> None:
-    """Render integer arguments called ``name`` with ``fmt`` (e.g. a flag set's symbolic names)."""
-    ARG_FORMATS[name] = fmt
+def register_arg_format(name: str, fmt: Callable[[int], str], function: str = "") -> None:
+    """Render integer arguments called ``name`` with ``fmt`` (e.g. a flag set's symbolic names): everywhere, or
+    only in ``function``'s calls when the name means different things in different functions (``flags``)."""
+    ARG_FORMATS[f"{function}.{name}" if function else name] = fmt
 
 
 def register_type_format(cls: type, fmt: Callable[[Any], Value]) -> None:
@@ -176,7 +177,8 @@ def register_type_format(cls: type, fmt: Callable[[Any], Value]) -> None:
 
 def trace_value(value: object) -> Value:
     """An immutable copy of ``value`` as it is now: scalars as they are, registered types by their format,
-    sequences element by element, other dataclasses by their scalar fields, anything else by its type's name."""
+    sequences element by element, a namespace by its inode number, other dataclasses by their scalar fields,
+    anything else by its type's name."""
     if value is None or isinstance(value, int | str | bytes):
         return value
     if isinstance(value, tuple | list):
@@ -184,6 +186,9 @@ def trace_value(value: object) -> Value:
     fmt = _type_format(type(value))
     if fmt is not None:
         return fmt(value)
+    inum = getattr(value, "inum", None)
+    if isinstance(inum, int):  # a namespace: named by its type and proc inode number, as /proc/<pid>/ns shows it
+        return f"<{type(value).__name__} [{inum}]>"
     if is_dataclass(value) and not isinstance(value, type):
         out: list[tuple[str, Value]] = []
         for f in fields(value):
@@ -213,12 +218,12 @@ def _type_format(cls: type) -> Callable[[Any], Value] | None:
     return None
 
 
-def arg_text(name: str, value: Value) -> str:
+def arg_text(name: str, value: Value, function: str = "") -> str:
     """One argument's text: symbolic where its name has a format, hex for addresses, ``NULL`` for 0 pointers."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):
-        fmt = ARG_FORMATS.get(name)
+        fmt = ARG_FORMATS.get(f"{function}.{name}") or ARG_FORMATS.get(name)
         if fmt is not None:
             return fmt(value)
         if name.endswith(_HEX_SUFFIXES):
@@ -227,7 +232,7 @@ def arg_text(name: str, value: Value) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, tuple):
-        if all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value):
+        if value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value):
             pairs = [(str(p[0]), p[1]) for p in value if isinstance(p, tuple)]
             return "{" + ", ".join(f"{n}={arg_text(n, v)}" for n, v in pairs) + "}"
         return "[" + ", ".join(arg_text(name, v) for v in value) + "]"

@@ -17,6 +17,7 @@ from forklab.mm.memory import page_mapcount
 from forklab.trace import CALL_ENTRY_NS, CALL_EXIT_NS, DECISION_NS, Call, arg_text
 from forklab.uapi import (
     CLONE_FILES,
+    CLONE_NEWUTS,
     CLONE_SIGHAND,
     CLONE_VM,
     MAP_ANONYMOUS,
@@ -25,6 +26,7 @@ from forklab.uapi import (
     PROT_READ,
     PROT_WRITE,
     SIGCHLD,
+    WNOHANG,
 )
 
 PACKAGE = Path(__file__).resolve().parent.parent / "forklab"
@@ -257,3 +259,22 @@ def test_recorder_keeps_the_flat_decision_list() -> None:
     assert "copy_process" in rec.kinds() and all(e.ph == "i" for e in rec.events)
     assert len(rec.stream) == len(rec.events) + 2 * len(rec.calls[0].walk())
     assert rec.lines()[0].startswith("#1 [1] > fork: fork()")
+
+
+def test_flag_arguments_are_named_per_function_and_namespaces_by_inode() -> None:
+    """``flags`` is the clone flags in the namespace copies; a wait's options and an exit's code read as the kernel's
+    names and status word; a namespace is its /proc inode number."""
+    k = Kernel()
+    rec = recorded(k)
+    pid = k.clone(k.init_task, CLONE_NEWUTS | SIGCHLD)
+    child = k.find_task(pid)
+    assert child.nsproxy is not None and k.init_task.nsproxy is not None
+    [uts] = rec.find("copy_utsname")
+    assert uts.ret == f"<Namespace [{child.nsproxy.uts_ns.inum}]>"
+    assert f"old_ns=<Namespace [{k.init_task.nsproxy.uts_ns.inum}]>" in uts.signature()
+    assert "flags=CLONE_NEWUTS," in uts.signature()
+    assert "flags=CLONE_NEWUTS," in rec.find("copy_namespaces")[0].signature()
+    k.exit(child, 3)
+    k.wait4(k.init_task, pid, WNOHANG)
+    assert "code=0x300" in rec.find("do_exit")[0].signature()
+    assert "options=WNOHANG" in rec.find("kernel_wait4")[0].signature()

@@ -120,7 +120,7 @@ from forklab.kernel.signal import (
 from forklab.kernel.sys import getrusage
 from forklab.kernel.user_namespace import from_kuid_munged
 from forklab.mm.memory import get_mm_rss
-from forklab.trace import traced
+from forklab.trace import register_arg_format, traced
 from forklab.uapi import (
     __WALL,
     __WCLONE,
@@ -166,6 +166,22 @@ EXIT_STATE_STEPS = frozenset({
     (EXIT_TRACE, TaskState.EXIT_ZOMBIE),
     (EXIT_TRACE, TaskState.EXIT_DEAD),
 })
+
+
+WAIT_OPTION_NAMES = ((WNOHANG, "WNOHANG"), (WUNTRACED, "WUNTRACED"), (WEXITED, "WEXITED"), (WCONTINUED, "WCONTINUED"),
+                     (WNOWAIT, "WNOWAIT"), (__WNOTHREAD, "__WNOTHREAD"), (__WALL, "__WALL"), (__WCLONE, "__WCLONE"))
+
+
+def wait_options_label(options: int) -> str:
+    """wait options by name (``WNOHANG|__WALL``), ``0`` for none, for the trace."""
+    names = [n for bit, n in WAIT_OPTION_NAMES if options & bit]
+    rest = options & ~sum(bit for bit, _ in WAIT_OPTION_NAMES)
+    return "|".join(names + ([hex(rest)] if rest else [])) or "0"
+
+
+register_arg_format("options", wait_options_label)
+for _function, _name in (("do_exit", "code"), ("do_group_exit", "exit_code")):
+    register_arg_format(_name, hex, _function)  # a wait status: exit code << 8 | signal
 
 
 # --- the exit state machine ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from forklab.kernel.pid_namespace import copy_pid_ns, put_pid_ns
 from forklab.kernel.time.namespace import copy_time_ns, put_time_ns, timens_on_fork
 from forklab.kernel.utsname import copy_utsname, put_uts_ns
 from forklab.net.core.net_namespace import copy_net_ns, put_net
-from forklab.trace import traced
+from forklab.trace import register_arg_format, traced
 from forklab.uapi import (
     CAP_SYS_ADMIN,
     CLONE_NEWCGROUP,
@@ -42,6 +42,11 @@ if TYPE_CHECKING:
     from forklab.state import KernelState
 
 CLONE_NEW_ANY = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
+
+
+for _function in ("copy_namespaces", "create_new_namespaces", "copy_utsname", "copy_ipcs", "copy_pid_ns",
+                  "copy_cgroup_ns", "copy_net_ns", "copy_time_ns", "copy_mnt_ns"):
+    register_arg_format("flags", clone_flags_str, _function)  # their flags are the clone flags
 
 
 @traced

@@ -26,7 +26,7 @@ def us(ns: int) -> float:
 
 def call_event(call: Call) -> dict[str, Any]:
     """One call as a complete ("X") event."""
-    args: dict[str, Any] = {name: arg_text(name, value) for name, value in call.args}
+    args: dict[str, Any] = {name: arg_text(name, value, call.name) for name, value in call.args}
     args["source"] = call.source
     if call.errno is not None or call.error:
         args["error"] = call.outcome()
