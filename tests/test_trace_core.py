@@ -269,9 +269,11 @@ def test_flag_arguments_are_named_per_function_and_namespaces_by_inode() -> None
     pid = k.clone(k.init_task, CLONE_NEWUTS | SIGCHLD)
     child = k.find_task(pid)
     assert child.nsproxy is not None and k.init_task.nsproxy is not None
+    new, old = child.nsproxy.uts_ns, k.init_task.nsproxy.uts_ns
+    assert new is not None and old is not None and new is not old
     [uts] = rec.find("copy_utsname")
-    assert uts.ret == f"<Namespace [{child.nsproxy.uts_ns.inum}]>"
-    assert f"old_ns=<Namespace [{k.init_task.nsproxy.uts_ns.inum}]>" in uts.signature()
+    assert uts.ret == f"<Namespace [{new.inum}]>"
+    assert f"old_ns=<Namespace [{old.inum}]>" in uts.signature()
     assert "flags=CLONE_NEWUTS," in uts.signature()
     assert "flags=CLONE_NEWUTS," in rec.find("copy_namespaces")[0].signature()
     k.exit(child, 3)
