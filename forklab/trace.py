@@ -304,7 +304,11 @@ class Tracer:
         if parent is not None:
             parent.children.append(call)
         self.stack.append(call)
-        self.emit(listeners, (site.name, tid, site.source, call.signature(), "B", call.ts), call)
+        try:
+            self.emit(listeners, (site.name, tid, site.source, call.signature(), "B", call.ts), call)
+        except BaseException as e:  # a listener raised: the call never ran, so close it with that exception
+            self.leave(listeners[:0], call, exc=e)
+            raise
         return call
 
     def leave(self, listeners: list[Listener], call: Call, ret: object = None, exc: BaseException | None = None) -> None:

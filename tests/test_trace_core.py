@@ -280,3 +280,22 @@ def test_flag_arguments_are_named_per_function_and_namespaces_by_inode() -> None
     k.wait4(k.init_task, pid, WNOHANG)
     assert "code=0x300" in rec.find("do_exit")[0].signature()
     assert "options=WNOHANG" in rec.find("kernel_wait4")[0].signature()
+
+
+def test_a_listener_that_raises_at_an_entry_leaves_the_stack_clean() -> None:
+    k = Kernel()
+    rec = recorded(k)
+
+    def fail(event: trace_mod.TraceEvent) -> None:
+        if event.ph == "B" and event.kind == "copy_files":
+            raise RuntimeError("listener")
+
+    k.listeners.append(fail)
+    with pytest.raises(RuntimeError):
+        k.fork(k.init_task)
+    assert not k.tracer.stack
+    [cf] = rec.find("copy_files")
+    assert cf.end is not None and cf.error == "RuntimeError: listener"
+    k.listeners.remove(fail)
+    k.getpid(k.init_task)
+    assert rec.calls[-1].name == "getpid" and rec.calls[-1].depth == 0
