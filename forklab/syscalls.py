@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from forklab.arch.x86.entry.common import SYSCALL_PARAMS, check_caller, do_syscall_64, user_mode_access
 from forklab.arch.x86.kernel.signal import NR_RESTART_SYSCALL, sys_rt_sigreturn
+from forklab.arch.x86.kernel.traps import do_general_protection
 from forklab.debug import check_invariants, snapshot
 from forklab.errors import Unmodelled, kerr
 from forklab.fs.d_path import sys_getcwd
@@ -426,6 +427,12 @@ class Kernel(KernelState):
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("data must be bytes")
         self._user_access(t, lambda task: user_store(self, task, addr, bytes(data)))
+
+    def general_protection(self, t: Task) -> None:
+        """``t``'s user code executed a privileged instruction (glibc abort()'s hlt): the #GP trap, SIGSEGV
+        (arch/x86/kernel/traps.c:493-524); raises Segfault."""
+
+        self._user_access(t, lambda task: do_general_protection(self, task))
 
     def load(self, t: Task, addr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``addr`` as ``t``'s own user code would (raises Segfault)."""

@@ -144,3 +144,35 @@ def test_a_call_the_model_lacks_ends_the_run_with_unmodelled() -> None:
 
     with pytest.raises(forklab.Unmodelled, match="getuid"):
         forklab.run(main)
+
+
+def test_abort_in_a_namespace_init_dies_of_the_hlt_sigsegv_as_glibcs_does() -> None:
+    """A pid namespace's init ignores its own SIGABRT (SIGNAL_UNKILLABLE); glibc's abort then executes hlt, whose
+    general protection fault the kernel answers with force_sig(SIGSEGV), which kills even an init
+    (arch/x86/kernel/traps.c:517, kernel/signal.c force_sig_info_to_task)."""
+
+    def main(os):
+        os.unshare(os.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            os.abort()
+        _, status = os.waitpid(pid, 0)
+        os.write(1, b"%d %d\n" % (os.WIFSIGNALED(status), os.WTERMSIG(status)))
+
+    rec = forklab.Recorder()
+    run = forklab.run(main, trace=rec)
+    assert run.stdout == b"1 11\n"
+    assert "do_general_protection" in rec.kinds()
+
+
+def test_abort_elsewhere_dies_of_sigabrt_before_the_hlt() -> None:
+    def main(os):
+        pid = os.fork()
+        if pid == 0:
+            os.abort()
+        _, status = os.waitpid(pid, 0)
+        os.write(1, b"%d\n" % os.WTERMSIG(status))
+
+    rec = forklab.Recorder()
+    assert forklab.run(main, trace=rec).stdout == b"6\n"
+    assert "do_general_protection" not in rec.kinds()

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from forklab import uapi
-from forklab.errors import Unmodelled
+from forklab.errors import Segfault, Unmodelled
 from forklab.include.linux.sched import SigAction, Task
 from forklab.include.linux.stat import Kstat
 from forklab.include.linux.time import CLOCK_MONOTONIC, CLOCK_REALTIME, TIMER_ABSTIME
@@ -437,12 +437,15 @@ class Libc:
         raise AssertionError("exit_group returned")
 
     def abort(self) -> NoReturn:
-        """glibc abort(): unblock SIGABRT and raise it; after a handler returns, reset it to SIG_DFL and raise again."""
+        """glibc abort(): unblock SIGABRT and raise it; after a handler returns, reset it to SIG_DFL and raise again;
+        then hlt, whose #GP the kernel answers with SIGSEGV (a namespace init survives the SIGABRTs)."""
         self._call("rt_sigprocmask", Kernel.rt_sigprocmask, SIG_UNBLOCK, 1 << (SIGABRT - 1))
         with contextlib.suppress(Exception):  # a handler's exception does not stop abort
             self.raise_signal(SIGABRT)
         self.sigaction(SIGABRT, SIG_DFL)
         self.raise_signal(SIGABRT)
+        with contextlib.suppress(Segfault):  # ABORT_INSTRUCTION: hlt faults, and the kernel's SIGSEGV kills
+            self._call("hlt", Kernel.general_protection)
         self._exit(127)
 
     def raise_signal(self, sig: int) -> None:
