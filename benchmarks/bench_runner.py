@@ -20,7 +20,6 @@ Run: ``./scripts/bench runner`` (or ``.venv/bin/python benchmarks/bench_runner.p
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Sample, build, int_list, positive_int, record, run_real
+from harness import Sample, build, int_list, make_parser, positive_int, record, run_real
 
 import forklab
 from forklab import Kernel
@@ -208,13 +207,15 @@ def bench_sleepers(n: int, exe: Path | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--only", choices=["loop", "spawn", "memory", "sleepers"], action="append")
     parser.add_argument("--loop-sizes", type=int_list, default=[100, 1000, 10000])
     parser.add_argument("--spawn", type=positive_int, default=10000)
     parser.add_argument("--memory", type=positive_int, default=1000)
     parser.add_argument("--sleepers", type=positive_int, default=5000)
     args = parser.parse_args()
+    if args.quick:
+        args.loop_sizes, args.spawn, args.memory, args.sleepers = [10], 20, 10, 20
     exe = build("forklab_bench_runner", C_SOURCE)
     if exe is None:
         print("no C compiler (cc): the real side is skipped")
