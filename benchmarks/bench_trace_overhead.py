@@ -1,12 +1,18 @@
 """What tracing costs with no listener: a fork+exit+wait cycle through the Kernel API, traced and not.
 
 Run: ``./scripts/bench trace_overhead`` (``-- --quick``, ``--rounds``, ``--batches``, ``--repeats``).
-The traced functions' wrappers are
-compiled out when ``FORKLAB_TRACE=0`` is set before forklab is imported (forklab/trace.py), so
-one run starts child interpreters alternately with the wrappers in (``on``) and compiled out
-(``off``), each timing batches of cycles with no listener attached, and prints the best time
-per cycle of each, the ratio of the bests and the median ratio of adjacent on/off pairs.
-Alternating, taking each child's best batch and the median pair keeps other load on the
+It prints, for the same cycle:
+
+1. an estimate: the traced calls of one cycle times the measured extra cost of one wrapper
+   that finds no listener;
+2. in one interpreter, alternating: a kernel with no listener while another kernel listens
+   (the wrappers are bound, each tests ``k.listeners``) against no listener anywhere (the
+   originals are bound: forklab/trace.py's ``ListenerList`` swaps them);
+3. in child interpreters started alternately: the default with no listener anywhere against
+   tracing compiled out (``FORKLAB_TRACE=0`` before forklab is imported), the "tracing removed"
+   baseline; the best time of each, the ratio of the bests and the median of adjacent pairs.
+
+Alternating, taking the best batch of each run and the median pair keeps other load on the
 machine from favouring either side. ``--listening`` also times the cycle with a Recorder
 attached, which builds the whole call tree.
 
@@ -82,9 +88,28 @@ def wrapper_estimate(calls: int = 300_000) -> tuple[int, float, float]:
     return n, best["wrapped"] - best["plain"], cycle_time(200, 3, False)
 
 
+def in_process(rounds: int, batches: int, repeats: int) -> tuple[float, float, float]:
+    """One interpreter, alternating: cycles on a kernel with no listener while another kernel listens (so the
+    traced functions' wrappers are bound and each tests ``k.listeners``), then while none does (the original
+    functions are bound). Returns the best time of each (µs) and the median ratio of adjacent pairs."""
+    from forklab import Kernel  # imported here, as in cycle_time
+
+    other = Kernel()
+    on_times, off_times = [], []
+    for _ in range(repeats):
+        for on, times in ((True, on_times), (False, off_times)):
+            if on:
+                other.listeners.append(lambda event: None)
+            else:
+                other.listeners.clear()
+            times.append(cycle_time(rounds, batches, False))
+    pairs = sorted(a / b for a, b in zip(on_times, off_times, strict=True))
+    return min(on_times), min(off_times), pairs[len(pairs) // 2]
+
+
 def run_child(mode: str, rounds: int, batches: int) -> float:
     """Time cycles in a fresh interpreter with tracing compiled in (``on``, ``listening``) or out (``off``)."""
-    env = dict(os.environ, FORKLAB_TRACE="0" if mode == "off" else "1")
+    env = dict(os.environ, FORKLAB_TRACE="0" if mode == "off" else "1", PYTHONHASHSEED="0")  # same hashing in both
     out = subprocess.run([sys.executable, __file__, "--child", mode, "--rounds", str(rounds), "--batches",
                           str(batches)], capture_output=True, text=True, env=env, check=True)
     return float(out.stdout.strip())
@@ -107,6 +132,9 @@ def main() -> None:
     n, per_call, cycle = wrapper_estimate(10_000 if args.quick else 300_000)
     print(f"traced calls per cycle: {n}; one wrapper with no listener: {per_call:.0f} ns; "
           f"so {n * per_call / 1000:.1f} µs of a {cycle:.1f} µs cycle ({n * per_call / 1000 / cycle * 100:+.1f}%)")
+    on, off, ratio = in_process(args.rounds, args.batches, args.repeats)
+    print(f"one interpreter, alternating, another kernel listening (wrappers bound) / none: {on:.1f} / {off:.1f} µs;"
+          f" median pair {ratio:.3f}x ({(ratio - 1) * 100:+.1f}%)")
     modes = ("on", "off", "listening") if args.listening else ("on", "off")
     times: dict[str, list[float]] = {m: [] for m in modes}
     for _ in range(args.repeats):
@@ -115,7 +143,7 @@ def main() -> None:
     best = {m: min(ts) for m, ts in times.items()}
     pairs = sorted(on / off for on, off in zip(times["on"], times["off"], strict=True))
     median = pairs[len(pairs) // 2]
-    print(f"fork+exit+wait, no listener, tracing compiled in:  {best['on']:8.1f} µs")
+    print(f"fork+exit+wait, no listener anywhere (the default): {best['on']:8.1f} µs")
     print(f"fork+exit+wait, tracing compiled out:               {best['off']:8.1f} µs")
     if args.listening:
         print(f"fork+exit+wait, a Recorder building the call tree:  {best['listening']:8.1f} µs")

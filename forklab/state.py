@@ -27,7 +27,7 @@ from forklab.kernel.cgroup.pids import Cgroup
 from forklab.kernel.sched.core import Rq
 from forklab.lib.fault_inject import FaultInjector
 from forklab.mm.page_alloc import MemMap
-from forklab.trace import Args, Listener, Tracer, register_type_format
+from forklab.trace import Args, ListenerList, Tracer, register_type_format
 from forklab.version import CHANGE_NAMES, changes_in
 
 MAX_THREADS_DEFAULT = 191928  # fork_init's value on a 24 GiB machine (kernel/fork.c:799-812)
@@ -109,7 +109,7 @@ class KernelState:
         self.fault = FaultInjector()
         self.current: Task | None = None
         self.in_syscall: list[Task] = []
-        self.listeners: list[Listener] = []
+        self.listeners: ListenerList = ListenerList()
         self.tracer = Tracer(lambda: self.clock_ns)
         self._inum = 0xF0000100
         self.clock_ns = 0

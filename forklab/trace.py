@@ -29,9 +29,11 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sys
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, SupportsIndex, TypeVar
 
 from forklab.errors import errno_name
 from forklab.kernel_map import first_citation
@@ -398,17 +400,130 @@ def _exact_wrapper(fn: Callable[..., Any], site: CallSite) -> Callable[..., Any]
     return wrapper
 
 
+class _Wrappers:
+    """Every traced function's wrapper and original, and which of the two forklab's modules bind now."""
+
+    __slots__ = ("installed", "listening", "to_original", "to_wrapper")
+
+    def __init__(self) -> None:
+        self.to_original: dict[int, Callable[..., Any]] = {}  # id(wrapper) -> original
+        self.to_wrapper: dict[int, Callable[..., Any]] = {}  # id(original) -> wrapper
+        self.installed = True  # a decorated module binds the wrapper
+        # the live kernels' non-empty listener lists, by id: a kernel dropped while listening leaves by itself
+        self.listening: dict[int, weakref.ref[ListenerList]] = {}
+
+    def add(self, original: Callable[..., Any], wrapper: Callable[..., Any]) -> None:
+        """Remember a pair; both stay alive in the tables, so their ids stay theirs."""
+        self.to_original[id(wrapper)] = original
+        self.to_wrapper[id(original)] = wrapper
+
+    def rebind(self, install: bool) -> None:
+        """Bind every forklab module global that names a traced function to its wrapper (``install``) or to the
+        original function."""
+        if install == self.installed:
+            return
+        table = self.to_wrapper if install else self.to_original
+        for name, module in list(sys.modules.items()):
+            if module is None or not (name == "forklab" or name.startswith("forklab.")):
+                continue
+            namespace = vars(module)
+            for attr, value in list(namespace.items()):
+                replacement = table.get(id(value))
+                if replacement is not None and (value is self.to_original.get(id(replacement)) or
+                                                value is self.to_wrapper.get(id(replacement))):
+                    namespace[attr] = replacement
+        self.installed = install
+
+    def changed(self, listeners: ListenerList) -> None:
+        """A kernel's listener list became non-empty or empty: install the wrappers while any kernel listens."""
+        key = id(listeners)
+        if listeners:
+            self.listening[key] = weakref.ref(listeners, lambda _: self.listening.pop(key, None))
+        else:
+            self.listening.pop(key, None)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Bind the wrappers if a live kernel listens, else the originals."""
+        self.rebind(len(self.listening) > 0)
+
+
+WRAPPERS = _Wrappers()
+
+
 def traced(fn: Callable[P, R]) -> Callable[P, R]:
     """Trace ``fn`` (whose first argument is the kernel state) as a Call whenever a listener is attached.
 
-    The wrapper has ``fn``'s own parameters, so with no listener it costs one attribute test and
-    one call; compiled out altogether when ``FORKLAB_TRACE=0`` (``TRACE_COMPILED``).
+    The wrapper has ``fn``'s own parameters and tests ``k.listeners`` first. While no kernel has
+    a listener, forklab's modules bind the original function instead (``ListenerList`` swaps
+    them), so a call costs nothing at all; ``FORKLAB_TRACE=0`` compiles the wrappers out.
     """
     if not TRACE_COMPILED:
         return fn
     site = call_site(fn)
     wrapper = _exact_wrapper(fn, site) or _generic_wrapper(fn, site)
+    wrapper.__forklab_traced__ = site  # type: ignore[attr-defined]  # marks the wrapper; __wrapped__ is fn
+    WRAPPERS.add(fn, wrapper)
     return functools.update_wrapper(wrapper, fn)
+
+
+class ListenerList(list[Listener]):
+    """A kernel's listeners (``k.listeners``): a list that tells the trace when it becomes non-empty or empty, so
+    that the traced functions' wrappers are bound only while some kernel listens. Mutate it in place (append,
+    remove, clear, ...); a new list assigned to ``k.listeners`` would not be seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        WRAPPERS.refresh()  # a fresh kernel: with no listener anywhere, the originals run
+
+    def _after(self, before: bool) -> None:
+        if bool(self) != before:
+            WRAPPERS.changed(self)
+
+    def append(self, listener: Listener) -> None:
+        before = bool(self)
+        super().append(listener)
+        self._after(before)
+
+    def insert(self, index: SupportsIndex, listener: Listener) -> None:
+        before = bool(self)
+        super().insert(index, listener)
+        self._after(before)
+
+    def extend(self, listeners: Iterable[Listener]) -> None:
+        before = bool(self)
+        super().extend(listeners)
+        self._after(before)
+
+    def __iadd__(self, listeners: Iterable[Listener]) -> ListenerList:  # type: ignore[override,misc]
+        self.extend(listeners)
+        return self
+
+    def remove(self, listener: Listener) -> None:
+        before = bool(self)
+        super().remove(listener)
+        self._after(before)
+
+    def pop(self, index: SupportsIndex = -1) -> Listener:
+        before = bool(self)
+        out = super().pop(index)
+        self._after(before)
+        return out
+
+    def clear(self) -> None:
+        before = bool(self)
+        super().clear()
+        self._after(before)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        before = bool(self)
+        super().__setitem__(index, value)
+        self._after(before)
+
+    def __delitem__(self, index: Any) -> None:
+        before = bool(self)
+        super().__delitem__(index)
+        self._after(before)
 
 
 class Recorder:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import errno
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -299,3 +301,40 @@ def test_a_listener_that_raises_at_an_entry_leaves_the_stack_clean() -> None:
     k.listeners.remove(fail)
     k.getpid(k.init_task)
     assert rec.calls[-1].name == "getpid" and rec.calls[-1].depth == 0
+
+
+SWAP_SCRIPT = """
+import gc
+import forklab.kernel.fork as fork
+from forklab import Kernel, Recorder
+
+def bound():
+    return hasattr(fork.copy_process, "__forklab_traced__")
+
+k = Kernel()
+out = [bound()]
+rec = Recorder()
+k.listeners.append(rec)
+out.append(bound())
+other = Kernel()  # a second kernel while the first listens: the wrappers stay, and trace nothing for it
+other.fork(other.init_task)
+out.append(len(rec.calls))
+k.fork(k.init_task)
+out.append(len(rec.calls))
+k.listeners[:] = []
+out.append(bound())
+k.listeners.extend([rec])
+out.append(bound())
+del k, rec
+gc.collect()
+Kernel()
+out.append(bound())
+print(out)
+"""
+
+
+def test_the_originals_run_while_no_kernel_listens() -> None:
+    """In a fresh interpreter: no listener anywhere binds the original functions; a listener on any kernel binds
+    the wrappers, which trace only that kernel; a kernel dropped while listening stops counting."""
+    out = subprocess.run([sys.executable, "-c", SWAP_SCRIPT], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[False, True, 0, 1, False, True, False]"
