@@ -18,10 +18,13 @@ exit cost ``CALL_ENTRY_NS``/``CALL_EXIT_NS`` and each decision ``DECISION_NS``, 
 never starts before the model's own clock ``k.clock_ns``. Durations are deterministic and
 children nest strictly inside their parents.
 
-Cost. ``@traced`` wraps a function whose first argument is the kernel state ``k``; with
-``k.listeners`` empty the wrapper calls straight through and builds nothing. Setting the
-environment variable ``FORKLAB_TRACE=0`` before forklab is imported compiles the wrappers out
-altogether (``TRACE_COMPILED``), which is how benchmarks/bench_trace_overhead.py measures them.
+Cost. ``@traced`` wraps a function whose first argument is the kernel state ``k``; the wrapper
+has the function's own parameters and calls straight through when ``k.listeners`` is empty.
+While no live kernel has a listener, forklab's modules bind the original functions instead
+(``ListenerList`` rebinds them when a kernel's list becomes non-empty or empty), so an
+untraced run pays nothing; decision texts are built only under ``if k.listeners:``. Setting
+``FORKLAB_TRACE=0`` before forklab is imported compiles the wrappers out altogether
+(``TRACE_COMPILED``), the baseline benchmarks/bench_trace_overhead.py measures against.
 """
 
 from __future__ import annotations
