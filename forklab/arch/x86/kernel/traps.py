@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 def do_general_protection(k: KernelState, task: Task) -> None:
     """A #GP in user mode: record the trap and force SIGSEGV; the exit work delivers it
     (arch/x86/kernel/traps.c:493-524)."""
-    k.trace("do_general_protection", "arch/x86/kernel/traps.c:517", f"general protection fault in task {task.pid}",
-            tid=task.pid)
+    if k.listeners:
+        k.trace("do_general_protection", "arch/x86/kernel/traps.c:517", f"general protection fault in task {task.pid}",
+                tid=task.pid)
     force_sig(k, task, SIGSEGV)
     raise Segfault(0, "general protection fault (a privileged instruction in user mode)", task.pid)
