@@ -104,6 +104,7 @@ PTE_TABLE_BYTES = PTRS_PER_PTE * 8
 _PFN_MASK = ((1 << 52) - 1) & ~(PAGE_SIZE - 1)
 # pte_modify keeps these (arch/x86/include/asm/pgtable_types.h:124-126, _PAGE_CHG_MASK)
 _PAGE_CHG_MASK = _PFN_MASK | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY
+_NOT_RW = np.uint64(~_PAGE_RW & (2**64 - 1))
 
 # vm_fault_t (include/linux/mm_types.h:675-700)
 VM_FAULT_OOM = 0x000001
@@ -121,6 +122,8 @@ FAULT_FLAG_USER = 0x40
 FAULT_AROUND_BYTES = 65536  # mm/memory.c:3561
 
 VM_SPECIAL_PAGES = VM.VM_PFNMAP | VM.VM_MIXEDMAP
+_FUSED_EXCLUDED = int(VM.VM_SHARED | VM_SPECIAL_PAGES | VM.VM_HUGETLB)
+_VM_WRITE = int(VM.VM_WRITE)
 
 
 # --- PTE helpers (arch/x86/include/asm/pgtable.h) -------------------------------------------------
@@ -203,6 +206,10 @@ def add_rss_of(k: KernelState, rss: list[int], pfns: npt.NDArray[np.int64], sign
     """
     fl = k.mem.flags[pfns]
     anon: npt.NDArray[np.bool_] = (fl & PG_anon) != 0
+    nr_anon = int(np.count_nonzero(anon))
+    if nr_anon == pfns.size:
+        rss[MM_ANONPAGES] += sign * nr_anon
+        return anon
     shmem = ~anon & ((fl & PG_swapbacked) != 0)
     rss[MM_ANONPAGES] += sign * int(anon.sum())
     rss[MM_SHMEMPAGES] += sign * int(shmem.sum())
@@ -340,11 +347,77 @@ def copy_pte_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAr
     return 0
 
 
+def pmd_spans(mm: MmStruct, start: int, end: int) -> list[tuple[PteTable, int, int, int]]:
+    """The allocated PTE tables under ``[start, end)`` in address order: (table, first address, first index, end index)."""
+    first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
+    spans = []
+    for pmd in sorted(p for p in mm.pgd if first <= p <= last):
+        lo = max(start, pmd << PMD_SHIFT)
+        i = (lo >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+        spans.append((mm.pgd[pmd], lo, i, i + ((min(end, (pmd + 1) << PMD_SHIFT) - lo) >> PAGE_SHIFT)))
+    return spans
+
+
+def normal_pfns(ptes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    """The refcounted pfns among ``ptes`` (vm_normal_page's rule for a vma without VM_PFNMAP/VM_MIXEDMAP), in order."""
+    pfns = ((ptes & np.uint64(_PFN_MASK)) >> np.uint64(PTE_PFN_SHIFT)).view(np.int64)
+    keep = pfns != ZERO_PFN
+    if np.count_nonzero(ptes & np.uint64(_PAGE_SPECIAL)):
+        keep &= (ptes & np.uint64(_PAGE_SPECIAL)) == 0
+    kept: npt.NDArray[np.int64] = pfns[keep]
+    return kept
+
+
+def copy_vma_ptes_batched(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct) -> int:
+    """copy_page_range's table loop for a listener-free kernel: every table of ``vma`` at once; same result, same fault sites."""
+    # NOTE: stands for copy_page_range -> copy_pte_range -> copy_one_pte (mm/memory.c) table by table:
+    # the child's tables are allocated in address order (each a fault-injection site, stopping at the
+    # first failure, as the kernel's loop does); then both sides' entries are rewritten with whole-table
+    # masks and the page counts and RSS are updated once for the pages of all the tables copied.
+    done = []
+    ret = 0
+    for src, lo, first, last in pmd_spans(src_mm, vma.vm_start, vma.vm_end):
+        dst = pte_alloc(k, dst_mm, lo, "copy_pte_range:pte_alloc")
+        if dst is None:
+            ret = -errno.ENOMEM
+            break
+        done.append((src[first:last], dst[first:last]))
+    vm_flags = int(vma.vm_flags)
+    cow = is_cow_mapping(vm_flags)
+    child = ~_PAGE_ACCESSED & ~(_PAGE_DIRTY if vm_flags & VM.VM_SHARED else 0) & ~(_PAGE_RW if cow else 0)
+    child_mask = np.uint64(child & (2**64 - 1))
+    for src_w, dst_w in done:
+        if cow:
+            src_w &= _NOT_RW  # ptep_set_wrprotect
+        np.bitwise_and(src_w, child_mask, out=dst_w)
+    if done and not vm_flags & VM_SPECIAL_PAGES:
+        dup_page_refs(k, dst_mm, vma, np.concatenate([w for w, _ in done]))
+    return ret
+
+
+def dup_page_refs(k: KernelState, dst_mm: MmStruct, vma: VmAreaStruct, ptes: npt.NDArray[np.uint64]) -> None:
+    """get_page + page_dup_rmap for every normal page ``ptes`` map, and their RSS into ``dst_mm``."""
+    pfns = normal_pfns(ptes)
+    if pfns.size == 0:
+        return
+    mem = k.mem
+    if int(pfns.max()) >= mem.max_pfn or (mem._refcount[pfns] <= 0).any():
+        raise InternalError(f"fork copies a PTE of a free page in {vma!r}")
+    mem.add_page_counts(pfns, 1)
+    rss = [0, 0, 0, 0]
+    add_rss_of(k, rss, pfns, 1)
+    for member, value in enumerate(rss):
+        if value:
+            add_mm_counter(dst_mm, member, value)
+
+
 @traced
 def copy_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct) -> int:
     """Copy the parent's PTEs of ``vma`` into the child, or skip when faults can refill them (mm/memory.c:955-1020)."""
     if not vma.vm_flags & (VM.VM_HUGETLB | VM.VM_PFNMAP | VM.VM_MIXEDMAP) and vma.anon_vma is None:
         return 0
+    if not k.listeners:
+        return copy_vma_ptes_batched(k, dst_mm, src_mm, vma)
     start, end = vma.vm_start, vma.vm_end
     first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
     for pmd in sorted(p for p in src_mm.pgd if first <= p <= last):  # pmd_none_or_clear_bad skips the rest
@@ -395,6 +468,37 @@ def zap_pte_range(k: KernelState, vma: VmAreaStruct, addr: int, end: int, rss: l
         mem._free_pfn(pfn)
 
 
+def zap_vma_ptes_batched(k: KernelState, vma: VmAreaStruct, start: int, end: int, rss: list[int]) -> None:
+    """zap_pte_range over every table of ``[start, end)`` at once, for a listener-free kernel; the same result."""
+    # NOTE: stands for unmap_page_range -> zap_pte_range (mm/memory.c) table by table: every entry is
+    # cleared, then page_remove_rmap and the mmu_gather's put_page run for all the pages together,
+    # and the pages whose last reference went are freed.
+    mm = vma.vm_mm
+    if mm is None:
+        raise InternalError(f"zap on a detached vma {vma!r}")
+    windows = [table[first:last] for table, _lo, first, last in pmd_spans(mm, start, end)]
+    if not windows:
+        return
+    ptes = np.concatenate(windows)
+    for window in windows:
+        window.fill(0)
+    if vma.vm_flags & VM_SPECIAL_PAGES:
+        return
+    pfns = normal_pfns(ptes)
+    if pfns.size == 0:
+        return
+    mem = k.mem
+    if int(pfns.max()) >= mem.max_pfn:
+        raise InternalError(f"zap of a PTE beyond mem_map in {vma!r}")
+    add_rss_of(k, rss, pfns, -1)
+    mem.add_page_counts(pfns, -1)
+    if (mem._mapcount[pfns] < -1).any() or (mem._refcount[pfns] < 0).any():
+        raise InternalError(f"zap underflowed a page count in {vma!r}")
+    freed = pfns[mem._refcount[pfns] == 0]
+    if freed.size:
+        mem._free_pfns(np.unique(freed))
+
+
 def unmap_single_vma(k: KernelState, vma: VmAreaStruct, start_addr: int, end_addr: int) -> None:
     """Zap the part of ``vma`` inside ``[start_addr, end_addr)`` (mm/memory.c:1261-1320)."""
     start = max(vma.vm_start, start_addr)
@@ -407,11 +511,14 @@ def unmap_single_vma(k: KernelState, vma: VmAreaStruct, start_addr: int, end_add
     if mm is None:
         raise InternalError(f"unmap of a detached vma {vma!r}")
     rss = [0, 0, 0, 0]
-    first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
-    for pmd in sorted(p for p in mm.pgd if first <= p <= last):
-        lo = max(start, pmd << PMD_SHIFT)
-        hi = min(end, (pmd + 1) << PMD_SHIFT)
-        zap_pte_range(k, vma, lo, hi, rss)
+    if k.listeners:
+        first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
+        for pmd in sorted(p for p in mm.pgd if first <= p <= last):
+            lo = max(start, pmd << PMD_SHIFT)
+            hi = min(end, (pmd + 1) << PMD_SHIFT)
+            zap_pte_range(k, vma, lo, hi, rss)
+    else:
+        zap_vma_ptes_batched(k, vma, start, end, rss)
     for member, value in enumerate(rss):
         if value:
             add_mm_counter(mm, member, value)
@@ -541,6 +648,50 @@ def do_wp_page(k: KernelState, vmf: VmFault) -> int:
                  ("pfn", vmf.page), ("mapcount", page_mapcount(k, vmf.page)))
     get_page(k, vmf.page)
     return wp_page_copy(k, vmf)
+
+
+FUSED_NOT_COVERED = -1  # wp_fault_fused: not a case it covers, nothing done; take handle_mm_fault
+FUSED_OOM = -2  # wp_fault_fused: the new page's allocation failed (VM_FAULT_OOM)
+
+
+def wp_fault_fused(k: KernelState, vma: VmAreaStruct, table: PteTable, idx: int, address: int, pte: int) -> int:
+    """A write to a present read-only PTE of private anonymous memory, in one step for a listener-free kernel.
+
+    Returns the pfn now mapped writable, FUSED_OOM, or FUSED_NOT_COVERED (nothing done).
+    """
+    # NOTE: stands for handle_mm_fault -> handle_pte_fault -> do_wp_page -> wp_page_reuse or
+    # wp_page_copy (mm/memory.c) for the common case -- an anonymous page of a private anonymous vma
+    # that has its anon_vma, the 5.6 reuse rule -- plus the access's retry that sets the accessed and
+    # dirty bits. Same page counts, page fields, RSS and fault-injection sites as the full path.
+    vm_flags = int(vma.vm_flags)
+    if vma.vm_file is not None or vma.anon_vma is None or vm_flags & _FUSED_EXCLUDED \
+            or pte & _PAGE_SPECIAL or k.has("cow_reuse_page_count"):
+        return FUSED_NOT_COVERED
+    mkwrite = _PAGE_RW if vm_flags & _VM_WRITE else 0  # maybe_mkwrite
+    mem = k.mem
+    pfn = (pte & _PFN_MASK) >> PTE_PFN_SHIFT
+    if pfn == ZERO_PFN or pfn >= mem._next_pfn or not mem.flags.item(pfn) & PG_anon:
+        return FUSED_NOT_COVERED
+    refcount = mem._refcount.item(pfn)
+    mapcount = mem._mapcount.item(pfn)
+    if refcount <= 0:
+        return FUSED_NOT_COVERED
+    if mapcount <= 0:  # reuse_swap_page: mapcount <= 1
+        if mapcount == 0:
+            mem.mapping[pfn] = vma.anon_vma.serial  # page_move_anon_rmap
+        table[idx] = pte | _PAGE_ACCESSED | _PAGE_DIRTY | mkwrite
+        return pfn
+    new_page = alloc_page(k, "wp_page_copy:alloc_page", zeroed=False)
+    if new_page is None:
+        return FUSED_OOM
+    copy_user_highpage(k, new_page, pfn)
+    page_add_new_anon_rmap(k, new_page, vma, address)
+    table[idx] = pfn_pte(new_page, vma.vm_page_prot) | _PAGE_ACCESSED | _PAGE_DIRTY | mkwrite
+    mem._mapcount[pfn] = mapcount - 1  # page_remove_rmap
+    mem._refcount[pfn] = refcount - 1  # get_page, then put_page twice
+    if refcount == 1:
+        mem._free_pfn(pfn)
+    return new_page
 
 
 @traced

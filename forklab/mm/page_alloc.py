@@ -179,6 +179,11 @@ class MemMap:
         data = self.contents.get(pfn)
         return bytes(data) if data is not None else bytes(PAGE_SIZE)
 
+    def read_bytes(self, pfn: int, offset: int, n: int) -> bytes:
+        """``n`` bytes at ``offset`` inside page ``pfn`` (zeros when never written); the range must fit the page."""
+        data = self.contents.get(pfn)
+        return bytes(n) if data is None else bytes(data[offset : offset + n])
+
     def write_page(self, pfn: int, offset: int, data: bytes) -> None:
         """Store ``data`` at ``offset`` inside page ``pfn`` (a user or kernel store)."""
         if pfn == ZERO_PFN:
@@ -233,6 +238,63 @@ class MemMap:
         self.contents.pop(pfn, None)
         heapq.heappush(self._free, pfn)
         self._nr_used -= 1
+
+    def _free_pfns(self, pfns: npt.NDArray[np.int64]) -> None:
+        """_free_pfn for each of the distinct ``pfns`` at once."""
+        # NOTE: stands for free_unref_page_list's page-by-page frees (mm/page_alloc.c); the free
+        # list is a set, so one heapify gives the same pops as one heappush per page.
+        if (self._mapcount[pfns] != -1).any():
+            raise InternalError(f"freeing pages that are still mapped: {pfns[self._mapcount[pfns] != -1][:8]}")
+        self.flags[pfns] = 0
+        self.mapping[pfns] = 0
+        self.index[pfns] = 0
+        self._drop_contents(pfns)
+        if pfns.size > len(self._free):
+            self._free.extend(pfns.tolist())
+            heapq.heapify(self._free)
+        else:
+            for pfn in pfns.tolist():
+                heapq.heappush(self._free, pfn)
+        self._nr_used -= int(pfns.size)
+
+    def _drop_contents(self, pfns: npt.NDArray[np.int64]) -> None:
+        """Forget the data of the freed ``pfns`` (refcount 0 now): walk the shorter of the two collections."""
+        contents = self.contents
+        if pfns.size <= len(contents):
+            for pfn in pfns.tolist():
+                contents.pop(pfn, None)
+            return
+        refcount = self._refcount
+        for pfn in [p for p in contents if refcount[p] == 0]:
+            del contents[pfn]
+
+    def add_page_counts(self, pfns: npt.NDArray[np.int64], delta: int) -> None:
+        """Add ``delta`` to ``_refcount`` and ``_mapcount`` of every entry of ``pfns`` (a pfn listed twice counts twice)."""
+        # NOTE: stands for the kernel's per-PTE get_page + page_dup_rmap (fork) or page_remove_rmap +
+        # put_page (zap): by slice over a contiguous ascending run, by fancy indexing where the pfns
+        # are unique (checked), and by np.add.at only when a pfn repeats.
+        n = int(pfns.size)
+        if n == 0:
+            return
+        lo, hi = int(pfns[0]), int(pfns[-1])
+        steps = np.diff(pfns)
+        if hi - lo + 1 == n and bool((steps == 1).all()):
+            self._refcount[lo : hi + 1] += delta
+            self._mapcount[lo : hi + 1] += delta
+        elif bool((steps > 0).all()) or _all_distinct(pfns):
+            self._refcount[pfns] += delta
+            self._mapcount[pfns] += delta
+        else:
+            np.add.at(self._refcount, pfns, delta)
+            np.add.at(self._mapcount, pfns, delta)
+
+
+def _all_distinct(pfns: npt.NDArray[np.int64]) -> bool:
+    """No pfn repeats: each writes its position into a scratch array and must read its own back (O(n), no sort)."""
+    order = np.arange(pfns.size, dtype=np.int64)
+    scratch = np.empty(int(pfns.max()) + 1, dtype=np.int64)
+    scratch[pfns] = order
+    return bool((scratch[pfns] == order).all())
 
 
 def alloc_page(k: KernelState, site: str, zeroed: bool = True) -> int | None:

@@ -34,6 +34,8 @@ from forklab.kernel.signal import force_sig_fault
 from forklab.mm.memory import (
     FAULT_FLAG_USER,
     FAULT_FLAG_WRITE,
+    FUSED_NOT_COVERED,
+    FUSED_OOM,
     VM_FAULT_OOM,
     VM_FAULT_SIGBUS,
     VM_FAULT_SIGSEGV,
@@ -41,6 +43,7 @@ from forklab.mm.memory import (
     pte_offset,
     pte_pfn,
     pte_write,
+    wp_fault_fused,
 )
 from forklab.mm.mmap import TASK_SIZE, _mm, find_vma
 from forklab.uapi import PAGE_SIZE, SIGBUS, SIGSEGV, CloneArgs
@@ -48,6 +51,10 @@ from forklab.uapi import PAGE_SIZE, SIGBUS, SIGSEGV, CloneArgs
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
     from forklab.state import KernelState
+
+
+_VM_WRITE = int(VM.VM_WRITE)
+_VM_READ_EXEC_WRITE = int(VM.VM_READ | VM.VM_EXEC | VM.VM_WRITE)
 
 
 class _BadArea(Exception):
@@ -65,8 +72,8 @@ class _FaultOom(Exception):
 def access_error(write: bool, vm_flags: int) -> bool:
     """Whether the vma forbids the access (arch/x86/mm/fault.c:1190-1229)."""
     if write:
-        return not vm_flags & VM.VM_WRITE
-    return not vm_flags & (VM.VM_READ | VM.VM_EXEC | VM.VM_WRITE)
+        return not vm_flags & _VM_WRITE
+    return not vm_flags & _VM_READ_EXEC_WRITE
 
 
 def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> int:
@@ -87,6 +94,13 @@ def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> in
             raise _BadArea(addr, "no mapping at this address")
         if access_error(write, int(vma.vm_flags)):
             raise _BadArea(addr, "write to a read-only mapping" if write else "read of a PROT_NONE mapping")
+        if write and pte & _PAGE_PRESENT and table is not None and not k.listeners:
+            pfn = wp_fault_fused(k, vma, table, idx, addr & ~(PAGE_SIZE - 1), pte)
+            if pfn == FUSED_OOM:
+                raise _FaultOom()
+            if pfn != FUSED_NOT_COVERED:
+                t.min_flt += 1
+                return pfn
         flags = (FAULT_FLAG_WRITE if write else 0) | (FAULT_FLAG_USER if user else 0)
         fault = handle_mm_fault(k, vma, addr, flags)
         if fault & VM_FAULT_OOM:
@@ -123,6 +137,10 @@ def _oom() -> OSError:
 
 def user_store(k: KernelState, t: Task, addr: int, data: bytes) -> None:
     """A store by task ``t`` to its own memory; SIGSEGV + Segfault on a bad access (arch/x86/mm/fault.c:do_user_addr_fault)."""
+    off = addr & (PAGE_SIZE - 1)
+    if len(data) > 0 and off + len(data) <= PAGE_SIZE:  # within one page: the loop below, without the slicing
+        k.mem.write_page(_user_page(k, t, addr, True), off, data)
+        return
     for a, off, size in _chunks(addr, len(data)):
         pos = a - addr
         k.mem.write_page(_user_page(k, t, a, True), off, bytes(data[pos : pos + size]))
@@ -130,6 +148,9 @@ def user_store(k: KernelState, t: Task, addr: int, data: bytes) -> None:
 
 def user_load(k: KernelState, t: Task, addr: int, n: int) -> bytes:
     """A load by task ``t`` from its own memory; SIGSEGV + Segfault on a bad access (arch/x86/mm/fault.c:do_user_addr_fault)."""
+    off = addr & (PAGE_SIZE - 1)
+    if n > 0 and off + n <= PAGE_SIZE:  # within one page: the loop below, without the joining
+        return k.mem.read_bytes(_user_page(k, t, addr, False), off, n)
     out = bytearray()
     for a, off, size in _chunks(addr, n):
         out += k.mem.read_page(_user_page(k, t, a, False))[off : off + size]
