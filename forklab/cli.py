@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -224,8 +225,9 @@ def trace_cmd(
     sys.stdout.flush()
 
 
-def _traced_subject(what: str, seed: int, command: str) -> tuple[Kernel, Recorder, ChildWatcher]:
-    """Run a scenario (by name) or a program file with a Recorder and a ChildWatcher; the final kernel too."""
+def _traced_subject(what: str, seed: int, command: str,
+                    extra: Callable[[Kernel], Any] | None = None) -> tuple[Kernel, Recorder, ChildWatcher]:
+    """Run a scenario (by name) or a program file with a Recorder, a ChildWatcher and ``extra(k)`` attached."""
     from forklab.scenarios import SCENARIOS  # lazy: as above
 
     if what in SCENARIOS:
@@ -233,6 +235,8 @@ def _traced_subject(what: str, seed: int, command: str) -> tuple[Kernel, Recorde
 
         k = Kernel()
         rec, watcher = _listeners(k)
+        if extra is not None:
+            k.listeners.append(extra(k))
         try:
             SCENARIOS[what][0](k)
         finally:
@@ -243,8 +247,26 @@ def _traced_subject(what: str, seed: int, command: str) -> tuple[Kernel, Recorde
     path = _program_file(what, command)
     runner = _program_runner(path, [Path(path).stem or "prog"], seed, command)
     rec, watcher = _listeners(runner.kernel)
+    if extra is not None:
+        runner.kernel.listeners.append(extra(runner.kernel))
     _execute(runner, command)
     return runner.kernel, rec, watcher
+
+
+class AtFullest:
+    """A listener keeping ``view(k)`` as it was when the most tasks existed (the first such moment)."""
+
+    def __init__(self, k: Kernel, view: Callable[[Kernel], str]) -> None:
+        self.k, self.view = k, view
+        self.most = 0
+        self.text = ""
+
+    def __call__(self, event: Any) -> None:
+        if event.ph != "E":
+            return
+        count = len(self.k.all_threads())
+        if count > self.most:
+            self.most, self.text = count, self.view(self.k)
 
 
 def _program_runner(path: str, argv: list[str], seed: int, command: str) -> Any:
@@ -266,27 +288,42 @@ def _execute(runner: Any, command: str) -> Any:
     return runner.result()
 
 
-def _final_kernel(what: str, seed: int, command: str) -> Kernel:
-    """The kernel after a scenario or a program, for ps and pstree."""
-    return _traced_subject(what, seed, command)[0]
+WHEN_HELP = "end: the state the scenario or program ends in; fullest: the moment the most tasks existed"
+
+
+def _process_view(what: str, seed: str, when: str, command: str, view: Callable[[Kernel], str]) -> str:
+    """``view`` of the model's tasks at the end of a scenario or program, or when they were the most."""
+    if when not in ("end", "fullest"):
+        _fail(f"--when must be end or fullest, not {when!r}", command)
+    seed_value = _parse_count("--seed", seed, None, command)
+    box: list[AtFullest] = []
+
+    def fullest(k: Kernel) -> AtFullest:
+        box.append(AtFullest(k, view))
+        return box[0]
+
+    k = _traced_subject(what, seed_value, command, fullest if when == "fullest" else None)[0]
+    return box[0].text if box else view(k)
 
 
 @app.command("ps")
 def ps_cmd(what: str = typer.Argument("fork", metavar="SCENARIO|PROGRAM.py"),
-           seed: str = typer.Option("0", "--seed")) -> None:
-    """``ps -eLf`` of the model's tasks at the end of a scenario or a program."""
+           seed: str = typer.Option("0", "--seed"),
+           when: str = typer.Option("end", "--when", help=WHEN_HELP)) -> None:
+    """``ps -eLf`` of the model's tasks at the end of a scenario or a program (or at its fullest)."""
     from forklab.views.process_list import ps_elf  # lazy: as above
 
-    typer.echo(ps_elf(_final_kernel(what, _parse_count("--seed", seed, None, "ps"), "ps")), nl=False)
+    typer.echo(_process_view(what, seed, when, "ps", ps_elf), nl=False)
 
 
 @app.command("pstree")
 def pstree_cmd(what: str = typer.Argument("fork", metavar="SCENARIO|PROGRAM.py"),
-               seed: str = typer.Option("0", "--seed")) -> None:
-    """``pstree -p`` of the model's tasks at the end of a scenario or a program."""
+               seed: str = typer.Option("0", "--seed"),
+               when: str = typer.Option("end", "--when", help=WHEN_HELP)) -> None:
+    """``pstree -p`` of the model's tasks at the end of a scenario or a program (or at its fullest)."""
     from forklab.views.process_list import pstree_p  # lazy: as above
 
-    typer.echo(pstree_p(_final_kernel(what, _parse_count("--seed", seed, None, "pstree"), "pstree")), nl=False)
+    typer.echo(_process_view(what, seed, when, "pstree", pstree_p), nl=False)
 
 
 @app.command("diff-versions")
@@ -460,18 +497,15 @@ class RunViews:
     PROC_FILES = ("status", "stat", "statm", "maps")
 
     def __init__(self, k: Kernel, pstree: bool, pid: int) -> None:
+        from forklab.views.process_list import pstree_p  # lazy: as above
+
         self.k, self.pstree, self.pid = k, pstree, pid
-        self.most = 0
-        self.tree = ""
+        self.fullest = AtFullest(k, pstree_p)
         self.proc: list[tuple[str, str]] = []
 
     def __call__(self, event: Any) -> None:
-        if self.pstree and event.ph == "E":
-            count = len(self.k.all_threads())
-            if count > self.most:
-                from forklab.views.process_list import pstree_p  # lazy: as above
-
-                self.most, self.tree = count, pstree_p(self.k)
+        if self.pstree:
+            self.fullest(event)
         if self.pid and event.ph == "B" and event.kind == "do_exit" and event.tid == self.pid and not self.proc:
             self.proc = [(name, self._read(name)) for name in self.PROC_FILES]
 
@@ -485,8 +519,8 @@ class RunViews:
     def report(self, pid: int) -> None:
         """Print what was collected, on stderr."""
         if self.pstree:
-            typer.echo(f"--- pstree -p at its fullest ({self.most} tasks)", err=True)
-            typer.echo(self.tree, err=True, nl=False)
+            typer.echo(f"--- pstree -p at its fullest ({self.fullest.most} tasks)", err=True)
+            typer.echo(self.fullest.text, err=True, nl=False)
         if pid and not self.proc:
             typer.echo(f"--- pid {pid} did not exit in this run", err=True)
         for name, text in self.proc:

@@ -108,3 +108,20 @@ def test_help_loads_no_kernel() -> None:
             "print(sorted(m for m in ('numpy', 'forklab.syscalls', 'greenlet') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_ps_and_pstree_at_the_fullest_moment() -> None:
+    from forklab.cli import AtFullest
+
+    k = Kernel()
+    fullest = AtFullest(k, ps_elf)
+    k.listeners.append(fullest)
+    SCENARIOS["thread"][0](k)
+    code, out = invoke("ps", "thread", "--when", "fullest")
+    assert code == 0 and out == fullest.text
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert fullest.most == len(rows) and any(row[5] == "2" for row in rows)  # the thread group's NLWP was 2
+    code, out = invoke("pstree", "newpid", "--when", "fullest")
+    assert code == 0 and out.count("(") == 4  # init, the shell, the namespace's init and its child
+    code, out = invoke("ps", "thread", "--when", "later")
+    assert code == 2 and len(out.strip().splitlines()) == 1
