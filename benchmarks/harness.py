@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import platform
 import shutil
@@ -34,6 +35,14 @@ from typing import IO, NoReturn
 
 RESULTS = Path(os.environ.get("FORKLAB_BENCH_RESULTS") or Path(__file__).with_name("RESULTS.md"))
 _BUILD_DIR = Path(tempfile.gettempdir()) / "forklab-bench"
+RESULTS_HEADER = """# Benchmark results
+
+Appended by the benchmarks in this directory (`./scripts/bench`), one line per result: when, which
+benchmark, what it printed (model and real medians with their ranges, the ratio model/real, the
+target of issue 9 and whether it is met), the forklab commit measured and the machine it ran on. Nothing here is written by
+hand.
+
+"""
 MIB = 1 << 20
 KIB = 1 << 10
 
@@ -193,12 +202,28 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}"
 
 
+@functools.cache
+def revision() -> str:
+    """The forklab commit measured (short hash), ``+uncommitted`` when forklab/ differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "forklab"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "forklab at an unknown commit"
+    return f"forklab {head}{'+uncommitted' if dirty else ''}"
+
+
 def record(benchmark: str, line: str) -> None:
-    """Print ``line`` and append it to RESULTS.md under today's date and the machine."""
+    """Print ``line`` and append it to RESULTS.md under today's date, the forklab commit and the machine."""
     print(line)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if not RESULTS.exists():
+        RESULTS.write_text(RESULTS_HEADER)
     with RESULTS.open("a") as f:
-        f.write(f"- {stamp} · {benchmark} · {line} · {machine()}\n")
+        f.write(f"- {stamp} · {benchmark} · {line} · {revision()} · {machine()}\n")
 
 
 def compare(benchmark: str, what: str, model: Sample, real: Sample | None, unit: str, scale: float,
