@@ -184,11 +184,16 @@ def check_mm_invariants(k: KernelState, mms: list[MmStruct]) -> list[str]:
     return errs
 
 
+def _dense(table: np.ndarray) -> bytes:
+    """A PTE table's 512 entries as bytes, however much of it the model stores (the rest is pte_none)."""
+    return table.tobytes() + bytes(PTE_TABLE_BYTES - table.nbytes)
+
+
 def mm_snapshot(k: KernelState, mm: MmStruct, mask_rw: bool = False) -> Snapshot:
     """A hashable picture of one mm: page tables, vmas and counters."""
     del k
     mask = np.uint64(~_PAGE_RW & (2**64 - 1)) if mask_rw else np.uint64(2**64 - 1)
-    tables = tuple((pmd, (mm.pgd[pmd] & mask).tobytes()) for pmd in sorted(mm.pgd))
+    tables = tuple((pmd, _dense(mm.pgd[pmd] & mask)) for pmd in sorted(mm.pgd))
     vmas = tuple(
         (v.vm_start, v.vm_end, int(v.vm_flags), v.vm_pgoff, v.vm_page_prot,
          None if v.vm_file is None else (v.vm_file.f_inode.i_ino, v.vm_file.f_count),

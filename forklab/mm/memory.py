@@ -2,11 +2,16 @@
 
 Design essay
 ------------
-**Page tables.** ``mm.pgd`` maps a PMD index (``addr >> 21``) to a numpy array of 512 uint64
+**Page tables.** ``mm.pgd`` maps a PMD index (``addr >> 21``) to a numpy array of up to 512 uint64
 PTEs in the x86-64 layout (pfn in bits 12+, flag bits below). The upper levels (pgd, p4d, pud,
 pmd) are folded into that dict: only PTE pages are allocations here (fallible, 4096 bytes
 each in ``mm.pgtables_bytes``). The kernel also counts PMD and PUD pages in pgtables_bytes;
 the model does not have them, so ``pgtables_bytes == 4096 * len(mm.pgd)`` always.
+
+**Stored length.** A table's array holds entries 0..len-1 only, len a multiple of 16 grown on a
+store past the end (``pte_table_len``, ``pte_table_cover``); the entries beyond read as
+pte_none. Slices work unchanged; ``pte_offset`` returns None for an entry beyond the stored
+length, as for a missing table. The kernel's counts are unchanged (4096 bytes per table).
 
 **PTE bits.** ``vm_get_page_prot`` (forklab/mm/mmap.py) gives x86's ``protection_map``
 (arch/x86/include/asm/pgtable_types.h:200-240): private mappings never carry ``_PAGE_RW`` in ``vm_page_prot`` (writes
@@ -101,6 +106,7 @@ if TYPE_CHECKING:
 
 PMD_SIZE = 1 << PMD_SHIFT
 PTE_TABLE_BYTES = PTRS_PER_PTE * 8
+PTE_TABLE_GRAIN = 16  # a stored PTE table's length is a multiple of this many entries (see pte_table_len)
 _PFN_MASK = ((1 << 52) - 1) & ~(PAGE_SIZE - 1)
 # pte_modify keeps these (arch/x86/include/asm/pgtable_types.h:124-126, _PAGE_CHG_MASK)
 _PAGE_CHG_MASK = _PFN_MASK | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY
@@ -226,8 +232,30 @@ def get_mm_rss(mm: MmStruct) -> int:
 
 
 def pte_offset(mm: MmStruct, addr: int) -> tuple[PteTable | None, int]:
-    """The PTE table covering ``addr`` (None if not allocated) and the index in it (include/linux/mm.h:pte_offset_map)."""
-    return mm.pgd.get(addr >> PMD_SHIFT), (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    """The PTE table holding ``addr``'s entry (None: no table, or not grown that far) and the index (include/linux/mm.h:pte_offset_map)."""
+    table = mm.pgd.get(addr >> PMD_SHIFT)
+    idx = (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    return (table if table is not None and idx < table.shape[0] else None), idx
+
+
+def pte_table_len(idx: int) -> int:
+    """The stored length of a PTE table whose highest entry in use is ``idx``: rounded up to PTE_TABLE_GRAIN."""
+    # NOTE: the kernel's PTE page always has PTRS_PER_PTE entries (pte_alloc_one, one 4 KiB page, as
+    # pgtables_bytes counts); the model stores only entries 0..len-1 and grows the array on a store past
+    # the end, so that a process touching a few pages does not carry dense 4 KiB tables. Growing by one
+    # grain at a time costs at most 32 small copies per table, next to 512 faults.
+    return min(PTRS_PER_PTE, -(-(idx + 1) // PTE_TABLE_GRAIN) * PTE_TABLE_GRAIN)
+
+
+def pte_table_cover(mm: MmStruct, pmd: int, nr: int) -> PteTable:
+    """``mm``'s table at ``pmd`` (it must exist), grown to hold at least ``nr`` entries."""
+    table = mm.pgd[pmd]
+    if table.shape[0] >= nr:
+        return table
+    grown = np.zeros(pte_table_len(nr - 1), dtype=np.uint64)
+    grown[: table.shape[0]] = table
+    mm.pgd[pmd] = grown
+    return grown
 
 
 def get_pte(mm: MmStruct, addr: int) -> int:
@@ -248,7 +276,7 @@ def pmd_populate(mm: MmStruct, addr: int) -> PteTable:
     table = mm.pgd.get(pmd)
     if table is not None:
         raise InternalError(f"PTE table for pmd {pmd:#x} already present")
-    table = np.zeros(PTRS_PER_PTE, dtype=np.uint64)
+    table = np.zeros(pte_table_len((addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)), dtype=np.uint64)
     mm.pgd[pmd] = table
     mm.pgtables_bytes += PTE_TABLE_BYTES
     return table
@@ -266,10 +294,11 @@ def pte_alloc(k: KernelState, mm: MmStruct, addr: int, site: str) -> PteTable | 
 
 def set_pte_at(mm: MmStruct, addr: int, pte: int) -> None:
     """Write one PTE; the table must exist (arch/x86/include/asm/pgtable.h:1211)."""
-    table, idx = pte_offset(mm, addr)
-    if table is None:
+    pmd = addr >> PMD_SHIFT
+    if pmd not in mm.pgd:
         raise InternalError(f"set_pte_at({addr:#x}) without a PTE table")
-    table[idx] = np.uint64(pte)
+    idx = (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    pte_table_cover(mm, pmd, idx + 1)[idx] = np.uint64(pte)
 
 
 # --- vm_normal_page and fork ----------------------------------------------------------------------
@@ -329,12 +358,13 @@ def copy_one_pte(k: KernelState, dst_table: PteTable, src_table: PteTable, idx: 
 def copy_pte_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct,
                    addr: int, end: int) -> int:
     """Allocate the child's PTE page and copy the entries of ``[addr, end)`` (mm/memory.c:802-863)."""
-    dst_table = pte_alloc(k, dst_mm, addr, "copy_pte_range:pte_alloc")
-    if dst_table is None:
+    if pte_alloc(k, dst_mm, addr, "copy_pte_range:pte_alloc") is None:
         return -errno.ENOMEM
-    src_table, first = pte_offset(src_mm, addr)
+    src_table = src_mm.pgd.get(addr >> PMD_SHIFT)
     if src_table is None:
         raise InternalError("copy_pte_range without a source table")
+    dst_table = pte_table_cover(dst_mm, addr >> PMD_SHIFT, src_table.shape[0])
+    first = (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
     last = first + ((end - addr) >> PAGE_SHIFT)
     window = src_table[first:last]
     idx = np.nonzero(window)[0] + first
@@ -377,10 +407,10 @@ def copy_vma_ptes_batched(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vm
     done = []
     ret = 0
     for src, lo, first, last in pmd_spans(src_mm, vma.vm_start, vma.vm_end):
-        dst = pte_alloc(k, dst_mm, lo, "copy_pte_range:pte_alloc")
-        if dst is None:
+        if pte_alloc(k, dst_mm, lo, "copy_pte_range:pte_alloc") is None:
             ret = -errno.ENOMEM
             break
+        dst = pte_table_cover(dst_mm, lo >> PMD_SHIFT, src.shape[0])
         done.append((src[first:last], dst[first:last]))
     vm_flags = int(vma.vm_flags)
     cow = is_cow_mapping(vm_flags)
@@ -734,9 +764,8 @@ def alloc_set_pte(k: KernelState, vmf: VmFault, page: int) -> int:
     """Map the page-cache ``page`` at the fault address (mm/memory.c:3470-3534)."""
     vma = vmf.vma
     mm = _mm_of(vma)
-    table = _install_prealloc(mm, vmf)
-    idx = (vmf.address >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
-    if int(table[idx]):
+    _install_prealloc(mm, vmf)
+    if get_pte(mm, vmf.address):
         return VM_FAULT_NOPAGE
     write = bool(vmf.flags & FAULT_FLAG_WRITE)
     entry = pfn_pte(page, vma.vm_page_prot)
@@ -746,7 +775,7 @@ def alloc_set_pte(k: KernelState, vmf: VmFault, page: int) -> int:
         raise InternalError("private file mappings (do_cow_fault) are not modelled")
     add_mm_counter(mm, mm_counter_file(k, page), 1)
     page_add_file_rmap(k, page)
-    table[idx] = np.uint64(entry)
+    set_pte_at(mm, vmf.address, entry)
     return 0
 
 
