@@ -39,8 +39,8 @@ RESULTS_HEADER = """# Benchmark results
 
 Appended by the benchmarks in this directory (`./scripts/bench`), one line per result: when, which
 benchmark, what it printed (model and real medians with their ranges, the ratio model/real, the
-target of issue 9 and whether it is met), the forklab commit measured and the machine it ran on. Nothing here is written by
-hand.
+target of issue 9 and whether it is met), the forklab commit measured (lines without one predate
+that field) and the machine it ran on. Nothing here is written by hand.
 
 """
 MIB = 1 << 20
