@@ -15,6 +15,8 @@ unit tests of one subsystem (mm, fs) build on directly.
 
 from __future__ import annotations
 
+from collections.abc import MutableSequence
+
 from forklab.errors import InternalError
 from forklab.fs.vfs import Vfs
 from forklab.include.linux.cred import UserStruct
@@ -118,7 +120,7 @@ class KernelState:
         self.nr_threads = 0
         self.process_counts = 0
         self.total_forks = 0
-        self.tasks: list[Task] = []
+        self.tasks: MutableSequence[Task] = []  # a list, or its ListHead form once long (include/linux/list.py)
         self.uidhash: dict[int, UserStruct] = {}
         self.runqueues = [Rq(cpu) for cpu in range(nr_cpus)]
         self.signals_delivered: list[tuple[int, int, str]] = []

@@ -97,7 +97,7 @@ that must wait for a sibling thread that is itself inside a syscall (``Unmodelle
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -398,7 +398,7 @@ def _zap_and_reap_other_threads(k: KernelState, tsk: Task) -> None:
             do_exit(k, th, sig.group_exit_code)  # do_group_exit sees group_exit_task (kernel/exit.c:882-883)
 
 
-def _replace(lst: list[Task], old: Task, new: Task) -> None:
+def _replace(lst: MutableSequence[Task], old: Task, new: Task) -> None:
     i = next(i for i, x in enumerate(lst) if x is old)
     lst[i] = new
 

@@ -158,13 +158,16 @@ def dup_fd(k: KernelState, oldf: FilesStruct) -> FilesStruct:
     # copy_fd_bitmaps (fs/file.c:49-65): the first open_files bits of both maps
     new_fdt.open_fds = {fd for fd in old_fdt.open_fds if fd < open_files}
     new_fdt.close_on_exec = {fd for fd in old_fdt.close_on_exec if fd < open_files}
-    for fd in range(open_files):
-        f = old_fdt.fd[fd] if fd < old_fdt.max_fds else None
+    # NOTE: the per-slot loop of fs/file.c:343-355 as one slice copy, then a visit of the open fds only, lowest
+    # first: an installed file's fd is always open (fs/debug.py checks it), so no other slot has work to do
+    copied = old_fdt.fd[:min(open_files, old_fdt.max_fds)]
+    new_fdt.fd[:len(copied)] = copied
+    for fd in sorted(new_fdt.open_fds):
+        f = copied[fd] if fd < len(copied) else None
         if f is not None:
             get_file(f)
         else:
             new_fdt.open_fds.discard(fd)  # __clear_open_fd: a sibling thread is mid-open (fs/file.c:349)
-        new_fdt.fd[fd] = f
     newf = FilesStruct(count=1, fdt=new_fdt, next_fd=0)
     if k.listeners:
         k.trace("dup_fd", "fs/file.c:272", f"{len(new_fdt.open_fds)} fds copied, max_fds {new_fdt.max_fds}")

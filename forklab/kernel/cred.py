@@ -9,7 +9,8 @@ that kuid; it is what RLIMIT_NPROC is checked against, and only ``release_task``
 from __future__ import annotations
 
 import errno
-from dataclasses import replace
+from dataclasses import fields
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
@@ -40,13 +41,18 @@ def put_cred(k: KernelState, cred: Cred | None) -> None:
         put_user_ns(k, cred.user_ns)
 
 
+# NOTE: every field of struct cred in one C call, for prepare_creds' memcpy without dataclasses.replace
+_CRED = attrgetter(*(f.name for f in fields(Cred)))
+
+
 def prepare_creds(k: KernelState, task: Task) -> Cred:
     """A new, private copy of ``task``'s subjective creds, usage 1 (kernel/cred.c:250-293)."""
     if k.fault.should_fail("prepare_creds:kmem_cache_alloc"):
         raise kerr(errno.ENOMEM, "cred allocation failed", "kernel/cred.c:256")
     old = task.cred
     assert old is not None and old.user is not None and old.user_ns is not None
-    new = replace(old, usage=1)
+    new = Cred(*_CRED(old))  # memcpy(new, old, sizeof(struct cred)) (kernel/cred.c:265)
+    new.usage = 1
     old.user.count += 1
     get_user_ns(old.user_ns)
     return new

@@ -67,14 +67,23 @@ from forklab.fs.file import exit_files, fdget
 from forklab.fs.fs_struct import exit_fs
 from forklab.include.linux.sched import (
     __TASK_TRACED,
+    EXIT_DEAD,
     EXIT_TRACE,
+    EXIT_ZOMBIE,
     JOBCTL_LISTENING,
     PF,
-    PIDTYPE,
+    PF_EXITING,
     PIDTYPE_MAX,
+    PIDTYPE_PGID,
+    PIDTYPE_PID,
+    PIDTYPE_SID,
+    PIDTYPE_TGID,
     SIGNAL_GROUP_EXIT,
     SIGNAL_STOP_CONTINUED,
     SIGNAL_STOP_STOPPED,
+    TASK_DEAD,
+    TASK_INTERRUPTIBLE,
+    TASK_RUNNING,
     SignalStruct,
     Sigpending,
     Task,
@@ -160,11 +169,11 @@ if TYPE_CHECKING:
 INT_MIN = -(2**31)  # include/linux/limits.h
 
 EXIT_STATE_STEPS = frozenset({
-    (TaskState.TASK_RUNNING, TaskState.EXIT_ZOMBIE),
-    (TaskState.EXIT_ZOMBIE, TaskState.EXIT_DEAD),
-    (TaskState.EXIT_ZOMBIE, EXIT_TRACE),
-    (EXIT_TRACE, TaskState.EXIT_ZOMBIE),
-    (EXIT_TRACE, TaskState.EXIT_DEAD),
+    (TASK_RUNNING, EXIT_ZOMBIE),
+    (EXIT_ZOMBIE, EXIT_DEAD),
+    (EXIT_ZOMBIE, EXIT_TRACE),
+    (EXIT_TRACE, EXIT_ZOMBIE),
+    (EXIT_TRACE, EXIT_DEAD),
 })
 
 
@@ -205,11 +214,11 @@ def __unhash_process(k: KernelState, p: Task, group_dead: bool) -> None:
     """Drop the task's pids and take it off the task, sibling and thread lists (kernel/exit.c:72-90)."""
     assert p.signal is not None
     k.nr_threads -= 1
-    detach_pid(k, p, PIDTYPE.PIDTYPE_PID)
+    detach_pid(k, p, PIDTYPE_PID)
     if group_dead:
-        detach_pid(k, p, PIDTYPE.PIDTYPE_TGID)
-        detach_pid(k, p, PIDTYPE.PIDTYPE_PGID)
-        detach_pid(k, p, PIDTYPE.PIDTYPE_SID)
+        detach_pid(k, p, PIDTYPE_TGID)
+        detach_pid(k, p, PIDTYPE_PGID)
+        detach_pid(k, p, PIDTYPE_SID)
         siblings = p.real_parent.children if p.real_parent is not None else []
         if p not in k.tasks or p not in siblings:
             raise InternalError(f"leader {p.pid} is missing from the process list or its parent's children")
@@ -265,10 +274,10 @@ def release_task(k: KernelState, p: Task) -> None:
         zap_leader = False
         leader = p.group_leader
         assert leader is not None
-        if leader is not p and thread_group_empty(leader) and leader.exit_state == TaskState.EXIT_ZOMBIE:
+        if leader is not p and thread_group_empty(leader) and leader.exit_state == EXIT_ZOMBIE:
             zap_leader = do_notify_parent(k, leader, leader.exit_signal)
             if zap_leader:
-                exit_state_advance(k, leader, TaskState.EXIT_DEAD, "kernel/exit.c:226")
+                exit_state_advance(k, leader, EXIT_DEAD, "kernel/exit.c:226")
         exit_creds(k, p)  # put_task_struct_rcu_user -> __put_task_struct (kernel/fork.c:725-740)
         if k.listeners:
             k.trace("release_task", "kernel/exit.c:191", f"task {p.pid} released", tid=p.pid)
@@ -282,7 +291,7 @@ def release_task(k: KernelState, p: Task) -> None:
 
 def will_become_orphaned_pgrp(pgrp: Pid, ignored_task: Task | None) -> bool:
     """No member outside ``ignored_task`` has a parent in another pgrp of its session (kernel/exit.c:270-287)."""
-    for p in list(pgrp.tasks[PIDTYPE.PIDTYPE_PGID]):  # do_each_pid_task(pgrp, PIDTYPE_PGID, p)
+    for p in list(pgrp.tasks[PIDTYPE_PGID]):  # do_each_pid_task(pgrp, PIDTYPE_PGID, p)
         parent = p.real_parent
         assert parent is not None
         if p is ignored_task or (p.exit_state and thread_group_empty(p)) or is_global_init(parent):
@@ -302,7 +311,7 @@ def is_current_pgrp_orphaned(k: KernelState, task: Task) -> bool:
 
 def has_stopped_jobs(pgrp: Pid) -> bool:
     """Some process of the group is group-stopped (kernel/exit.c:300-310)."""
-    for p in pgrp.tasks[PIDTYPE.PIDTYPE_PGID]:
+    for p in pgrp.tasks[PIDTYPE_PGID]:
         assert p.signal is not None
         if p.signal.flags & SIGNAL_STOP_STOPPED:
             return True
@@ -367,7 +376,7 @@ def find_alive_thread(p: Task) -> Task | None:
     """The first thread of ``p``'s group that is not exiting (kernel/exit.c:490-499)."""
     assert p.signal is not None
     for t in p.signal.thread_head:
-        if not t.flags & PF.PF_EXITING:
+        if not int(t.flags) & PF_EXITING:
             return t
     return None
 
@@ -414,12 +423,12 @@ def find_new_reaper(k: KernelState, father: Task, child_reaper: Task) -> Task:
 
 def reparent_leader(k: KernelState, father: Task, p: Task, dead: list[Task]) -> None:
     """A child moving to another group: exit_signal SIGCHLD, report a zombie, check its pgrp (kernel/exit.c:577-596)."""
-    if p.exit_state == TaskState.EXIT_DEAD:
+    if p.exit_state == EXIT_DEAD:
         return
     p.exit_signal = SIGCHLD  # we don't want people slaying init
-    if not p.ptrace and p.exit_state == TaskState.EXIT_ZOMBIE and thread_group_empty(p):
+    if not p.ptrace and p.exit_state == EXIT_ZOMBIE and thread_group_empty(p):
         if do_notify_parent(k, p, p.exit_signal):
-            exit_state_advance(k, p, TaskState.EXIT_DEAD, "kernel/exit.c:589")
+            exit_state_advance(k, p, EXIT_DEAD, "kernel/exit.c:589")
             dead.insert(0, p)  # list_add(&p->ptrace_entry, dead)
     kill_orphaned_pgrp(k, p, father)
 
@@ -445,7 +454,7 @@ def forget_original_parent(k: KernelState, father: Task, dead: list[Task]) -> No
                 t.parent = t.real_parent
             if t.pdeath_signal:
                 with contextlib.suppress(KernelError):  # the kernel ignores the result (kernel/exit.c:626-628)
-                    group_send_sig_info(k, t.pdeath_signal, SEND_SIG_NOINFO, t, PIDTYPE.PIDTYPE_TGID)
+                    group_send_sig_info(k, t.pdeath_signal, SEND_SIG_NOINFO, t, PIDTYPE_TGID)
         if not same_thread_group(reaper, father):
             reparent_leader(k, father, p, dead)
         if k.listeners:
@@ -460,7 +469,7 @@ def exit_notify(k: KernelState, tsk: Task, group_dead: bool) -> None:
     assert tsk.group_leader is not None and tsk.signal is not None
     if group_dead:
         kill_orphaned_pgrp(k, tsk.group_leader, None)
-    exit_state_advance(k, tsk, TaskState.EXIT_ZOMBIE, "kernel/exit.c:660")
+    exit_state_advance(k, tsk, EXIT_ZOMBIE, "kernel/exit.c:660")
     leader = tsk.exit_signal >= 0  # thread_group_leader(tsk)
     alone = thread_group_empty(tsk)
     if tsk.ptrace:
@@ -474,7 +483,7 @@ def exit_notify(k: KernelState, tsk: Task, group_dead: bool) -> None:
         if k.has("pidfd_thread"):  # 6.9+: an untraced sub-thread wakes its PIDFD_THREAD pollers (module docstring)
             do_notify_pidfd(k, tsk)
     if autoreap:
-        exit_state_advance(k, tsk, TaskState.EXIT_DEAD, "kernel/exit.c:676")
+        exit_state_advance(k, tsk, EXIT_DEAD, "kernel/exit.c:676")
         dead.insert(0, tsk)  # list_add(&tsk->ptrace_entry, &dead)
     if tsk.signal.notify_count < 0 and tsk.signal.group_exit_task is not None:  # mt-exec: de_thread waits
         wake_up_process(k, tsk.signal.group_exit_task)
@@ -502,7 +511,7 @@ def synchronize_group_exit(tsk: Task, code: int) -> None:
 @traced
 def do_exit(k: KernelState, tsk: Task, code: int) -> None:
     """Tear down a task in the kernel's order and leave a zombie (kernel/exit.c:711-854)."""
-    if tsk.flags & PF.PF_EXITING:
+    if int(tsk.flags) & PF_EXITING:
         raise InternalError(f"task {tsk.pid} exits twice")
     assert tsk.signal is not None
     if k.has("group_exit_on_last_thread"):
@@ -526,7 +535,7 @@ def do_exit(k: KernelState, tsk: Task, code: int) -> None:
         k.trace("do_exit", "kernel/exit.c:711", f"task {tsk.pid} exits with {code:#x}", tid=tsk.pid)
     exit_notify(k, tsk, group_dead)
     deactivate_task(k, tsk)
-    tsk.state = TaskState.TASK_DEAD
+    tsk.state = TASK_DEAD
 
 
 @traced
@@ -543,7 +552,7 @@ def do_group_exit(k: KernelState, current: Task, exit_code: int) -> None:
         sig.flags = SIGNAL_GROUP_EXIT
         zap_other_threads(k, current)  # kernel/exit.c:894
     do_exit(k, current, exit_code)
-    for t in [t for t in sig.thread_head if not t.flags & PF.PF_EXITING and t not in k.in_syscall]:
+    for t in [t for t in sig.thread_head if not int(t.flags) & PF_EXITING and t not in k.in_syscall]:
         saved, k.current = k.current, t  # each zapped thread's get_signal: the group exit is fatal, SIGKILL
         try:  # taken off the queue, PF_SIGNALED, do_group_exit -> do_exit (kernel/signal.c:2584-2592, 2711-2713)
             t.pending.signal &= ~sigmask(SIGKILL)
@@ -599,7 +608,7 @@ class IntRef:
 
 def eligible_pid(wo: WaitOpts, p: Task) -> bool:
     """The pid filter: any child, or one whose pid of ``wo_type`` is ``wo_pid`` (kernel/exit.c:935-939)."""
-    return wo.wo_type == PIDTYPE_MAX or task_pid_ptr(p, PIDTYPE(wo.wo_type)) is wo.wo_pid
+    return wo.wo_type == PIDTYPE_MAX or task_pid_ptr(p, wo.wo_type) is wo.wo_pid
 
 
 def eligible_child(wo: WaitOpts, ptrace: bool, p: Task) -> bool:
@@ -645,11 +654,11 @@ def wait_task_zombie(k: KernelState, current: Task, wo: WaitOpts, p: Task) -> in
         assert p.real_parent is not None and p.parent is not None
         reparented = p.real_parent.signal is not p.parent.signal  # ptrace_reparented(p)
         leader = p.exit_signal >= 0  # thread_group_leader(p)
-        state = EXIT_TRACE if reparented and leader else TaskState.EXIT_DEAD
+        state = EXIT_TRACE if reparented and leader else EXIT_DEAD
         exit_state_advance(k, p, state, "kernel/exit.c:1000")  # cmpxchg(&p->exit_state, EXIT_ZOMBIE, state)
         assert p.real_cred is not None
         uid = from_kuid_munged(current.cred.user_ns, p.real_cred.uid)  # task_uid(p), read at kernel/exit.c:978
-        if state == TaskState.EXIT_DEAD and leader:
+        if state == EXIT_DEAD and leader:
             wait_task_zombie_accounting(current, p)
         if wo.wo_rusage is not None:
             wo.wo_rusage = getrusage(k, p, RUSAGE_BOTH)
@@ -658,9 +667,9 @@ def wait_task_zombie(k: KernelState, current: Task, wo: WaitOpts, p: Task) -> in
         if state == EXIT_TRACE:
             if p.ptrace:  # ptrace_unlink
                 __ptrace_unlink(p)
-            state = TaskState.EXIT_DEAD if do_notify_parent(k, p, p.exit_signal) else TaskState.EXIT_ZOMBIE
+            state = EXIT_DEAD if do_notify_parent(k, p, p.exit_signal) else EXIT_ZOMBIE
             exit_state_advance(k, p, state, "kernel/exit.c:1081")
-        if state == TaskState.EXIT_DEAD:
+        if state == EXIT_DEAD:
             release_task(k, p)
     if wo.wo_info is not None:
         if (status & 0x7F) == 0:  # (status & 0x7f) == 0 (kernel/exit.c:1088)
@@ -742,7 +751,7 @@ def wait_task_continued(k: KernelState, current: Task, wo: WaitOpts, p: Task) ->
 def wait_consider_task(k: KernelState, current: Task, wo: WaitOpts, ptrace: bool, p: Task) -> int:
     """One candidate: skip the dead, reap a zombie, else its stop or continue; clears notask_error (kernel/exit.c:1257-1358)."""
     exit_state = p.exit_state
-    if exit_state == TaskState.EXIT_DEAD:
+    if exit_state == EXIT_DEAD:
         return 0
     if not eligible_child(wo, ptrace, p):
         return 0
@@ -754,7 +763,7 @@ def wait_consider_task(k: KernelState, current: Task, wo: WaitOpts, ptrace: bool
     if not ptrace and p.ptrace:
         if p.real_parent.signal is p.parent.signal:  # !ptrace_reparented(p)
             ptrace = True  # traced by the real parent's group: reap it as its tracer
-    if exit_state == TaskState.EXIT_ZOMBIE:
+    if exit_state == EXIT_ZOMBIE:
         if not (p.exit_signal >= 0 and not thread_group_empty(p)):  # !delay_group_leader(p)
             if ptrace or not p.ptrace:  # a zombie tracee is visible only to its tracer
                 return wait_task_zombie(k, current, wo, p)
@@ -792,7 +801,7 @@ def do_wait(k: KernelState, current: Task, wo: WaitOpts) -> int:
     """Scan every thread's children and tracees: a pid, 0 (WNOHANG), ECHILD, or sleep (kernel/exit.c:1419-1471)."""
     assert current.signal is not None
     wo.notask_error = -errno.ECHILD
-    if wo.wo_type < PIDTYPE_MAX and (wo.wo_pid is None or not pid_has_task(wo.wo_pid, PIDTYPE(wo.wo_type))):
+    if wo.wo_type < PIDTYPE_MAX and (wo.wo_pid is None or not pid_has_task(wo.wo_pid, wo.wo_type)):
         raise kerr(errno.ECHILD, "the pid or process group waited for has no task of that type", "kernel/exit.c:1437")
     threads = current.signal.thread_head
     start = threads.index(current) if current in threads else 0
@@ -811,7 +820,7 @@ def do_wait(k: KernelState, current: Task, wo: WaitOpts) -> int:
         return 0
     if signal_pending(current):
         raise kerr(ERESTARTSYS, "a signal is pending where wait would sleep", "kernel/exit.c:1461")
-    set_current_state_sleep(k, current, TaskState.TASK_INTERRUPTIBLE, "wait_chldexit")
+    set_current_state_sleep(k, current, TASK_INTERRUPTIBLE, "wait_chldexit")
     raise Blocked(current.pid, "wait_chldexit")
 
 
@@ -825,7 +834,7 @@ def __wake_up_parent(k: KernelState, p: Task, parent: Task) -> None:
     assert parent.signal is not None
     for thread in parent.signal.thread_head:
         if thread.waits_on == "wait_chldexit":
-            wake_up_state(k, thread, TaskState.TASK_INTERRUPTIBLE)  # __wake_up_sync_key(..., TASK_INTERRUPTIBLE, p)
+            wake_up_state(k, thread, TASK_INTERRUPTIBLE)  # __wake_up_sync_key(..., TASK_INTERRUPTIBLE, p)
 
 
 def pidfd_get_pid(k: KernelState, current: Task, fd: int) -> Pid:
@@ -849,18 +858,18 @@ def waitid_pid(k: KernelState, current: Task, which: int, upid: int) -> tuple[in
     if which == P_PID:
         if upid <= 0:
             raise kerr(errno.EINVAL, "P_PID needs a positive pid", "kernel/exit.c:1511")
-        return PIDTYPE.PIDTYPE_PID, find_get_pid(current, upid)
+        return PIDTYPE_PID, find_get_pid(current, upid)
     if which == P_PGID:
         if upid < 0:
             raise kerr(errno.EINVAL, "P_PGID needs a pgid >= 0", "kernel/exit.c:1518")
         if upid:
-            return PIDTYPE.PIDTYPE_PGID, find_get_pid(current, upid)
+            return PIDTYPE_PGID, find_get_pid(current, upid)
         pgrp = task_pgrp(current)  # get_task_pid(current, PIDTYPE_PGID)
-        return PIDTYPE.PIDTYPE_PGID, get_pid(pgrp) if pgrp is not None else None
+        return PIDTYPE_PGID, get_pid(pgrp) if pgrp is not None else None
     if which == P_PIDFD:
         if upid < 0:
             raise kerr(errno.EINVAL, "P_PIDFD needs an fd >= 0", "kernel/exit.c:1528")
-        return PIDTYPE.PIDTYPE_PID, pidfd_get_pid(k, current, upid)
+        return PIDTYPE_PID, pidfd_get_pid(k, current, upid)
     raise kerr(errno.EINVAL, f"unknown idtype {which}", "kernel/exit.c:1535")
 
 
@@ -892,7 +901,7 @@ def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> Wait
         raise kerr(errno.EINVAL, "wait4: unknown option bits (WEXITED and WNOWAIT are waitid's)", "kernel/exit.c:1592")
     if upid == INT_MIN:
         raise kerr(errno.ESRCH, "wait4: -INT_MIN is not defined", "kernel/exit.c:1596")
-    wo_type: int = PIDTYPE.PIDTYPE_PGID
+    wo_type: int = PIDTYPE_PGID
     if upid == -1:
         wo_type, pid = PIDTYPE_MAX, None
     elif upid < 0:
@@ -901,7 +910,7 @@ def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> Wait
         pgrp = task_pgrp(current)  # get_task_pid(current, PIDTYPE_PGID)
         pid = get_pid(pgrp) if pgrp is not None else None
     else:
-        wo_type, pid = PIDTYPE.PIDTYPE_PID, find_get_pid(current, upid)
+        wo_type, pid = PIDTYPE_PID, find_get_pid(current, upid)
     wo = WaitOpts(wo_type=wo_type, wo_flags=options | WEXITED, wo_pid=pid, wo_rusage=Rusage())
     try:
         ret = do_wait(k, current, wo)

@@ -54,16 +54,17 @@ Fallible sites: ``dup_mm:allocate_mm``, ``mm_alloc:allocate_mm``, ``mm_init:mm_a
 from __future__ import annotations
 
 import errno
-from copy import copy
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from forklab.arch.x86.kernel.process import copy_thread_tls
+from forklab.arch.x86.kernel.process import arch_dup_task_struct, copy_thread_tls
 from forklab.block.blk_ioc import exit_io_context
 from forklab.errors import ERESTARTNOINTR, InternalError, kerr
 from forklab.fs.anon_inodes import anon_inode_getfile
 from forklab.fs.file import dup_fd, exit_files, fd_install, fput, get_unused_fd_flags, put_files_struct, put_unused_fd
 from forklab.fs.fs_struct import copy_fs_struct, exit_fs, free_fs_struct
+from forklab.include.linux.list import ListHead, long_list
 from forklab.include.linux.mm_types import (
     NR_MM_COUNTERS,
     TASK_SIZE_MAX,
@@ -77,17 +78,27 @@ from forklab.include.linux.mman import vm_unacct_memory
 from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, Pid, PidNamespace
 from forklab.include.linux.sched import (
     PF,
-    PIDTYPE,
+    PF_FORK_CLEARED,
+    PF_FORKNOEXEC,
+    PF_NPROC_EXCEEDED,
+    PIDTYPE_PGID,
+    PIDTYPE_PID,
+    PIDTYPE_SID,
+    PIDTYPE_TGID,
     SIGNAL_UNKILLABLE,
+    TASK_DEAD,
+    TASK_KILLABLE,
     Completion,
     IoContext,
     KernelCloneArgs,
     MultiprocessSignals,
+    PtRegs,
+    SchedEntity,
     SighandStruct,
     SignalStruct,
     Sigpending,
     Task,
-    TaskState,
+    ThreadStruct,
     set_current_state_sleep,
 )
 from forklab.ipc.sem import copy_semundo, exit_sem
@@ -394,7 +405,7 @@ def wait_for_vfork_done(k: KernelState, current: Task, child: Task) -> None:
 
     assert child.vfork_done is not None
     child.vfork_done.waiters.append(current)
-    set_current_state_sleep(k, current, TaskState.TASK_KILLABLE, "vfork_done")
+    set_current_state_sleep(k, current, TASK_KILLABLE, "vfork_done")
 
 
 @traced
@@ -558,7 +569,8 @@ def _copy_process_creds(f: ForkFrame) -> None:
     p.clear_child_tid = args.child_tid if clone_flags & CLONE_CHILD_CLEARTID else 0
     if not k.has("nproc_after_copy_creds"):
         check_rlimit_nproc(k, current, p, counted=0, where="kernel/fork.c:1946")
-        current.flags &= ~PF.PF_NPROC_EXCEEDED
+        if int(current.flags) & PF_NPROC_EXCEEDED:
+            current.flags &= ~PF.PF_NPROC_EXCEEDED
     copy_creds(k, p, clone_flags)
     f.ladder.on_failure("bad_fork_cleanup_count", _cleanup_count, k, p)
     if k.has("nproc_after_copy_creds"):  # 5.14: after copy_creds, counting the child (is_rlimit_overlimit)
@@ -566,7 +578,7 @@ def _copy_process_creds(f: ForkFrame) -> None:
         current.flags &= ~PF.PF_NPROC_EXCEEDED
     if k.nr_threads >= k.max_threads:
         raise kerr(errno.EAGAIN, f"threads-max ({k.max_threads}) reached", "kernel/fork.c:1963")
-    p.flags = (p.flags & ~(PF.PF_SUPERPRIV | PF.PF_WQ_WORKER | PF.PF_IDLE)) | PF.PF_FORKNOEXEC
+    p.flags = PF((int(p.flags) & ~PF_FORK_CLEARED) | PF_FORKNOEXEC)
     p.children = []
     p.vfork_done = None
     p.pending = Sigpending()
@@ -733,9 +745,9 @@ def _attach_child(k: KernelState, current: Task, p: Task, pid: Pid, clone_flags:
     p.pid_links = [None] * 4
     p.thread_pid = pid
     if p.group_leader is p:
-        p.signal.pids[PIDTYPE.PIDTYPE_TGID] = pid
-        p.signal.pids[PIDTYPE.PIDTYPE_PGID] = current.signal.pids[PIDTYPE.PIDTYPE_PGID]
-        p.signal.pids[PIDTYPE.PIDTYPE_SID] = current.signal.pids[PIDTYPE.PIDTYPE_SID]
+        p.signal.pids[PIDTYPE_TGID] = pid
+        p.signal.pids[PIDTYPE_PGID] = current.signal.pids[PIDTYPE_PGID]
+        p.signal.pids[PIDTYPE_SID] = current.signal.pids[PIDTYPE_SID]
         if pid.numbers[pid.level].nr == 1:
             ns_of_pid(pid).child_reaper = p
             p.signal.flags |= SIGNAL_UNKILLABLE
@@ -744,10 +756,11 @@ def _attach_child(k: KernelState, current: Task, p: Task, pid: Pid, clone_flags:
         assert p.real_parent.signal is not None
         p.signal.has_child_subreaper = p.real_parent.signal.has_child_subreaper or p.real_parent.signal.is_child_subreaper
         p.real_parent.children.append(p)
-        k.tasks.append(p)
-        attach_pid(p, PIDTYPE.PIDTYPE_TGID)
-        attach_pid(p, PIDTYPE.PIDTYPE_PGID)
-        attach_pid(p, PIDTYPE.PIDTYPE_SID)
+        k.tasks = long_list(k.tasks, ListHead)  # NOTE: O(1) once long (include/linux/list.py)
+        k.tasks.append(p)  # list_add_tail_rcu(&p->tasks, &init_task.tasks)
+        attach_pid(p, PIDTYPE_TGID)
+        attach_pid(p, PIDTYPE_PGID)
+        attach_pid(p, PIDTYPE_SID)
         k.process_counts += 1
     else:
         current.signal.nr_threads += 1
@@ -755,7 +768,7 @@ def _attach_child(k: KernelState, current: Task, p: Task, pid: Pid, clone_flags:
         current.signal.sigcnt += 1
         task_join_group_stop(p, current)
         current.signal.thread_head.append(p)
-    attach_pid(p, PIDTYPE.PIDTYPE_PID)
+    attach_pid(p, PIDTYPE_PID)
     k.nr_threads += 1
     k.total_forks += 1
 
@@ -778,11 +791,12 @@ def dup_task_struct(k: KernelState, orig: Task) -> Task:
         raise kerr(errno.ENOMEM, "task_struct allocation failed", "kernel/fork.c:867")
     if k.fault.should_fail("dup_task_struct:alloc_thread_stack_node"):
         raise kerr(errno.ENOMEM, "kernel stack allocation failed", "kernel/fork.c:872")
-    tsk = copy(orig)  # arch_dup_task_struct: a struct copy (kernel/fork.c:881)
+    tsk = arch_dup_task_struct(orig)  # a struct copy (kernel/fork.c:881)
     tsk.pending = Sigpending(orig.pending.signal, list(orig.pending.list))
-    tsk.regs = copy(orig.regs)
-    tsk.thread = copy(orig.thread)
-    tsk.se = copy(orig.se)
+    tsk.regs = PtRegs(orig.regs.ax, orig.regs.sp, orig.regs.ip)
+    tsk.thread = ThreadStruct(orig.thread.fsbase, orig.thread.gsbase)
+    se = orig.se
+    tsk.se = SchedEntity(se.vruntime, se.sum_exec_runtime, se.exec_start, se.nr_migrations)
     tsk.children = []
     tsk.ptraced = []
     tsk.ptrace_events = []
@@ -800,7 +814,7 @@ def dup_task_struct(k: KernelState, orig: Task) -> Task:
 @traced
 def free_task(k: KernelState, p: Task) -> None:
     """bad_fork_free: the half-built task dies unpublished (kernel/fork.c:2353-2356)."""
-    p.state = TaskState.TASK_DEAD
+    p.state = TASK_DEAD
 
 
 @traced
@@ -816,7 +830,8 @@ def copy_sighand(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> 
         return
     if k.fault.should_fail("copy_sighand:kmem_cache_alloc"):
         raise kerr(errno.ENOMEM, "sighand_struct allocation failed", "kernel/fork.c:1511")
-    tsk.sighand = SighandStruct(count=1, action=list(current.sighand.action))
+    # NOTE: memcpy of the handlers (kernel/fork.c:1517): the table is an immutable tuple, so sharing it copies it
+    tsk.sighand = SighandStruct(count=1, action=tuple(current.sighand.action))
     if clone_flags & CLONE_CLEAR_SIGHAND:
         flush_signal_handlers(tsk, False)
     if k.listeners:
@@ -1080,7 +1095,8 @@ def mm_init(k: KernelState, mm: MmStruct, p: Task | None, user_ns: UserNamespace
     current = k.current
     if current is not None and current.mm is not None:
         mm.flags = current.mm.flags & MMF_INIT_MASK
-        mm.def_flags = current.mm.def_flags & VM_INIT_DEF_MASK
+        def_flags = current.mm.def_flags  # NOTE: 0 & VM_INIT_DEF_MASK is 0, without VmFlags' Python-level &
+        mm.def_flags = def_flags & VM_INIT_DEF_MASK if def_flags else def_flags
     else:
         mm.flags = MMF_DUMP_FILTER_DEFAULT
         mm.def_flags = 0
@@ -1227,10 +1243,12 @@ def dup_mmap(k: KernelState, mm: MmStruct, oldmm: MmStruct) -> int:
     return retval
 
 
+# NOTE: every field of struct mm_struct, read in one C call: MmStruct(*...) is dup_mm's memcpy (kernel/fork.c:1355).
+_MM_STRUCT = attrgetter(*(f.name for f in fields(MmStruct)))
+
+
 def _memcpy_mm(oldmm: MmStruct) -> MmStruct:
-    mm = MmStruct()
-    for f in fields(MmStruct):
-        setattr(mm, f.name, getattr(oldmm, f.name))
+    mm = MmStruct(*_MM_STRUCT(oldmm))
     mm.rss_stat = list(oldmm.rss_stat)
     return mm
 
@@ -1294,7 +1312,7 @@ def pidfd_poll(k: KernelState, file: File, pts: object) -> int:
         raise InternalError(f"pidfd_poll on {file!r}, which holds no struct pid")
     if isinstance(pts, PollTableStruct) and pts._qproc is not None:  # poll_wait (include/linux/poll.h:48-52)
         pts._qproc(file, pid.wait_pidfd, pts)
-    links = pid.tasks[PIDTYPE.PIDTYPE_PID]
+    links = pid.tasks[PIDTYPE_PID]
     task = links[0] if links else None  # pid_task(pid, PIDTYPE_PID)
     later = k.has("pidfd_poll_hup")
     if task is None:

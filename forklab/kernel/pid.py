@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING
 from forklab.errors import InternalError, kerr
 from forklab.fs.anon_inodes import anon_inode_getfile
 from forklab.fs.file import fd_install, get_unused_fd_flags, put_unused_fd
+from forklab.include.linux.list import HlistHead, long_list
 from forklab.include.linux.pid import PIDNS_ADDING, Pid, PidNamespace, Upid
-from forklab.include.linux.sched import PIDTYPE, Task
+from forklab.include.linux.sched import PIDTYPE, PIDTYPE_PID, PIDTYPE_TGID, Task
 from forklab.kernel.capability import ns_capable
 from forklab.lib.idr import idr_alloc_cyclic
 from forklab.trace import traced
@@ -163,9 +164,9 @@ def free_pid(k: KernelState, pid: Pid) -> None:
     put_pid(k, pid)
 
 
-def task_pid_ptr(task: Task, kind: PIDTYPE) -> Pid | None:
+def task_pid_ptr(task: Task, kind: int) -> Pid | None:
     """The struct pid of ``task`` for ``kind`` (kernel/pid.c:325-330)."""
-    if kind == PIDTYPE.PIDTYPE_PID:
+    if kind == PIDTYPE_PID:
         return task.thread_pid
     assert task.signal is not None
     return task.signal.pids[kind]
@@ -176,28 +177,29 @@ def attach_pid(task: Task, kind: PIDTYPE) -> None:
     pid = task_pid_ptr(task, kind)
     if pid is None:
         raise InternalError(f"attach_pid: task {task.pid} has no struct pid of type {kind.name}")
-    pid.tasks[kind].insert(0, task)
+    tasks = pid.tasks[kind] = long_list(pid.tasks[kind], HlistHead)  # NOTE: O(1) once long (include/linux/list.py)
+    tasks.insert(0, task)  # hlist_add_head_rcu(&task->pid_links[type], &pid->tasks[type])
     task.pid_links[kind] = pid
 
 
 def __change_pid(k: KernelState, task: Task, kind: PIDTYPE, new: Pid | None) -> None:
     """Unlink ``task`` from its ``kind`` pid and point it at ``new``; free the old pid once unused (kernel/pid.c:341-358)."""
     pid = task_pid_ptr(task, kind)
-    if pid is None or not any(t is task for t in pid.tasks[kind]):
+    if pid is None or task not in pid.tasks[kind]:
         raise InternalError(f"__change_pid: task {task.pid} is not linked on its {kind.name} pid {pid!r}")
     pid.tasks[kind].remove(task)  # hlist_del_rcu(&task->pid_links[type])
     task.pid_links[kind] = None
-    if kind == PIDTYPE.PIDTYPE_PID:  # *pid_ptr = new
+    if kind == PIDTYPE_PID:  # *pid_ptr = new
         task.thread_pid = new
     else:
         assert task.signal is not None
         task.signal.pids[kind] = new
-    if kind == PIDTYPE.PIDTYPE_PID and k.has("pidfd_poll_hup"):  # 6.9: the reaped task's pidfd pollers get POLLHUP
+    if kind == PIDTYPE_PID and k.has("pidfd_poll_hup"):  # 6.9: the reaped task's pidfd pollers get POLLHUP
         from forklab.fs.select import pollwake  # import cycle: fs/select.py imports kernel/fork.py, which imports this
 
         for waiter in list(pid.wait_pidfd):  # wake_up_all(&pid->wait_pidfd)
             pollwake(k, waiter)
-    if any(pid_has_task(pid, tmp) for tmp in reversed(PIDTYPE)):
+    if any(pid.tasks):  # NOTE: pid_has_task of every type (kernel/pid.c:353-355), as one test of the four lists
         return
     free_pid(k, pid)
 
@@ -213,7 +215,7 @@ def change_pid(k: KernelState, task: Task, kind: PIDTYPE, pid: Pid) -> None:
     attach_pid(task, kind)
 
 
-def pid_has_task(pid: Pid, kind: PIDTYPE) -> bool:
+def pid_has_task(pid: Pid, kind: int) -> bool:
     """Some task uses ``pid`` as its ``kind`` id (include/linux/pid.h:88-91)."""
     return bool(pid.tasks[kind])
 
@@ -264,7 +266,7 @@ def ns_of_pid(pid: Pid) -> PidNamespace:
 
 def task_active_pid_ns(task: Task) -> PidNamespace:
     """The pid namespace ``task`` lives in (kernel/pid.c:493-496)."""
-    pid = task.thread_pid if task.thread_pid is not None else task.pid_links[PIDTYPE.PIDTYPE_PID]
+    pid = task.thread_pid if task.thread_pid is not None else task.pid_links[PIDTYPE_PID]
     if pid is None:
         raise InternalError(f"task {task.comm} has no struct pid")
     return ns_of_pid(pid)
@@ -277,7 +279,7 @@ def pid_vnr(current: Task, pid: Pid | None) -> int:
 
 def find_task_by_pid_ns(nr: int, ns: PidNamespace) -> Task | None:
     """The task with thread id ``nr`` in ``ns`` (kernel/pid.c:398-403)."""
-    return pid_task(find_pid_ns(nr, ns), PIDTYPE.PIDTYPE_PID)
+    return pid_task(find_pid_ns(nr, ns), PIDTYPE_PID)
 
 
 def find_task_by_vpid(current: Task, vnr: int) -> Task | None:
@@ -323,13 +325,13 @@ def _pidfd_open_target(k: KernelState, p: Pid, flags: int) -> None:
     with no task is ESRCH and a thread's pid without PIDFD_THREAD ENOENT (pidfd_prepare).
     """
     if k.has("pidfd_open_enoent"):
-        if not pid_has_task(p, PIDTYPE.PIDTYPE_PID):
+        if not pid_has_task(p, PIDTYPE_PID):
             raise kerr(errno.ESRCH, f"{p!r} has no task: it was reaped", "kernel/fork.c:pidfd_prepare")
-        if not flags & PIDFD_THREAD and not pid_has_task(p, PIDTYPE.PIDTYPE_TGID):
+        if not flags & PIDFD_THREAD and not pid_has_task(p, PIDTYPE_TGID):
             raise kerr(errno.ENOENT, f"{p!r} is not a thread-group leader's and PIDFD_THREAD is not set",
                        "kernel/fork.c:pidfd_prepare")
         return
-    kind = PIDTYPE.PIDTYPE_PID if flags & PIDFD_THREAD else PIDTYPE.PIDTYPE_TGID
+    kind = PIDTYPE_PID if flags & PIDFD_THREAD else PIDTYPE_TGID
     if not pid_has_task(p, kind):
         raise kerr(errno.EINVAL, f"{p!r} is not a thread-group leader's: a pidfd of a thread is EINVAL in 5.6",
                    "kernel/pid.c:568")

@@ -89,7 +89,7 @@ def zap_pid_ns_processes(k: KernelState, ns: PidNamespace, reaper: Task) -> None
     disable_pid_allocation(ns)
     assert reaper.sighand is not None
     action = reaper.sighand.action[SIGCHLD - 1]
-    reaper.sighand.action[SIGCHLD - 1] = replace(action, sa_handler=SIG_IGN)
+    reaper.sighand.set_action(SIGCHLD - 1, replace(action, sa_handler=SIG_IGN))
     for nr in sorted(n for n in ns.idr if n >= 2):  # idr_for_each_entry_continue(&pid_ns->idr, pid, nr), nr = 2
         pid = ns.idr.get(nr)
         task = pid_task(pid, PIDTYPE.PIDTYPE_PID) if pid is not None else None

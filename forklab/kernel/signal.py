@@ -109,8 +109,12 @@ from forklab.include.linux.sched import (
     JOBCTL_TRAP_MASK,
     JOBCTL_TRAPPING,
     PF,
-    PIDTYPE,
+    PF_EXITING,
     PIDTYPE_MAX,
+    PIDTYPE_PGID,
+    PIDTYPE_PID,
+    PIDTYPE_SID,
+    PIDTYPE_TGID,
     PT_SEIZED,
     SIGNAL_CLD_CONTINUED,
     SIGNAL_CLD_MASK,
@@ -121,6 +125,10 @@ from forklab.include.linux.sched import (
     SIGNAL_STOP_MASK,
     SIGNAL_STOP_STOPPED,
     SIGNAL_UNKILLABLE,
+    TASK_INTERRUPTIBLE,
+    TASK_RUNNING,
+    TASK_STOPPED,
+    TASK_WAKEKILL,
     SigAction,
     SignalStruct,
     Sigpending,
@@ -269,19 +277,19 @@ def signal_group_exit(sig: SignalStruct) -> bool:
 def task_pgrp(task: Task) -> Pid | None:
     """The struct pid of the task's process group (include/linux/sched/signal.h:614-617)."""
     assert task.signal is not None
-    return task.signal.pids[PIDTYPE.PIDTYPE_PGID]
+    return task.signal.pids[PIDTYPE_PGID]
 
 
 def task_session(task: Task) -> Pid | None:
     """The struct pid of the task's session (include/linux/sched/signal.h:619-622)."""
     assert task.signal is not None
-    return task.signal.pids[PIDTYPE.PIDTYPE_SID]
+    return task.signal.pids[PIDTYPE_SID]
 
 
 def task_tgid(task: Task) -> Pid | None:
     """The struct pid of the task's thread group (include/linux/sched/signal.h:604-607)."""
     assert task.signal is not None
-    return task.signal.pids[PIDTYPE.PIDTYPE_TGID]
+    return task.signal.pids[PIDTYPE_TGID]
 
 
 def rlimit(t: Task, resource: int) -> int:
@@ -312,7 +320,8 @@ def same_thread_group(p1: Task, p2: Task) -> bool:
 def thread_group_empty(p: Task) -> bool:
     """No other thread shares ``p``'s thread group (include/linux/sched/signal.h:657-660)."""
     assert p.signal is not None
-    return all(t is p for t in p.signal.thread_head)
+    threads = p.signal.thread_head
+    return not threads or (len(threads) == 1 and threads[0] is p)  # every thread on the list is p
 
 
 # --- sigsets, actions, pending state ------------------------------------------------------------
@@ -419,11 +428,8 @@ def flush_sigqueue_mask(mask: int, s: Sigpending) -> None:
 def flush_signal_handlers(t: Task, force_default: bool) -> None:
     """Reset caught handlers to SIG_DFL, keep SIG_IGN, clear flags and masks (kernel/signal.c:538-552)."""
     assert t.sighand is not None
-    for i, action in enumerate(t.sighand.action):
-        handler = action.sa_handler
-        if force_default or handler != SIG_IGN:
-            handler = SIG_DFL
-        t.sighand.action[i] = SigAction(handler)
+    t.sighand.action = tuple(SigAction(SIG_DFL if force_default or action.sa_handler != SIG_IGN else SIG_IGN)
+                             for action in t.sighand.action)
 
 
 # --- jobctl ---------------------------------------------------------------------------------------
@@ -432,7 +438,7 @@ def flush_signal_handlers(t: Task, force_default: bool) -> None:
 def task_set_jobctl_pending(task: Task, mask: int) -> bool:
     """Set jobctl bits (a new stop signr replaces the old); False and nothing set for a dying task
     (kernel/signal.c:285-299)."""
-    if fatal_signal_pending(task) or task.flags & PF.PF_EXITING:
+    if fatal_signal_pending(task) or int(task.flags) & PF_EXITING:
         return False
     if mask & JOBCTL_STOP_SIGMASK:
         task.jobctl &= ~JOBCTL_STOP_SIGMASK
@@ -513,16 +519,16 @@ def signal_wake_up_state(k: KernelState, t: Task, state: TaskState) -> None:
     A killable vfork wait woken this way is a killed one: the child forgets its vfork_done
     (kernel/fork.c:1266-1270).
     """
-    if state & TaskState.TASK_WAKEKILL and t.waits_on == "vfork_done":
+    if state & TASK_WAKEKILL and t.waits_on == "vfork_done":
         from forklab.kernel.fork import vfork_wait_killed  # fork.py imports this module
 
         vfork_wait_killed(k, t)
-    wake_up_state(k, t, state | TaskState.TASK_INTERRUPTIBLE)
+    wake_up_state(k, t, state | TASK_INTERRUPTIBLE)
 
 
 def signal_wake_up(k: KernelState, t: Task, fatal: bool) -> None:
     """signal_wake_up_state with TASK_WAKEKILL for a fatal signal (include/linux/sched/signal.h:384-387)."""
-    signal_wake_up_state(k, t, TaskState.TASK_WAKEKILL if fatal else TaskState.TASK_RUNNING)
+    signal_wake_up_state(k, t, TASK_WAKEKILL if fatal else TASK_RUNNING)
 
 
 def _needs_user_mode_return(t: Task) -> bool:
@@ -533,8 +539,13 @@ def _needs_user_mode_return(t: Task) -> bool:
     if t.jobctl & JOBCTL_STOP_PENDING or sig.flags & SIGNAL_CLD_MASK or signal_group_exit(sig):
         return True
     ready = (t.pending.signal | sig.shared_pending.signal) & ~t.blocked
-    return any(ready & sigmask(s) and sighand.action[s - 1].sa_handler == SIG_DFL and s not in SIG_KERNEL_IGNORE
-               for s in range(1, _NSIG + 1))
+    while ready:  # NOTE: visits only the set bits, lowest first, where the plain test walks all _NSIG signals
+        bit = ready & -ready
+        s = bit.bit_length()
+        if sighand.action[s - 1].sa_handler == SIG_DFL and s not in SIG_KERNEL_IGNORE:
+            return True
+        ready ^= bit
+    return False
 
 
 def return_to_user_mode_now(k: KernelState, signal: SignalStruct) -> None:
@@ -547,8 +558,8 @@ def return_to_user_mode_now(k: KernelState, signal: SignalStruct) -> None:
     if signal_group_exit(signal) and any(th.signal is signal for th in k.in_syscall):
         return  # the thread in the syscall takes the group down at its end
     for th in list(signal.thread_head):
-        if th in k.in_syscall or th.state != TaskState.TASK_RUNNING or th.exit_state \
-                or th.flags & PF.PF_EXITING or not _needs_user_mode_return(th):
+        if th in k.in_syscall or th.state != TASK_RUNNING or th.exit_state \
+                or int(th.flags) & PF_EXITING or not _needs_user_mode_return(th):
             continue
         saved = k.current
         k.current = th
@@ -614,7 +625,7 @@ def wants_signal(k: KernelState, sig: int, p: Task) -> bool:
     pending signal (kernel/signal.c:972-987)."""
     if p.blocked & sigmask(sig):
         return False
-    if p.flags & PF.PF_EXITING:
+    if int(p.flags) & PF_EXITING:
         return False
     if sig == SIGKILL:
         return True
@@ -639,7 +650,7 @@ def complete_signal(k: KernelState, sig: int, p: Task, kind: int) -> None:
     assert signal is not None
     if wants_signal(k, sig, p):
         t = p
-    elif kind == PIDTYPE.PIDTYPE_PID or thread_group_empty(p):
+    elif kind == PIDTYPE_PID or thread_group_empty(p):
         return
     else:
         # NOTE: a released curr_target would be a bug in __exit_signal (kernel/exit.c:150-151); start at p then.
@@ -675,13 +686,13 @@ def _queue_signal(k: KernelState, sig: int, info: KernelSiginfo, t: Task, kind: 
     """Queue ``sig`` once (a legacy signal already pending is not queued again), note it for forks in progress,
     complete it (kernel/signal.c:1083-1181)."""
     assert t.signal is not None
-    pending = t.signal.shared_pending if kind != PIDTYPE.PIDTYPE_PID else t.pending
+    pending = t.signal.shared_pending if kind != PIDTYPE_PID else t.pending
     if sig < SIGRTMIN and pending.signal & sigmask(sig):  # legacy_queue (kernel/signal.c:1065-1068)
         return
     if sig != SIGKILL:  # no siginfo is queued for SIGKILL (kernel/signal.c:1096-1097)
         pending.list.append(_queued_siginfo(k, sig, info, t))
     pending.signal |= sigmask(sig)
-    if kind > PIDTYPE.PIDTYPE_TGID:
+    if kind > PIDTYPE_TGID:
         _delay_for_forks(t.signal, sig)
     if k.listeners:
         k.trace("send_signal", "kernel/signal.c:1070", f"sig {sig} to {t.pid}")
@@ -697,7 +708,7 @@ def _queued_siginfo(k: KernelState, sig: int, info: KernelSiginfo, t: Task) -> S
         return SigQueue(sig, SI_KERNEL, 0, 0)
     current = _current(k)
     assert current.cred is not None and t.cred is not None and t.cred.user_ns is not None
-    return SigQueue(sig, SI_USER, __task_pid_nr_ns(current, PIDTYPE.PIDTYPE_TGID, task_active_pid_ns(t)),
+    return SigQueue(sig, SI_USER, __task_pid_nr_ns(current, PIDTYPE_TGID, task_active_pid_ns(t)),
                     from_kuid_munged(t.cred.user_ns, current.cred.uid))
 
 
@@ -732,13 +743,13 @@ def send_signal(k: KernelState, sig: int, t: Task, kind: int, sender: Task | Non
     try:
         force = False
         if info is SEND_SIG_NOINFO:
-            force = not __task_pid_nr_ns(_current(k), PIDTYPE.PIDTYPE_PID, task_active_pid_ns(t))
+            force = not __task_pid_nr_ns(_current(k), PIDTYPE_PID, task_active_pid_ns(t))
         elif info is SEND_SIG_PRIV:
             force = True
         elif isinstance(info, SigQueue) and has_si_pid_and_uid(info):
             info = _siginfo_for_target(k, info, t)
             force = info.si_code == SI_KERNEL
-            if not __task_pid_nr_ns(_current(k), PIDTYPE.PIDTYPE_PID, task_active_pid_ns(t)):
+            if not __task_pid_nr_ns(_current(k), PIDTYPE_PID, task_active_pid_ns(t)):
                 info = replace(info, si_pid=0)  # from an ancestor pid namespace (kernel/signal.c:1236-1239)
                 force = True
         __send_signal(k, sig, info, t, kind, force)
@@ -768,7 +779,7 @@ def send_sig_info(k: KernelState, sig: int, info: KernelSiginfo, p: Task) -> Non
     """A kernel send to one task (PIDTYPE_PID); EINVAL for a bad signal number (kernel/signal.c:1600-1610)."""
     if not valid_signal(sig):
         raise kerr(errno.EINVAL, f"signal {sig} is not a valid signal", "kernel/signal.c:1607")
-    do_send_sig_info(k, sig, info, p, PIDTYPE.PIDTYPE_PID)
+    do_send_sig_info(k, sig, info, p, PIDTYPE_PID)
 
 
 def send_sig(k: KernelState, sig: int, p: Task, priv: int) -> None:
@@ -784,11 +795,11 @@ def force_sig_info_to_task(k: KernelState, info: SigQueue, t: Task) -> None:
     action = t.sighand.action[sig - 1]
     blocked = bool(t.blocked & sigmask(sig))
     if blocked or action.sa_handler == SIG_IGN:
-        t.sighand.action[sig - 1] = replace(action, sa_handler=SIG_DFL)
+        t.sighand.set_action(sig - 1, replace(action, sa_handler=SIG_DFL))
         t.blocked &= ~sigmask(sig)  # recalc_sigpending_and_wake: the send below wakes it
     if t.sighand.action[sig - 1].sa_handler == SIG_DFL and not t.ptrace:
         t.signal.flags &= ~SIGNAL_UNKILLABLE
-    send_signal(k, sig, t, PIDTYPE.PIDTYPE_PID, info=info)
+    send_signal(k, sig, t, PIDTYPE_PID, info=info)
 
 
 def force_sig_fault(k: KernelState, t: Task, sig: int, addr: int) -> None:
@@ -810,7 +821,7 @@ def force_sigsegv(k: KernelState, current: Task, sig: int) -> None:
     assert current.sighand is not None
     if sig == SIGSEGV:
         action = current.sighand.action[sig - 1]
-        current.sighand.action[sig - 1] = replace(action, sa_handler=SIG_DFL)
+        current.sighand.set_action(sig - 1, replace(action, sa_handler=SIG_DFL))
     force_sig(k, current, SIGSEGV)
 
 
@@ -874,9 +885,9 @@ def _kill_pgrp_error(k: KernelState, sig: int, info: KernelSiginfo, pgrp: Pid | 
     empty group (kernel/signal.c:1423-1436)."""
     retval: KernelError | None = kerr(errno.ESRCH, "no process in the process group", "kernel/signal.c:1429")
     success = False
-    for p in list(pgrp.tasks[PIDTYPE.PIDTYPE_PGID]) if pgrp is not None else []:  # do_each_pid_task
+    for p in list(pgrp.tasks[PIDTYPE_PGID]) if pgrp is not None else []:  # do_each_pid_task
         try:
-            group_send_sig_info(k, sig, info, p, PIDTYPE.PIDTYPE_PGID)
+            group_send_sig_info(k, sig, info, p, PIDTYPE_PGID)
             retval = None
             success = True
         except KernelError as err:
@@ -899,10 +910,10 @@ def kill_pgrp(k: KernelState, pid: Pid, sig: int, priv: int) -> int:
 def kill_pid_info(k: KernelState, sig: int, info: KernelSiginfo, pid: Pid | None) -> None:
     """Signal the process of the task with struct pid ``pid`` (any of its thread ids) as a whole
     (kernel/signal.c:1438-1458)."""
-    p = pid_task(pid, PIDTYPE.PIDTYPE_PID)
+    p = pid_task(pid, PIDTYPE_PID)
     if p is None:
         raise kerr(errno.ESRCH, "no task has that pid", "kernel/signal.c:1440")
-    group_send_sig_info(k, sig, info, p, PIDTYPE.PIDTYPE_TGID)
+    group_send_sig_info(k, sig, info, p, PIDTYPE_TGID)
 
 
 def prepare_kill_siginfo(k: KernelState, sig: int) -> SigQueue:
@@ -968,7 +979,7 @@ def do_send_specific(k: KernelState, tgid: int, pid: int, sig: int, info: SigQue
     check_kill_permission(k, sig, info, p)
     if sig:
         try:
-            do_send_sig_info(k, sig, info, p, PIDTYPE.PIDTYPE_PID)
+            do_send_sig_info(k, sig, info, p, PIDTYPE_PID)
         except KernelError as err:
             if err.errno != errno.ESRCH:  # a task dying meanwhile counts as signalled (kernel/signal.c:3786-3787)
                 raise
@@ -1091,7 +1102,7 @@ def do_notify_parent(k: KernelState, tsk: Task, sig: int) -> bool:
         if chld.sa_handler == SIG_IGN:
             sig = 0
     if valid_signal(sig) and sig:
-        send_signal(k, sig, parent, PIDTYPE.PIDTYPE_TGID, tsk, SigQueue(sig, code, si_pid, si_uid, status))  # current: tsk
+        send_signal(k, sig, parent, PIDTYPE_TGID, tsk, SigQueue(sig, code, si_pid, si_uid, status))  # current: tsk
     if k.listeners:
         k.trace("do_notify_parent", "kernel/signal.c:1910", f"child {tsk.pid} -> parent {parent.pid} sig {sig}"
                 + (" (autoreap)" if autoreap else ""))
@@ -1120,7 +1131,7 @@ def do_notify_parent_cldstop(k: KernelState, tsk: Task, for_ptracer: bool, why: 
                     from_kuid_munged(parent.cred.user_ns, tsk.cred.uid), status)
     chld = parent.sighand.action[SIGCHLD - 1]
     if chld.sa_handler != SIG_IGN and not chld.sa_flags & SA_NOCLDSTOP:
-        send_signal(k, SIGCHLD, parent, PIDTYPE.PIDTYPE_TGID, current, info)  # __group_send_sig_info
+        send_signal(k, SIGCHLD, parent, PIDTYPE_TGID, current, info)  # __group_send_sig_info
     if k.listeners:
         k.trace("do_notify_parent_cldstop", "kernel/signal.c:2017", f"leader {tsk.pid} -> parent {parent.pid} "
                 f"why {why}")
@@ -1172,7 +1183,7 @@ def _start_group_stop(k: KernelState, current: Task, sig: SignalStruct, signr: i
 
 def _set_special_state_stopped(k: KernelState, current: Task) -> None:
     """set_special_state(TASK_STOPPED) and the schedule away from it (kernel/signal.c:2376, 2396)."""
-    set_current_state_sleep(k, current, TaskState.TASK_STOPPED, "group stop")
+    set_current_state_sleep(k, current, TASK_STOPPED, "group stop")
 
 
 @traced
@@ -1182,9 +1193,9 @@ def exit_signals(k: KernelState, tsk: Task) -> None:
     sig = tsk.signal
     assert sig is not None
     if thread_group_empty(tsk) or signal_group_exit(sig):
-        tsk.flags |= PF.PF_EXITING
+        tsk.flags = PF(int(tsk.flags) | PF_EXITING)  # tsk->flags |= PF_EXITING, with int arithmetic
         return
-    tsk.flags |= PF.PF_EXITING
+    tsk.flags = PF(int(tsk.flags) | PF_EXITING)  # tsk->flags |= PF_EXITING, with int arithmetic
     if not signal_pending(tsk):
         return
     retarget_shared_pending(k, tsk, ~tsk.blocked & SIGSET_MASK)
@@ -1199,10 +1210,10 @@ def retarget_shared_pending(k: KernelState, tsk: Task, which: int) -> None:
     for t in _threads_from(tsk)[1:]:
         if not retarget:
             break
-        if t.flags & PF.PF_EXITING or not retarget & ~t.blocked:
+        if int(t.flags) & PF_EXITING or not retarget & ~t.blocked:
             continue
         retarget &= t.blocked
-        if not signal_pending(t) or t.state & TaskState.TASK_INTERRUPTIBLE:  # an interruptible sleeper has no
+        if not signal_pending(t) or t.state & TASK_INTERRUPTIBLE:  # an interruptible sleeper has no
             signal_wake_up(k, t, fatal=False)  # TIF_SIGPENDING (it would not sleep, kernel/sched/core.c:4037)
 
 
@@ -1289,7 +1300,7 @@ def get_signal(k: KernelState, task: Task) -> KSignal | None:
         got = _get_signal_loop(k, task)
         if got is not _Relock.RELOCK:
             return got
-        if task.state != TaskState.TASK_RUNNING:
+        if task.state != TASK_RUNNING:
             return None  # stopped: it continues at relock once woken
 
 
@@ -1329,7 +1340,7 @@ def _get_signal_loop(k: KernelState, task: Task) -> KSignal | _Relock | None:
             continue
         if ka.sa_handler != SIG_DFL:  # kernel/signal.c:2647-2654: SA_ONESHOT resets only the handler
             if ka.sa_flags & SA_RESETHAND:
-                sighand.action[signr - 1] = replace(ka, sa_handler=SIG_DFL)
+                sighand.set_action(signr - 1, replace(ka, sa_handler=SIG_DFL))
             return KSignal(ka, info, signr)
         if signr in SIG_KERNEL_IGNORE or (signal.flags & SIGNAL_UNKILLABLE and signr not in SIG_KERNEL_ONLY):
             _note_delivery(k, task, signr, "ignored")  # kernel/signal.c:2660, 2673
@@ -1427,7 +1438,7 @@ def do_sigaction(k: KernelState, current: Task, sig: int, act: SigAction | None)
     old = current.sighand.action[sig - 1]
     if act is not None:
         act = replace(act, sa_mask=act.sa_mask & ~(sigmask(SIGKILL) | sigmask(SIGSTOP)))
-        current.sighand.action[sig - 1] = act
+        current.sighand.set_action(sig - 1, act)
         if sig_handler_ignored(act.sa_handler, sig):
             flush_sigqueue_mask(sigmask(sig), current.signal.shared_pending)
             for t in _threads_from(current):
@@ -1461,7 +1472,7 @@ def sys_pause(k: KernelState, current: Task) -> int:
     The sleep raises ``Blocked``; the call issued again once a signal woke the task finds it pending.
     """
     if not signal_pending(current):
-        set_current_state_sleep(k, current, TaskState.TASK_INTERRUPTIBLE, "pause")
+        set_current_state_sleep(k, current, TASK_INTERRUPTIBLE, "pause")
         raise Blocked(current.pid, "pause")
     raise kerr(ERESTARTNOHAND, "a signal is pending in pause", "kernel/signal.c:4432")
 

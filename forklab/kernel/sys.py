@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, kerr
 from forklab.include.linux.cred import Cred
-from forklab.include.linux.sched import PF, PIDTYPE, Task
+from forklab.include.linux.sched import PF, PIDTYPE_PGID, PIDTYPE_SID, Task
 from forklab.include.linux.time import Tms
 from forklab.kernel.capability import capable, ns_capable
 from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
@@ -194,12 +194,12 @@ def sys_setpgid(k: KernelState, current: Task, pid: int, pgid: int) -> int:
     pgrp = p.thread_pid  # task_pid(p)
     if pgid != pid:
         pgrp = find_vpid(current, pgid)
-        g = pid_task(pgrp, PIDTYPE.PIDTYPE_PGID)
+        g = pid_task(pgrp, PIDTYPE_PGID)
         if g is None or task_session(g) is not task_session(group_leader):
             raise kerr(errno.EPERM, f"no process group {pgid} in the caller's session", "kernel/sys.c:1059")
     assert pgrp is not None
     if task_pgrp(p) is not pgrp:
-        change_pid(k, p, PIDTYPE.PIDTYPE_PGID, pgrp)
+        change_pid(k, p, PIDTYPE_PGID, pgrp)
     if k.listeners:
         k.trace("setpgid", "kernel/sys.c:1068", f"process {p.pid} -> process group {pgid}")
     return 0
@@ -250,9 +250,9 @@ def set_special_pids(k: KernelState, current: Task, pid: Pid) -> None:
     curr = current.group_leader
     assert curr is not None and curr.signal is not None
     if task_session(curr) is not pid:
-        change_pid(k, curr, PIDTYPE.PIDTYPE_SID, pid)
+        change_pid(k, curr, PIDTYPE_SID, pid)
     if task_pgrp(curr) is not pid:
-        change_pid(k, curr, PIDTYPE.PIDTYPE_PGID, pid)
+        change_pid(k, curr, PIDTYPE_PGID, pid)
 
 
 def ksys_setsid(k: KernelState, current: Task) -> int:
@@ -264,7 +264,7 @@ def ksys_setsid(k: KernelState, current: Task) -> int:
     session = pid_vnr(current, sid)
     if group_leader.signal.leader:
         raise kerr(errno.EPERM, "the caller is already a session leader", "kernel/sys.c:1168")
-    if pid_task(sid, PIDTYPE.PIDTYPE_PGID) is not None:
+    if pid_task(sid, PIDTYPE_PGID) is not None:
         raise kerr(errno.EPERM, f"a process group {session} already exists", "kernel/sys.c:1174")
     group_leader.signal.leader = 1
     set_special_pids(k, current, sid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableSequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -60,7 +61,7 @@ class Pid:
     count: int = 1
     level: int = 0
     numbers: list[Upid] = field(default_factory=list)
-    tasks: list[list[Task]] = field(default_factory=lambda: [[], [], [], []])
+    tasks: list[MutableSequence[Task]] = field(default_factory=lambda: [[], [], [], []])  # list or HlistHead
     wait_pidfd: list[Task] = field(default_factory=list)
 
     def __repr__(self) -> str:

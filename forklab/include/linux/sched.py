@@ -8,6 +8,7 @@ names (``usage``, ``count``, ``sigcnt``) and are checked by ``check_invariants``
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -78,6 +79,14 @@ class PF(enum.IntFlag):
     PF_RANDOMIZE = 0x00400000
 
 
+# NOTE: the PF bits the fork, exit and syscall paths test, as the kernel's plain ints: the hot tests compute
+# int(t.flags) & PF_EXITING in C, where PF's own & and | run enum's Python code; task->flags stays a PF.
+PF_EXITING = int(PF.PF_EXITING)
+PF_NPROC_EXCEEDED = int(PF.PF_NPROC_EXCEEDED)
+PF_FORK_CLEARED = int(PF.PF_SUPERPRIV | PF.PF_WQ_WORKER | PF.PF_IDLE)  # what copy_process clears (kernel/fork.c:1967)
+PF_FORKNOEXEC = int(PF.PF_FORKNOEXEC)
+
+
 # signal->flags (include/linux/sched/signal.h:230-250)
 SIGNAL_STOP_STOPPED = 0x00000001
 SIGNAL_STOP_CONTINUED = 0x00000002
@@ -130,6 +139,24 @@ class PIDTYPE(enum.IntEnum):
 
 PIDTYPE_MAX = 4
 
+# NOTE: the enum members under their kernel names as module globals, for the hot paths: in Python 3.11 an enum
+# class attribute (PIDTYPE.PIDTYPE_PID) is a descriptor call of about 0.1 us; these are the same members.
+PIDTYPE_PID = PIDTYPE.PIDTYPE_PID
+PIDTYPE_TGID = PIDTYPE.PIDTYPE_TGID
+PIDTYPE_PGID = PIDTYPE.PIDTYPE_PGID
+PIDTYPE_SID = PIDTYPE.PIDTYPE_SID
+TASK_RUNNING = TaskState.TASK_RUNNING
+TASK_INTERRUPTIBLE = TaskState.TASK_INTERRUPTIBLE
+TASK_UNINTERRUPTIBLE = TaskState.TASK_UNINTERRUPTIBLE
+TASK_NEW = TaskState.TASK_NEW
+TASK_DEAD = TaskState.TASK_DEAD
+TASK_WAKEKILL = TaskState.TASK_WAKEKILL
+TASK_KILLABLE = TaskState.TASK_KILLABLE
+TASK_STOPPED = TaskState.TASK_STOPPED
+TASK_TRACED = TaskState.TASK_TRACED
+EXIT_ZOMBIE = TaskState.EXIT_ZOMBIE
+EXIT_DEAD = TaskState.EXIT_DEAD
+
 
 @dataclass(slots=True, frozen=True)
 class SigAction:
@@ -162,10 +189,19 @@ class Sigpending:
 
 @dataclass(slots=True, eq=False)
 class SighandStruct:
-    """struct sighand_struct (include/linux/sched/signal.h:19-24): the _NSIG handlers, refcounted."""
+    """struct sighand_struct (include/linux/sched/signal.h:19-24): the _NSIG handlers, refcounted.
+
+    NOTE: ``action`` is an immutable tuple, so copy_sighand's memcpy of the table is a shared reference
+    and a write (``set_action``) replaces the tuple: a forked child costs no 64-slot copy.
+    """
 
     count: int = 1
-    action: list[SigAction] = field(default_factory=lambda: [SigAction() for _ in range(_NSIG)])
+    action: Sequence[SigAction] = field(default_factory=lambda: tuple(SigAction() for _ in range(_NSIG)))
+
+    def set_action(self, index: int, act: SigAction) -> None:
+        """``action[index] = act``."""
+        actions = tuple(self.action)
+        self.action = (*actions[:index], act, *actions[index + 1:])
 
 
 @dataclass(slots=True, eq=False)

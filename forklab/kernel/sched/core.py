@@ -12,11 +12,13 @@ slice (START_DEBIT) without modelling min_vruntime's motion over time.
 from __future__ import annotations
 
 import errno
+from collections.abc import MutableSequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
-from forklab.include.linux.sched import TASK_NORMAL, Task, TaskState
+from forklab.include.linux.list import ListHead, long_list
+from forklab.include.linux.sched import TASK_NEW, TASK_NORMAL, TASK_RUNNING, Task, TaskState
 from forklab.kernel.pid import pid_vnr
 from forklab.kernel.sched.deadline import MAX_DL_PRIO, dl_prio
 from forklab.kernel.sched.fair import select_task_rq_fair, task_fork_fair
@@ -37,7 +39,7 @@ class Rq:
 
     cpu: int
     nr_running: int = 0
-    queue: list[Task] = field(default_factory=list)
+    queue: MutableSequence[Task] = field(default_factory=list)  # a list, or its ListHead form once long
     min_vruntime: int = 0
 
 
@@ -55,7 +57,7 @@ def sched_fork(k: KernelState, clone_flags: int, p: Task, current: Task) -> None
     """Scheduler set-up of the child: TASK_NEW, priority, reset-on-fork, class, CPU (kernel/sched/core.c:2835-2914)."""
     p.on_rq = 0
     p.se.exec_start = p.se.sum_exec_runtime = p.se.nr_migrations = 0
-    p.state = TaskState.TASK_NEW
+    p.state = TASK_NEW
     p.prio = current.normal_prio
     p.uclamp_req = (0, SCHED_CAPACITY_SCALE) if p.sched_reset_on_fork else p.uclamp_req
     if p.sched_reset_on_fork:
@@ -83,6 +85,7 @@ def activate_task(k: KernelState, p: Task) -> None:
     if p.on_rq:
         return
     rq = k.runqueues[p.cpu]
+    rq.queue = long_list(rq.queue, ListHead)  # NOTE: O(1) once long (include/linux/list.py)
     rq.queue.append(p)
     rq.nr_running += 1
     p.on_rq = 1
@@ -101,7 +104,7 @@ def deactivate_task(k: KernelState, p: Task) -> None:
 @traced
 def wake_up_new_task(k: KernelState, p: Task) -> None:
     """Make the new child runnable on the CPU fork balancing picks (kernel/sched/core.c:2939-2977)."""
-    p.state = TaskState.TASK_RUNNING
+    p.state = TASK_RUNNING
     p.recent_used_cpu = p.cpu
     p.cpu = select_task_rq_fair(k, p)
     activate_task(k, p)
@@ -114,7 +117,7 @@ def try_to_wake_up(k: KernelState, p: Task, state: TaskState) -> bool:
     (kernel/sched/core.c:2512-2654)."""
     if not p.state & state:
         return False
-    p.state = TaskState.TASK_RUNNING
+    p.state = TASK_RUNNING
     p.waits_on = ""
     activate_task(k, p)
     if k.listeners:

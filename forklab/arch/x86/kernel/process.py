@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+from dataclasses import fields
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
@@ -13,6 +15,15 @@ from forklab.uapi import CLONE_SETTLS
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
+
+# NOTE: every field of struct task_struct, read in one C call; Task(*...) is the model's memcpy of
+# arch_dup_task_struct (arch/x86/kernel/process.c:91), without copy.copy's generic reduce/reconstruct.
+_TASK_STRUCT = attrgetter(*(f.name for f in fields(Task)))
+
+
+def arch_dup_task_struct(src: Task) -> Task:
+    """A new task_struct whose every field is ``src``'s (arch/x86/kernel/process.c:89-97)."""
+    return Task(*_TASK_STRUCT(src))
 
 
 @traced
