@@ -97,8 +97,8 @@ def test_quick_run_prints_and_records_a_ratio(runs: dict[str, Run], name: str) -
     assert len(recorded) >= len(printed)
     for line in printed:
         assert any(line in entry for entry in recorded), line  # each printed result is in the results file
-    if shutil.which("cc") and name != "trace_overhead":
-        assert any("n/a" not in line for line in printed), "with a compiler the real side runs"
+    if shutil.which("cc"):  # with a compiler the real side runs (its value may be anything: no timing is checked)
+        assert not any("real skipped" in line for line in printed), run.stdout
 
 
 @pytest.mark.parametrize(("name", "args"), BAD_ARGS)
