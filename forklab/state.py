@@ -28,7 +28,7 @@ from forklab.include.linux.user_namespace import UserNamespace
 from forklab.kernel.cgroup.pids import Cgroup
 from forklab.kernel.sched.core import Rq
 from forklab.lib.fault_inject import FaultInjector
-from forklab.mm.page_alloc import MemMap
+from forklab.mm.page_alloc import FORK_PAGE_TABLES_COPY, FORK_PAGE_TABLES_MODES, MemMap
 from forklab.trace import Args, ListenerList, Tracer, register_type_format
 from forklab.version import CHANGE_NAMES, changes_in
 
@@ -56,7 +56,12 @@ def check_int(name: str, value: object) -> int:
 
 
 class KernelState:
-    """The globals of one booted (or, bare, unbooted) kernel; see the module docstring."""
+    """The globals of one booted (or, bare, unbooted) kernel; see the module docstring.
+
+    ``fork_page_tables`` is "copy" (Linux 5.6: fork copies every PTE) or "shared" (beyond 5.6, the
+    on-demand fork of Zhao, Gong and Fonseca, EuroSys 2021: fork shares the last-level tables; see
+    forklab/mm/memory.py and docs/model.md).
+    """
 
     __slots__ = (
         "_inum",
@@ -65,6 +70,7 @@ class KernelState:
         "clock_ns",
         "current",
         "fault",
+        "fork_page_tables",
         "hrtimer_bases",
         "idle_task",
         "in_syscall",
@@ -90,9 +96,13 @@ class KernelState:
     )
 
     def __init__(self, pid_max: int = PID_MAX_DEFAULT, threads_max: int | None = None, nr_cpus: int = 2,
-                 version: str = "5.6.14") -> None:
+                 version: str = "5.6.14", fork_page_tables: str = FORK_PAGE_TABLES_COPY) -> None:
         if not isinstance(version, str):
             raise TypeError("version must be a str such as '5.6.14' or '6.18'")
+        if fork_page_tables not in FORK_PAGE_TABLES_MODES:
+            raise ValueError(f"fork_page_tables must be one of {', '.join(map(repr, FORK_PAGE_TABLES_MODES))}, "
+                             f"got {fork_page_tables!r}")
+        self.fork_page_tables: str = fork_page_tables
         check_int("pid_max", pid_max)
         check_int("nr_cpus", nr_cpus)
         if not max(301, 8 * nr_cpus) <= pid_max <= PID_MAX_LIMIT:

@@ -72,6 +72,7 @@ from forklab.mm.madvise import do_madvise
 from forklab.mm.memory import follow_pte_pfn
 from forklab.mm.mmap import sys_mmap, vm_munmap
 from forklab.mm.mprotect import do_mprotect_pkey
+from forklab.mm.page_alloc import FORK_PAGE_TABLES_COPY
 from forklab.mm.uaccess import user_load, user_store
 from forklab.state import KernelState
 from forklab.state import check_int as _check_int
@@ -127,16 +128,18 @@ class Kernel(KernelState):
     """A booted Linux 5.6.14 model: ``Kernel(pid_max=32768, threads_max=..., nr_cpus=2, version="5.6.14")``.
 
     The tunables are named after their sysctls (kernel.pid_max, kernel.threads-max); the
-    state is ``KernelState``'s, the methods are the syscalls.
+    state is ``KernelState``'s, the methods are the syscalls. ``fork_page_tables="shared"``
+    (default "copy", as Linux) makes fork share last-level page tables on demand (on-demand fork,
+    EuroSys 2021), beyond 5.6; any other value is a ValueError.
     """
 
     __slots__ = ()
 
     def __init__(self, pid_max: int = 32768, threads_max: int | None = None, nr_cpus: int = 2,
-                 version: str = "5.6.14") -> None:
+                 version: str = "5.6.14", fork_page_tables: str = FORK_PAGE_TABLES_COPY) -> None:
         from forklab.init.main import start_kernel  # init/ builds on every subsystem
 
-        super().__init__(pid_max, threads_max, nr_cpus, version)
+        super().__init__(pid_max, threads_max, nr_cpus, version, fork_page_tables)
         self.init_task = start_kernel(self)
 
     def _syscall(self, t: object, name: str, fn: Callable[[Task], T], values: tuple[Any, ...] = ()) -> T:

@@ -11,6 +11,10 @@ everything. Two residues are Linux's own and are normalised away, with their rea
   a later failure does not restore them (mm/memory.c:775-778): the parent's next write takes
   a COW fault that reuses the page. The snapshot therefore ignores the RW bit of PTEs in
   private mappings.
+* likewise under ``Kernel(fork_page_tables="shared")``, the on-demand fork write-protects the
+  parent's PMD entries above the tables it shares, and a later failure leaves them so (the
+  parent's next write fault finds itself the table's only holder and makes it writable again):
+  the snapshot ignores share records with a single holder.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from forklab.uapi import (
     MADV_DONTFORK,
     MADV_WIPEONFORK,
     MAP_ANONYMOUS,
+    MAP_FIXED,
     MAP_PRIVATE,
     MAP_SHARED,
     O_CREAT,
@@ -65,9 +70,9 @@ from forklab.uapi import (
 SITE_ERRNO: dict[tuple[str, str], int] = {("pidfd", "wp_page_copy:alloc_page"): errno.EFAULT}
 
 
-def setup() -> tuple[Kernel, Task, int]:
+def setup(fork_page_tables: str = "copy") -> tuple[Kernel, Task, int]:
     """A parent with private, shared, DONTFORK and WIPEONFORK memory touched, files open, a handler set."""
-    k = Kernel()
+    k = Kernel(fork_page_tables=fork_page_tables)
     init = k.init_task
     k.ioprio_set(init, 4)
     k.clone(init, CLONE_SYSVSEM | SIGCHLD)  # gives init a SEM_UNDO list to share later
@@ -83,6 +88,9 @@ def setup() -> tuple[Kernel, Task, int]:
     k.rt_sigaction(init, SIGUSR1, 0x401000)
     scratch = k.mmap(init, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     k.store(init, scratch, bytes(8))
+    if fork_page_tables == "shared":  # a table of its own, which the on-demand fork shares
+        alone = k.mmap(init, 1 << 30, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+        k.store(init, alone, b"alone")
     return k, init, scratch
 
 
@@ -107,7 +115,12 @@ CALLS: dict[str, Callable[[Kernel, Task, int], int]] = {
 
 
 def normalised(k: Kernel) -> object:
-    """The kernel snapshot, with the RW bit of private-mapping PTEs cleared (see the module docstring)."""
+    """The kernel snapshot, with the RW bit of private-mapping PTEs cleared and the single-holder share records
+    hidden (see the module docstring)."""
+    shares = k.mem.pte_shares.by_table
+    alone = {key: share for key, share in shares.items() if len(share.holders) == 1}
+    for key in alone:
+        del shares[key]
     saved: list[tuple[np.ndarray, np.ndarray]] = []
     for t in k.all_threads():
         mm = t.mm
@@ -126,25 +139,27 @@ def normalised(k: Kernel) -> object:
     finally:
         for table, orig in saved:
             table[:] = orig
+        shares.update(alone)
 
 
-def sites_of(name: str) -> list[str]:
-    k, init, scratch = setup()
+def sites_of(name: str, fork_page_tables: str = "copy") -> list[str]:
+    k, init, scratch = setup(fork_page_tables)
     init.fail_nth = 0
     CALLS[name](k, init, scratch)
     return list(k.fault.sites)
 
 
-@pytest.mark.parametrize("name", sorted(CALLS))
-def test_fail_nth_sweep_unwinds_every_site(name: str) -> None:
+@pytest.mark.parametrize(("name", "mode"), [(name, "copy") for name in sorted(CALLS)]
+                         + [(name, "shared") for name in ("fork", "pidfd")])  # the mm sites under on-demand fork too
+def test_fail_nth_sweep_unwinds_every_site(name: str, mode: str) -> None:
     """Each fallible site of copy_process fails with its errno and leaves no trace (kernel/fork.c:2300-2361)."""
-    k0, init0, s0 = setup()
+    k0, init0, s0 = setup(mode)
     CALLS[name](k0, init0, s0)
     sites = list(k0.fault.sites)
     assert sites, "the call passed no fallible site"
-    assert sites_of(name) == sites, "the site list must be deterministic"
+    assert sites_of(name, mode) == sites, "the site list must be deterministic"
     for n, site in enumerate(sites, start=1):
-        k, init, scratch = setup()
+        k, init, scratch = setup(mode)
         before = normalised(k)
         init.fail_nth = n
         with pytest.raises(OSError) as info:
@@ -155,7 +170,7 @@ def test_fail_nth_sweep_unwinds_every_site(name: str) -> None:
         k.check_invariants()
         assert init.fail_nth == 0
     # one past the last site: the call succeeds
-    k, init, scratch = setup()
+    k, init, scratch = setup(mode)
     init.fail_nth = len(sites) + 1
     assert CALLS[name](k, init, scratch) > 0
     k.check_invariants()

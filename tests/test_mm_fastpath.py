@@ -51,9 +51,9 @@ def _listen(event: TraceEvent) -> None:
 class Pair:
     """The same program on a listener-free kernel (fast paths) and on one with a listener (full paths)."""
 
-    def __init__(self) -> None:
-        self.fast = Kernel()
-        self.full = Kernel()
+    def __init__(self, mode: str = "copy") -> None:
+        self.fast = Kernel(fork_page_tables=mode)
+        self.full = Kernel(fork_page_tables=mode)
         self.full.listeners.append(_listen)
         root = self.fast.fork(self.fast.init_task)
         assert self.full.fork(self.full.init_task) == root
@@ -164,8 +164,9 @@ ops = st.one_of(
 @example(program=[("mmap", 0, 0, NPAGES, False, True), ("fork", 0), ("store", 1, 2, 7), ("store", 0, 2, 9),
                   ("fail", 0, 2), ("fork", 1), ("exit", 0), ("store", 0, 3, 1), ("munmap", 0, 4, 3)])
 @example(program=[("mmap", 0, 0, NPAGES, False, True), ("fork", 0), ("store", 0, 2, 7), ("store", 1, 2, 9)])
-def test_fast_paths_leave_the_state_the_full_paths_leave(program: list[tuple[Any, ...]]) -> None:
-    pair = Pair()
+@pytest.mark.parametrize("mode", ["copy", "shared"])
+def test_fast_paths_leave_the_state_the_full_paths_leave(mode: str, program: list[tuple[Any, ...]]) -> None:
+    pair = Pair(mode)
     for op in program:
         step(pair, op)
         pair.check()

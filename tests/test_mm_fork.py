@@ -17,7 +17,7 @@ from forklab.include.linux.sched import Task
 from forklab.kernel.fork import copy_mm, mmput
 from forklab.mm.debug import mem_snapshot, mm_snapshot
 from forklab.mm.madvise import do_madvise
-from forklab.mm.memory import get_pte, pte_pfn
+from forklab.mm.memory import get_pte, pmd_write_protected, pte_pfn
 from forklab.mm.mmap import find_vma
 from forklab.mm.page_alloc import OVERCOMMIT_NEVER, ZERO_PFN
 from forklab.mm.uaccess import copy_from_user, copy_to_user, user_load, user_store
@@ -46,10 +46,10 @@ def fork(k: KernelState, parent: Task, pid: int = 2, flags: int = 0) -> Task:
     return child
 
 
-@pytest.fixture
-def k(monkeypatch: pytest.MonkeyPatch) -> KernelState:
+@pytest.fixture(params=["copy", "shared"])  # Linux's fork, and the on-demand fork (tests/test_mm_shared_tables.py)
+def k(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> KernelState:
     monkeypatch.setattr("forklab.mm.uaccess.force_sig_fault", fake_force_sig_fault)
-    return KernelState()
+    return KernelState(fork_page_tables=request.param)
 
 
 def test_cow_after_fork_first_writer_copies_second_reuses(k: KernelState) -> None:
@@ -66,11 +66,16 @@ def test_cow_after_fork_first_writer_copies_second_reuses(k: KernelState) -> Non
     assert_consistent(k, [p, c])
     for i in range(4):
         ppte, cpte = get_pte(p.mm, addr + i * PAGE), get_pte(c.mm, addr + i * PAGE)
-        assert not ppte & _PAGE_RW and not cpte & _PAGE_RW
-        assert not cpte & _PAGE_ACCESSED and ppte & _PAGE_ACCESSED
         assert pte_pfn(cpte) == pfns[i]
         page = k.mem.page(pfns[i])
-        assert (page._refcount, page._mapcount, page.mapcount) == (2, 1, 2)
+        if k.fork_page_tables == "copy":
+            assert not ppte & _PAGE_RW and not cpte & _PAGE_RW
+            assert not cpte & _PAGE_ACCESSED and ppte & _PAGE_ACCESSED
+            assert (page._refcount, page._mapcount, page.mapcount) == (2, 1, 2)
+        else:  # one table, held by both, its PMD entries write-protected; the pages are mapped by one table
+            assert cpte == ppte and ppte & _PAGE_RW
+            assert pmd_write_protected(k, p.mm, addr) and pmd_write_protected(k, c.mm, addr)
+            assert (page._refcount, page.mapcount) == (1, 1)
     assert c.mm.rss_stat[MM_ANONPAGES] == 4
     used = k.mem.nr_used()
     # child writes first: gets a copy

@@ -81,9 +81,11 @@ def _flags_at(t: Task, addr: int) -> int | None:
               ("store", 0, 0, 9), ("load", 1, 0), ("mmap", 1, 2, 3, True, PROT_READ | PROT_WRITE),
               ("store", 1, 3, 4), ("fork", 1), ("mprotect", 2, 3, 1, PROT_READ), ("mprotect", 2, 3, 1, 3),
               ("exit", 2), ("load", 1, 3), ("exit", 1)])
-def test_random_operations_match_oracle(ops: list[tuple[object, ...]], monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("mode", ["copy", "shared"])  # Linux's fork, and the on-demand fork
+def test_random_operations_match_oracle(mode: str, ops: list[tuple[object, ...]],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("forklab.mm.uaccess.force_sig_fault", fake_force_sig_fault)
-    k = KernelState()
+    k = KernelState(fork_page_tables=mode)
     tasks: list[Task] = [make_task(k, 1)]
     oracle: list[dict[int, Cell]] = [{}]
     next_pid = 2

@@ -52,10 +52,10 @@ RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
-@pytest.fixture
-def k(monkeypatch: pytest.MonkeyPatch) -> KernelState:
+@pytest.fixture(params=["copy", "shared"])  # Linux's fork, and the on-demand fork (tests/test_mm_shared_tables.py)
+def k(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> KernelState:
     monkeypatch.setattr("forklab.mm.uaccess.force_sig_fault", fake_force_sig_fault)
-    return KernelState()
+    return KernelState(fork_page_tables=request.param)
 
 
 @pytest.fixture

@@ -65,6 +65,29 @@ def _mapped_pfns(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return nz[keep], pfns[keep]
 
 
+def _pte_share_errors(k: KernelState, mms: list[MmStruct]) -> list[str]:
+    """Each share record's holders point at its table, and a table two mms point at has a record naming both."""
+    errs = []
+    live = {id(mm) for mm in mms}
+    holders: dict[int, int] = {}
+    for mm in mms:
+        for pmd in mm.pgd:
+            holders[id(mm.pgd[pmd])] = holders.get(id(mm.pgd[pmd]), 0) + 1
+    for key, share in k.mem.pte_shares.by_table.items():
+        if key != id(share.table):
+            errs.append(f"share record {key:#x} is filed under another table")
+        for mm in share.holders:
+            if id(mm) in live and not any(t is share.table for t in mm.pgd.values()):
+                errs.append(f"{mm!r} is a holder of a shared table it does not point at")
+        if any(mm not in share.holders for mm in share.wrprotected):
+            errs.append("a write-protected PMD entry of a non-holder")
+    for key, n in holders.items():
+        record = k.mem.pte_shares.by_table.get(key)
+        if n > 1 and (record is None or len(record.holders) < n):
+            errs.append(f"a PTE table is pointed at {n} times with {0 if record is None else len(record.holders)} holders")
+    return errs
+
+
 def check_mm_invariants(k: KernelState, mms: list[MmStruct]) -> list[str]:
     """One message per broken invariant over the MemMap and all live ``mms`` (empty = consistent)."""
     mem = k.mem
@@ -76,6 +99,8 @@ def check_mm_invariants(k: KernelState, mms: list[MmStruct]) -> list[str]:
     file_refs: dict[int, tuple[object, int]] = {}
     avc_count: dict[int, int] = {}
     vma_points: dict[int, int] = {}
+    counted: set[int] = set()
+    errs += _pte_share_errors(k, mms)
     for mi, mm in enumerate(mms):
         tag = f"mm#{mi}"
         if mm.map_count != len(mm.mmap):
@@ -120,7 +145,9 @@ def check_mm_invariants(k: KernelState, mms: list[MmStruct]) -> list[str]:
             if pfns.size and int(pfns.max()) >= n:
                 errs.append(f"{tag}: PTE table {pmd:#x} maps a pfn beyond mem_map")
                 continue
-            np.add.at(pte_refs, pfns, 1)
+            if id(table) not in counted:  # a table shared by an on-demand fork holds its pages once
+                counted.add(id(table))
+                np.add.at(pte_refs, pfns, 1)
             anon = add_rss_of(k, rss, pfns, 1)
             for i, pfn in zip(idx[anon].tolist(), pfns[anon].tolist(), strict=True):
                 addr = lo + (i << PAGE_SHIFT)

@@ -30,6 +30,14 @@ never runs (a PROT_NONE entry is "present" to x86's pte_present). A failure part
 the parent's already write-protected PTEs read-only, as in the kernel; the child's partial
 tables are torn down by the caller (mmput -> exit_mmap).
 
+**On-demand fork** (``Kernel(fork_page_tables="shared")``, beyond 5.6; docs/model.md). A table
+one private anonymous vma alone covers is shared at fork (``share_page_range``): both mms'
+pgd entries point at the same array, ``k.mem.pte_shares`` records its holders and which PMD
+entries are write-protected (``pmd_write_protected``; the access path treats such an entry as
+read-only), and no PTE or page count changes. ``handle_mm_fault`` under a write-protected
+PMD entry first runs ``copy_shared_pte_table``; mprotect, partial zaps copy too, and a zap
+that empties the table only drops the reference (``zap_shared_pte_tables``).
+
 **COW fault.** ``do_wp_page`` follows 5.6: an anonymous page is reused in place iff
 ``reuse_swap_page`` says so, i.e. iff mapcount + swapcount <= 1 — the model has no swap cache,
 so the swap count is always 0 and the rule is "mapcount <= 1". ``page_count`` (GUP pins etc.)
@@ -89,7 +97,7 @@ from forklab.include.linux.mm_types import (
 )
 from forklab.include.linux.page_flags import PageAnon
 from forklab.mm.internal import is_cow_mapping
-from forklab.mm.page_alloc import ZERO_PFN, PG_anon, PG_swapbacked, alloc_page
+from forklab.mm.page_alloc import FORK_PAGE_TABLES_SHARED, ZERO_PFN, PG_anon, PG_swapbacked, PteShare, alloc_page
 from forklab.mm.rmap import (
     anon_vma_prepare,
     page_add_file_rmap,
@@ -407,21 +415,27 @@ def copy_vma_ptes_batched(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vm
     done = []
     ret = 0
     for src, lo, first, last in pmd_spans(src_mm, vma.vm_start, vma.vm_end):
+        fresh = (lo >> PMD_SHIFT) not in dst_mm.pgd
         if pte_alloc(k, dst_mm, lo, "copy_pte_range:pte_alloc") is None:
             ret = -errno.ENOMEM
             break
-        dst = pte_table_cover(dst_mm, lo >> PMD_SHIFT, src.shape[0])
-        done.append((src[first:last], dst[first:last]))
+        done.append((lo >> PMD_SHIFT, src, first, last, fresh))
     vm_flags = int(vma.vm_flags)
     cow = is_cow_mapping(vm_flags)
     child = ~_PAGE_ACCESSED & ~(_PAGE_DIRTY if vm_flags & VM.VM_SHARED else 0) & ~(_PAGE_RW if cow else 0)
     child_mask = np.uint64(child & (2**64 - 1))
-    for src_w, dst_w in done:
+    windows = []
+    for pmd, src, first, last, fresh in done:
+        src_w = src[first:last]
         if cow:
             src_w &= _NOT_RW  # ptep_set_wrprotect
-        np.bitwise_and(src_w, child_mask, out=dst_w)
-    if done and not vm_flags & VM_SPECIAL_PAGES:
-        dup_page_refs(k, dst_mm, vma, np.concatenate([w for w, _ in done]))
+        if fresh and first == 0 and last >= src.shape[0]:
+            dst_mm.pgd[pmd] = src & child_mask  # the whole stored table: the copy is the child's new table
+        else:
+            np.bitwise_and(src_w, child_mask, out=pte_table_cover(dst_mm, pmd, src.shape[0])[first:last])
+        windows.append(src_w)
+    if windows and not vm_flags & VM_SPECIAL_PAGES:
+        dup_page_refs(k, dst_mm, vma, np.concatenate(windows))
     return ret
 
 
@@ -446,6 +460,8 @@ def copy_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmA
     """Copy the parent's PTEs of ``vma`` into the child, or skip when faults can refill them (mm/memory.c:955-1020)."""
     if not vma.vm_flags & (VM.VM_HUGETLB | VM.VM_PFNMAP | VM.VM_MIXEDMAP) and vma.anon_vma is None:
         return 0
+    if k.fork_page_tables == FORK_PAGE_TABLES_SHARED:
+        return share_page_range(k, dst_mm, src_mm, vma)
     if not k.listeners:
         return copy_vma_ptes_batched(k, dst_mm, src_mm, vma)
     start, end = vma.vm_start, vma.vm_end
@@ -456,6 +472,146 @@ def copy_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmA
         if ret:
             return ret
     return 0
+
+
+# --- on-demand fork (Kernel(fork_page_tables="shared")), beyond Linux 5.6 -------------------------
+
+ODF_SOURCE = "on-demand fork (Zhao, Gong and Fonseca, EuroSys 2021)"  # the decisions' source: not in Linux
+_ODF_EXCLUDED = int(VM.VM_SHARED | VM.VM_DONTCOPY | VM.VM_WIPEONFORK | VM_SPECIAL_PAGES | VM.VM_HUGETLB)
+
+
+def pte_share_of(k: KernelState, mm: MmStruct, pmd: int) -> PteShare | None:
+    """The share record of ``mm``'s table at ``pmd``: it is shared, or ``mm``'s PMD entry is still write-protected."""
+    shares = k.mem.pte_shares
+    if not shares:
+        return None
+    table = mm.pgd.get(pmd)
+    return None if table is None else shares.get(table)
+
+
+def pmd_write_protected(k: KernelState, mm: MmStruct, addr: int) -> bool:
+    """Whether the PMD entry above ``addr`` has its write bit clear (an on-demand fork shared the table below it)."""
+    share = pte_share_of(k, mm, addr >> PMD_SHIFT)
+    return share is not None and mm in share.wrprotected
+
+
+def pte_table_shareable(mm: MmStruct, pmd: int) -> bool:
+    """One private anonymous vma with an anon_vma, copied by fork, covers every vma part under ``pmd``'s table."""
+    lo, hi = pmd << PMD_SHIFT, (pmd + 1) << PMD_SHIFT
+    over = [v for v in mm.mmap if v.vm_start < hi and v.vm_end > lo]
+    return len(over) == 1 and over[0].vm_file is None and over[0].anon_vma is not None \
+        and not int(over[0].vm_flags) & _ODF_EXCLUDED
+
+
+def share_pte_table(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, pmd: int) -> None:
+    """Point ``dst_mm``'s PMD entry at ``src_mm``'s table: one more holder, both PMD entries write-protected."""
+    table = src_mm.pgd[pmd]
+    shares = k.mem.pte_shares
+    share = shares.get(table)
+    if share is None:
+        share = PteShare(table, pmd, [src_mm], [])
+        shares.add(share)
+    share.holders.append(dst_mm)
+    for mm in (src_mm, dst_mm):
+        if mm not in share.wrprotected:
+            share.wrprotected.append(mm)
+    dst_mm.pgd[pmd] = table
+    dst_mm.pgtables_bytes += PTE_TABLE_BYTES
+    if k.listeners:
+        k.decide(ODF_SOURCE, f"share PTE table {pmd:#x} (refcount {len(share.holders)})", ("pmd", pmd),
+                 ("refcount", len(share.holders)))
+
+
+def share_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct) -> int:
+    """copy_page_range of the on-demand fork: share each table ``vma`` alone covers, copy the others."""
+    eligible = vma.vm_file is None and vma.anon_vma is not None and not int(vma.vm_flags) & _ODF_EXCLUDED
+    shared = []
+    ret = 0
+    for table, lo, _first, _last in pmd_spans(src_mm, vma.vm_start, vma.vm_end):
+        pmd = lo >> PMD_SHIFT
+        if dst_mm.pgd.get(pmd) is table:
+            continue
+        inside = vma.vm_start <= pmd << PMD_SHIFT and (pmd + 1) << PMD_SHIFT <= vma.vm_end  # no other vma under it
+        if eligible and pmd not in dst_mm.pgd and (inside or pte_table_shareable(src_mm, pmd)):
+            share_pte_table(k, dst_mm, src_mm, pmd)
+            shared.append(table)
+            continue
+        ret = copy_pte_range(k, dst_mm, src_mm, vma, lo, min(vma.vm_end, (pmd + 1) << PMD_SHIFT))
+        if ret:
+            break
+    if shared:  # the child maps the shared tables' pages too: its RSS counts them
+        rss = [0, 0, 0, 0]
+        add_rss_of(k, rss, normal_pfns(np.concatenate(shared)), 1)
+        for member, value in enumerate(rss):
+            if value:
+                add_mm_counter(dst_mm, member, value)
+    return ret
+
+
+def release_pte_share(k: KernelState, share: PteShare, mm: MmStruct) -> None:
+    """``mm`` no longer holds ``share``'s table; the record goes once one holder is left with a writable PMD entry."""
+    share.holders.remove(mm)
+    if mm in share.wrprotected:
+        share.wrprotected.remove(mm)
+    if len(share.holders) == 1 and not share.wrprotected:
+        k.mem.pte_shares.remove(share)
+
+
+def copy_shared_pte_table(k: KernelState, mm: MmStruct, pmd: int, site: str | None) -> int:
+    """Give ``mm`` its own copy of a shared table (or, its last holder, write access again); 0 or -ENOMEM."""
+    share = pte_share_of(k, mm, pmd)
+    if share is None:
+        raise InternalError(f"copy_shared_pte_table: table {pmd:#x} is not shared")
+    table = share.table
+    if len(share.holders) == 1:
+        k.mem.pte_shares.remove(share)
+        if k.listeners:
+            k.decide(ODF_SOURCE, f"reuse PTE table {pmd:#x} (refcount 1)", ("pmd", pmd), ("refcount", 1))
+        return 0
+    if site is not None and k.fault.should_fail(site):
+        return -errno.ENOMEM
+    for vma in [v for v in mm.mmap if v.vm_start < (pmd + 1) << PMD_SHIFT and v.vm_end > pmd << PMD_SHIFT]:
+        if is_cow_mapping(int(vma.vm_flags)):  # copy_one_pte's ptep_set_wrprotect, for every holder
+            lo = max(vma.vm_start, pmd << PMD_SHIFT)
+            i = (lo >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+            table[i : i + ((min(vma.vm_end, (pmd + 1) << PMD_SHIFT) - lo) >> PAGE_SHIFT)] &= _NOT_RW
+    mine = table & np.uint64(~_PAGE_ACCESSED & (2**64 - 1))  # copy_one_pte's pte_mkold
+    k.mem.add_page_counts(normal_pfns(mine), 1)  # get_page + page_dup_rmap: two tables map the pages now
+    mm.pgd[pmd] = mine
+    release_pte_share(k, share, mm)
+    if k.listeners:
+        k.decide(ODF_SOURCE, f"copy shared PTE table {pmd:#x} (refcount {len(share.holders) + 1})", ("pmd", pmd),
+                 ("refcount", len(share.holders) + 1))
+    return 0
+
+
+def unshare_pte_range(k: KernelState, mm: MmStruct, start: int, end: int) -> None:
+    """Copy every shared table under ``[start, end)`` before its entries change (mprotect, a partial zap)."""
+    for table, lo, _first, _last in pmd_spans(mm, start, end):
+        if k.mem.pte_shares.get(table) is not None:
+            copy_shared_pte_table(k, mm, lo >> PMD_SHIFT, None)
+
+
+def zap_shared_pte_tables(k: KernelState, mm: MmStruct, start: int, end: int, rss: list[int]) -> None:
+    """Before a zap: drop ``mm``'s reference to each shared table the range empties, copy those it only thins."""
+    dropped = []
+    for table, lo, first, last in pmd_spans(mm, start, end):
+        share = k.mem.pte_shares.get(table)
+        if share is None:
+            continue
+        pmd = lo >> PMD_SHIFT
+        if len(share.holders) > 1 and not table[:first].any() and not table[last:].any():
+            release_pte_share(k, share, mm)
+            del mm.pgd[pmd]  # pmd_clear: the table stays with its other holders
+            mm.pgtables_bytes -= PTE_TABLE_BYTES
+            dropped.append(table)
+            if k.listeners:
+                k.decide(ODF_SOURCE, f"drop shared PTE table {pmd:#x} (refcount {len(share.holders)})",
+                         ("pmd", pmd), ("refcount", len(share.holders)))
+        else:
+            copy_shared_pte_table(k, mm, pmd, None)
+    if dropped:
+        add_rss_of(k, rss, normal_pfns(np.concatenate(dropped)), -1)
 
 
 # --- unmapping ------------------------------------------------------------------------------------
@@ -541,6 +697,8 @@ def unmap_single_vma(k: KernelState, vma: VmAreaStruct, start_addr: int, end_add
     if mm is None:
         raise InternalError(f"unmap of a detached vma {vma!r}")
     rss = [0, 0, 0, 0]
+    if k.mem.pte_shares:
+        zap_shared_pte_tables(k, mm, start, end, rss)
     if k.listeners:
         first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
         for pmd in sorted(p for p in mm.pgd if first <= p <= last):
@@ -889,6 +1047,9 @@ def handle_mm_fault(k: KernelState, vma: VmAreaStruct, address: int, flags: int)
     address &= ~(PAGE_SIZE - 1)
     pgoff = ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
     vmf = VmFault(vma=vma, address=address, flags=flags, pgoff=pgoff)
+    if k.mem.pte_shares and pte_share_of(k, _mm_of(vma), address >> PMD_SHIFT) is not None \
+            and copy_shared_pte_table(k, _mm_of(vma), address >> PMD_SHIFT, "copy_shared_pte_table:pte_alloc"):
+        return VM_FAULT_OOM  # NOTE: on-demand fork, beyond 5.6: a fault under a shared table copies it first
     return handle_pte_fault(k, vmf)
 
 

@@ -33,7 +33,7 @@ from forklab.include.linux.mm_types import PMD_SHIFT, PTRS_PER_PTE, VM, MmStruct
 from forklab.include.linux.mman import arch_validate_prot, calc_vm_prot_bits, vm_unacct_memory
 from forklab.include.linux.types import U64
 from forklab.mm.gup import mm_populate
-from forklab.mm.memory import _PAGE_CHG_MASK, PAGE_ALIGN
+from forklab.mm.memory import _PAGE_CHG_MASK, PAGE_ALIGN, unshare_pte_range
 from forklab.mm.mmap import find_vma, may_expand_vm, split_vma, vm_get_page_prot, vm_stat_account, vma_merge
 from forklab.security.security import security_vm_enough_memory_mm
 from forklab.uapi import PAGE_SHIFT, PAGE_SIZE
@@ -109,6 +109,8 @@ def mprotect_fixup(k: KernelState, t: Task, vma: VmAreaStruct, prev: VmAreaStruc
                 return error, vma
     vma.vm_flags = VM(newflags)
     vma.vm_page_prot = vm_get_page_prot(newflags)
+    if k.mem.pte_shares:
+        unshare_pte_range(k, mm, start, end)  # NOTE: on-demand fork, beyond 5.6: a shared table is copied first
     change_protection(vma, start, end, vma.vm_page_prot)
     if (oldflags & (VM.VM_WRITE | VM.VM_SHARED | VM.VM_LOCKED)) == VM.VM_LOCKED and newflags & VM.VM_WRITE:
         mm_populate(k, t, start, end - start)  # populate_vma_page_range

@@ -49,7 +49,7 @@ from forklab.errors import InternalError
 from forklab.uapi import PAGE_SIZE
 
 if TYPE_CHECKING:
-    from forklab.include.linux.mm_types import AnonVma
+    from forklab.include.linux.mm_types import AnonVma, MmStruct
     from forklab.state import KernelState
 
 ZERO_PFN = 0
@@ -64,6 +64,56 @@ OVERCOMMIT_GUESS = 0
 OVERCOMMIT_ALWAYS = 1
 OVERCOMMIT_NEVER = 2
 DEFAULT_TOTALRAM_PAGES = 1 << 20  # a 4 GiB machine
+
+# Kernel(fork_page_tables=...): "copy" is Linux 5.6; "shared" is the on-demand fork (see forklab/mm/memory.py)
+FORK_PAGE_TABLES_COPY = "copy"
+FORK_PAGE_TABLES_SHARED = "shared"
+FORK_PAGE_TABLES_MODES = (FORK_PAGE_TABLES_COPY, FORK_PAGE_TABLES_SHARED)
+
+
+@dataclass(slots=True, eq=False)
+class PteShare:
+    """A last-level page table held by several mms after an on-demand fork (the count kept in its page).
+
+    ``holders`` are the mms whose PMD entry points at ``table``; ``wrprotected`` those of them whose
+    PMD entry still has its write bit clear (a write through it faults).
+    """
+
+    table: npt.NDArray[np.uint64]
+    pmd: int
+    holders: list[MmStruct]
+    wrprotected: list[MmStruct]
+
+
+class PteShares:
+    """The share records of an on-demand fork's tables, found by the table (its page, in the kernel)."""
+
+    __slots__ = ("by_table",)
+
+    def __init__(self) -> None:
+        self.by_table: dict[int, PteShare] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.by_table)
+
+    def __len__(self) -> int:
+        return len(self.by_table)
+
+    def get(self, table: npt.NDArray[np.uint64]) -> PteShare | None:
+        """The record of ``table``, if it has one."""
+        return self.by_table.get(id(table))
+
+    def add(self, share: PteShare) -> None:
+        """File ``share`` under its table."""
+        self.by_table[id(share.table)] = share
+
+    def remove(self, share: PteShare) -> None:
+        """Forget ``share``: its table is no longer shared and no PMD entry above it is write-protected."""
+        del self.by_table[id(share.table)]
+
+    def snapshot_state(self) -> tuple[PteShare, ...]:
+        """The records in a deterministic order, for forklab.debug.snapshot (table ids are not deterministic)."""
+        return tuple(sorted(self.by_table.values(), key=lambda s: (s.pmd, [m.context_id for m in s.holders])))
 
 
 @dataclass(slots=True, frozen=True)
@@ -101,6 +151,7 @@ class MemMap:
         "index",
         "last_mm_ctx_id",
         "mapping",
+        "pte_shares",
         "shmem_acct",
         "sysctl_max_map_count",
         "sysctl_overcommit_kbytes",
@@ -135,6 +186,7 @@ class MemMap:
         self._next_ino = 0
         # pages charged to vm_committed_as by each live shmem inode (mm/shmem.c:169-179)
         self.shmem_acct: dict[int, int] = {}
+        self.pte_shares = PteShares()  # on-demand fork only
         self.last_mm_ctx_id = 1  # arch/x86/kernel/cpu/common.c / mmu_context.h: last_mm_ctx_id (init_mm has 1)
 
     # --- views ---------------------------------------------------------------------------------
@@ -319,6 +371,9 @@ def alloc_page(k: KernelState, site: str, zeroed: bool = True) -> int | None:
 
 __all__ = [
     "DEFAULT_MAX_MAP_COUNT",
+    "FORK_PAGE_TABLES_COPY",
+    "FORK_PAGE_TABLES_MODES",
+    "FORK_PAGE_TABLES_SHARED",
     "OVERCOMMIT_ALWAYS",
     "OVERCOMMIT_GUESS",
     "OVERCOMMIT_NEVER",
@@ -327,5 +382,7 @@ __all__ = [
     "PG_anon",
     "PG_swapbacked",
     "Page",
+    "PteShare",
+    "PteShares",
     "alloc_page",
 ]

@@ -40,6 +40,7 @@ from forklab.mm.memory import (
     VM_FAULT_SIGBUS,
     VM_FAULT_SIGSEGV,
     handle_mm_fault,
+    pmd_write_protected,
     pte_offset,
     pte_pfn,
     pte_write,
@@ -84,7 +85,8 @@ def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> in
     for _attempt in range(3):
         table, idx = pte_offset(mm, addr)
         pte = 0 if table is None else int(table[idx])
-        if pte & _PAGE_PRESENT and (not write or pte_write(pte)):
+        if pte & _PAGE_PRESENT and (not write or (pte_write(pte) and not (
+                k.mem.pte_shares.by_table and pmd_write_protected(k, mm, addr)))):
             if table is None:
                 raise InternalError("present PTE without a table")
             table[idx] = pte | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
@@ -94,7 +96,8 @@ def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> in
             raise _BadArea(addr, "no mapping at this address")
         if access_error(write, int(vma.vm_flags)):
             raise _BadArea(addr, "write to a read-only mapping" if write else "read of a PROT_NONE mapping")
-        if write and pte & _PAGE_PRESENT and table is not None and not k.listeners:
+        if write and pte & _PAGE_PRESENT and table is not None and not k.listeners and not (
+                k.mem.pte_shares.by_table and pmd_write_protected(k, mm, addr)):
             pfn = wp_fault_fused(k, vma, table, idx, addr & ~(PAGE_SIZE - 1), pte)
             if pfn == FUSED_OOM:
                 raise _FaultOom()
