@@ -243,7 +243,7 @@ def mem_snapshot(k: KernelState) -> Snapshot:
         free.pop()
         top -= 1
     arrays = tuple(a[:top].tobytes() for a in (mem._refcount, mem._mapcount, mem.flags, mem.mapping, mem.index))
-    contents = tuple((pfn, bytes(mem.contents[pfn])) for pfn in sorted(mem.contents))
+    contents = tuple((pfn, mem.read_page(pfn)) for pfn in sorted(mem.contents))
     anon = tuple((s, av.refcount, av.degree, av.nr_avc, av.root.serial if av.root else 0,
                   av.parent.serial if av.parent else 0) for s, av in sorted(mem.anon_vmas.items()))
     return (arrays, contents, tuple(free), top, mem.nr_used(), mem.vm_committed_as, anon,

@@ -16,9 +16,10 @@ numpy arrays indexed by pfn, never one Python object per page:
 * ``index`` (int64): ``page->index`` (the linear page index in its anon_vma or file).
 
 The arrays double their capacity when the allocator runs past the end. Page contents are
-stored lazily: ``contents[pfn]`` is a 4096-byte ``bytearray`` that exists only once a page has
-been written with non-zero data; an absent entry reads as zeros (a freshly zeroed page costs
-nothing). ``copy_user_highpage`` copies the entry.
+stored lazily: ``contents[pfn]`` is a ``bytearray`` that exists only once a page has been
+written with non-zero data, and holds the page's bytes up to the highest one written (at most
+4096); an absent entry or the bytes past its end read as zeros (a freshly zeroed page costs
+nothing, a page with one byte written costs one byte). ``copy_user_highpage`` copies the entry.
 
 The allocator is deterministic: a freed pfn goes on a min-heap and the lowest free pfn is
 reused first; otherwise the next never-used pfn is taken. pfn 0 is the ZERO_PAGE
@@ -229,12 +230,15 @@ class MemMap:
     def read_page(self, pfn: int) -> bytes:
         """The 4096 bytes of page ``pfn`` (zeros when never written)."""
         data = self.contents.get(pfn)
-        return bytes(data) if data is not None else bytes(PAGE_SIZE)
+        return bytes(PAGE_SIZE) if data is None else bytes(data) + bytes(PAGE_SIZE - len(data))
 
     def read_bytes(self, pfn: int, offset: int, n: int) -> bytes:
         """``n`` bytes at ``offset`` inside page ``pfn`` (zeros when never written); the range must fit the page."""
         data = self.contents.get(pfn)
-        return bytes(n) if data is None else bytes(data[offset : offset + n])
+        if data is None:
+            return bytes(n)
+        chunk = bytes(data[offset : offset + n])
+        return chunk + bytes(n - len(chunk))
 
     def write_page(self, pfn: int, offset: int, data: bytes) -> None:
         """Store ``data`` at ``offset`` inside page ``pfn`` (a user or kernel store)."""
@@ -242,12 +246,15 @@ class MemMap:
             raise InternalError("write to the ZERO_PAGE")
         if offset < 0 or offset + len(data) > PAGE_SIZE:
             raise InternalError(f"write of {len(data)} bytes at offset {offset} crosses a page")
+        end = offset + len(data)
         buf = self.contents.get(pfn)
         if buf is None:
             if not any(data):
                 return
-            buf = self.contents[pfn] = bytearray(PAGE_SIZE)
-        buf[offset : offset + len(data)] = data
+            buf = self.contents[pfn] = bytearray(end)
+        elif len(buf) < end:
+            buf.extend(bytes(end - len(buf)))
+        buf[offset:end] = data
 
     def new_ino(self) -> int:
         """get_next_ino() for shmem inodes (fs/inode.c:880-900), deterministic."""
