@@ -49,6 +49,7 @@ Fallible sites: ``get_pipe_inode:new_inode_pseudo``, ``alloc_pipe_info:kzalloc``
 from __future__ import annotations
 
 import errno
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from forklab.errors import ERESTARTSYS, Blocked, InternalError, kerr
@@ -177,10 +178,9 @@ def do_pipe2(k: KernelState, t: Task, flags: int) -> tuple[int, int]:
 # --- wait queues ------------------------------------------------------------------------------
 
 
-def _sleep(k: KernelState, t: Task, queue: list[Task], waits_on: str) -> Blocked:
+def _sleep(k: KernelState, t: Task, queue: OrderedDict[Task, None], waits_on: str) -> Blocked:
     """pipe_read's and pipe_write's wait_event_interruptible_exclusive (fs/pipe.c:400, 591): queue ``t``, sleep."""
-    if t not in queue:
-        queue.append(t)
+    queue.setdefault(t, None)  # at the tail, once
     set_current_state_sleep(k, t, TaskState.TASK_INTERRUPTIBLE, waits_on)
     return Blocked(t.pid, waits_on)
 
@@ -189,12 +189,12 @@ def _still_waiting(t: Task, waits_on: str) -> bool:
     return t.waits_on == waits_on and bool(t.state & TaskState.TASK_INTERRUPTIBLE) and not t.exit_state
 
 
-def _wake(k: KernelState, queue: list[Task], waits_on: str, nr_exclusive: int) -> None:
+def _wake(k: KernelState, queue: OrderedDict[Task, None], waits_on: str, nr_exclusive: int) -> None:
     """The pipe's wake-ups (fs/pipe.c:390, 412, 416, 611, 727-728): wake up to ``nr_exclusive`` sleepers of one
     queue (0 = all), dropping stale entries, as __wake_up does (kernel/sched/wait.c:68-120)."""
     woken = 0
     while queue and (nr_exclusive == 0 or woken < nr_exclusive):
-        t = queue.pop(0)
+        t, _ = queue.popitem(last=False)
         if _still_waiting(t, waits_on):
             wake_up_process(k, t)
             woken += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -66,8 +67,9 @@ class PipeInodeInfo:
     ``bufs`` holds the occupied slots from tail to head (``len(bufs)`` is ``head - tail``);
     ``readers``/``writers`` count the open struct files of each direction and ``files`` all of
     them (fs/pipe.c:699-737). ``rd_wait``/``wr_wait`` are the tasks asleep in pipe_read and
-    pipe_write. ``tmp_page`` is the one spare page a pipe caches between writes
-    (fs/pipe.c:127-141, 509-519).
+    pipe_write, in queueing order (a wait_queue_head_t's list; an OrderedDict used as an ordered
+    set, so that queueing, the membership test and waking the first are O(1)). ``tmp_page`` is
+    the one spare page a pipe caches between writes (fs/pipe.c:127-141, 509-519).
     """
 
     bufs: list[PipeBuffer] = field(default_factory=list)
@@ -79,8 +81,8 @@ class PipeInodeInfo:
     r_counter: int = 1
     w_counter: int = 1
     tmp_page: bool = False
-    rd_wait: list[Task] = field(default_factory=list)
-    wr_wait: list[Task] = field(default_factory=list)
+    rd_wait: OrderedDict[Task, None] = field(default_factory=OrderedDict)
+    wr_wait: OrderedDict[Task, None] = field(default_factory=OrderedDict)
 
 
 @dataclass(slots=True, eq=False)
