@@ -97,7 +97,16 @@ from forklab.include.linux.mm_types import (
 )
 from forklab.include.linux.page_flags import PageAnon
 from forklab.mm.internal import is_cow_mapping
-from forklab.mm.page_alloc import FORK_PAGE_TABLES_SHARED, ZERO_PFN, PG_anon, PG_swapbacked, PteShare, alloc_page
+from forklab.mm.page_alloc import (
+    FORK_PAGE_TABLES_SHARED,
+    ZERO_PFN,
+    PG_anon,
+    PG_swapbacked,
+    PteShare,
+    alloc_page,
+    of_pfns,
+    pfn_run,
+)
 from forklab.mm.rmap import (
     anon_vma_prepare,
     page_add_file_rmap,
@@ -213,12 +222,14 @@ def mm_counter(k: KernelState, pfn: int) -> int:
     return MM_ANONPAGES if PageAnon(k, pfn) else mm_counter_file(k, pfn)
 
 
-def add_rss_of(k: KernelState, rss: list[int], pfns: npt.NDArray[np.int64], sign: int) -> npt.NDArray[np.bool_]:
+def add_rss_of(k: KernelState, rss: list[int], pfns: npt.NDArray[np.int64], sign: int,
+               run: tuple[int, int] | None = None) -> npt.NDArray[np.bool_]:
     """Count ``pfns`` into the RSS counters by kind (mm_counter, include/linux/mm.h:1835-1844); returns the anon mask.
 
-    NOTE: vectorised over a whole PTE table, where the kernel counts one page at a time.
+    NOTE: vectorised over a whole PTE table, where the kernel counts one page at a time. ``run``:
+    pfn_run(pfns), when the caller knows it.
     """
-    fl = k.mem.flags[pfns]
+    fl = of_pfns(k.mem.flags, pfns, run)
     anon: npt.NDArray[np.bool_] = (fl & PG_anon) != 0
     nr_anon = int(np.count_nonzero(anon))
     if nr_anon == pfns.size:
@@ -278,26 +289,29 @@ def follow_pte_pfn(mm: MmStruct, addr: int) -> int | None:
     return pte_pfn(pte) if pte & _PAGE_PRESENT else None
 
 
-def pmd_populate(mm: MmStruct, addr: int) -> PteTable:
-    """Install a new zeroed PTE table for ``addr``'s PMD slot (mm/memory.c:423-455: __pte_alloc)."""
+def pmd_populate(mm: MmStruct, addr: int, filled: PteTable | None = None) -> PteTable:
+    """Install a new zeroed PTE table for ``addr``'s PMD slot (mm/memory.c:423-455: __pte_alloc).
+
+    ``filled``: the batched fork copy's entries, installed as the new table in place of zeros.
+    """
     pmd = addr >> PMD_SHIFT
-    table = mm.pgd.get(pmd)
-    if table is not None:
+    if pmd in mm.pgd:
         raise InternalError(f"PTE table for pmd {pmd:#x} already present")
-    table = np.zeros(pte_table_len((addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)), dtype=np.uint64)
+    table = np.zeros(pte_table_len((addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)), dtype=np.uint64) \
+        if filled is None else filled
     mm.pgd[pmd] = table
     mm.pgtables_bytes += PTE_TABLE_BYTES
     return table
 
 
-def pte_alloc(k: KernelState, mm: MmStruct, addr: int, site: str) -> PteTable | None:
+def pte_alloc(k: KernelState, mm: MmStruct, addr: int, site: str, filled: PteTable | None = None) -> PteTable | None:
     """pte_alloc(): allocate the PTE page if the PMD is empty; None = ENOMEM (include/linux/mm.h:2052-2053)."""
     table = mm.pgd.get(addr >> PMD_SHIFT)
     if table is not None:
         return table
     if k.fault.should_fail(site):
         return None
-    return pmd_populate(mm, addr)
+    return pmd_populate(mm, addr, filled)
 
 
 def set_pte_at(mm: MmStruct, addr: int, pte: int) -> None:
@@ -388,11 +402,14 @@ def copy_pte_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAr
 def pmd_spans(mm: MmStruct, start: int, end: int) -> list[tuple[PteTable, int, int, int]]:
     """The allocated PTE tables under ``[start, end)`` in address order: (table, first address, first index, end index)."""
     first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
-    spans = []
-    for pmd in sorted(p for p in mm.pgd if first <= p <= last):
-        lo = max(start, pmd << PMD_SHIFT)
-        i = (lo >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
-        spans.append((mm.pgd[pmd], lo, i, i + ((min(end, (pmd + 1) << PMD_SHIFT) - lo) >> PAGE_SHIFT)))
+    pgd = mm.pgd
+    spans = [(pgd[pmd], pmd << PMD_SHIFT, 0, PTRS_PER_PTE) for pmd in sorted(p for p in pgd if first < p < last)]
+    for pmd in {first, last}:  # the edge tables may be partly outside the range
+        if pmd in pgd:
+            lo = max(start, pmd << PMD_SHIFT)
+            i = (lo >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+            edge = (pgd[pmd], lo, i, i + ((min(end, (pmd + 1) << PMD_SHIFT) - lo) >> PAGE_SHIFT))
+            spans.insert(0 if pmd == first else len(spans), edge)
     return spans
 
 
@@ -402,6 +419,8 @@ def normal_pfns(ptes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
     keep = pfns != ZERO_PFN
     if np.count_nonzero(ptes & np.uint64(_PAGE_SPECIAL)):
         keep &= (ptes & np.uint64(_PAGE_SPECIAL)) == 0
+    if np.count_nonzero(keep) == pfns.size:
+        return pfns
     kept: npt.NDArray[np.int64] = pfns[keep]
     return kept
 
@@ -409,33 +428,35 @@ def normal_pfns(ptes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
 def copy_vma_ptes_batched(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct) -> int:
     """copy_page_range's table loop for a listener-free kernel: every table of ``vma`` at once; same result, same fault sites."""
     # NOTE: stands for copy_page_range -> copy_pte_range -> copy_one_pte (mm/memory.c) table by table:
-    # the child's tables are allocated in address order (each a fault-injection site, stopping at the
-    # first failure, as the kernel's loop does); then both sides' entries are rewritten with whole-table
-    # masks and the page counts and RSS are updated once for the pages of all the tables copied.
-    done = []
-    ret = 0
-    for src, lo, first, last in pmd_spans(src_mm, vma.vm_start, vma.vm_end):
-        fresh = (lo >> PMD_SHIFT) not in dst_mm.pgd
-        if pte_alloc(k, dst_mm, lo, "copy_pte_range:pte_alloc") is None:
-            ret = -errno.ENOMEM
-            break
-        done.append((lo >> PMD_SHIFT, src, first, last, fresh))
+    # the child's entries of all the tables are made at once with the child's mask (its new tables are
+    # views of that one array); the tables are allocated in address order (each a fault-injection
+    # site, stopping at the first failure, as the kernel's loop does), each parent table is
+    # write-protected once allocated, and the page counts and RSS are updated once for the tables copied.
     vm_flags = int(vma.vm_flags)
     cow = is_cow_mapping(vm_flags)
     child = ~_PAGE_ACCESSED & ~(_PAGE_DIRTY if vm_flags & VM.VM_SHARED else 0) & ~(_PAGE_RW if cow else 0)
-    child_mask = np.uint64(child & (2**64 - 1))
-    windows = []
-    for pmd, src, first, last, fresh in done:
-        src_w = src[first:last]
+    spans = pmd_spans(src_mm, vma.vm_start, vma.vm_end)
+    if not spans:
+        return 0
+    windows = [src[first:last] for src, _lo, first, last in spans]
+    made = np.concatenate(windows)
+    made &= np.uint64(child & (2**64 - 1))
+    at = 0
+    ret = 0
+    for (src, lo, first, last), src_w in zip(spans, windows, strict=True):
+        pmd = lo >> PMD_SHIFT
+        n = src_w.shape[0]
+        whole = first == 0 and last >= src.shape[0] and pmd not in dst_mm.pgd
+        if pte_alloc(k, dst_mm, lo, "copy_pte_range:pte_alloc", made[at : at + n] if whole else None) is None:
+            ret = -errno.ENOMEM
+            break
         if cow:
             src_w &= _NOT_RW  # ptep_set_wrprotect
-        if fresh and first == 0 and last >= src.shape[0]:
-            dst_mm.pgd[pmd] = src & child_mask  # the whole stored table: the copy is the child's new table
-        else:
-            np.bitwise_and(src_w, child_mask, out=pte_table_cover(dst_mm, pmd, src.shape[0])[first:last])
-        windows.append(src_w)
-    if windows and not vm_flags & VM_SPECIAL_PAGES:
-        dup_page_refs(k, dst_mm, vma, np.concatenate(windows))
+        if not whole:
+            pte_table_cover(dst_mm, pmd, src.shape[0])[first : first + n] = made[at : at + n]
+        at += n
+    if at and not vm_flags & VM_SPECIAL_PAGES:
+        dup_page_refs(k, dst_mm, vma, made[:at])
     return ret
 
 
@@ -445,11 +466,12 @@ def dup_page_refs(k: KernelState, dst_mm: MmStruct, vma: VmAreaStruct, ptes: npt
     if pfns.size == 0:
         return
     mem = k.mem
-    if int(pfns.max()) >= mem.max_pfn or (mem._refcount[pfns] <= 0).any():
+    run = pfn_run(pfns)
+    if int(pfns.max()) >= mem.max_pfn or (of_pfns(mem._refcount, pfns, run) <= 0).any():
         raise InternalError(f"fork copies a PTE of a free page in {vma!r}")
-    mem.add_page_counts(pfns, 1)
+    mem.add_page_counts(pfns, 1, run)
     rss = [0, 0, 0, 0]
-    add_rss_of(k, rss, pfns, 1)
+    add_rss_of(k, rss, pfns, 1, run)
     for member, value in enumerate(rss):
         if value:
             add_mm_counter(dst_mm, member, value)
@@ -676,11 +698,13 @@ def zap_vma_ptes_batched(k: KernelState, vma: VmAreaStruct, start: int, end: int
     mem = k.mem
     if int(pfns.max()) >= mem.max_pfn:
         raise InternalError(f"zap of a PTE beyond mem_map in {vma!r}")
-    add_rss_of(k, rss, pfns, -1)
-    mem.add_page_counts(pfns, -1)
-    if (mem._mapcount[pfns] < -1).any() or (mem._refcount[pfns] < 0).any():
+    run = pfn_run(pfns)
+    add_rss_of(k, rss, pfns, -1, run)
+    mem.add_page_counts(pfns, -1, run)
+    refcount = of_pfns(mem._refcount, pfns, run)
+    if (of_pfns(mem._mapcount, pfns, run) < -1).any() or (refcount < 0).any():
         raise InternalError(f"zap underflowed a page count in {vma!r}")
-    freed = pfns[mem._refcount[pfns] == 0]
+    freed = pfns[refcount == 0]
     if freed.size:
         mem._free_pfns(np.unique(freed))
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -327,25 +327,43 @@ class MemMap:
         for pfn in [p for p in contents if refcount[p] == 0]:
             del contents[pfn]
 
-    def add_page_counts(self, pfns: npt.NDArray[np.int64], delta: int) -> None:
-        """Add ``delta`` to ``_refcount`` and ``_mapcount`` of every entry of ``pfns`` (a pfn listed twice counts twice)."""
+    def add_page_counts(self, pfns: npt.NDArray[np.int64], delta: int, run: tuple[int, int] | None = None) -> None:
+        """Add ``delta`` to ``_refcount`` and ``_mapcount`` of every entry of ``pfns`` (a pfn listed twice counts twice).
+
+        ``run`` is pfn_run(pfns) when the caller has it (None: not known to be a run).
+        """
         # NOTE: stands for the kernel's per-PTE get_page + page_dup_rmap (fork) or page_remove_rmap +
         # put_page (zap): by slice over a contiguous ascending run, by fancy indexing where the pfns
         # are unique (checked), and by np.add.at only when a pfn repeats.
-        n = int(pfns.size)
-        if n == 0:
+        if pfns.size == 0:
             return
-        lo, hi = int(pfns[0]), int(pfns[-1])
-        steps = np.diff(pfns)
-        if hi - lo + 1 == n and bool((steps == 1).all()):
-            self._refcount[lo : hi + 1] += delta
-            self._mapcount[lo : hi + 1] += delta
-        elif bool((steps > 0).all()) or _all_distinct(pfns):
+        if run is None:
+            run = pfn_run(pfns)
+        if run is not None:
+            self._refcount[run[0] : run[1] + 1] += delta
+            self._mapcount[run[0] : run[1] + 1] += delta
+        elif bool((np.diff(pfns) > 0).all()) or _all_distinct(pfns):
             self._refcount[pfns] += delta
             self._mapcount[pfns] += delta
         else:
             np.add.at(self._refcount, pfns, delta)
             np.add.at(self._mapcount, pfns, delta)
+
+
+def pfn_run(pfns: npt.NDArray[np.int64]) -> tuple[int, int] | None:
+    """(first, last) when ``pfns`` is exactly the ascending run first, first+1, ..., last; else None."""
+    n = int(pfns.size)
+    if n == 0:
+        return None
+    lo, hi = int(pfns[0]), int(pfns[-1])
+    if hi - lo + 1 != n or (n > 1 and not bool((np.diff(pfns) == 1).all())):
+        return None
+    return lo, hi
+
+
+def of_pfns(field: npt.NDArray[Any], pfns: npt.NDArray[np.int64], run: tuple[int, int] | None) -> npt.NDArray[Any]:
+    """A struct page field for each of ``pfns``: a slice (a view) for a run, else a gathered copy."""
+    return field[run[0] : run[1] + 1] if run is not None else field[pfns]
 
 
 def _all_distinct(pfns: npt.NDArray[np.int64]) -> bool:
