@@ -700,13 +700,13 @@ def zap_vma_ptes_batched(k: KernelState, vma: VmAreaStruct, start: int, end: int
         raise InternalError(f"zap of a PTE beyond mem_map in {vma!r}")
     run = pfn_run(pfns)
     add_rss_of(k, rss, pfns, -1, run)
-    mem.add_page_counts(pfns, -1, run)
+    distinct = mem.add_page_counts(pfns, -1, run)
     refcount = of_pfns(mem._refcount, pfns, run)
     if (of_pfns(mem._mapcount, pfns, run) < -1).any() or (refcount < 0).any():
         raise InternalError(f"zap underflowed a page count in {vma!r}")
     freed = pfns[refcount == 0]
     if freed.size:
-        mem._free_pfns(np.unique(freed))
+        mem._free_pfns(freed if distinct else np.unique(freed))
 
 
 def unmap_single_vma(k: KernelState, vma: VmAreaStruct, start_addr: int, end_addr: int) -> None:

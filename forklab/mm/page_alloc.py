@@ -327,27 +327,30 @@ class MemMap:
         for pfn in [p for p in contents if refcount[p] == 0]:
             del contents[pfn]
 
-    def add_page_counts(self, pfns: npt.NDArray[np.int64], delta: int, run: tuple[int, int] | None = None) -> None:
+    def add_page_counts(self, pfns: npt.NDArray[np.int64], delta: int, run: tuple[int, int] | None = None) -> bool:
         """Add ``delta`` to ``_refcount`` and ``_mapcount`` of every entry of ``pfns`` (a pfn listed twice counts twice).
 
-        ``run`` is pfn_run(pfns) when the caller has it (None: not known to be a run).
+        ``run`` is pfn_run(pfns) when the caller has it (None: not known to be a run). Returns whether the
+        pfns were distinct.
         """
         # NOTE: stands for the kernel's per-PTE get_page + page_dup_rmap (fork) or page_remove_rmap +
         # put_page (zap): by slice over a contiguous ascending run, by fancy indexing where the pfns
         # are unique (checked), and by np.add.at only when a pfn repeats.
         if pfns.size == 0:
-            return
+            return True
         if run is None:
             run = pfn_run(pfns)
         if run is not None:
             self._refcount[run[0] : run[1] + 1] += delta
             self._mapcount[run[0] : run[1] + 1] += delta
-        elif bool((np.diff(pfns) > 0).all()) or _all_distinct(pfns):
+            return True
+        if bool((np.diff(pfns) > 0).all()) or _all_distinct(pfns):
             self._refcount[pfns] += delta
             self._mapcount[pfns] += delta
-        else:
-            np.add.at(self._refcount, pfns, delta)
-            np.add.at(self._mapcount, pfns, delta)
+            return True
+        np.add.at(self._refcount, pfns, delta)
+        np.add.at(self._mapcount, pfns, delta)
+        return False
 
 
 def pfn_run(pfns: npt.NDArray[np.int64]) -> tuple[int, int] | None:
