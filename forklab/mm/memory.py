@@ -877,7 +877,7 @@ def wp_fault_fused(k: KernelState, vma: VmAreaStruct, table: PteTable, idx: int,
     # dirty bits. Same page counts, page fields, RSS and fault-injection sites as the full path.
     vm_flags = int(vma.vm_flags)
     if vma.vm_file is not None or vma.anon_vma is None or vm_flags & _FUSED_EXCLUDED \
-            or pte & _PAGE_SPECIAL or k.has("cow_reuse_page_count"):
+            or pte & _PAGE_SPECIAL or "cow_reuse_page_count" in k.changes:  # k.has, without its name check
         return FUSED_NOT_COVERED
     mkwrite = _PAGE_RW if vm_flags & _VM_WRITE else 0  # maybe_mkwrite
     mem = k.mem

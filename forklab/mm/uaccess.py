@@ -29,7 +29,15 @@ import errno
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, Segfault, kerr
-from forklab.include.linux.mm_types import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, VM
+from forklab.include.linux.mm_types import (
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_PRESENT,
+    _PAGE_RW,
+    PMD_SHIFT,
+    PTRS_PER_PTE,
+    VM,
+)
 from forklab.kernel.signal import force_sig_fault
 from forklab.mm.memory import (
     FAULT_FLAG_USER,
@@ -41,13 +49,11 @@ from forklab.mm.memory import (
     VM_FAULT_SIGSEGV,
     handle_mm_fault,
     pmd_write_protected,
-    pte_offset,
     pte_pfn,
-    pte_write,
     wp_fault_fused,
 )
 from forklab.mm.mmap import TASK_SIZE, _mm, find_vma
-from forklab.uapi import PAGE_SIZE, SIGBUS, SIGSEGV, CloneArgs
+from forklab.uapi import PAGE_SHIFT, PAGE_SIZE, SIGBUS, SIGSEGV, CloneArgs
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
@@ -79,13 +85,14 @@ def access_error(write: bool, vm_flags: int) -> bool:
 
 def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> int:
     """Make ``addr``'s page accessible; return its pfn (do_user_addr_fault, arch/x86/mm/fault.c:1300-1520)."""
-    mm = _mm(t)
+    mm = t.mm if t.mm is not None else _mm(t)
     if addr >= TASK_SIZE:
         raise _BadArea(addr, "address outside the user address space")
+    idx = (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
     for _attempt in range(3):
-        table, idx = pte_offset(mm, addr)
-        pte = 0 if table is None else int(table[idx])
-        if pte & _PAGE_PRESENT and (not write or (pte_write(pte) and not (
+        table = mm.pgd.get(addr >> PMD_SHIFT)  # pte_offset, as the MMU walks it
+        pte = table.item(idx) if table is not None and idx < table.shape[0] else 0
+        if pte & _PAGE_PRESENT and (not write or (pte & _PAGE_RW and not (
                 k.mem.pte_shares.by_table and pmd_write_protected(k, mm, addr)))):
             if table is None:
                 raise InternalError("present PTE without a table")
