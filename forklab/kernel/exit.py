@@ -894,6 +894,11 @@ def kernel_waitid(k: KernelState, current: Task, which: int, upid: int, options:
     return SigInfo(SIGCHLD, wo.wo_info.cause, wo.wo_info.pid, wo.wo_info.uid, wo.wo_info.status)
 
 
+# NOTE: wait4's non-NULL rusage pointer (kernel/exit.c:1542): a Rusage is frozen, so one default instance serves
+# every call, where a new one cost 16 frozen-field stores per wait
+RUSAGE_WANTED = Rusage()
+
+
 @traced
 def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> WaitResult:
     """wait4(2) -> (pid, wstatus) with the child's rusage; (0, 0) with WNOHANG; or sleep (kernel/exit.c:1582-1623)."""
@@ -911,7 +916,7 @@ def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> Wait
         pid = get_pid(pgrp) if pgrp is not None else None
     else:
         wo_type, pid = PIDTYPE_PID, find_get_pid(current, upid)
-    wo = WaitOpts(wo_type=wo_type, wo_flags=options | WEXITED, wo_pid=pid, wo_rusage=Rusage())
+    wo = WaitOpts(wo_type=wo_type, wo_flags=options | WEXITED, wo_pid=pid, wo_rusage=RUSAGE_WANTED)
     try:
         ret = do_wait(k, current, wo)
     finally:

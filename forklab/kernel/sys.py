@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, kerr
 from forklab.include.linux.cred import Cred
-from forklab.include.linux.sched import PF, PIDTYPE_PGID, PIDTYPE_SID, Task
+from forklab.include.linux.sched import PF, PF_KTHREAD, PIDTYPE_PGID, PIDTYPE_SID, Task
 from forklab.include.linux.time import Tms
 from forklab.kernel.capability import capable, ns_capable
 from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
@@ -308,12 +308,13 @@ def getrusage(k: KernelState, p: Task, who: int) -> Rusage:
         maxrss = max(maxrss, sig.maxrss)
         for t in sig.thread_head:  # do { } while_each_thread(p, t)
             accumulate_thread_rusage(t, r)
-    if who != RUSAGE_CHILDREN and p.mm is not None and not p.flags & PF.PF_KTHREAD:
+    if who != RUSAGE_CHILDREN and p.mm is not None and not int(p.flags) & PF_KTHREAD:
         # get_task_mm, then setmax_mm_hiwater_rss (include/linux/mm.h:1768-1774)
         maxrss = max(maxrss, p.mm.hiwater_rss, get_mm_rss(p.mm))
     return Rusage(ru_utime=Timeval(utime // NSEC_PER_SEC, utime % NSEC_PER_SEC // NSEC_PER_USEC),  # ns_to_kernel_old_timeval
                   ru_stime=Timeval(stime // NSEC_PER_SEC, stime % NSEC_PER_SEC // NSEC_PER_USEC),
-                  ru_maxrss=maxrss * (PAGE_SIZE // 1024), **r)  # pages to KiB
+                  ru_maxrss=maxrss * (PAGE_SIZE // 1024),  # pages to KiB
+                  ru_minflt=r["ru_minflt"], ru_majflt=r["ru_majflt"], ru_nvcsw=r["ru_nvcsw"], ru_nivcsw=r["ru_nivcsw"])
 
 
 def sys_getrusage(k: KernelState, current: Task, who: int) -> Rusage:

@@ -85,6 +85,7 @@ PF_EXITING = int(PF.PF_EXITING)
 PF_NPROC_EXCEEDED = int(PF.PF_NPROC_EXCEEDED)
 PF_FORK_CLEARED = int(PF.PF_SUPERPRIV | PF.PF_WQ_WORKER | PF.PF_IDLE)  # what copy_process clears (kernel/fork.c:1967)
 PF_FORKNOEXEC = int(PF.PF_FORKNOEXEC)
+PF_KTHREAD = int(PF.PF_KTHREAD)
 
 
 # signal->flags (include/linux/sched/signal.h:230-250)
