@@ -159,7 +159,7 @@ ops = st.one_of(
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=st.lists(ops, min_size=1, max_size=40))
 @example(program=[("mmap", 0, 0, NPAGES, False, True), ("fork", 0), ("store", 1, 2, 7), ("store", 0, 2, 9),
                   ("fail", 0, 2), ("fork", 1), ("exit", 0), ("store", 0, 3, 1), ("munmap", 0, 4, 3)])
