@@ -159,7 +159,7 @@ ops = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=st.lists(ops, min_size=1, max_size=40))
 @example(program=[("mmap", 0, 0, NPAGES, False, True), ("fork", 0), ("store", 1, 2, 7), ("store", 0, 2, 9),
                   ("fail", 0, 2), ("fork", 1), ("exit", 0), ("store", 0, 3, 1), ("munmap", 0, 4, 3)])
@@ -207,3 +207,35 @@ def test_a_failed_copy_fault_fails_at_the_same_site_with_the_same_state() -> Non
     assert status == ("err", errno.ENOMEM)
     pair.check()
     assert pair.fast.fault.failed_site == pair.full.fault.failed_site == "wp_page_copy:alloc_page"
+
+
+@pytest.mark.parametrize("mode", ["copy", "shared"])
+def test_large_batches_take_the_numpy_paths_with_the_same_effects(mode: str) -> None:
+    """Tables of hundreds of entries (past memory.SMALL_BATCH), pfns made non-contiguous by COW in a scattered order."""
+    pair = Pair(mode)
+    root = pair.pids[0]
+    big = 700  # pages: two tables and a part of a third
+    assert big > memory.SMALL_BATCH
+    flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE
+    pair.both(lambda k: k.mmap(k.find_task(root), BASE, big * PAGE_SIZE, RW, flags))
+    status, child = pair.both(lambda k: k.fork(k.find_task(root)))
+    assert status == "ok"
+    pair.pids.append(child)
+    pair.parent[child] = root
+    pair.check()
+    def scatter(k: Kernel) -> None:
+        for i in [*range(big - 1, 0, -7), *range(3, big, 11)]:  # COW copies in a scattered order
+            k.store(k.find_task(root), BASE + i * PAGE_SIZE, b"s")
+
+    pair.both(scatter)
+    pair.check()
+    status, second = pair.both(lambda k: k.fork(k.find_task(root)))  # the parent's pfns are scattered now
+    pair.pids.append(second)
+    pair.parent[second] = root
+    pair.check()
+    pair.both(lambda k: k.munmap(k.find_task(child), BASE + 100 * PAGE_SIZE, 400 * PAGE_SIZE))
+    pair.check()
+    step(pair, ("exit", 0))
+    pair.check()
+    step(pair, ("exit", 0))
+    pair.check()

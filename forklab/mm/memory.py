@@ -123,6 +123,7 @@ if TYPE_CHECKING:
 
 PMD_SIZE = 1 << PMD_SHIFT
 PTE_TABLE_BYTES = PTRS_PER_PTE * 8
+SMALL_BATCH = 64  # batches of at most this many PTEs or pfns are worked on in plain Python, not numpy
 PTE_TABLE_GRAIN = 16  # a stored PTE table's length is a multiple of this many entries (see pte_table_len)
 _PFN_MASK = ((1 << 52) - 1) & ~(PAGE_SIZE - 1)
 # pte_modify keeps these (arch/x86/include/asm/pgtable_types.h:124-126, _PAGE_CHG_MASK)
@@ -415,6 +416,9 @@ def pmd_spans(mm: MmStruct, start: int, end: int) -> list[tuple[PteTable, int, i
 
 def normal_pfns(ptes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
     """The refcounted pfns among ``ptes`` (vm_normal_page's rule for a vma without VM_PFNMAP/VM_MIXEDMAP), in order."""
+    if ptes.size <= SMALL_BATCH:  # a few entries: plain Python beats a dozen numpy calls
+        frames = [(pte & _PFN_MASK) >> PTE_PFN_SHIFT for pte in ptes.tolist() if not pte & _PAGE_SPECIAL]
+        return np.array([pfn for pfn in frames if pfn != ZERO_PFN], dtype=np.int64)
     pfns = ((ptes & np.uint64(_PFN_MASK)) >> np.uint64(PTE_PFN_SHIFT)).view(np.int64)
     keep = pfns != ZERO_PFN
     if np.count_nonzero(ptes & np.uint64(_PAGE_SPECIAL)):

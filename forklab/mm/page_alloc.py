@@ -65,6 +65,7 @@ OVERCOMMIT_GUESS = 0
 OVERCOMMIT_ALWAYS = 1
 OVERCOMMIT_NEVER = 2
 DEFAULT_TOTALRAM_PAGES = 1 << 20  # a 4 GiB machine
+SMALL_RUN = 64  # pfn_run checks at most this many pfns in plain Python, more with numpy
 
 # Kernel(fork_page_tables=...): "copy" is Linux 5.6; "shared" is the on-demand fork (see forklab/mm/memory.py)
 FORK_PAGE_TABLES_COPY = "copy"
@@ -359,9 +360,11 @@ def pfn_run(pfns: npt.NDArray[np.int64]) -> tuple[int, int] | None:
     if n == 0:
         return None
     lo, hi = int(pfns[0]), int(pfns[-1])
-    if hi - lo + 1 != n or (n > 1 and not bool((np.diff(pfns) == 1).all())):
+    if hi - lo + 1 != n:
         return None
-    return lo, hi
+    if n <= SMALL_RUN:
+        return (lo, hi) if pfns.tolist() == list(range(lo, hi + 1)) else None
+    return (lo, hi) if bool((pfns[1:] - pfns[:-1] == 1).all()) else None
 
 
 def of_pfns(field: npt.NDArray[Any], pfns: npt.NDArray[np.int64], run: tuple[int, int] | None) -> npt.NDArray[Any]:
