@@ -38,6 +38,14 @@ read-only), and no PTE or page count changes. ``handle_mm_fault`` under a write-
 PMD entry first runs ``copy_shared_pte_table``; mprotect, partial zaps copy too, and a zap
 that empties the table only drops the reference (``zap_shared_pte_tables``).
 
+**Fast paths.** With no listener (``k.listeners`` empty) the traced per-table calls are not
+observable, so ``copy_page_range`` runs ``copy_vma_ptes_batched`` (the vma's tables at once,
+same fault sites in the same order), ``unmap_single_vma`` runs ``zap_vma_ptes_batched``, and a
+user write to a read-only PTE of private anonymous memory is ``wp_fault_fused``. Page counts move
+by slices over pfn runs, by fancy indexing where the pfns are checked distinct, and by
+``np.add.at`` only when a pfn repeats (``MemMap.add_page_counts``). tests/test_mm_fastpath.py
+compares each with the full path.
+
 **COW fault.** ``do_wp_page`` follows 5.6: an anonymous page is reused in place iff
 ``reuse_swap_page`` says so, i.e. iff mapcount + swapcount <= 1 — the model has no swap cache,
 so the swap count is always 0 and the rule is "mapcount <= 1". ``page_count`` (GUP pins etc.)
