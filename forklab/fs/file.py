@@ -176,9 +176,11 @@ def dup_fd(k: KernelState, oldf: FilesStruct) -> FilesStruct:
 
 def close_files(k: KernelState, files: FilesStruct) -> Fdtable:
     """Close every installed fd of a dying files_struct, lowest first (fs/file.c:368-398)."""
+    fdt = files.fdt
+    if not fdt.open_fds:
+        return fdt  # nothing to close, and no function-level import (about 0.7 us) to pay for it
     from forklab.fs.open import filp_close  # import cycle: fs/open.py imports this module
 
-    fdt = files.fdt
     for fd in sorted(fdt.open_fds):
         if fd >= fdt.max_fds:
             continue
