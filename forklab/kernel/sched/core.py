@@ -144,10 +144,10 @@ def schedule_tail(k: KernelState, p: Task) -> None:
     as the child sees its own pid; errors are ignored. calculate_sigpending has nothing to set:
     the model computes TIF_SIGPENDING from the queues.
     """
-    from forklab.mm.uaccess import put_user_int  # import cycle: mm/uaccess.py's imports lead back to this module
-
     if not p.set_child_tid:
         return
+    from forklab.mm.uaccess import put_user_int  # import cycle: mm/uaccess.py's imports lead back to this module
+
     saved = k.current
     k.current = p
     try:
