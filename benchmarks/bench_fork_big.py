@@ -16,6 +16,10 @@ Run: ``./scripts/bench fork_big`` (``-- --quick`` for small sizes, ``--sizes 64,
 
 Targets (issue 9): 1: model <= 0.25 x real at 1 GiB; 1b: model <= 1 x real. Sizes whose real
 side does not fit in MemAvailable are skipped with a message.
+
+``--page-tables copy|shared|both``: the model's fork as Linux 5.6 does it (``copy``, the
+default), with the on-demand-fork option ``Kernel(fork_page_tables="shared")``, or each in
+turn, side by side against the same real kernel (which always copies).
 """
 
 from __future__ import annotations
@@ -85,13 +89,15 @@ def model_fork(k: Kernel, parent: Task) -> float:
     return elapsed
 
 
-def bench_size(mib: int, scattered: bool, rounds: int, exe: Path | None) -> None:
-    """Benchmark 1 (or 1b when ``scattered``) at ``mib`` MiB."""
+def bench_size(mib: int, scattered: bool, rounds: int, exe: Path | None, page_tables: str = "copy") -> None:
+    """Benchmark 1 (or 1b when ``scattered``) at ``mib`` MiB, with the model's fork_page_tables mode."""
     label = "1b fork, half the pages scattered" if scattered else "1 fork"
+    if page_tables != "copy":
+        label += f" (model: fork_page_tables={page_tables})"
     need = mib * MIB * (3 if scattered else 2) // 2  # the real side, and the model's copied pages (1b)
     if not fits_in_memory(need, f"{label} at {mib} MiB"):
         return
-    k = Kernel()
+    k = Kernel(fork_page_tables=page_tables)
     parent = k.find_task(k.fork(k.init_task))
     addr = populated(k, parent, mib * MIB)
     if scattered:
@@ -118,7 +124,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=size_list, default=[64, 1024, 4096], help="MiB, benchmark 1")
     parser.add_argument("--scatter-sizes", type=size_list, default=[1024], help="MiB, benchmark 1b")
     parser.add_argument("--rounds", type=positive_int, default=7, help="paired forks per size")
+    parser.add_argument("--page-tables", choices=["copy", "shared", "both"], default="copy",
+                        help="the model's fork_page_tables mode (shared: on-demand fork; both: each in turn)")
     args = parser.parse_args()
+    modes = ["copy", "shared"] if args.page_tables == "both" else [args.page_tables]
     sizes, scatter_sizes, rounds = args.sizes, args.scatter_sizes, args.rounds
     if args.quick:
         sizes, scatter_sizes, rounds = [4], [4], 3
@@ -127,10 +136,11 @@ def main() -> None:
     exe = build("forklab_bench_fork_big", C_SOURCE)
     if exe is None:
         print("no C compiler (cc): the real side is skipped")
-    for mib in sizes:
-        bench_size(mib, False, rounds, exe)
-    for mib in scatter_sizes:
-        bench_size(mib, True, rounds, exe)
+    for mode in modes:
+        for mib in sizes:
+            bench_size(mib, False, rounds, exe, mode)
+        for mib in scatter_sizes:
+            bench_size(mib, True, rounds, exe, mode)
 
 
 if __name__ == "__main__":
