@@ -157,7 +157,8 @@ def do_sys_open(k: KernelState, t: Task, dfd: int, filename: str, flags: int, mo
         put_unused_fd(t, fd)
         raise
     fd_install(t, fd, f)
-    k.trace("open", "fs/open.c:1152", f"{f.f_path.dentry} -> fd {fd}")
+    if k.listeners:
+        k.trace("open", "fs/open.c:1152", f"{f.f_path.dentry} -> fd {fd}")
     return fd
 
 
