@@ -132,11 +132,12 @@ def _fspath(path: object) -> str:
 class Libc:
     """The ``os`` object of a forklab program: Python's ``os`` names over the model kernel (see the module doc)."""
 
-    __slots__ = ("_k", "_p", "_r")
+    __slots__ = ("_fork_live", "_k", "_p", "_r")
 
     def __init__(self, runner: Runner) -> None:
         self._r = runner
         self._k: Kernel = runner.kernel
+        self._fork_live = self._do_fork  # bound once: fork is the call a replay repeats most
         self._p: Proc = None  # type: ignore[assignment]  # set by the runner before any program runs
 
     def _call(self, name: str, fn: Callable[..., T], *args: Any) -> T:
@@ -188,7 +189,7 @@ class Libc:
 
     def fork(self) -> int:
         """glibc fork(): clone(CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD); the child's pid, or 0 in the child."""
-        return self._call("fork", self._do_fork)
+        return self._call("fork", self._fork_live)
 
     def _do_fork(self, k: Kernel, t: Task) -> int:
         """The live part of fork: the clone, then the child re-runs this image up to here."""
@@ -458,8 +459,7 @@ class Libc:
 
     def waitpid(self, pid: int, options: int) -> tuple[int, int]:
         """``os.waitpid`` -> (pid, status); (0, 0) with WNOHANG and no child ready."""
-        r = self._call("wait4", Kernel.wait4, pid, options)
-        return (r[0], r[1])
+        return self._call("wait4", Kernel.wait4, pid, options)  # a WaitResult is the (pid, status) tuple
 
     def wait3(self, options: int) -> tuple[int, int, uapi.Rusage]:
         """``os.wait3`` -> (pid, status, rusage)."""
