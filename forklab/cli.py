@@ -104,8 +104,10 @@ def explain(
     task = k.find_task(k.fork(k.init_task))
     if uid:
         k.setresuid(task, uid, uid, uid)
-    word = parse_flags(flags)
-    signal_word = parse_flags(exit_signal)
+    try:
+        word, signal_word = parse_flags(flags), parse_flags(exit_signal)
+    except typer.BadParameter as e:
+        _fail(e.message, "explain")
     rec, watcher = _listeners(k)
     shown = "" if call in ("fork", "vfork") else flags
     label = f"{call}({shown})" + (f" as uid {uid}" if uid else "") + f" on Linux {kernel}"

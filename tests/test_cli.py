@@ -109,5 +109,6 @@ def test_explain_bad_flags_are_one_line_errors_with_a_suggestion() -> None:
 
     result = CliRunner().invoke(app, ["explain", "clone", "CLONE_FSS"])
     assert result.exit_code == 2 and "unknown flag 'CLONE_FSS' (did you mean CLONE_FS?)" in result.output
+    assert len(result.output.strip().splitlines()) == 1
     result = CliRunner().invoke(app, ["explain", "clone", "0xZZ"])
     assert result.exit_code == 2 and "'0xZZ' is not a number" in result.output and "Traceback" not in result.output
