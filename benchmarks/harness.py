@@ -289,26 +289,25 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an int of at least 1, with a clear error."""
+def _int_at_least(text: str, minimum: int) -> int:
+    """``text`` as an int of at least ``minimum``; argparse's error otherwise."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int of at least 1, with a clear error."""
+    return _int_at_least(text, 1)
 
 
 def nonnegative_int(text: str) -> int:
     """argparse type: an int of at least 0, with a clear error."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
-    return value
+    return _int_at_least(text, 0)
 
 
 def int_list(text: str) -> Sequence[int]:

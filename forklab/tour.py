@@ -86,11 +86,6 @@ class Stage:
     kernel: Kernel | None = None  # the stage's kernel, in its final state
 
 
-def flags_text(flags: int) -> str:
-    """``CLONE_VM|SIGCHLD`` for a clone flag word, as the uapi names it."""
-    return clone_flags_str(flags)
-
-
 def record_calls(k: Kernel, stage: Stage, fn: Callable[[], object]) -> object:
     """Run ``fn`` with a recorder and a ChildWatcher attached; the outermost calls become the stage's calls."""
     rec = stage.recorder or Recorder()
@@ -161,7 +156,7 @@ def stage_einval() -> Stage:
             record_calls(k, s, functools.partial(k.clone, init, flags))
         except KernelError as e:
             results.append((flags, e.errno, e.rule, e.source))
-            s.facts.append(f"clone({flags_text(flags)}) -> {errno.errorcode[e.errno or 0]}: {e.rule} ({e.source})")
+            s.facts.append(f"clone({clone_flags_str(flags)}) -> {errno.errorcode[e.errno or 0]}: {e.rule} ({e.source})")
     s.calls = s.recorder.calls if s.recorder else []
     s.checks = {"results": results, "tasks": len(k.all_threads())}
     s.facts.append(f"no task was created: {len(k.all_threads())} task(s) exist, as before")
@@ -313,7 +308,7 @@ def stage_thread() -> Stage:
     assert isinstance(tid, int)
     thread = k.find_task(tid)
     assert init.signal is not None
-    s.facts.append(f"clone({flags_text(THREAD_FLAGS)}) -> tid {tid}, tgid {thread.tgid} (the caller's "
+    s.facts.append(f"clone({clone_flags_str(THREAD_FLAGS)}) -> tid {tid}, tgid {thread.tgid} (the caller's "
                    f"{init.tgid}), exit_signal {thread.exit_signal}, nr_threads {init.signal.nr_threads}")
     add_sharing_rows(s, "pthread_create", init, thread)
     s.checks = {"tid": tid, "tgid": thread.tgid, "nr_threads": init.signal.nr_threads,
@@ -339,7 +334,7 @@ def stage_failure() -> Stage:
         raise AssertionError("the injected failure did not fail the fork")
     except KernelError as e:
         failed = e
-    labels = [d.text for root in s.calls for d in _decisions(root) if d.kind == "cleanup"]
+    labels = [d.text for root in s.calls for d in root.all_decisions() if d.kind == "cleanup"]
     s.facts.append(f"fail-nth {target} of {len(sites)} fallible sites: site {k.fault.failed_site!r} fails, fork "
                    f"returns {errno.errorcode[failed.errno or 0]}")
     s.facts.append("the unwinding ran: " + (" -> ".join(labels) or "no label"))
@@ -349,11 +344,6 @@ def stage_failure() -> Stage:
                    "check_invariants() holds")
     s.checks = {"errno": failed.errno, "site": k.fault.failed_site, "labels": labels, "before": before, "after": after}
     return s
-
-
-def _decisions(call: Call) -> list[Decision]:
-    """Every decision in ``call``'s subtree, in order."""
-    return call.all_decisions()
 
 
 STAGES: tuple[Callable[[], Stage], ...] = (stage_fork, stage_einval, stage_creds, stage_files, stage_mm,

@@ -45,7 +45,7 @@ from forklab.include.linux.mm_types import VM, MmStruct, VmAreaStruct
 from forklab.include.linux.sched import Task
 from forklab.mm.memory import get_pte, is_zero_pfn, pte_pfn, pte_present, pte_write
 from forklab.uapi import PAGE_SIZE
-from forklab.views.picture_graphviz import GraphvizFailed, GraphvizMissing, dot_quote, html_escape, write_picture
+from forklab.views.picture_graphviz import dot_quote, html_escape, run_picture_command, write_picture
 from forklab.views.picture_ptes import ForkBaseline
 from forklab.views.picture_scenarios import SCENARIO_NAMES, build_picture_scenario, one_line_parser
 
@@ -407,11 +407,7 @@ def cowmap_main(argv: Sequence[str] | None = None) -> int:
                         help="write FILE.svg / .png (needs Graphviz's dot), .dot or .txt; default: print the grid")
     parser.add_argument("--pages", action="store_true", help="also list each present page's pfns")
     args = parser.parse_args(argv)
-    try:
-        return _cowmap_main(args)
-    except (ValueError, GraphvizMissing, GraphvizFailed, OSError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+    return run_picture_command(parser.prog, lambda: _cowmap_main(args))
 
 
 def _cowmap_main(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forklab.views.cowmap import cow_dot, cow_grid_text, cow_map
-from forklab.views.picture_graphviz import GraphvizFailed, GraphvizMissing, write_picture
+from forklab.views.picture_graphviz import run_picture_command, write_picture
 from forklab.views.picture_scenarios import SCENARIO_NAMES, build_picture_scenario, one_line_parser
 from forklab.views.sharing import sharing_dot, sharing_graph, sharing_text
 
@@ -47,14 +47,13 @@ def picture_docs_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenario", default="fork", choices=SCENARIO_NAMES, help="which scenario (default fork)")
     parser.add_argument("-d", "--directory", type=Path, default=Path("docs/img"), help="where (default docs/img)")
     args = parser.parse_args(argv)
-    try:
-        written = write_doc_pictures(args.directory, args.scenario)
-    except (ValueError, GraphvizMissing, GraphvizFailed, OSError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-    for path in written:
-        print(path)
-    return 0
+
+    def work() -> int:
+        for path in write_doc_pictures(args.directory, args.scenario):
+            print(path)
+        return 0
+
+    return run_picture_command(parser.prog, work)
 
 
 __all__ = ["picture_docs_main", "write_doc_pictures"]

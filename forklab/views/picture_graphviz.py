@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 IMAGE_FORMATS = ("svg", "png")
@@ -75,5 +77,24 @@ def write_picture(path: Path, dot_text: str, terminal_text: str) -> None:
     path.write_bytes(data)
 
 
-__all__ = ["GraphvizFailed", "GraphvizMissing", "dot_binary", "dot_quote", "html_escape", "picture_bytes",
-           "render_dot", "write_picture"]
+def run_picture_command(prog: str, work: Callable[[], int]) -> int:
+    """Run a picture command's ``work``; what it cannot do (a bad scenario, no ``dot``, an unwritable file) is one
+    line on stderr and status 2."""
+    try:
+        return work()
+    except (ValueError, GraphvizMissing, GraphvizFailed, OSError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+__all__ = [
+    "GraphvizFailed",
+    "GraphvizMissing",
+    "dot_binary",
+    "dot_quote",
+    "html_escape",
+    "picture_bytes",
+    "render_dot",
+    "run_picture_command",
+    "write_picture",
+]

@@ -38,7 +38,7 @@ from forklab.include.linux.pid import Pid, PidNamespace
 from forklab.include.linux.sched import PIDTYPE, SignalStruct, Task
 from forklab.include.linux.user_namespace import UserNamespace
 from forklab.state import KernelState
-from forklab.views.picture_graphviz import GraphvizFailed, GraphvizMissing, dot_quote, write_picture
+from forklab.views.picture_graphviz import dot_quote, run_picture_command, write_picture
 from forklab.views.picture_scenarios import SCENARIO_NAMES, build_picture_scenario, one_line_parser
 
 # A task's pointers, in the order the diagram walks them, and the kind of object each reaches.
@@ -327,11 +327,7 @@ def sharing_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="write FILE.svg / .png (needs Graphviz's dot), .dot or .txt; default: print the table")
     args = parser.parse_args(argv)
-    try:
-        return _sharing_run(args)
-    except (ValueError, GraphvizMissing, GraphvizFailed, OSError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+    return run_picture_command(parser.prog, lambda: _sharing_run(args))
 
 
 def _sharing_run(args: argparse.Namespace) -> int:
