@@ -147,10 +147,6 @@ class Kernel(KernelState):
         trace (arch/x86/entry/common.c:282)."""
         return do_syscall_64(self, t, name, fn, values)
 
-    def _user_access(self, t: object, access: Callable[[Task], T]) -> T:
-        """Run an access by ``t``'s user code, faults and their signals included."""
-        return user_mode_access(self, t, access)
-
     def _check_task(self, t: object) -> Task:
         return check_caller(t)
 
@@ -429,13 +425,13 @@ class Kernel(KernelState):
         _check_int("addr", addr)
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("data must be bytes")
-        self._user_access(t, lambda task: user_store(self, task, addr, bytes(data)))
+        user_mode_access(self, check_caller(t), user_store, addr, bytes(data))
 
     def general_protection(self, t: Task) -> None:
         """``t``'s user code executed a privileged instruction (glibc abort()'s hlt): the #GP trap, SIGSEGV
         (arch/x86/kernel/traps.c:493-524); raises Segfault."""
 
-        self._user_access(t, lambda task: do_general_protection(self, task))
+        user_mode_access(self, check_caller(t), do_general_protection)
 
     def load(self, t: Task, addr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``addr`` as ``t``'s own user code would (raises Segfault)."""
@@ -444,7 +440,7 @@ class Kernel(KernelState):
         _check_int("n", n)
         if n < 0:
             raise ValueError("n must be non-negative")
-        return self._user_access(t, lambda task: user_load(self, task, addr, n))
+        return user_mode_access(self, check_caller(t), user_load, addr, n)
 
     def page(self, pfn: int) -> Any:
         """A read-only view of physical page ``pfn`` (``_refcount``, ``_mapcount``)."""

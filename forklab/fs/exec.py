@@ -283,7 +283,7 @@ def bprm_mm_init(k: KernelState, t: Task, bprm: Bprm) -> None:
     if k.fault.should_fail("__bprm_mm_init:vm_area_alloc"):
         mmdrop(k, mm)
         raise kerr(errno.ENOMEM, "stack vma allocation failed", "fs/exec.c:250")
-    flags = VM(VM_STACK_FLAGS | VM_STACK_INCOMPLETE_SETUP)
+    flags = VM_STACK_FLAGS | VM_STACK_INCOMPLETE_SETUP
     vma = VmAreaStruct(vm_start=STACK_TOP_MAX - PAGE_SIZE, vm_end=STACK_TOP_MAX, vm_flags=flags, vm_mm=mm,
                        vm_page_prot=vm_get_page_prot(flags))
     # insert_vm_struct: charge VM_ACCOUNT, pgoff of an anonymous vma = its start (mm/mmap.c:3146-3178)
@@ -529,7 +529,7 @@ def setup_arg_pages(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     """Finish the stack vma and grow it by 128 KiB; EFAULT (fs/exec.c:689-800)."""
     vma = bprm.vma
     assert vma is not None and tsk.mm is not None
-    vma.vm_flags = VM((int(vma.vm_flags) | tsk.mm.def_flags) & ~VM_STACK_INCOMPLETE_SETUP)
+    vma.vm_flags = (vma.vm_flags | tsk.mm.def_flags) & ~VM_STACK_INCOMPLETE_SETUP
     vma.vm_page_prot = vm_get_page_prot(vma.vm_flags)
     stack_size = vma.vm_end - vma.vm_start
     rlim_stack = bprm.rlim_stack[0] & PAGE_MASK

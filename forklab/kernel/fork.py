@@ -1095,8 +1095,7 @@ def mm_init(k: KernelState, mm: MmStruct, p: Task | None, user_ns: UserNamespace
     current = k.current
     if current is not None and current.mm is not None:
         mm.flags = current.mm.flags & MMF_INIT_MASK
-        def_flags = current.mm.def_flags  # NOTE: 0 & VM_INIT_DEF_MASK is 0, without VmFlags' Python-level &
-        mm.def_flags = def_flags & VM_INIT_DEF_MASK if def_flags else def_flags
+        mm.def_flags = current.mm.def_flags & VM_INIT_DEF_MASK
     else:
         mm.flags = MMF_DUMP_FILTER_DEFAULT
         mm.def_flags = 0
@@ -1229,7 +1228,7 @@ def dup_mmap(k: KernelState, mm: MmStruct, oldmm: MmStruct) -> int:
         if err:
             vm_unacct_memory(k, charge)
             return -errno.ENOMEM
-        tmp.vm_flags = VM(int(tmp.vm_flags) & ~(VM.VM_LOCKED | VM.VM_LOCKONFAULT))
+        tmp.vm_flags &= ~(VM.VM_LOCKED | VM.VM_LOCKONFAULT)
         if tmp.vm_file is not None:
             tmp.vm_file.f_count += 1  # get_file
         mm.mmap.append(tmp)  # *pprev = tmp: parent order is address order

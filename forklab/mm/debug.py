@@ -188,7 +188,7 @@ def check_mm_invariants(k: KernelState, mms: list[MmStruct]) -> list[str]:
     used = int((refcount[1:] > 0).sum())
     if used != mem.nr_used():
         errs.append(f"allocator counts {mem.nr_used()} used pages, mem_map has {used}")
-    free = set(mem._free)
+    free = set(mem.free_pfns())
     for pfn in sorted(free):
         if pfn >= n or refcount[pfn] != 0:
             errs.append(f"pfn {pfn} is on the free list but in use")
@@ -222,7 +222,7 @@ def mm_snapshot(k: KernelState, mm: MmStruct, mask_rw: bool = False) -> Snapshot
     mask = np.uint64(~_PAGE_RW & (2**64 - 1)) if mask_rw else np.uint64(2**64 - 1)
     tables = tuple((pmd, _dense(mm.pgd[pmd] & mask)) for pmd in sorted(mm.pgd))
     vmas = tuple(
-        (v.vm_start, v.vm_end, int(v.vm_flags), v.vm_pgoff, v.vm_page_prot,
+        (v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff, v.vm_page_prot,
          None if v.vm_file is None else (v.vm_file.f_inode.i_ino, v.vm_file.f_count),
          None if v.anon_vma is None else v.anon_vma.serial,
          tuple(av.serial for av in v.anon_vma_chain))
@@ -238,7 +238,7 @@ def mem_snapshot(k: KernelState) -> Snapshot:
     """A hashable picture of physical memory, the allocator, the commit charge and the anon_vmas."""
     mem = k.mem
     top = mem.max_pfn
-    free = sorted(mem._free)
+    free = mem.free_pfns()
     while free and free[-1] == top - 1:
         free.pop()
         top -= 1

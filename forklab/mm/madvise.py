@@ -96,7 +96,7 @@ def madvise_behavior(k: KernelState, vma: VmAreaStruct, prev: VmAreaStruct | Non
     mm = vma.vm_mm
     if mm is None:
         raise InternalError("madvise on a detached vma")
-    new_flags = int(vma.vm_flags)
+    new_flags = vma.vm_flags
     if behavior == MADV_NORMAL:
         new_flags &= ~(VM.VM_RAND_READ | VM.VM_SEQ_READ)
     elif behavior == MADV_SEQUENTIAL:
@@ -127,12 +127,12 @@ def madvise_behavior(k: KernelState, vma: VmAreaStruct, prev: VmAreaStruct | Non
         new_flags = (new_flags & ~VM.VM_NOHUGEPAGE) | VM.VM_HUGEPAGE
     elif behavior == MADV_NOHUGEPAGE:
         new_flags = (new_flags & ~VM.VM_HUGEPAGE) | VM.VM_NOHUGEPAGE
-    if new_flags == int(vma.vm_flags):
+    if new_flags == vma.vm_flags:
         return 0, vma
     pgoff = vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT)
     merged = vma_merge(k, mm, prev, start, end, new_flags, vma.anon_vma, vma.vm_file, pgoff)
     if merged is not None:
-        merged.vm_flags = VM(new_flags)
+        merged.vm_flags = new_flags
         return 0, merged
     if start != vma.vm_start:
         if mm.map_count >= k.mem.sysctl_max_map_count:
@@ -144,7 +144,7 @@ def madvise_behavior(k: KernelState, vma: VmAreaStruct, prev: VmAreaStruct | Non
             return -errno.ENOMEM, vma
         if __split_vma(k, mm, vma, end, 0):
             return -errno.EAGAIN, vma
-    vma.vm_flags = VM(new_flags)
+    vma.vm_flags = new_flags
     return 0, vma
 
 

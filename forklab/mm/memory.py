@@ -359,7 +359,7 @@ def copy_one_pte(k: KernelState, dst_table: PteTable, src_table: PteTable, idx: 
     Vectorised over the index array of non-empty entries of one table; each entry gets exactly
     the kernel's per-entry treatment.
     """
-    vm_flags = int(vma.vm_flags)
+    vm_flags = vma.vm_flags
     pte = src_table[idx]
     if is_cow_mapping(vm_flags):
         writable = (pte & np.uint64(_PAGE_RW)) != 0
@@ -444,7 +444,7 @@ def copy_vma_ptes_batched(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vm
     # views of that one array); the tables are allocated in address order (each a fault-injection
     # site, stopping at the first failure, as the kernel's loop does), each parent table is
     # write-protected once allocated, and the page counts and RSS are updated once for the tables copied.
-    vm_flags = int(vma.vm_flags)
+    vm_flags = vma.vm_flags
     cow = is_cow_mapping(vm_flags)
     child = ~_PAGE_ACCESSED & ~(_PAGE_DIRTY if vm_flags & VM.VM_SHARED else 0) & ~(_PAGE_RW if cow else 0)
     spans = pmd_spans(src_mm, vma.vm_start, vma.vm_end)
@@ -534,7 +534,7 @@ def pte_table_shareable(mm: MmStruct, pmd: int) -> bool:
     lo, hi = pmd << PMD_SHIFT, (pmd + 1) << PMD_SHIFT
     over = [v for v in mm.mmap if v.vm_start < hi and v.vm_end > lo]
     return len(over) == 1 and over[0].vm_file is None and over[0].anon_vma is not None \
-        and not int(over[0].vm_flags) & _ODF_EXCLUDED
+        and not over[0].vm_flags & _ODF_EXCLUDED
 
 
 def share_pte_table(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, pmd: int) -> None:
@@ -558,7 +558,7 @@ def share_pte_table(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, pmd: int
 
 def share_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct) -> int:
     """copy_page_range of the on-demand fork: share each table ``vma`` alone covers, copy the others."""
-    eligible = vma.vm_file is None and vma.anon_vma is not None and not int(vma.vm_flags) & _ODF_EXCLUDED
+    eligible = vma.vm_file is None and vma.anon_vma is not None and not vma.vm_flags & _ODF_EXCLUDED
     shared = []
     ret = 0
     for table, lo, _first, _last in pmd_spans(src_mm, vma.vm_start, vma.vm_end):
@@ -605,7 +605,7 @@ def copy_shared_pte_table(k: KernelState, mm: MmStruct, pmd: int, site: str | No
     if site is not None and k.fault.should_fail(site):
         return -errno.ENOMEM
     for vma in [v for v in mm.mmap if v.vm_start < (pmd + 1) << PMD_SHIFT and v.vm_end > pmd << PMD_SHIFT]:
-        if is_cow_mapping(int(vma.vm_flags)):  # copy_one_pte's ptep_set_wrprotect, for every holder
+        if is_cow_mapping(vma.vm_flags):  # copy_one_pte's ptep_set_wrprotect, for every holder
             lo = max(vma.vm_start, pmd << PMD_SHIFT)
             i = (lo >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
             table[i : i + ((min(vma.vm_end, (pmd + 1) << PMD_SHIFT) - lo) >> PAGE_SHIFT)] &= _NOT_RW
@@ -878,7 +878,7 @@ FUSED_NOT_COVERED = -1  # wp_fault_fused: not a case it covers, nothing done; ta
 FUSED_OOM = -2  # wp_fault_fused: the new page's allocation failed (VM_FAULT_OOM)
 
 
-def wp_fault_fused(k: KernelState, vma: VmAreaStruct, table: PteTable, idx: int, address: int, pte: int) -> int:
+def wp_fault_fused(k: KernelState, mm: MmStruct, vma: VmAreaStruct, address: int) -> int:
     """A write to a present read-only PTE of private anonymous memory, in one step for a listener-free kernel.
 
     Returns the pfn now mapped writable, FUSED_OOM, or FUSED_NOT_COVERED (nothing done).
@@ -887,9 +887,15 @@ def wp_fault_fused(k: KernelState, vma: VmAreaStruct, table: PteTable, idx: int,
     # wp_page_copy (mm/memory.c) for the common case -- an anonymous page of a private anonymous vma
     # that has its anon_vma, the 5.6 reuse rule -- plus the access's retry that sets the accessed and
     # dirty bits. Same page counts, page fields, RSS and fault-injection sites as the full path.
-    vm_flags = int(vma.vm_flags)
+    table = mm.pgd.get(address >> PMD_SHIFT)
+    idx = (address >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    if table is None or idx >= table.shape[0] or (k.mem.pte_shares.by_table and pmd_write_protected(k, mm, address)):
+        return FUSED_NOT_COVERED
+    pte: int = table.item(idx)
+    address &= ~(PAGE_SIZE - 1)
+    vm_flags = vma.vm_flags
     if vma.vm_file is not None or vma.anon_vma is None or vm_flags & _FUSED_EXCLUDED \
-            or pte & _PAGE_SPECIAL or "cow_reuse_page_count" in k.changes:  # k.has, without its name check
+            or not pte & _PAGE_PRESENT or pte & _PAGE_SPECIAL or "cow_reuse_page_count" in k.changes:  # k.has, without its name check
         return FUSED_NOT_COVERED
     mkwrite = _PAGE_RW if vm_flags & _VM_WRITE else 0  # maybe_mkwrite
     mem = k.mem

@@ -68,6 +68,7 @@ from forklab.include.linux.mm_types import (
     VM,
     MmStruct,
     VmAreaStruct,
+    vm_flags_str,
     vma_next_of,
     vma_prev_of,
 )
@@ -236,7 +237,7 @@ def may_expand_vm(t: Task, mm: MmStruct, flags: int, npages: int) -> bool:
 
 def is_mergeable_vma(vma: VmAreaStruct, file: File | None, vm_flags: int) -> bool:
     """Same flags and same file (mm/mmap.c:985-1006)."""
-    return int(vma.vm_flags) == int(vm_flags) and vma.vm_file is file
+    return vma.vm_flags == vm_flags and vma.vm_file is file
 
 
 def is_mergeable_anon_vma(a1: AnonVma | None, a2: AnonVma | None, vma: VmAreaStruct | None) -> bool:
@@ -405,11 +406,11 @@ def expand_downwards(k: KernelState, t: Task, vma: VmAreaStruct, address: int) -
     grow = (vma.vm_start - address) // PAGE_SIZE
     if grow > vma.vm_pgoff:
         return -errno.ENOMEM
-    if not may_expand_vm(t, mm, int(vma.vm_flags), grow) or size > rlimit(t, RLIMIT_STACK):
+    if not may_expand_vm(t, mm, vma.vm_flags, grow) or size > rlimit(t, RLIMIT_STACK):
         return -errno.ENOMEM
     if security_vm_enough_memory_mm(k, mm, grow):
         return -errno.ENOMEM
-    vm_stat_account(mm, int(vma.vm_flags), grow)
+    vm_stat_account(mm, vma.vm_flags, grow)
     vma.vm_start = address
     vma.vm_pgoff -= grow
     return 0
@@ -663,7 +664,7 @@ def mmap_region(k: KernelState, t: Task, file: File | None, addr: int, length: i
         if k.fault.should_fail("mmap_region:vm_area_alloc"):
             vm_unacct_memory(k, charged)
             raise kerr(errno.ENOMEM, "vma allocation failed", "mm/mmap.c:1742")
-        vma = VmAreaStruct(vm_start=addr, vm_end=addr + length, vm_flags=VM(vm_flags), vm_mm=mm,
+        vma = VmAreaStruct(vm_start=addr, vm_end=addr + length, vm_flags=vm_flags, vm_mm=mm,
                            vm_pgoff=pgoff, vm_page_prot=vm_get_page_prot(vm_flags))
         if vm_flags & VM.VM_SHARED:
             try:
@@ -675,12 +676,12 @@ def mmap_region(k: KernelState, t: Task, file: File | None, addr: int, length: i
     vm_stat_account(mm, vm_flags, npages)
     if vm_flags & VM.VM_LOCKED:
         if vm_flags & VM_SPECIAL:
-            vma.vm_flags = VM(int(vma.vm_flags) & VM_LOCKED_CLEAR_MASK)
+            vma.vm_flags &= VM_LOCKED_CLEAR_MASK
         else:
             mm.locked_vm += npages
     vma.vm_page_prot = vm_get_page_prot(vma.vm_flags)  # vma_set_page_prot
     if k.listeners:
-        k.trace("mmap_region", "mm/mmap.c:1685", f"{addr:#x}-{addr + length:#x} {VM(vm_flags)!r}")
+        k.trace("mmap_region", "mm/mmap.c:1685", f"{addr:#x}-{addr + length:#x} {vm_flags_str(vm_flags)}")
     return addr
 
 

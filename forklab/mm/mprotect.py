@@ -79,7 +79,7 @@ def mprotect_fixup(k: KernelState, t: Task, vma: VmAreaStruct, prev: VmAreaStruc
     mm = vma.vm_mm
     if mm is None:
         raise InternalError("mprotect_fixup on a detached vma")
-    oldflags = int(vma.vm_flags)
+    oldflags = vma.vm_flags
     nrpages = (end - start) >> PAGE_SHIFT
     charged = 0
     if newflags == oldflags:
@@ -107,7 +107,7 @@ def mprotect_fixup(k: KernelState, t: Task, vma: VmAreaStruct, prev: VmAreaStruc
             if error:
                 vm_unacct_memory(k, charged)
                 return error, vma
-    vma.vm_flags = VM(newflags)
+    vma.vm_flags = newflags
     vma.vm_page_prot = vm_get_page_prot(newflags)
     if k.mem.pte_shares:
         unshare_pte_range(k, mm, start, end)  # NOTE: on-demand fork, beyond 5.6: a shared table is copied first
@@ -164,7 +164,7 @@ def do_mprotect_pkey(k: KernelState, t: Task, start: int, length: int, prot: int
     nstart = start
     while True:
         mask_off_old_flags = VM.VM_READ | VM.VM_WRITE | VM.VM_EXEC
-        newflags = calc_vm_prot_bits(prot) | (int(vma.vm_flags) & ~mask_off_old_flags)
+        newflags = calc_vm_prot_bits(prot) | (vma.vm_flags & ~mask_off_old_flags)
         if (newflags & ~(newflags >> 4)) & (VM.VM_READ | VM.VM_WRITE | VM.VM_EXEC):
             raise kerr(errno.EACCES, "requested access is not allowed by the mapping's VM_MAY* bits",
                        "mm/mprotect.c:576")

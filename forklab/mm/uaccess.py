@@ -35,6 +35,7 @@ from forklab.include.linux.mm_types import (
     _PAGE_PRESENT,
     _PAGE_RW,
     PMD_SHIFT,
+    PTE_PFN_SHIFT,
     PTRS_PER_PTE,
     VM,
 )
@@ -49,18 +50,20 @@ from forklab.mm.memory import (
     VM_FAULT_SIGSEGV,
     handle_mm_fault,
     pmd_write_protected,
-    pte_pfn,
     wp_fault_fused,
 )
 from forklab.mm.mmap import TASK_SIZE, _mm, find_vma
 from forklab.uapi import PAGE_SHIFT, PAGE_SIZE, SIGBUS, SIGSEGV, CloneArgs
 
 if TYPE_CHECKING:
+    from forklab.include.linux.mm_types import MmStruct
     from forklab.include.linux.sched import Task
     from forklab.state import KernelState
 
 
 _VM_WRITE = int(VM.VM_WRITE)
+_ACCESSED_DIRTY = _PAGE_ACCESSED | _PAGE_DIRTY
+_PFN_MASK = ((1 << 52) - 1) & ~(PAGE_SIZE - 1)
 _VM_READ_EXEC_WRITE = int(VM.VM_READ | VM.VM_EXEC | VM.VM_WRITE)
 
 
@@ -83,29 +86,43 @@ def access_error(write: bool, vm_flags: int) -> bool:
     return not vm_flags & _VM_READ_EXEC_WRITE
 
 
+def mmu_access(k: KernelState, mm: MmStruct, addr: int, write: bool) -> int:
+    """The MMU's walk for one access: the pfn when the PTE allows it, else -1 (a page fault).
+
+    On a hit the hardware sets the accessed bit, and the dirty bit on a write, when not yet set
+    (Intel SDM vol. 3, 4.8); an access through a write-protected PMD entry faults.
+    """
+    table = mm.pgd.get(addr >> PMD_SHIFT)  # pte_offset, as the MMU walks it
+    idx = (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    if table is None or idx >= table.shape[0] or addr >= TASK_SIZE:
+        return -1
+    pte: int = table.item(idx)
+    if not pte & _PAGE_PRESENT:
+        return -1
+    if write:
+        if not pte & _PAGE_RW or (k.mem.pte_shares.by_table and pmd_write_protected(k, mm, addr)):
+            return -1
+        if pte & _ACCESSED_DIRTY != _ACCESSED_DIRTY:
+            table[idx] = pte | _ACCESSED_DIRTY
+    elif not pte & _PAGE_ACCESSED:
+        table[idx] = pte | _PAGE_ACCESSED
+    return (pte & _PFN_MASK) >> PTE_PFN_SHIFT
+
+
 def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> int:
-    """Make ``addr``'s page accessible; return its pfn (do_user_addr_fault, arch/x86/mm/fault.c:1300-1520)."""
+    """The MMU refused an access at ``addr``: handle the page fault and retry the access; the pfn it
+    lands on (do_user_addr_fault, arch/x86/mm/fault.c:1300-1520)."""
     mm = t.mm if t.mm is not None else _mm(t)
     if addr >= TASK_SIZE:
         raise _BadArea(addr, "address outside the user address space")
-    idx = (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
     for _attempt in range(3):
-        table = mm.pgd.get(addr >> PMD_SHIFT)  # pte_offset, as the MMU walks it
-        pte = table.item(idx) if table is not None and idx < table.shape[0] else 0
-        if pte & _PAGE_PRESENT and (not write or (pte & _PAGE_RW and not (
-                k.mem.pte_shares.by_table and pmd_write_protected(k, mm, addr)))):
-            if table is None:
-                raise InternalError("present PTE without a table")
-            table[idx] = pte | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
-            return pte_pfn(pte)
         vma = find_vma(mm, addr)
         if vma is None or vma.vm_start > addr:
             raise _BadArea(addr, "no mapping at this address")
-        if access_error(write, int(vma.vm_flags)):
+        if access_error(write, vma.vm_flags):
             raise _BadArea(addr, "write to a read-only mapping" if write else "read of a PROT_NONE mapping")
-        if write and pte & _PAGE_PRESENT and table is not None and not k.listeners and not (
-                k.mem.pte_shares.by_table and pmd_write_protected(k, mm, addr)):
-            pfn = wp_fault_fused(k, vma, table, idx, addr & ~(PAGE_SIZE - 1), pte)
+        if write and not k.listeners:
+            pfn = wp_fault_fused(k, mm, vma, addr)
             if pfn == FUSED_OOM:
                 raise _FaultOom()
             if pfn != FUSED_NOT_COVERED:
@@ -120,7 +137,16 @@ def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> in
         if fault & VM_FAULT_SIGSEGV:
             raise _BadArea(addr, "fault handler refused the access")
         t.min_flt += 1
+        pfn = mmu_access(k, mm, addr, write)  # the faulting instruction again
+        if pfn >= 0:
+            return pfn
     raise InternalError(f"fault at {addr:#x} did not make the page accessible")
+
+
+def _kernel_page(k: KernelState, t: Task, addr: int, write: bool) -> int:
+    """The page a kernel-mode access to ``t``'s memory at ``addr`` lands on (raises _BadArea, _FaultOom)."""
+    pfn = -1 if t.mm is None else mmu_access(k, t.mm, addr, write)
+    return pfn if pfn >= 0 else _fault_in(k, t, addr, write, False)
 
 
 def _chunks(addr: int, n: int) -> list[tuple[int, int, int]]:
@@ -146,7 +172,8 @@ def _oom() -> OSError:
 
 
 def user_store(k: KernelState, t: Task, addr: int, data: bytes) -> None:
-    """A store by task ``t`` to its own memory; SIGSEGV + Segfault on a bad access (arch/x86/mm/fault.c:do_user_addr_fault)."""
+    """A store by task ``t``'s user code: the MMU writes where the PTE allows it, elsewhere the store takes
+    a page fault; SIGSEGV and Segfault on a bad access (arch/x86/mm/fault.c:do_user_addr_fault)."""
     off = addr & (PAGE_SIZE - 1)
     if len(data) > 0 and off + len(data) <= PAGE_SIZE:  # within one page: the loop below, without the slicing
         k.mem.write_page(_user_page(k, t, addr, True), off, data)
@@ -157,7 +184,7 @@ def user_store(k: KernelState, t: Task, addr: int, data: bytes) -> None:
 
 
 def user_load(k: KernelState, t: Task, addr: int, n: int) -> bytes:
-    """A load by task ``t`` from its own memory; SIGSEGV + Segfault on a bad access (arch/x86/mm/fault.c:do_user_addr_fault)."""
+    """A load by task ``t``'s user code, as ``user_store`` (arch/x86/mm/fault.c:do_user_addr_fault)."""
     off = addr & (PAGE_SIZE - 1)
     if n > 0 and off + n <= PAGE_SIZE:  # within one page: the loop below, without the joining
         return k.mem.read_bytes(_user_page(k, t, addr, False), off, n)
@@ -168,7 +195,11 @@ def user_load(k: KernelState, t: Task, addr: int, n: int) -> bytes:
 
 
 def _user_page(k: KernelState, t: Task, addr: int, write: bool) -> int:
-    """The page a user access at ``addr`` lands on, faulting it in; a bad area is SIGSEGV, OOM is ENOMEM."""
+    """The page a user access at ``addr`` lands on: the MMU's, or a page fault's; a bad area is SIGSEGV,
+    OOM is ENOMEM."""
+    pfn = -1 if t.mm is None else mmu_access(k, t.mm, addr, write)
+    if pfn >= 0:
+        return pfn
     try:
         return _fault_in(k, t, addr, write, True)
     except _BadArea as e:
@@ -182,7 +213,7 @@ def copy_to_user(k: KernelState, t: Task, addr: int, data: bytes) -> bool:
     mem = k.mem
     for a, off, size in _chunks(addr, len(data)):
         try:
-            pfn = _fault_in(k, t, a, True, False)
+            pfn = _kernel_page(k, t, a, True)
         except (_BadArea, _FaultOom):
             return False
         pos = a - addr
@@ -196,7 +227,7 @@ def copy_from_user(k: KernelState, t: Task, addr: int, n: int) -> bytes | None:
     out = bytearray()
     for a, off, size in _chunks(addr, n):
         try:
-            pfn = _fault_in(k, t, a, False, False)
+            pfn = _kernel_page(k, t, a, False)
         except (_BadArea, _FaultOom):
             return None
         out += mem.read_page(pfn)[off : off + size]

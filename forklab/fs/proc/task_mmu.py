@@ -118,7 +118,7 @@ def show_map_vma(vma: VmAreaStruct) -> str:
     of shared anonymous memory, "/dev/zero (deleted)"); an anonymous vma is named ``[stack]``
     when it is the stack (the model has no mm->start_stack: the VM_GROWSDOWN vma exec builds).
     """
-    flags = int(vma.vm_flags)
+    flags = vma.vm_flags
     file = vma.vm_file
     dev = ino = pgoff = 0
     name = ""
@@ -257,7 +257,7 @@ def __show_smap(mss: MemSizeStats, rollup_mode: bool) -> list[str]:
 
 def show_smap_vma_flags(vma: VmAreaStruct) -> str:
     """``VmFlags:`` and two letters per set flag, each followed by a space (fs/proc/task_mmu.c:633-698)."""
-    flags = int(vma.vm_flags)
+    flags = vma.vm_flags
     out = "VmFlags: "
     for bit in range(64):
         mnemonic = VM_MNEMONICS.get(bit, "??")

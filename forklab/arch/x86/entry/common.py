@@ -196,18 +196,18 @@ def _handlers_return_at_once(k: KernelState, task: Task) -> None:
             exit_to_usermode_loop(k, task)
 
 
-def user_mode_access(k: KernelState, t: object, access: Callable[[Task], T]) -> T:
-    """Run an access by ``t``'s user code; a fault's signal is delivered on the way back (arch/x86/entry/common.c:182).
+def user_mode_access(k: KernelState, task: Task, handler: Callable[..., T], *args: Any) -> T:
+    """An access by ``task``'s user code, ``handler(k, task, *args)``, with the exceptions it may take (a page
+    fault, a #GP); a fault's signal is delivered on the way back (arch/x86/entry/common.c:182).
 
     The fault handler (arch/x86/mm/fault.c) queues SIGSEGV; the exception return path then
     runs the same exit work as a syscall, which may kill the task (``Segfault.killed``).
     """
-    task = check_caller(t)
     outer = k.current
     k.current = task
     k.in_syscall.append(task)
     try:
-        return access(task)
+        return handler(k, task, *args)
     except Segfault as fault:
         try:
             prepare_exit_to_usermode(k, task)
