@@ -422,10 +422,13 @@ class Kernel(KernelState):
     def store(self, t: Task, addr: int, data: bytes) -> None:
         """Write ``data`` at ``addr`` as ``t``'s own user code would, taking page faults (raises Segfault)."""
 
-        _check_int("addr", addr)
-        if not isinstance(data, (bytes, bytearray)):
-            raise TypeError("data must be bytes")
-        user_mode_access(self, check_caller(t), user_store, addr, bytes(data))
+        if type(addr) is not int:  # the checks below, without a call for the common case
+            _check_int("addr", addr)
+        if type(data) is not bytes:
+            if not isinstance(data, (bytes, bytearray)):
+                raise TypeError("data must be bytes")
+            data = bytes(data)
+        user_mode_access(self, check_caller(t), user_store, addr, data)
 
     def general_protection(self, t: Task) -> None:
         """``t``'s user code executed a privileged instruction (glibc abort()'s hlt): the #GP trap, SIGSEGV

@@ -239,3 +239,27 @@ def test_large_batches_take_the_numpy_paths_with_the_same_effects(mode: str) -> 
     pair.check()
     step(pair, ("exit", 0))
     pair.check()
+
+
+def test_a_copy_fault_that_grows_mem_map_writes_the_grown_arrays() -> None:
+    """mem_map doubles while the fused fault allocates its copy (the arrays and their views are replaced)."""
+    pair = Pair()
+    root = pair.pids[0]
+    pages = 600
+    flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE
+    pair.both(lambda k: k.mmap(k.find_task(root), BASE, pages * PAGE_SIZE, RW, flags))
+    status, child = pair.both(lambda k: k.fork(k.find_task(root)))
+    pair.pids.append(child)
+    pair.parent[child] = root
+    before = pair.fast.mem.capacity
+
+    def storm(k: Kernel) -> None:
+        for i in range(pages):
+            k.store(k.find_task(child), BASE + i * PAGE_SIZE, bytes([i % 251 + 1]))
+
+    pair.both(storm)
+    assert pair.fast.mem.capacity > before  # the storm ran past the end of mem_map
+    pair.check()
+    assert [pair.fast.load(pair.fast.find_task(child), BASE + i * PAGE_SIZE, 1)[0] for i in range(pages)] == \
+        [i % 251 + 1 for i in range(pages)]
+    pair.fast.check_invariants()

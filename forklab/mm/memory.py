@@ -886,7 +886,8 @@ def wp_fault_fused(k: KernelState, mm: MmStruct, vma: VmAreaStruct, address: int
     # NOTE: stands for handle_mm_fault -> handle_pte_fault -> do_wp_page -> wp_page_reuse or
     # wp_page_copy (mm/memory.c) for the common case -- an anonymous page of a private anonymous vma
     # that has its anon_vma, the 5.6 reuse rule -- plus the access's retry that sets the accessed and
-    # dirty bits. Same page counts, page fields, RSS and fault-injection sites as the full path.
+    # dirty bits. Same page counts, page fields, RSS and fault-injection sites as the full path;
+    # copy_user_highpage, page_add_new_anon_rmap and pfn_pte are written out in place.
     table = mm.pgd.get(address >> PMD_SHIFT)
     idx = (address >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
     if table is None or idx >= table.shape[0] or (k.mem.pte_shares.by_table and pmd_write_protected(k, mm, address)):
@@ -899,26 +900,34 @@ def wp_fault_fused(k: KernelState, mm: MmStruct, vma: VmAreaStruct, address: int
         return FUSED_NOT_COVERED
     mkwrite = _PAGE_RW if vm_flags & _VM_WRITE else 0  # maybe_mkwrite
     mem = k.mem
+    pv = mem.pv
     pfn = (pte & _PFN_MASK) >> PTE_PFN_SHIFT
-    if pfn == ZERO_PFN or pfn >= mem._next_pfn or not mem.flags.item(pfn) & PG_anon:
+    if pfn == ZERO_PFN or pfn >= mem._next_pfn or not pv.flags[pfn] & PG_anon:
         return FUSED_NOT_COVERED
-    refcount = mem._refcount.item(pfn)
-    mapcount = mem._mapcount.item(pfn)
+    refcount = pv._refcount[pfn]
+    mapcount = pv._mapcount[pfn]
     if refcount <= 0:
         return FUSED_NOT_COVERED
     if mapcount <= 0:  # reuse_swap_page: mapcount <= 1
         if mapcount == 0:
-            mem.mapping[pfn] = vma.anon_vma.serial  # page_move_anon_rmap
+            pv.mapping[pfn] = vma.anon_vma.serial  # page_move_anon_rmap
         table[idx] = pte | _PAGE_ACCESSED | _PAGE_DIRTY | mkwrite
         return pfn
     new_page = alloc_page(k, "wp_page_copy:alloc_page", zeroed=False)
     if new_page is None:
         return FUSED_OOM
-    copy_user_highpage(k, new_page, pfn)
-    page_add_new_anon_rmap(k, new_page, vma, address)
-    table[idx] = pfn_pte(new_page, vma.vm_page_prot) | _PAGE_ACCESSED | _PAGE_DIRTY | mkwrite
-    mem._mapcount[pfn] = mapcount - 1  # page_remove_rmap
-    mem._refcount[pfn] = refcount - 1  # get_page, then put_page twice
+    pv = mem.pv  # the allocation may have grown mem_map
+    data = mem.contents.get(pfn)  # copy_user_highpage; the new page has no contents yet
+    if data is not None:
+        mem.contents[new_page] = bytearray(data)
+    # page_add_new_anon_rmap: a fresh page's flags are 0 and its _mapcount -1
+    pv.flags[new_page] = PG_anon | PG_swapbacked
+    pv._mapcount[new_page] = 0
+    pv.mapping[new_page] = vma.anon_vma.serial
+    pv.index[new_page] = ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff  # linear_page_index
+    table[idx] = (new_page << PTE_PFN_SHIFT) | (vma.vm_page_prot & ~_PFN_MASK) | _PAGE_ACCESSED | _PAGE_DIRTY | mkwrite
+    pv._mapcount[pfn] = mapcount - 1  # page_remove_rmap
+    pv._refcount[pfn] = refcount - 1  # get_page, then put_page twice
     if refcount == 1:
         mem._free_pfn(pfn)
     return new_page
