@@ -249,6 +249,7 @@ def test_a_copy_fault_that_grows_mem_map_writes_the_grown_arrays() -> None:
     flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE
     pair.both(lambda k: k.mmap(k.find_task(root), BASE, pages * PAGE_SIZE, RW, flags))
     status, child = pair.both(lambda k: k.fork(k.find_task(root)))
+    assert status == "ok"
     pair.pids.append(child)
     pair.parent[child] = root
     before = pair.fast.mem.capacity

@@ -427,12 +427,14 @@ def normal_pfns(ptes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
     if ptes.size <= SMALL_BATCH:  # a few entries: plain Python beats a dozen numpy calls
         frames = [(pte & _PFN_MASK) >> PTE_PFN_SHIFT for pte in ptes.tolist() if not pte & _PAGE_SPECIAL]
         return np.array([pfn for pfn in frames if pfn != ZERO_PFN], dtype=np.int64)
-    pfns = ((ptes & np.uint64(_PFN_MASK)) >> np.uint64(PTE_PFN_SHIFT)).view(np.int64)
-    keep = pfns != ZERO_PFN
-    if np.count_nonzero(ptes & np.uint64(_PAGE_SPECIAL)):
-        keep &= (ptes & np.uint64(_PAGE_SPECIAL)) == 0
-    if np.count_nonzero(keep) == pfns.size:
+    pfns = (ptes >> np.uint64(PTE_PFN_SHIFT)).view(np.int64)  # one new array, masked in place: fewer passes
+    pfns &= _PFN_MASK >> PTE_PFN_SHIFT
+    special = int(np.bitwise_or.reduce(ptes)) & _PAGE_SPECIAL
+    if not special and int(pfns.min()) != ZERO_PFN:  # every entry maps a normal page (no pte_none among them)
         return pfns
+    keep = pfns != ZERO_PFN
+    if special:
+        keep &= (ptes & np.uint64(_PAGE_SPECIAL)) == 0
     kept: npt.NDArray[np.int64] = pfns[keep]
     return kept
 

@@ -408,7 +408,9 @@ def pfn_run(pfns: npt.NDArray[np.int64]) -> tuple[int, int] | None:
         return None
     if n <= SMALL_RUN:
         return (lo, hi) if pfns.tolist() == list(range(lo, hi + 1)) else None
-    return (lo, hi) if bool((pfns[1:] - pfns[:-1] == 1).all()) else None
+    steps = pfns[1:] - pfns[:-1]  # one new array, tested in place
+    steps -= 1
+    return None if steps.any() else (lo, hi)
 
 
 def of_pfns(field: npt.NDArray[Any], pfns: npt.NDArray[np.int64], run: tuple[int, int] | None) -> npt.NDArray[Any]:
