@@ -892,7 +892,7 @@ def wp_fault_fused(k: KernelState, mm: MmStruct, vma: VmAreaStruct, address: int
     # copy_user_highpage, page_add_new_anon_rmap and pfn_pte are written out in place.
     table = mm.pgd.get(address >> PMD_SHIFT)
     idx = (address >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
-    if table is None or idx >= table.shape[0] or (k.mem.pte_shares.by_table and pmd_write_protected(k, mm, address)):
+    if table is None or idx >= len(table) or (k.mem.pte_shares.by_table and pmd_write_protected(k, mm, address)):
         return FUSED_NOT_COVERED
     pte: int = table.item(idx)
     address &= ~(PAGE_SIZE - 1)

@@ -94,7 +94,7 @@ def mmu_access(k: KernelState, mm: MmStruct, addr: int, write: bool) -> int:
     """
     table = mm.pgd.get(addr >> PMD_SHIFT)  # pte_offset, as the MMU walks it
     idx = (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
-    if table is None or idx >= table.shape[0] or addr >= TASK_SIZE:
+    if table is None or idx >= len(table) or addr >= TASK_SIZE:
         return -1
     pte: int = table.item(idx)
     if not pte & _PAGE_PRESENT:
