@@ -73,7 +73,7 @@ from forklab.mm.memory import follow_pte_pfn
 from forklab.mm.mmap import sys_mmap, vm_munmap
 from forklab.mm.mprotect import do_mprotect_pkey
 from forklab.mm.page_alloc import FORK_PAGE_TABLES_COPY
-from forklab.mm.uaccess import user_load, user_store
+from forklab.mm.uaccess import user_load, user_store, user_store_fastpath
 from forklab.state import KernelState
 from forklab.state import check_int as _check_int
 from forklab.uapi import (
@@ -428,7 +428,9 @@ class Kernel(KernelState):
             if not isinstance(data, (bytes, bytearray)):
                 raise TypeError("data must be bytes")
             data = bytes(data)
-        user_mode_access(self, check_caller(t), user_store, addr, data)
+        task = check_caller(t)
+        if not user_store_fastpath(self, task, addr, data):
+            user_mode_access(self, task, user_store, addr, data)
 
     def general_protection(self, t: Task) -> None:
         """``t``'s user code executed a privileged instruction (glibc abort()'s hlt): the #GP trap, SIGSEGV

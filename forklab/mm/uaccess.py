@@ -109,6 +109,33 @@ def mmu_access(k: KernelState, mm: MmStruct, addr: int, write: bool) -> int:
     return (pte & _PFN_MASK) >> PTE_PFN_SHIFT
 
 
+def user_store_fastpath(k: KernelState, t: Task, addr: int, data: bytes) -> bool:
+    """``user_store`` of a store within one page, when the MMU allows it or ``wp_fault_fused`` resolves its
+    fault; False, with nothing done, in every other case (the caller then takes the general path)."""
+    # NOTE: stands for user_mode_access -> user_store -> _user_page -> _fault_in -> wp_fault_fused for
+    # the two cases that send no signal and need no exception exit work: a store the PTE allows, and a
+    # listener-free copy-on-write fault of private anonymous memory. Same state after as that path.
+    mm = t.mm
+    off = addr & (PAGE_SIZE - 1)
+    if mm is None or not data or off + len(data) > PAGE_SIZE:
+        return False
+    pfn = mmu_access(k, mm, addr, True)
+    if pfn < 0:
+        if k.listeners or addr >= TASK_SIZE:
+            return False
+        vma = find_vma(mm, addr)
+        if vma is None or vma.vm_start > addr or not vma.vm_flags & _VM_WRITE:
+            return False
+        pfn = wp_fault_fused(k, mm, vma, addr)
+        if pfn == FUSED_NOT_COVERED:
+            return False
+        if pfn == FUSED_OOM:
+            raise _oom()
+        t.min_flt += 1
+    k.mem.write_page(pfn, off, data)
+    return True
+
+
 def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> int:
     """The MMU refused an access at ``addr``: handle the page fault and retry the access; the pfn it
     lands on (do_user_addr_fault, arch/x86/mm/fault.c:1300-1520)."""
@@ -267,4 +294,5 @@ def get_user_int(k: KernelState, t: Task, addr: int, size: int = 4, signed: bool
     return int.from_bytes(raw, "little", signed=signed)
 
 
-__all__ = ["copy_from_user", "copy_struct_from_user", "copy_to_user", "get_user_int", "put_user_int", "user_load", "user_store"]
+__all__ = ["copy_from_user", "copy_struct_from_user", "copy_to_user", "get_user_int", "put_user_int", "user_load", "user_store",
+           "user_store_fastpath"]
