@@ -29,6 +29,7 @@ from forklab.include.linux.fdtable import Fdtable
 from forklab.include.linux.pid import PIDNS_ADDING, PidNamespace
 from forklab.include.linux.sched import PF, PIDTYPE, Task, TaskState
 from forklab.mm.debug import check_mm_invariants
+from forklab.mm.page_alloc import MemMap
 
 if TYPE_CHECKING:
     from forklab.state import KernelState
@@ -290,10 +291,13 @@ def _check_subsystems(k: KernelState, tasks: list[Task], errors: list[str]) -> N
 
 
 def _visible(obj: Any, name: str) -> Any:
-    """A field as far as it is observable: close-on-exec bits of free fds are stale (fs/file.c:554-560)."""
+    """A field as far as it is observable: close-on-exec bits of free fds are stale (fs/file.c:554-560), and
+    the free list is a set however its two parts hold it (forklab/mm/page_alloc.py)."""
     value: Any = getattr(obj, name, None)
     if name == "close_on_exec" and isinstance(obj, Fdtable):
         return obj.close_on_exec & obj.open_fds
+    if isinstance(obj, MemMap) and name in ("_free", "_freed"):
+        return obj.free_pfns() if name == "_free" else []
     return value
 
 

@@ -188,10 +188,17 @@ def check_mm_invariants(k: KernelState, mms: list[MmStruct]) -> list[str]:
     used = int((refcount[1:] > 0).sum())
     if used != mem.nr_used():
         errs.append(f"allocator counts {mem.nr_used()} used pages, mem_map has {used}")
-    free = set(mem.free_pfns())
-    for pfn in sorted(free):
+    free = mem.free_pfns()
+    for pfn in free:
         if pfn >= n or refcount[pfn] != 0:
             errs.append(f"pfn {pfn} is on the free list but in use")
+    if len(set(free)) != len(free):
+        errs.append("a pfn is on the free list twice")
+    unused = int((refcount[1:] == 0).sum())
+    if unused != len(free):
+        errs.append(f"{unused} pfns below max_pfn are unused, the free list holds {len(free)}")
+    for pfn in sorted(p for p in mem.contents if p >= n or refcount[p] == 0):
+        errs.append(f"pfn {pfn} is free but keeps page contents")
     for serial in sorted(mem.anon_vmas):
         av = mem.anon_vmas[serial]
         children = [y for y in mem.anon_vmas.values() if y is not av and y.parent is av and y.nr_avc > 0]

@@ -876,6 +876,7 @@ def do_wp_page(k: KernelState, vmf: VmFault) -> int:
     return wp_page_copy(k, vmf)
 
 
+_PAGE_PRESENT_RW = _PAGE_PRESENT | _PAGE_RW
 FUSED_NOT_COVERED = -1  # wp_fault_fused: not a case it covers, nothing done; take handle_mm_fault
 FUSED_OOM = -2  # wp_fault_fused: the new page's allocation failed (VM_FAULT_OOM)
 
@@ -898,7 +899,7 @@ def wp_fault_fused(k: KernelState, mm: MmStruct, vma: VmAreaStruct, address: int
     address &= ~(PAGE_SIZE - 1)
     vm_flags = vma.vm_flags
     if vma.vm_file is not None or vma.anon_vma is None or vm_flags & _FUSED_EXCLUDED \
-            or not pte & _PAGE_PRESENT or pte & _PAGE_SPECIAL or "cow_reuse_page_count" in k.changes:  # k.has, without its name check
+            or pte & _PAGE_PRESENT_RW != _PAGE_PRESENT or pte & _PAGE_SPECIAL or "cow_reuse_page_count" in k.changes:  # k.has, without its name check
         return FUSED_NOT_COVERED
     mkwrite = _PAGE_RW if vm_flags & _VM_WRITE else 0  # maybe_mkwrite
     mem = k.mem

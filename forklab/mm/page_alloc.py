@@ -339,7 +339,7 @@ class MemMap:
     def _free_pfns(self, pfns: npt.NDArray[np.int64]) -> None:
         """_free_pfn for each of the distinct ``pfns`` at once."""
         # NOTE: stands for free_unref_page_list's page-by-page frees (mm/page_alloc.c); the free
-        # list is a set, so one heapify gives the same pops as one heappush per page.
+        # list is a set taken lowest first, so one merge gives the same takes as one free per page.
         if (self._mapcount[pfns] != -1).any():
             raise InternalError(f"freeing pages that are still mapped: {pfns[self._mapcount[pfns] != -1][:8]}")
         self.flags[pfns] = 0
