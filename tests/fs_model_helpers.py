@@ -28,7 +28,7 @@ def make_task(k: KernelState, pid: int = 1, caps: int = CAP_FULL_SET, nofile: in
               uid: int = 0) -> Task:
     """A task with its own files, fs and signal structs and a cred in ``k.user_ns``."""
     sig = SignalStruct()
-    sig.rlim[RLIMIT_NOFILE] = (nofile, RLIM_INFINITY)
+    sig.set_rlim(RLIMIT_NOFILE, (nofile, RLIM_INFINITY))
     cred = Cred(uid=uid, euid=uid, fsuid=uid, cap_effective=caps, cap_permitted=caps, user_ns=_user_ns(k))
     t = Task(pid=pid, tgid=pid, comm=f"t{pid}", signal=sig, files=FilesStruct(), fs=FsStruct(),
              cred=cred, real_cred=cred)
@@ -43,7 +43,7 @@ def fork_like(k: KernelState, parent: Task, pid: int, clone_flags: int = 0) -> T
 
     sig = SignalStruct()
     assert parent.signal is not None
-    sig.rlim = list(parent.signal.rlim)
+    sig.rlim = parent.signal.rlim
     child = Task(pid=pid, tgid=pid, signal=sig, files=parent.files, fs=parent.fs, cred=parent.cred,
                  real_cred=parent.cred)
     copy_files(k, clone_flags, child, parent)

@@ -239,7 +239,7 @@ def test_rlimit_change_does_not_close(k: KernelState) -> None:
     for _ in range(5):
         _open(k, t)
     assert t.signal is not None
-    t.signal.rlim[RLIMIT_NOFILE] = (2, 2)
+    t.signal.set_rlim(RLIMIT_NOFILE, (2, 2))
     with pytest.raises(OSError) as e:
         _open(k, t)
     assert e.value.errno == errno.EMFILE

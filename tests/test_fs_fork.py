@@ -176,7 +176,7 @@ def test_fork_ignores_rlimit_nofile(k: KernelState) -> None:
     assert p.signal is not None
     from forklab.uapi import RLIMIT_NOFILE
 
-    p.signal.rlim[RLIMIT_NOFILE] = (10, 10)
+    p.signal.set_rlim(RLIMIT_NOFILE, (10, 10))
     child = fork_like(k, p, 2)
     assert child.files is not None and 90 in child.files.fdt.open_fds
 

@@ -160,7 +160,7 @@ def test_mmap_fixed_rules(k: KernelState, t: Task) -> None:
 def test_mmap_rlimit_as(k: KernelState, t: Task) -> None:
     """mm/mmap.c:1707: RLIMIT_AS counts total_vm."""
     assert t.signal is not None
-    t.signal.rlim[RLIMIT_AS] = (8 * PAGE, 8 * PAGE)
+    t.signal.set_rlim(RLIMIT_AS, (8 * PAGE, 8 * PAGE))
     mmap(k, t, 0, 6 * PAGE)
     with pytest.raises(KernelError) as ei:
         mmap(k, t, 0, 3 * PAGE)

@@ -55,5 +55,5 @@ def load_model_binary(k: KernelState, tsk: Task, bprm: Bprm) -> None:
         force_sigsegv(k, tsk, SIGSEGV)
         raise
     assert tsk.signal is not None
-    tsk.signal.rlim[RLIMIT_STACK] = bprm.rlim_stack  # finalize_exec (fs/exec.c:1395-1402)
+    tsk.signal.set_rlim(RLIMIT_STACK, bprm.rlim_stack)  # finalize_exec (fs/exec.c:1395-1402)
     start_thread(tsk, bprm.p)

@@ -854,7 +854,7 @@ def copy_signal(k: KernelState, clone_flags: int, tsk: Task, current: Task) -> N
     if k.fault.should_fail("copy_signal:kmem_cache_zalloc"):
         raise kerr(errno.ENOMEM, "signal_struct allocation failed", "kernel/fork.c:1559")
     sig = SignalStruct(thread_head=[tsk], curr_target=tsk)
-    sig.rlim = list(current.signal.rlim)
+    sig.rlim = current.signal.rlim  # the memcpy: an immutable tuple, shared until set_rlim replaces it
     sig.autogroup = current.signal.autogroup
     sig.oom_score_adj = current.signal.oom_score_adj
     sig.oom_score_adj_min = current.signal.oom_score_adj_min

@@ -168,7 +168,7 @@ def do_prlimit(k: KernelState, current: Task, resource: int, new: tuple[int, int
         raise kerr(errno.EPERM, "RLIMIT_NOFILE above fs.nr_open", "kernel/sys.c:1536")
     if maximum > old[1] and not capable(current, CAP_SYS_RESOURCE):
         raise kerr(errno.EPERM, "raising a hard limit needs CAP_SYS_RESOURCE", "kernel/sys.c:1553")
-    current.signal.rlim[resource] = (cur, maximum)
+    current.signal.set_rlim(resource, (cur, maximum))
     return old
 
 

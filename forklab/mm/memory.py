@@ -461,7 +461,8 @@ def copy_vma_ptes_batched(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vm
         pmd = lo >> PMD_SHIFT
         n = src_w.shape[0]
         whole = first == 0 and last >= src.shape[0] and pmd not in dst_mm.pgd
-        if pte_alloc(k, dst_mm, lo, "copy_pte_range:pte_alloc", made[at : at + n] if whole else None) is None:
+        filled = (made if len(spans) == 1 else made[at : at + n]) if whole else None  # one table: no view object
+        if pte_alloc(k, dst_mm, lo, "copy_pte_range:pte_alloc", filled) is None:
             ret = -errno.ENOMEM
             break
         if cow:

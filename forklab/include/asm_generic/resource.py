@@ -20,7 +20,7 @@ from forklab.uapi import (
 )
 
 
-def init_rlimits(max_threads: int) -> list[tuple[int, int]]:
+def init_rlimits(max_threads: int) -> tuple[tuple[int, int], ...]:
     """INIT_RLIMITS (include/asm-generic/resource.h:11-30) with NPROC from fork_init (kernel/fork.c:829-830)."""
     rlim = [(RLIM_INFINITY, RLIM_INFINITY)] * RLIM_NLIMITS
     rlim[RLIMIT_NPROC] = (max_threads // 2, max_threads // 2)
@@ -30,4 +30,4 @@ def init_rlimits(max_threads: int) -> list[tuple[int, int]]:
     rlim[RLIMIT_MEMLOCK] = (MLOCK_LIMIT, MLOCK_LIMIT)
     rlim[RLIMIT_SIGPENDING] = (max_threads // 2, max_threads // 2)
     rlim[RLIMIT_MSGQUEUE] = (MQ_BYTES_MAX, MQ_BYTES_MAX)
-    return rlim
+    return tuple(rlim)

@@ -233,9 +233,8 @@ class SignalStruct:
     pids: list[Pid | None] = field(default_factory=lambda: [None] * PIDTYPE_MAX)
     leader: int = 0
     tty: object | None = None
-    rlim: list[tuple[int, int]] = field(
-        default_factory=lambda: [(RLIM_INFINITY, RLIM_INFINITY)] * RLIM_NLIMITS
-    )
+    # rlim: a tuple, so that copy_signal's memcpy shares it until set_rlim replaces it
+    rlim: tuple[tuple[int, int], ...] = ((RLIM_INFINITY, RLIM_INFINITY),) * RLIM_NLIMITS
     oom_score_adj: int = 0
     oom_score_adj_min: int = 0
     # resource usage of dead threads, and of waited-for children (sched/signal.h:170-190)
@@ -254,6 +253,10 @@ class SignalStruct:
     maxrss: int = 0
     cmaxrss: int = 0
     autogroup: object | None = None
+
+    def set_rlim(self, resource: int, value: tuple[int, int]) -> None:
+        """``rlim[resource] = value``: a new tuple, as the old one may be shared with the processes forked from this one."""
+        self.rlim = (*self.rlim[:resource], value, *self.rlim[resource + 1 :])
 
 
 @dataclass(slots=True, eq=False)
