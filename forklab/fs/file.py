@@ -12,6 +12,8 @@ without CLONE_FILES (and unshare(CLONE_FILES), and exec's unshare_files) does in
   but *not* its ``close_on_exec`` bit (``__put_unused_fd``, fs/file.c:554-560); every path
   that hands the fd out again sets or clears the bit (fs/file.c:520-523, 896-899), so a stale
   bit is never observable. ``forklab.fs.debug`` therefore compares only the bits of open fds.
+  It is a frozenset, replaced by ``__set_close_on_exec``/``__clear_close_on_exec`` rather than
+  changed, so that the empty one (most processes') is one object shared by every fd table.
 
 ``max_fds`` grows by ``expand_files`` in the kernel's steps (``alloc_fdtable``: 1024-byte
 multiples of pointers, i.e. 128 fds, rounded up to a power of two), never past
@@ -34,6 +36,7 @@ from forklab.errors import InternalError, kerr
 from forklab.fs.file_table import fput
 from forklab.include.linux.fdtable import (
     FMODE_PATH,
+    NO_FDS,
     Fdtable,
     File,
     FilesStruct,
@@ -51,8 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "__alloc_fd",
+    "__clear_close_on_exec",
     "__close_fd",
     "__put_unused_fd",
+    "__set_close_on_exec",
     "alloc_fd",
     "alloc_fdtable",
     "count_open_files",
@@ -118,7 +123,7 @@ def expand_fdtable(k: KernelState, files: FilesStruct, nr: int) -> int:
         raise InternalError("expand_fdtable to a smaller size")
     new_fdt.fd[: cur.max_fds] = cur.fd
     new_fdt.open_fds = set(cur.open_fds)
-    new_fdt.close_on_exec = set(cur.close_on_exec)
+    new_fdt.close_on_exec = cur.close_on_exec
     files.fdt = new_fdt
     return 1
 
@@ -157,7 +162,7 @@ def dup_fd(k: KernelState, oldf: FilesStruct) -> FilesStruct:
         open_files = count_open_files(old_fdt)
     # copy_fd_bitmaps (fs/file.c:49-65): the first open_files bits of both maps
     new_fdt.open_fds = {fd for fd in old_fdt.open_fds if fd < open_files}
-    new_fdt.close_on_exec = {fd for fd in old_fdt.close_on_exec if fd < open_files}
+    new_fdt.close_on_exec = frozenset(fd for fd in old_fdt.close_on_exec if fd < open_files) or NO_FDS
     # NOTE: the per-slot loop of fs/file.c:343-355 as one slice copy, then a visit of the open fds only, lowest
     # first: an installed file's fd is always open (fs/debug.py checks it), so no other slot has work to do
     copied = old_fdt.fd[:min(open_files, old_fdt.max_fds)]
@@ -249,9 +254,9 @@ def __alloc_fd(k: KernelState, files: FilesStruct, start: int, end: int, flags: 
         files.next_fd = fd + 1
     fdt.open_fds.add(fd)
     if flags & O_CLOEXEC:
-        fdt.close_on_exec.add(fd)
+        __set_close_on_exec(fd, fdt)
     else:
-        fdt.close_on_exec.discard(fd)
+        __clear_close_on_exec(fd, fdt)
     if fdt.fd[fd] is not None:  # "alloc_fd: slot %d not NULL!" (fs/file.c:527-530)
         fdt.fd[fd] = None
     return fd
@@ -318,7 +323,7 @@ def do_close_on_exec(k: KernelState, files: FilesStruct) -> None:
 
     fdt = files.fdt
     marked = sorted(fd for fd in fdt.close_on_exec if fd < fdt.max_fds)
-    fdt.close_on_exec.clear()
+    fdt.close_on_exec = NO_FDS
     for fd in marked:
         fdt = files.fdt
         file = fdt.fd[fd]
@@ -356,13 +361,25 @@ def fget_raw(t: Task, fd: int) -> File | None:
     return get_file(f) if f is not None else None
 
 
+def __set_close_on_exec(fd: int, fdt: Fdtable) -> None:
+    """Set ``fd``'s close-on-exec bit (fs/file.c:228-231); the set is replaced, as the empty one is shared."""
+    if fd not in fdt.close_on_exec:
+        fdt.close_on_exec = fdt.close_on_exec | {fd}
+
+
+def __clear_close_on_exec(fd: int, fdt: Fdtable) -> None:
+    """Clear ``fd``'s close-on-exec bit (fs/file.c:233-237)."""
+    if fd in fdt.close_on_exec:
+        fdt.close_on_exec = fdt.close_on_exec - {fd} or NO_FDS
+
+
 def set_close_on_exec(t: Task, fd: int, flag: int) -> None:
     """Set or clear FD_CLOEXEC of ``fd`` (fs/file.c:843-854)."""
     fdt = _files(t).fdt
     if flag:
-        fdt.close_on_exec.add(fd & U32)
+        __set_close_on_exec(fd & U32, fdt)
     else:
-        fdt.close_on_exec.discard(fd & U32)
+        __clear_close_on_exec(fd & U32, fdt)
 
 
 def get_close_on_exec(t: Task, fd: int) -> bool:
@@ -382,9 +399,9 @@ def do_dup2(k: KernelState, files: FilesStruct, file: File, fd: int, flags: int)
     fdt.fd[fd] = file
     fdt.open_fds.add(fd)
     if flags & O_CLOEXEC:
-        fdt.close_on_exec.add(fd)
+        __set_close_on_exec(fd, fdt)
     else:
-        fdt.close_on_exec.discard(fd)
+        __clear_close_on_exec(fd, fdt)
     if tofree is not None:
         filp_close(k, tofree, files)
     return fd

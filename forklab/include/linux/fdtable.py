@@ -122,6 +122,9 @@ class File:
         return f"<file {self.f_inode.name} pos={self.f_pos} count={self.f_count}>"
 
 
+NO_FDS: frozenset[int] = frozenset()  # the empty close_on_exec set, one object for every fd table
+
+
 @dataclass(slots=True, eq=False)
 class Fdtable:
     """struct fdtable (include/linux/fdtable.h:27-34): the fd array and its two bitmaps.
@@ -132,7 +135,7 @@ class Fdtable:
 
     max_fds: int = NR_OPEN_DEFAULT
     fd: list[File | None] = field(default_factory=lambda: [None] * NR_OPEN_DEFAULT)
-    close_on_exec: set[int] = field(default_factory=set)
+    close_on_exec: frozenset[int] = NO_FDS  # replaced, never changed (fs/file.py): the empty one is shared
     open_fds: set[int] = field(default_factory=set)
 
 
