@@ -226,9 +226,14 @@ def mm_counter_file(k: KernelState, pfn: int) -> int:
     return MM_SHMEMPAGES if int(k.mem.flags[pfn]) & PG_swapbacked else MM_FILEPAGES
 
 
+def rss_member(page_flags: int) -> int:
+    """mm_counter from a page's flags: anon (PageAnon), else shmem for swap-backed, else file (include/linux/mm.h:1739-1751)."""
+    return MM_ANONPAGES if page_flags & PG_anon else MM_SHMEMPAGES if page_flags & PG_swapbacked else MM_FILEPAGES
+
+
 def mm_counter(k: KernelState, pfn: int) -> int:
     """Which RSS counter a page belongs to (include/linux/mm.h:1746-1751)."""
-    return MM_ANONPAGES if PageAnon(k, pfn) else mm_counter_file(k, pfn)
+    return rss_member(k.mem.pv.flags[pfn])
 
 
 def add_rss_of(k: KernelState, rss: list[int], pfns: npt.NDArray[np.int64], sign: int,
@@ -422,11 +427,16 @@ def pmd_spans(mm: MmStruct, start: int, end: int) -> list[tuple[PteTable, int, i
     return spans
 
 
+def normal_pfn_list(ptes: npt.NDArray[np.uint64]) -> list[int]:
+    """normal_pfns of a few entries, as a list."""
+    frames = [(pte & _PFN_MASK) >> PTE_PFN_SHIFT for pte in ptes.tolist() if not pte & _PAGE_SPECIAL]
+    return [pfn for pfn in frames if pfn != ZERO_PFN]
+
+
 def normal_pfns(ptes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
     """The refcounted pfns among ``ptes`` (vm_normal_page's rule for a vma without VM_PFNMAP/VM_MIXEDMAP), in order."""
     if ptes.size <= SMALL_BATCH:  # a few entries: plain Python beats a dozen numpy calls
-        frames = [(pte & _PFN_MASK) >> PTE_PFN_SHIFT for pte in ptes.tolist() if not pte & _PAGE_SPECIAL]
-        return np.array([pfn for pfn in frames if pfn != ZERO_PFN], dtype=np.int64)
+        return np.array(normal_pfn_list(ptes), dtype=np.int64)
     pfns = (ptes >> np.uint64(PTE_PFN_SHIFT)).view(np.int64)  # one new array, masked in place: fewer passes
     pfns &= _PFN_MASK >> PTE_PFN_SHIFT
     special = int(np.bitwise_or.reduce(ptes)) & _PAGE_SPECIAL
@@ -477,6 +487,9 @@ def copy_vma_ptes_batched(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vm
 
 def dup_page_refs(k: KernelState, dst_mm: MmStruct, vma: VmAreaStruct, ptes: npt.NDArray[np.uint64]) -> None:
     """get_page + page_dup_rmap for every normal page ``ptes`` map, and their RSS into ``dst_mm``."""
+    if ptes.size <= SMALL_BATCH:
+        dup_few_page_refs(k, dst_mm, vma, normal_pfn_list(ptes))
+        return
     pfns = normal_pfns(ptes)
     if pfns.size == 0:
         return
@@ -487,6 +500,22 @@ def dup_page_refs(k: KernelState, dst_mm: MmStruct, vma: VmAreaStruct, ptes: npt
     mem.add_page_counts(pfns, 1, run)
     rss = [0, 0, 0, 0]
     add_rss_of(k, rss, pfns, 1, run)
+    for member, value in enumerate(rss):
+        if value:
+            add_mm_counter(dst_mm, member, value)
+
+
+def dup_few_page_refs(k: KernelState, dst_mm: MmStruct, vma: VmAreaStruct, pfns: list[int]) -> None:
+    """dup_page_refs of a few pages, one by one through the struct page views (numpy calls cost more here)."""
+    mem = k.mem
+    pv = mem.pv
+    if any(pfn >= mem._next_pfn or pv._refcount[pfn] <= 0 for pfn in pfns):
+        raise InternalError(f"fork copies a PTE of a free page in {vma!r}")
+    rss = [0, 0, 0, 0]
+    for pfn in pfns:
+        pv._refcount[pfn] += 1
+        pv._mapcount[pfn] += 1
+        rss[rss_member(pv.flags[pfn])] += 1
     for member, value in enumerate(rss):
         if value:
             add_mm_counter(dst_mm, member, value)
@@ -707,6 +736,9 @@ def zap_vma_ptes_batched(k: KernelState, vma: VmAreaStruct, start: int, end: int
         window.fill(0)
     if vma.vm_flags & VM_SPECIAL_PAGES:
         return
+    if ptes.size <= SMALL_BATCH:
+        zap_few_page_refs(k, vma, normal_pfn_list(ptes), rss)
+        return
     pfns = normal_pfns(ptes)
     if pfns.size == 0:
         return
@@ -722,6 +754,23 @@ def zap_vma_ptes_batched(k: KernelState, vma: VmAreaStruct, start: int, end: int
     freed = pfns[refcount == 0]
     if freed.size:
         mem._free_pfns(freed if distinct else np.unique(freed))
+
+
+def zap_few_page_refs(k: KernelState, vma: VmAreaStruct, pfns: list[int], rss: list[int]) -> None:
+    """zap_vma_ptes_batched's page counts for a few pages, one by one through the struct page views."""
+    mem = k.mem
+    pv = mem.pv
+    if any(pfn >= mem._next_pfn for pfn in pfns):
+        raise InternalError(f"zap of a PTE beyond mem_map in {vma!r}")
+    for pfn in pfns:
+        rss[rss_member(pv.flags[pfn])] -= 1
+        pv._mapcount[pfn] -= 1
+        pv._refcount[pfn] -= 1
+    if any(pv._mapcount[pfn] < -1 or pv._refcount[pfn] < 0 for pfn in pfns):
+        raise InternalError(f"zap underflowed a page count in {vma!r}")
+    freed = sorted({pfn for pfn in pfns if pv._refcount[pfn] == 0})
+    if freed:
+        mem._free_pfns(np.array(freed, dtype=np.int64))
 
 
 def unmap_single_vma(k: KernelState, vma: VmAreaStruct, start_addr: int, end_addr: int) -> None:
