@@ -1228,7 +1228,8 @@ def dup_mmap(k: KernelState, mm: MmStruct, oldmm: MmStruct) -> int:
         if err:
             vm_unacct_memory(k, charge)
             return -errno.ENOMEM
-        tmp.vm_flags &= ~(VM.VM_LOCKED | VM.VM_LOCKONFAULT)
+        if tmp.vm_flags & (VM.VM_LOCKED | VM.VM_LOCKONFAULT):  # the same flags, without a new int per vma
+            tmp.vm_flags &= ~(VM.VM_LOCKED | VM.VM_LOCKONFAULT)
         if tmp.vm_file is not None:
             tmp.vm_file.f_count += 1  # get_file
         mm.mmap.append(tmp)  # *pprev = tmp: parent order is address order
