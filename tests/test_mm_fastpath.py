@@ -78,6 +78,17 @@ class Pair:
 
     def check(self) -> None:
         assert self.picture(self.fast) == self.picture(self.full)
+
+    def populate_and_fork(self, pages: int) -> int:
+        """The root maps ``pages`` pages at BASE with MAP_POPULATE and forks; the child's pid."""
+        root = self.pids[0]
+        flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE
+        self.both(lambda k: k.mmap(k.find_task(root), BASE, pages * PAGE_SIZE, RW, flags))
+        status, child = self.both(lambda k: k.fork(k.find_task(root)))
+        assert status == "ok"
+        self.pids.append(child)
+        self.parent[child] = root
+        return int(child)
         mms = [m for m in (self.fast.find_task(p).mm for p in self.pids) if m is not None]
         assert check_mm_invariants(self.fast, mms) == []
 
@@ -216,12 +227,7 @@ def test_large_batches_take_the_numpy_paths_with_the_same_effects(mode: str) -> 
     root = pair.pids[0]
     big = 700  # pages: two tables and a part of a third
     assert big > memory.SMALL_BATCH
-    flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE
-    pair.both(lambda k: k.mmap(k.find_task(root), BASE, big * PAGE_SIZE, RW, flags))
-    status, child = pair.both(lambda k: k.fork(k.find_task(root)))
-    assert status == "ok"
-    pair.pids.append(child)
-    pair.parent[child] = root
+    child = pair.populate_and_fork(big)
     pair.check()
     def scatter(k: Kernel) -> None:
         for i in [*range(big - 1, 0, -7), *range(3, big, 11)]:  # COW copies in a scattered order
@@ -230,6 +236,7 @@ def test_large_batches_take_the_numpy_paths_with_the_same_effects(mode: str) -> 
     pair.both(scatter)
     pair.check()
     status, second = pair.both(lambda k: k.fork(k.find_task(root)))  # the parent's pfns are scattered now
+    assert status == "ok"
     pair.pids.append(second)
     pair.parent[second] = root
     pair.check()
@@ -244,14 +251,8 @@ def test_large_batches_take_the_numpy_paths_with_the_same_effects(mode: str) -> 
 def test_a_copy_fault_that_grows_mem_map_writes_the_grown_arrays() -> None:
     """mem_map doubles while the fused fault allocates its copy (the arrays and their views are replaced)."""
     pair = Pair()
-    root = pair.pids[0]
     pages = 600
-    flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE
-    pair.both(lambda k: k.mmap(k.find_task(root), BASE, pages * PAGE_SIZE, RW, flags))
-    status, child = pair.both(lambda k: k.fork(k.find_task(root)))
-    assert status == "ok"
-    pair.pids.append(child)
-    pair.parent[child] = root
+    child = pair.populate_and_fork(pages)
     before = pair.fast.mem.capacity
 
     def storm(k: Kernel) -> None:
