@@ -107,7 +107,28 @@ SYSCALL_PARAMS.update({
     "tgkill": ("tgid", "pid", "sig"),
     "tkill": ("pid", "sig"),
     "rt_sigprocmask": ("how", "nset"),
+    "open": ("filename", "flags", "mode"),
+    "close": ("fd",),
+    "dup": ("fildes",),
+    "dup2": ("oldfd", "newfd"),
+    "lseek": ("fd", "offset", "whence"),
+    "read": ("fd", "count"),  # the buffer is what the call returns
+    "write": ("fd", "buf", "count"),  # buf: the first WRITE_BUF_TRACED bytes
+    "mmap": ("addr", "len", "prot", "flags", "fd", "off"),
+    "mprotect": ("start", "len", "prot"),
+    "munmap": ("addr", "len"),
+    "set_tid_address": ("tidptr",),
+    "getcwd": ("size",),
+    "stat": ("filename",),
+    "lstat": ("filename",),
+    "fstat": ("fd",),
+    "newfstatat": ("dfd", "filename", "flag"),
+    "unlink": ("pathname",),
+    "unlinkat": ("dfd", "pathname", "flag"),
+    "mkdir": ("pathname", "mode"),
+    "mkdirat": ("dfd", "pathname", "mode"),
 })
+WRITE_BUF_TRACED = 64  # bytes of a write's buffer kept in its trace (strace shows 32)
 
 
 def _check_timespec(req: object) -> tuple[int, int]:
@@ -382,7 +403,7 @@ class Kernel(KernelState):
         """set_tid_address(2) (kernel/fork.c:1634)."""
 
         _check_int("tidptr", tidptr)
-        return self._syscall(t, "set_tid_address", lambda c: set_tid_address(c, tidptr))
+        return self._syscall(t, "set_tid_address", lambda c: set_tid_address(c, tidptr), (tidptr,))
 
     # --- memory ---------------------------------------------------------------------------
 
@@ -393,14 +414,16 @@ class Kernel(KernelState):
                         ("offset", offset)):
             _check_int(name, v)
         return self._syscall(t, "mmap", lambda c: sys_mmap(self, c, addr & U64_MASK, length & U64_MASK,
-                                                           prot, flags, fd, offset & U64_MASK))
+                                                           prot, flags, fd, offset & U64_MASK),
+                             (addr & U64_MASK, length & U64_MASK, prot, flags, fd, offset & U64_MASK))
 
     def munmap(self, t: Task, addr: int, length: int) -> int:
         """munmap(2) (mm/mmap.c:2843)."""
 
         _check_int("addr", addr)
         _check_int("length", length)
-        self._syscall(t, "munmap", lambda c: vm_munmap(self, c, addr & U64_MASK, length & U64_MASK))
+        self._syscall(t, "munmap", lambda c: vm_munmap(self, c, addr & U64_MASK, length & U64_MASK),
+                      (addr & U64_MASK, length & U64_MASK))
         return 0
 
     def mprotect(self, t: Task, addr: int, length: int, prot: int) -> int:
@@ -408,7 +431,8 @@ class Kernel(KernelState):
 
         for name, v in (("addr", addr), ("length", length), ("prot", prot)):
             _check_int(name, v)
-        self._syscall(t, "mprotect", lambda c: do_mprotect_pkey(self, c, addr & U64_MASK, length & U64_MASK, prot))
+        self._syscall(t, "mprotect", lambda c: do_mprotect_pkey(self, c, addr & U64_MASK, length & U64_MASK, prot),
+                      (addr & U64_MASK, length & U64_MASK, prot))
         return 0
 
     def madvise(self, t: Task, addr: int, length: int, advice: int) -> int:
@@ -469,34 +493,34 @@ class Kernel(KernelState):
             raise TypeError("path must be a str")
         _check_int("flags", flags)
         _check_int("mode", mode)
-        return self._syscall(t, "open", lambda c: ksys_open(self, c, path, flags, mode))
+        return self._syscall(t, "open", lambda c: ksys_open(self, c, path, flags, mode), (path, flags, mode))
 
     def close(self, t: Task, fd: int) -> int:
         """close(2) (fs/open.c:1189)."""
 
         _check_int("fd", fd)
-        self._syscall(t, "close", lambda c: ksys_close(self, c, fd))
+        self._syscall(t, "close", lambda c: ksys_close(self, c, fd), (fd,))
         return 0
 
     def dup(self, t: Task, fd: int) -> int:
         """dup(2) (fs/file.c:960)."""
 
         _check_int("fd", fd)
-        return self._syscall(t, "dup", lambda c: ksys_dup(self, c, fd))
+        return self._syscall(t, "dup", lambda c: ksys_dup(self, c, fd), (fd,))
 
     def dup2(self, t: Task, oldfd: int, newfd: int) -> int:
         """dup2(2) (fs/file.c:944)."""
 
         _check_int("oldfd", oldfd)
         _check_int("newfd", newfd)
-        return self._syscall(t, "dup2", lambda c: ksys_dup2(self, c, oldfd, newfd))
+        return self._syscall(t, "dup2", lambda c: ksys_dup2(self, c, oldfd, newfd), (oldfd, newfd))
 
     def lseek(self, t: Task, fd: int, offset: int, whence: int) -> int:
         """lseek(2) (fs/read_write.c:296)."""
 
         for name, v in (("fd", fd), ("offset", offset), ("whence", whence)):
             _check_int(name, v)
-        return self._syscall(t, "lseek", lambda c: ksys_lseek(self, c, fd, offset, whence))
+        return self._syscall(t, "lseek", lambda c: ksys_lseek(self, c, fd, offset, whence), (fd, offset, whence))
 
     def read(self, t: Task, fd: int, count: int) -> bytes:
         """read(2), returning the bytes read (fs/read_write.c:583)."""
@@ -505,7 +529,7 @@ class Kernel(KernelState):
         _check_int("count", count)
         if not 0 <= count <= 1 << 24:
             raise ValueError("count must be between 0 and 16 MiB (the model returns the bytes read)")
-        return self._syscall(t, "read", lambda c: ksys_read(self, c, fd, count))
+        return self._syscall(t, "read", lambda c: ksys_read(self, c, fd, count), (fd, count))
 
     def write(self, t: Task, fd: int, data: bytes) -> int:
         """write(2) (fs/read_write.c:607)."""
@@ -513,7 +537,9 @@ class Kernel(KernelState):
         _check_int("fd", fd)
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("data must be bytes")
-        return self._syscall(t, "write", lambda c: ksys_write(self, c, fd, bytes(data)))
+        data = bytes(data)
+        return self._syscall(t, "write", lambda c: ksys_write(self, c, fd, data),
+                             (fd, data[:WRITE_BUF_TRACED], len(data)))
 
     def fcntl(self, t: Task, fd: int, cmd: int, arg: int = 0) -> int:
         """fcntl(2) (fs/fcntl.c:448)."""

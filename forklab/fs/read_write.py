@@ -41,14 +41,12 @@ from forklab.include.linux.fdtable import (
     File,
 )
 from forklab.include.linux.types import _s64
-from forklab.uapi import O_APPEND, SEEK_CUR, SEEK_END
+from forklab.uapi import O_APPEND, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE
 
 if TYPE_CHECKING:
     from forklab.include.linux.sched import Task
     from forklab.state import KernelState
 
-SEEK_DATA = 3
-SEEK_HOLE = 4
 SEEK_MAX = SEEK_HOLE  # include/uapi/linux/fs.h:44-47
 MAX_LFS_FILESIZE = (1 << 63) - 1  # include/linux/fs.h:1001 (64-bit)
 MAX_RW_COUNT = 0x7FFFFFFF & ~0xFFF  # include/linux/fs.h:2351: INT_MAX & PAGE_MASK

@@ -14,9 +14,12 @@ Decoded as strace 6.1 does: clone (``child_stack=``, ``flags=`` with the exit si
 ``parent_tid=``, ``tls=``, ``child_tidptr=`` only when a flag asks for them), clone3 (its struct,
 what the kernel wrote back as ``=> {...}``, and the size), fork, vfork, wait4 (the status as
 ``[{WIFEXITED(s) && WEXITSTATUS(s) == N}]``), kill, exit, exit_group, getpid, rt_sigprocmask
-(the model keeps no old-set pointer: NULL) and rt_sigreturn (``{mask=[...]}`` restored). Other syscalls
-print their traced arguments generically. Not modelled, so never shown: the status and rusage
-pointers of wait4 (shown as the decoded status and NULL), the siginfo's si_utime/si_stime
+(the model keeps no old-set pointer: NULL), rt_sigreturn (``{mask=[...]}`` restored), open (flags and, with
+O_CREAT or O_TMPFILE, the mode), read and write (the buffer quoted as strace's string_quote does, cut
+at 32 bytes with ``...``), lseek, mmap, mprotect and munmap (protections, flags, addresses in hex),
+pipe2 (the fds it made) and set_tid_address. Other syscalls print their traced arguments generically, strings quoted the same way. Not modelled, so never shown: the status and rusage
+pointers of wait4 (shown as the decoded status and NULL), the buffer address of a read that failed (the
+model's read returns the bytes and has no user buffer: NULL), the siginfo's si_utime/si_stime
 (shown as 0: the model does not carry them), and signals a real tracer would see because
 being ptraced keeps ignored signals from being dropped (the model's tasks are not ptraced).
 """
@@ -24,7 +27,7 @@ being ptraced keeps ignored signals from being dropped (the model's tasks are no
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from forklab.errors import errno_name
@@ -49,6 +52,57 @@ from forklab.uapi import (
     CLONE_PIDFD,
     CLONE_SETTLS,
     CSIGNAL,
+    FASYNC,
+    MAP_32BIT,
+    MAP_ANONYMOUS,
+    MAP_DENYWRITE,
+    MAP_EXECUTABLE,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_GROWSDOWN,
+    MAP_HUGE_SHIFT,
+    MAP_HUGETLB,
+    MAP_LOCKED,
+    MAP_NONBLOCK,
+    MAP_NORESERVE,
+    MAP_POPULATE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MAP_SHARED_VALIDATE,
+    MAP_STACK,
+    MAP_SYNC,
+    MAP_TYPE,
+    O_ACCMODE,
+    O_APPEND,
+    O_CLOEXEC,
+    O_CREAT,
+    O_DIRECT,
+    O_DIRECTORY,
+    O_DSYNC,
+    O_EXCL,
+    O_LARGEFILE,
+    O_NOATIME,
+    O_NOCTTY,
+    O_NOFOLLOW,
+    O_NONBLOCK,
+    O_PATH,
+    O_RDONLY,
+    O_RDWR,
+    O_SYNC,
+    O_TMPFILE,
+    O_TRUNC,
+    O_WRONLY,
+    PROT_EXEC,
+    PROT_GROWSDOWN,
+    PROT_GROWSUP,
+    PROT_READ,
+    PROT_SEM,
+    PROT_WRITE,
+    SEEK_CUR,
+    SEEK_DATA,
+    SEEK_END,
+    SEEK_HOLE,
+    SEEK_SET,
     SI_KERNEL,
     SI_QUEUE,
     SI_TKILL,
@@ -78,6 +132,28 @@ WAIT_OPTION_NAMES = ((WNOHANG, "WNOHANG"), (WUNTRACED, "WSTOPPED"), (WCONTINUED,
                      (__WNOTHREAD, "__WNOTHREAD"), (__WALL, "__WALL"), (__WCLONE, "__WCLONE"))
 CLONE3_EXTRA = (CLONE_NEWTIME, CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP)  # strace's clone3_flags, after clone_flags
 CLONE_CHILDS_PIDS = ("clone", "clone3", "fork", "vfork")
+MAX_STRLEN = 32  # strace's -s default
+ACCESS_MODES = {O_RDONLY: "O_RDONLY", O_WRONLY: "O_WRONLY", O_RDWR: "O_RDWR", O_ACCMODE: "O_ACCMODE"}
+# strace 6.1's order (xlat/open_mode_flags), each entry taking its bits: O_SYNC holds O_DSYNC, O_TMPFILE O_DIRECTORY
+OPEN_FLAGS = ((O_CREAT, "O_CREAT"), (O_EXCL, "O_EXCL"), (O_NOCTTY, "O_NOCTTY"), (O_TRUNC, "O_TRUNC"),
+              (O_APPEND, "O_APPEND"), (O_NONBLOCK, "O_NONBLOCK"), (O_SYNC, "O_SYNC"), (O_DSYNC, "O_DSYNC"),
+              (O_DIRECT, "O_DIRECT"), (O_LARGEFILE, "O_LARGEFILE"), (O_NOFOLLOW, "O_NOFOLLOW"),
+              (O_NOATIME, "O_NOATIME"), (O_CLOEXEC, "O_CLOEXEC"), (O_PATH, "O_PATH"), (O_TMPFILE, "O_TMPFILE"),
+              (O_DIRECTORY, "O_DIRECTORY"), (FASYNC, "FASYNC"))
+MAP_TYPES = {0: "MAP_FILE", MAP_SHARED: "MAP_SHARED", MAP_PRIVATE: "MAP_PRIVATE",
+             MAP_SHARED_VALIDATE: "MAP_SHARED_VALIDATE"}
+# strace 6.1's order (xlat/mmap_flags), not the bits' order
+MAP_FLAGS = ((MAP_FIXED, "MAP_FIXED"), (MAP_ANONYMOUS, "MAP_ANONYMOUS"), (MAP_32BIT, "MAP_32BIT"),
+             (MAP_NORESERVE, "MAP_NORESERVE"), (MAP_POPULATE, "MAP_POPULATE"), (MAP_NONBLOCK, "MAP_NONBLOCK"),
+             (MAP_GROWSDOWN, "MAP_GROWSDOWN"), (MAP_DENYWRITE, "MAP_DENYWRITE"), (MAP_EXECUTABLE, "MAP_EXECUTABLE"),
+             (MAP_LOCKED, "MAP_LOCKED"), (MAP_STACK, "MAP_STACK"), (MAP_HUGETLB, "MAP_HUGETLB"), (MAP_SYNC, "MAP_SYNC"),
+             (MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE"))
+PROT_FLAGS = ((PROT_READ, "PROT_READ"), (PROT_WRITE, "PROT_WRITE"), (PROT_EXEC, "PROT_EXEC"), (PROT_SEM, "PROT_SEM"),
+              (PROT_GROWSDOWN, "PROT_GROWSDOWN"), (PROT_GROWSUP, "PROT_GROWSUP"))
+SEEK_NAMES = {SEEK_SET: "SEEK_SET", SEEK_CUR: "SEEK_CUR", SEEK_END: "SEEK_END", SEEK_DATA: "SEEK_DATA",
+              SEEK_HOLE: "SEEK_HOLE"}
+STRING_ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\", ord("\f"): "\\f", ord("\n"): "\\n", ord("\r"): "\\r",
+                  ord("\t"): "\\t", ord("\v"): "\\v"}
 
 
 def signame(sig: int) -> str:
@@ -215,12 +291,138 @@ def wait4_parts(call: Call) -> tuple[str, str]:
     return f"wait4({arg_text('', call.arg('upid'))}, ", f"{shown}, {wait_options_text(_int(call.arg('options')))}, NULL"
 
 
+def quoted(data: bytes | str, size: int | None = None) -> str:
+    """``data`` as strace's string_quote prints a buffer: C escapes, other unprintables in octal (three digits
+    when an octal digit follows), cut at MAX_STRLEN bytes with ``...`` after the quote; ``size`` is the length
+    the call gave (defaults to the data's)."""
+    raw = data.encode() if isinstance(data, str) else data
+    size = len(raw) if size is None else size
+    shown = raw[: min(size, MAX_STRLEN)]
+    out = []
+    for i, c in enumerate(shown):
+        if c in STRING_ESCAPES:
+            out.append(STRING_ESCAPES[c])
+        elif 0x20 <= c < 0x7F:
+            out.append(chr(c))
+        elif i + 1 < len(shown) and 0x30 <= shown[i + 1] <= 0x37:
+            out.append(f"\\{c:03o}")
+        else:
+            out.append(f"\\{c:o}")
+    return '"' + "".join(out) + '"' + ("..." if size > MAX_STRLEN else "")
+
+
+def flags_text(value: int, names: tuple[tuple[int, str], ...], base: list[str], zero: str = "0") -> str:
+    """``base`` then each of ``names`` whose bits are all set, in that order, each taking its bits; the rest in hex."""
+    parts = list(base)
+    for bits, name in names:
+        if value & bits == bits:
+            parts.append(name)
+            value &= ~bits
+    if value:
+        parts.append(hex(value))
+    return "|".join(parts) or zero
+
+
+def open_flags_text(flags: int) -> str:
+    """open's flags as strace prints them: the access mode, then the other flags in strace's order."""
+    return flags_text(flags & ~O_ACCMODE, OPEN_FLAGS, [ACCESS_MODES[flags & O_ACCMODE]])
+
+
+def mmap_flags_text(flags: int) -> str:
+    """mmap's flags: the mapping type, the flags in strace's order, a huge page size as ``N<<MAP_HUGE_SHIFT``."""
+    kind = flags & MAP_TYPE
+    base = [MAP_TYPES.get(kind, hex(kind))]
+    huge = (flags >> MAP_HUGE_SHIFT) & 0x3F
+    text = flags_text(flags & ~MAP_TYPE & ~(0x3F << MAP_HUGE_SHIFT), MAP_FLAGS, base)
+    return text + (f"|{huge}<<MAP_HUGE_SHIFT" if huge else "")
+
+
+def prot_text(prot: int) -> str:
+    """mmap's and mprotect's protection: ``PROT_READ|PROT_WRITE``, ``PROT_NONE`` for 0."""
+    return flags_text(prot, PROT_FLAGS, [], "PROT_NONE")
+
+
+def c_octal(value: int) -> str:
+    """``value`` as C's ``%#03o``: ``0644``, ``000`` for 0."""
+    return (f"0{value:o}" if value else "0").rjust(3, "0")
+
+
+def c_hex(value: int) -> str:
+    """``value`` as C's ``%#x``: ``0x1000``, ``0`` for 0."""
+    return hex(value) if value else "0"
+
+
+def open_parts(call: Call) -> tuple[str, str]:
+    """``open("/path", O_RDWR|O_CREAT, 0644``: the mode only when the flags create a file."""
+    filename, flags = call.arg("filename"), _int(call.arg("flags"))
+    mode = f", {c_octal(_int(call.arg('mode')))}" if flags & O_CREAT or flags & O_TMPFILE == O_TMPFILE else ""
+    path = quoted(filename) if isinstance(filename, str) else addr(filename)
+    return f"open({path}, {open_flags_text(flags)}{mode}", ""
+
+
+def read_parts(call: Call) -> tuple[str, str]:
+    """``read(3, `` on entry; the bytes read (or NULL, see the module docstring) and the count on exit."""
+    data = call.ret if isinstance(call.ret, bytes) else None
+    shown = quoted(data) if data is not None and call.errno is None else "NULL"
+    return f"read({arg_text('fd', call.arg('fd'))}, ", f"{shown}, {_int(call.arg('count'))}"
+
+
+def write_parts(call: Call) -> tuple[str, str]:
+    """``write(1, "hello\\n", 6``: the buffer as the kernel read it on entry."""
+    buf, count = call.arg("buf"), _int(call.arg("count"))
+    shown = quoted(buf, count) if isinstance(buf, bytes) else addr(buf)
+    return f"write({arg_text('fd', call.arg('fd'))}, {shown}, {count}", ""
+
+
+def lseek_parts(call: Call) -> tuple[str, str]:
+    """``lseek(3, 0, SEEK_SET``; an unknown whence as strace prints it."""
+    whence = _int(call.arg("whence"))
+    name = SEEK_NAMES.get(whence, f"{whence:#x} /* SEEK_??? */")
+    return f"lseek({arg_text('fd', call.arg('fd'))}, {_int(call.arg('offset'))}, {name}", ""
+
+
+def mmap_parts(call: Call) -> tuple[str, str]:
+    """``mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0``."""
+    off = _int(call.arg("off"))
+    return (f"mmap({addr(call.arg('addr'))}, {_int(call.arg('len'))}, {prot_text(_int(call.arg('prot')))}, "
+            f"{mmap_flags_text(_int(call.arg('flags')))}, {_int(call.arg('fd'))}, {c_hex(off)}"), ""
+
+
+def mprotect_parts(call: Call) -> tuple[str, str]:
+    """``mprotect(0x7f..., 4096, PROT_READ``."""
+    return f"mprotect({addr(call.arg('start'))}, {_int(call.arg('len'))}, {prot_text(_int(call.arg('prot')))}", ""
+
+
+def munmap_parts(call: Call) -> tuple[str, str]:
+    """``munmap(0x7f..., 8192``."""
+    return f"munmap({addr(call.arg('addr'))}, {_int(call.arg('len'))}", ""
+
+
+PIPE_FLAGS = ((O_NONBLOCK, "O_NONBLOCK"), (O_CLOEXEC, "O_CLOEXEC"))  # strace's pipe_flags order
+
+
+def pipe2_parts(call: Call) -> tuple[str, str]:
+    """``pipe2([3, 4], O_CLOEXEC`` on exit; a failed call shows NULL for the model's absent fd array."""
+    flags = _int(call.arg("flags"))
+    names = [name for bits, name in PIPE_FLAGS if flags & bits]
+    rest = flags & ~(O_NONBLOCK | O_CLOEXEC)
+    shown = "|".join(names) if not rest else "|".join([*names, f"{rest:#x} /* O_??? */"])
+    ret = call.ret
+    fds = f"[{_int(ret[0])}, {_int(ret[1])}]" if isinstance(ret, tuple) and len(ret) == 2 and call.errno is None else "NULL"
+    return "pipe2(", f"{fds}, {shown or '0'}"
+
+
+def set_tid_address_parts(call: Call) -> tuple[str, str]:
+    """``set_tid_address(0x7f...``."""
+    return f"set_tid_address({addr(call.arg('tidptr'))}", ""
+
+
 def generic_parts(call: Call) -> tuple[str, str]:
     """Any other syscall: its traced arguments in order, strings quoted, signals by name."""
     shown = []
     for name, value in call.args:
         if isinstance(value, str):
-            shown.append(f'"{value}"')
+            shown.append(quoted(value))
         elif name == "sig" and isinstance(value, int):
             shown.append(signame(value))
         else:
@@ -254,9 +456,13 @@ def rt_sigreturn_parts(call: Call) -> tuple[str, str]:
 
 
 PARTS = {"clone": clone_parts, "clone3": clone3_parts, "wait4": wait4_parts, "rt_sigprocmask": rt_sigprocmask_parts,
-         "rt_sigreturn": rt_sigreturn_parts}
+         "rt_sigreturn": rt_sigreturn_parts, "open": open_parts, "read": read_parts, "write": write_parts,
+         "lseek": lseek_parts, "mmap": mmap_parts, "mprotect": mprotect_parts, "munmap": munmap_parts,
+         "set_tid_address": set_tid_address_parts, "pipe2": pipe2_parts}
+ARGLESS_DECODERS = ("rt_sigreturn",)  # decoders that read no argument (rt_sigreturn: the frame's decision)
 NO_RETURN = ("exit", "exit_group")
-ZERO_ON_SUCCESS = ("rt_sigprocmask", "rt_sigaction")  # the Kernel methods return the old mask or action
+ZERO_ON_SUCCESS = ("rt_sigprocmask", "rt_sigaction", "pipe2")  # the Kernel methods return the old mask or action,
+# or the fds
 # At one instant: a call that ends prints before the next one starts, its signal and exits in between.
 FINISH, SIGNAL, EXIT, START = 0, 1, 2, 3
 
@@ -273,6 +479,10 @@ def return_text(call: Call) -> str:
     ret = call.ret
     if call.name in ZERO_ON_SUCCESS:
         return "0"
+    if call.name == "mmap" and isinstance(ret, int):
+        return hex(ret)
+    if isinstance(ret, bytes):
+        return str(len(ret))  # read: the count of the bytes it returns
     if isinstance(ret, tuple) and ret and isinstance(ret[0], int):
         return str(ret[0])  # wait4's (pid, status)
     if ret is None:
@@ -368,11 +578,18 @@ def exit_text(code: int) -> str:
     return f"+++ exited with {(code >> 8) & 0xFF} +++"
 
 
+def decoder(call: Call) -> Callable[[Call], tuple[str, str]]:
+    """The decoder of ``call``'s syscall; the generic one for a call traced without the arguments its decoder
+    reads (the model's write to a uid_map file is a write(2) with no fd or buffer of its own)."""
+    parts = PARTS.get(call.name, generic_parts)
+    return parts if call.args or call.name in ARGLESS_DECODERS else generic_parts
+
+
 def _events(roots: list[Call]) -> list[Event]:
     """Every start, finish, signal and exit to print, in output order."""
     evs: list[Event] = []
     for rec in records(roots):
-        parts = PARTS.get(rec.start.name, generic_parts)
+        parts = decoder(rec.start)
         rec.entry, _ = parts(rec.start)
         _, rec.rest = parts(rec.final)
         evs.append(Event(rec.start.ts, START, len(evs), "start", rec.start.tid, rec))
