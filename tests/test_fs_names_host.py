@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from forklab import Kernel
-from forklab.errors import KernelError
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs the Linux kernel as the oracle")
 
@@ -32,18 +31,11 @@ CASES = [
 ]
 
 
-def _host_errno(call: Callable[[], object]) -> int:
+def _errno_of(call: Callable[[], object]) -> int:
+    """The errno ``call`` fails with (the model's KernelError is an OSError), 0 if it succeeds."""
     try:
         call()
     except OSError as e:
-        return e.errno or 0
-    return 0
-
-
-def _model_errno(call: Callable[[], object]) -> int:
-    try:
-        call()
-    except KernelError as e:
         return e.errno or 0
     return 0
 
@@ -58,9 +50,9 @@ def host_roles(tmp_path: Path) -> dict[str, str]:
 @pytest.mark.parametrize(("call", "shape"), CASES)
 def test_name_errors_match_the_host(call: str, shape: str, host_roles: dict[str, str]) -> None:
     k = Kernel()
-    model = _model_errno(lambda: getattr(k, call)(k.init_task, shape.format(**MODEL_ROLES)))
+    model = _errno_of(lambda: getattr(k, call)(k.init_task, shape.format(**MODEL_ROLES)))
     host_call = {"unlink": os.unlink, "mkdir": os.mkdir, "stat": os.stat}[call]
-    host = _host_errno(lambda: host_call(shape.format(**host_roles)))
+    host = _errno_of(lambda: host_call(shape.format(**host_roles)))
     assert host != 0 and model == host, f"{call}({shape!r}): model {errno.errorcode.get(model, model)}, " \
         f"host {errno.errorcode.get(host, host)}"
 
@@ -85,5 +77,5 @@ def test_getcwd_needs_room_for_the_nul_on_both(tmp_path: Path, monkeypatch: pyte
     model_cwd = "/tmp/dir"
     for extra, want in ((0, errno.ERANGE), (1, 0)):
         host = _host_getcwd(len(host_cwd) + extra)
-        model = _model_errno(lambda extra=extra: k.getcwd(t, len(model_cwd) + extra))
+        model = _errno_of(lambda extra=extra: k.getcwd(t, len(model_cwd) + extra))
         assert host == model == want
