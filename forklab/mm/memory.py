@@ -154,8 +154,8 @@ FAULT_FLAG_USER = 0x40
 FAULT_AROUND_BYTES = 65536  # mm/memory.c:3561
 
 VM_SPECIAL_PAGES = VM.VM_PFNMAP | VM.VM_MIXEDMAP
-_FUSED_EXCLUDED = int(VM.VM_SHARED | VM_SPECIAL_PAGES | VM.VM_HUGETLB)
-_VM_WRITE = int(VM.VM_WRITE)
+_FUSED_EXCLUDED = VM.VM_SHARED | VM_SPECIAL_PAGES | VM.VM_HUGETLB
+_VM_WRITE = VM.VM_WRITE
 
 
 # --- PTE helpers (arch/x86/include/asm/pgtable.h) -------------------------------------------------
@@ -543,7 +543,7 @@ def copy_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmA
 # --- on-demand fork (Kernel(fork_page_tables="shared")), beyond Linux 5.6 -------------------------
 
 ODF_SOURCE = "on-demand fork (Zhao, Gong and Fonseca, EuroSys 2021)"  # the decisions' source: not in Linux
-_ODF_EXCLUDED = int(VM.VM_SHARED | VM.VM_DONTCOPY | VM.VM_WIPEONFORK | VM_SPECIAL_PAGES | VM.VM_HUGETLB)
+_ODF_EXCLUDED = VM.VM_SHARED | VM.VM_DONTCOPY | VM.VM_WIPEONFORK | VM_SPECIAL_PAGES | VM.VM_HUGETLB
 
 
 def pte_share_of(k: KernelState, mm: MmStruct, pmd: int) -> PteShare | None:

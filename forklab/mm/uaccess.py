@@ -41,6 +41,8 @@ from forklab.include.linux.mm_types import (
 )
 from forklab.kernel.signal import force_sig_fault
 from forklab.mm.memory import (
+    _PFN_MASK,
+    _VM_WRITE,
     FAULT_FLAG_USER,
     FAULT_FLAG_WRITE,
     FUSED_NOT_COVERED,
@@ -61,10 +63,8 @@ if TYPE_CHECKING:
     from forklab.state import KernelState
 
 
-_VM_WRITE = int(VM.VM_WRITE)
 _ACCESSED_DIRTY = _PAGE_ACCESSED | _PAGE_DIRTY
-_PFN_MASK = ((1 << 52) - 1) & ~(PAGE_SIZE - 1)
-_VM_READ_EXEC_WRITE = int(VM.VM_READ | VM.VM_EXEC | VM.VM_WRITE)
+_VM_READ_EXEC_WRITE = VM.VM_READ | VM.VM_EXEC | VM.VM_WRITE
 
 
 class _BadArea(Exception):
