@@ -205,3 +205,19 @@ def test_a_live_capture_agrees_with_the_model(tmp_path: Path) -> None:
 
 def test_the_same_program_prints_the_same_bytes() -> None:
     assert model_run() == model_run()
+
+
+def test_exit_of_a_vfork_child_is_one_line_as_strace_prints_it() -> None:
+    """strace -f of ``if (vfork() == 0) syscall(SYS_exit, 0)`` on this machine printed the child's
+    ``exit(0) = ?`` whole at its entry, though the parent's vfork resumed before the child was gone."""
+    k = Kernel()
+    rec = Recorder()
+    k.listeners.append(rec)
+    parent = k.find_task(k.fork(k.init_task))
+    child = k.vfork(parent)
+    k.exit(k.find_task(child), 0)
+    lines = strace_lines(rec.roots)
+    head = f"{child:<5} exit(0) "
+    assert head + " " * (ALIGN_COLUMN - len(head)) + "= ?" in lines
+    assert not any("exit resumed" in line or "exit(0 <unfinished" in line for line in lines)
+    assert any(line.startswith(f"{parent.pid:<5} <... vfork resumed>") for line in lines)
