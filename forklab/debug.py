@@ -35,9 +35,10 @@ if TYPE_CHECKING:
     from forklab.state import KernelState
 
 # Counters that move on a failed call on Linux too: the clock and the CPU time it charges (stime), the trace
-# sequence, cursors (pid, inode, mm context, anon_vma serial), and the per-call fault-injection state.
-SNAPSHOT_SKIP = frozenset({"listeners", "_seq", "fault", "clock_ns", "stime", "_inum", "idr_next", "inum", "current",
-                           "last_mm_ctx_id", "context_id", "_anon_vma_serial"})
+# sequence, cursors (pid, inode, mm context, anon_vma serial), and the per-call fault-injection state; and the
+# trace's own machinery (its virtual clock and event numbers), which is not kernel state.
+SNAPSHOT_SKIP = frozenset({"listeners", "tracer", "_seq", "fault", "clock_ns", "stime", "_inum", "idr_next", "inum",
+                           "current", "last_mm_ctx_id", "context_id", "_anon_vma_serial"})
 
 
 def live_tasks(k: KernelState) -> list[Task]:

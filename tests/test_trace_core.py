@@ -338,3 +338,16 @@ def test_the_originals_run_while_no_kernel_listens() -> None:
     the wrappers, which trace only that kernel; a kernel dropped while listening stops counting."""
     out = subprocess.run([sys.executable, "-c", SWAP_SCRIPT], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[False, True, 0, 1, False, True, False]"
+
+
+def test_a_failed_fork_leaves_the_same_snapshot_with_a_recorder_attached() -> None:
+    """The trace's virtual clock and event numbers move with every call; they are not kernel state."""
+    k = Kernel()
+    rec = recorded(k)
+    t = k.init_task
+    before = k.snapshot()
+    t.fail_nth = 5  # a copy_process allocation fails and the ladder unwinds
+    with pytest.raises(OSError):
+        k.fork(t)
+    assert rec.find("copy_process") and k.tracer.seq > 0
+    assert k.snapshot() == before
