@@ -109,8 +109,6 @@ def main() -> None:
     if 0 in sizes:
         parser.error("sizes must be at least 1 MiB")
     exe = build("forklab_bench_cow_storm", C_SOURCE)
-    if exe is None:
-        print("no C compiler (cc): the real side is skipped")
     for mib in sizes:
         bench_size(mib, rounds, exe)
 

@@ -67,8 +67,6 @@ def main() -> None:
     args = parser.parse_args()
     rounds = 100 if args.quick else args.rounds
     exe = build("forklab_bench_cycle", C_SOURCE)
-    if exe is None:
-        print("no C compiler (cc): the real side is skipped")
     helper = Helper(exe) if exe is not None else None
     real_vmas = f"{helper.ready[0]:.0f}" if helper is not None else "?"
     try:

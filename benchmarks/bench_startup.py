@@ -84,12 +84,12 @@ def main() -> None:
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
     cmds = commands()
-    helper_exe = build("forklab_bench_startup", C_SOURCE)
-    minimal = build("forklab_bench_minimal", C_MINIMAL)
+    helper_exe = build("forklab_bench_startup", C_SOURCE,
+                       "the yardstick is skipped and the commands are timed from Python")
+    minimal = build("forklab_bench_minimal", C_MINIMAL) if helper_exe is not None else None
     times: dict[str, list[float]] = {label: [] for label in cmds}
     yardstick: list[float] = []
     if helper_exe is None or minimal is None:
-        print("no C compiler (cc): the yardstick is skipped and the commands are timed from Python")
         for _ in range(rounds + 1):
             for label, argv in cmds.items():
                 times[label].append(timed_from_python(argv))

@@ -97,8 +97,6 @@ def main() -> None:
     args = parser.parse_args()
     n, rounds = (50, 1) if args.quick else (args.tasks, args.rounds)
     exe = build("forklab_bench_task_memory", C_SOURCE)
-    if exe is None:
-        print("no C compiler (cc): the real side is skipped")
     helper = Helper(exe) if exe is not None else None
     real_vmas = f"{helper.ready[0]:.0f}" if helper is not None else "?"
     try:

@@ -116,8 +116,6 @@ def main() -> None:
     if not fits_in_memory(sizes[-1] * MIB, f"vfork growth to {sizes[-1]} MiB"):
         return
     exe = build("forklab_bench_vfork_growth", C_SOURCE)
-    if exe is None:
-        print("no C compiler (cc): the real side is skipped")
     k = Kernel()
     parent = k.find_task(k.fork(k.init_task))
     helper = Helper(exe) if exe is not None else None
