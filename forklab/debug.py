@@ -27,7 +27,12 @@ from forklab.errors import InternalError
 from forklab.fs.debug import check_fs_invariants
 from forklab.include.linux.fdtable import Fdtable
 from forklab.include.linux.pid import PIDNS_ADDING, PidNamespace
-from forklab.include.linux.sched import PF, PIDTYPE, Task, TaskState
+from forklab.include.linux.sched import (
+    PF_EXITING,
+    PIDTYPE,
+    Task,
+    TaskState,
+)
 from forklab.mm.debug import check_mm_invariants
 from forklab.mm.page_alloc import MemMap
 
@@ -87,7 +92,7 @@ def _check_lists(k: KernelState, tasks: list[Task], errors: list[str]) -> None:
         n = len(group.thread_head)
         if group.nr_threads != n or group.sigcnt != n:
             errors.append(f"signal_struct: nr_threads {group.nr_threads} / sigcnt {group.sigcnt} != {n} threads")
-        live = sum(1 for t in group.thread_head if not t.flags & PF.PF_EXITING)
+        live = sum(1 for t in group.thread_head if not t.flags & PF_EXITING)
         if group.live != live:
             errors.append(f"signal_struct: live {group.live} != {live}")
 
@@ -172,7 +177,7 @@ def _check_refcounts(k: KernelState, tasks: list[Task], errors: list[str]) -> No
         expected = users.get(id(user), (user, 0))[1] + (1 if user is k.root_user else 0)
         if user.count != expected:
             errors.append(f"uid {user.uid}: __count {user.count} != {expected}")
-    alive = [t for t in tasks if not t.flags & PF.PF_EXITING]
+    alive = [t for t in tasks if not t.flags & PF_EXITING]
     nsproxies = _count([(t.nsproxy, 1) for t in [*alive, k.idle_task]])
     _expect(errors, "nsproxy", "count", nsproxies)
     sighands = _count([(t.sighand, 1) for t in [*tasks, k.idle_task]])

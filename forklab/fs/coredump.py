@@ -39,7 +39,8 @@ from forklab.errors import Unmodelled
 from forklab.fs.exec import MMF_DUMPABLE_MASK, SUID_DUMP_ROOT
 from forklab.include.linux.sched import (
     JOBCTL_PENDING_MASK,
-    PF,
+    PF_DUMPCORE,
+    PF_KTHREAD,
     SIGNAL_GROUP_COREDUMP,
     SIGNAL_GROUP_EXIT,
     SigQueue,
@@ -88,12 +89,12 @@ def zap_threads(k: KernelState, tsk: Task, mm: MmStruct, exit_code: int) -> list
     assert tsk.signal is not None and tsk.group_leader is not None
     tsk.signal.group_exit_task = tsk
     nr = zap_process(k, tsk, tsk, exit_code, 0)
-    tsk.flags |= PF.PF_DUMPCORE
+    tsk.flags |= PF_DUMPCORE
     others: list[Task] = []
     if mm.mm_users == nr + 1:
         return others
     for g in list(k.tasks):  # for_each_process(g)
-        if g is tsk.group_leader or g.flags & PF.PF_KTHREAD or g.signal is None:
+        if g is tsk.group_leader or g.flags & PF_KTHREAD or g.signal is None:
             continue
         for p in list(g.signal.thread_head):  # for_each_thread(g, p): the first thread with an mm decides
             if p.mm is None:

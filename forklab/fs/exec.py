@@ -111,7 +111,16 @@ from forklab.include.linux.fdtable import S_ISGID, S_ISUID, S_IXGRP, S_IXUGO, Fi
 from forklab.include.linux.fs import get_file
 from forklab.include.linux.fs_struct import Path
 from forklab.include.linux.mm_types import _PAGE_PRESENT, TASK_SIZE_MAX, VM, MmStruct, VmAreaStruct
-from forklab.include.linux.sched import PF, PIDTYPE, SIGNAL_GROUP_EXIT, SighandStruct, Task, TaskState
+from forklab.include.linux.sched import (
+    PF_EXEC_CLEARED,
+    PF_EXITING,
+    PF_NPROC_EXCEEDED,
+    PIDTYPE,
+    SIGNAL_GROUP_EXIT,
+    SighandStruct,
+    Task,
+    TaskState,
+)
 from forklab.include.linux.security import LSM_UNSAFE_NO_NEW_PRIVS, LSM_UNSAFE_PTRACE, LSM_UNSAFE_SHARE
 from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
 from forklab.kernel.exit import do_exit, exit_state_advance, mm_update_next_owner, release_task
@@ -161,7 +170,6 @@ TASK_COMM_LEN = 16  # include/linux/sched.h:213
 STACK_EXPAND = 131072  # fs/exec.c:778
 O_LARGEFILE = 0o100000
 __FMODE_EXEC = 0x20  # include/linux/fs.h:3539
-PF_NO_SETAFFINITY = 0x04000000  # include/linux/sched.h:1482
 # VM_STACK_FLAGS on x86-64 (include/linux/mm.h:346-355, arch/x86/include/asm/page_types.h:38-40)
 VM_DATA_DEFAULT_FLAGS = VM.VM_READ | VM.VM_WRITE | VM.VM_MAYREAD | VM.VM_MAYWRITE | VM.VM_MAYEXEC
 VM_STACK_FLAGS = VM.VM_GROWSDOWN | VM_DATA_DEFAULT_FLAGS | VM.VM_ACCOUNT
@@ -392,7 +400,7 @@ def _zap_and_reap_other_threads(k: KernelState, tsk: Task) -> None:
         raise Unmodelled(f"exec must wait for threads {busy}, which are inside a syscall (de_thread)")
     zap_other_threads(k, tsk)  # fs/exec.c:1087
     for th in victims:
-        if not th.flags & PF.PF_EXITING:
+        if not th.flags & PF_EXITING:
             if k.listeners:
                 k.trace("de_thread", "fs/exec.c:1087", f"thread {th.pid} killed by exec", tid=tsk.pid)
             do_exit(k, th, sig.group_exit_code)  # do_group_exit sees group_exit_task (kernel/exit.c:882-883)
@@ -499,7 +507,7 @@ def flush_old_exec(k: KernelState, tsk: Task, bprm: Bprm) -> None:
     bprm.mm.exe_file = get_file(bprm.file)  # set_mm_exe_file (fs/exec.c:1278)
     exec_mmap(k, tsk, bprm.mm)
     bprm.mm = None  # the point of no return (fs/exec.c:1294)
-    tsk.flags &= ~(PF.PF_RANDOMIZE | PF.PF_FORKNOEXEC | PF.PF_KTHREAD | PF.PF_NOFREEZE | PF(PF_NO_SETAFFINITY))
+    tsk.flags &= ~PF_EXEC_CLEARED
     assert tsk.files is not None
     do_close_on_exec(k, tsk.files)
 
@@ -604,10 +612,10 @@ def do_execve(k: KernelState, current: Task, filename: str, argv: Sequence[str |
     """
     name = getname(filename)
     assert current.cred is not None and current.cred.user is not None and current.signal is not None
-    if current.flags & PF.PF_NPROC_EXCEEDED \
+    if current.flags & PF_NPROC_EXCEEDED \
             and current.cred.user.processes > current.signal.rlim[RLIMIT_NPROC][0]:
         raise kerr(errno.EAGAIN, "RLIMIT_NPROC was exceeded by set*uid and still is", "fs/exec.c:1740")
-    current.flags &= ~PF.PF_NPROC_EXCEEDED
+    current.flags &= ~PF_NPROC_EXCEEDED
     with CleanupLadder(k, "fs/exec.c:1843-1863") as ladder:
         displaced = unshare_files(k, current)
         if displaced is not None:

@@ -71,8 +71,8 @@ from forklab.include.linux.sched import (
     EXIT_TRACE,
     EXIT_ZOMBIE,
     JOBCTL_LISTENING,
-    PF,
     PF_EXITING,
+    PF_SIGNALED,
     PIDTYPE_MAX,
     PIDTYPE_PGID,
     PIDTYPE_PID,
@@ -376,7 +376,7 @@ def find_alive_thread(p: Task) -> Task | None:
     """The first thread of ``p``'s group that is not exiting (kernel/exit.c:490-499)."""
     assert p.signal is not None
     for t in p.signal.thread_head:
-        if not int(t.flags) & PF_EXITING:
+        if not t.flags & PF_EXITING:
             return t
     return None
 
@@ -511,7 +511,7 @@ def synchronize_group_exit(tsk: Task, code: int) -> None:
 @traced
 def do_exit(k: KernelState, tsk: Task, code: int) -> None:
     """Tear down a task in the kernel's order and leave a zombie (kernel/exit.c:711-854)."""
-    if int(tsk.flags) & PF_EXITING:
+    if tsk.flags & PF_EXITING:
         raise InternalError(f"task {tsk.pid} exits twice")
     assert tsk.signal is not None
     if k.has("group_exit_on_last_thread"):
@@ -552,11 +552,11 @@ def do_group_exit(k: KernelState, current: Task, exit_code: int) -> None:
         sig.flags = SIGNAL_GROUP_EXIT
         zap_other_threads(k, current)  # kernel/exit.c:894
     do_exit(k, current, exit_code)
-    for t in [t for t in sig.thread_head if not int(t.flags) & PF_EXITING and t not in k.in_syscall]:
+    for t in [t for t in sig.thread_head if not t.flags & PF_EXITING and t not in k.in_syscall]:
         saved, k.current = k.current, t  # each zapped thread's get_signal: the group exit is fatal, SIGKILL
         try:  # taken off the queue, PF_SIGNALED, do_group_exit -> do_exit (kernel/signal.c:2584-2592, 2711-2713)
             t.pending.signal &= ~sigmask(SIGKILL)
-            t.flags |= PF.PF_SIGNALED
+            t.flags |= PF_SIGNALED
             do_exit(k, t, sig.group_exit_code)
         finally:
             k.current = saved

@@ -77,7 +77,6 @@ from forklab.include.linux.mm_types import (
 from forklab.include.linux.mman import vm_unacct_memory
 from forklab.include.linux.pid import MAX_PID_NS_LEVEL, PIDNS_ADDING, Pid, PidNamespace
 from forklab.include.linux.sched import (
-    PF,
     PF_FORK_CLEARED,
     PF_FORKNOEXEC,
     PF_NPROC_EXCEEDED,
@@ -569,16 +568,16 @@ def _copy_process_creds(f: ForkFrame) -> None:
     p.clear_child_tid = args.child_tid if clone_flags & CLONE_CHILD_CLEARTID else 0
     if not k.has("nproc_after_copy_creds"):
         check_rlimit_nproc(k, current, p, counted=0, where="kernel/fork.c:1946")
-        if int(current.flags) & PF_NPROC_EXCEEDED:
-            current.flags &= ~PF.PF_NPROC_EXCEEDED
+        if current.flags & PF_NPROC_EXCEEDED:
+            current.flags &= ~PF_NPROC_EXCEEDED
     copy_creds(k, p, clone_flags)
     f.ladder.on_failure("bad_fork_cleanup_count", _cleanup_count, k, p)
     if k.has("nproc_after_copy_creds"):  # 5.14: after copy_creds, counting the child (is_rlimit_overlimit)
         check_rlimit_nproc(k, current, p, counted=1, where="kernel/fork.c:copy_process (5.14)")
-        current.flags &= ~PF.PF_NPROC_EXCEEDED
+        current.flags &= ~PF_NPROC_EXCEEDED
     if k.nr_threads >= k.max_threads:
         raise kerr(errno.EAGAIN, f"threads-max ({k.max_threads}) reached", "kernel/fork.c:1963")
-    p.flags = PF((int(p.flags) & ~PF_FORK_CLEARED) | PF_FORKNOEXEC)
+    p.flags = (p.flags & ~PF_FORK_CLEARED) | PF_FORKNOEXEC
     p.children = []
     p.vfork_done = None
     p.pending = Sigpending()

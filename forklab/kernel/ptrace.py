@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import kerr
 from forklab.include.linux.sched import (
-    PF,
+    PF_KTHREAD,
     PT_EXITKILL,
     PT_OPT_FLAG_SHIFT,
     PT_PTRACED,
@@ -109,7 +109,7 @@ def ptrace_attach(k: KernelState, tracer: Task, task: Task, request: int, flags:
 
     if request == PTRACE_SEIZE and flags & ~PTRACE_O_MASK:
         raise kerr(errno.EINVAL, "unknown PTRACE_O_* option", "kernel/ptrace.c:372")
-    if task.flags & PF.PF_KTHREAD or task.signal is tracer.signal:
+    if task.flags & PF_KTHREAD or task.signal is tracer.signal:
         raise kerr(errno.EPERM, "cannot trace a kernel thread or a task of one's own thread group",
                    "kernel/ptrace.c:383")
     assert tracer.cred is not None and task.cred is not None and task.cred.user_ns is not None

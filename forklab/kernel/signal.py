@@ -108,8 +108,8 @@ from forklab.include.linux.sched import (
     JOBCTL_TRAP_FREEZE,
     JOBCTL_TRAP_MASK,
     JOBCTL_TRAPPING,
-    PF,
     PF_EXITING,
+    PF_SIGNALED,
     PIDTYPE_MAX,
     PIDTYPE_PGID,
     PIDTYPE_PID,
@@ -438,7 +438,7 @@ def flush_signal_handlers(t: Task, force_default: bool) -> None:
 def task_set_jobctl_pending(task: Task, mask: int) -> bool:
     """Set jobctl bits (a new stop signr replaces the old); False and nothing set for a dying task
     (kernel/signal.c:285-299)."""
-    if fatal_signal_pending(task) or int(task.flags) & PF_EXITING:
+    if fatal_signal_pending(task) or task.flags & PF_EXITING:
         return False
     if mask & JOBCTL_STOP_SIGMASK:
         task.jobctl &= ~JOBCTL_STOP_SIGMASK
@@ -556,7 +556,7 @@ def return_to_user_mode_now(k: KernelState, signal: SignalStruct) -> None:
         return  # the thread in the syscall takes the group down at its end
     for th in list(signal.thread_head):
         if th in k.in_syscall or th.state != TASK_RUNNING or th.exit_state \
-                or int(th.flags) & PF_EXITING or not _needs_user_mode_return(th):
+                or th.flags & PF_EXITING or not _needs_user_mode_return(th):
             continue
         # imported only for a thread with work: a function-level import costs about 0.7 us per call
         from forklab.arch.x86.entry.common import prepare_exit_to_usermode  # the entry code imports this module
@@ -626,7 +626,7 @@ def wants_signal(k: KernelState, sig: int, p: Task) -> bool:
     pending signal (kernel/signal.c:972-987)."""
     if p.blocked & sigmask(sig):
         return False
-    if int(p.flags) & PF_EXITING:
+    if p.flags & PF_EXITING:
         return False
     if sig == SIGKILL:
         return True
@@ -1195,9 +1195,9 @@ def exit_signals(k: KernelState, tsk: Task) -> None:
     sig = tsk.signal
     assert sig is not None
     if thread_group_empty(tsk) or signal_group_exit(sig):
-        tsk.flags = PF(int(tsk.flags) | PF_EXITING)  # tsk->flags |= PF_EXITING, with int arithmetic
+        tsk.flags = tsk.flags | PF_EXITING
         return
-    tsk.flags = PF(int(tsk.flags) | PF_EXITING)  # tsk->flags |= PF_EXITING, with int arithmetic
+    tsk.flags = tsk.flags | PF_EXITING
     if not signal_pending(tsk):
         return
     retarget_shared_pending(k, tsk, ~tsk.blocked & SIGSET_MASK)
@@ -1212,7 +1212,7 @@ def retarget_shared_pending(k: KernelState, tsk: Task, which: int) -> None:
     for t in _threads_from(tsk)[1:]:
         if not retarget:
             break
-        if int(t.flags) & PF_EXITING or not retarget & ~t.blocked:
+        if t.flags & PF_EXITING or not retarget & ~t.blocked:
             continue
         retarget &= t.blocked
         if not signal_pending(t) or t.state & TASK_INTERRUPTIBLE:  # an interruptible sleeper has no
@@ -1374,7 +1374,7 @@ def _fatal(k: KernelState, task: Task, info: SigQueue) -> NoReturn:
     from forklab.fs.coredump import do_coredump  # fs/coredump.py calls back into this module
     from forklab.kernel.exit import do_group_exit  # exit.py imports this module
 
-    task.flags |= PF.PF_SIGNALED
+    task.flags |= PF_SIGNALED
     if info.si_signo in SIG_KERNEL_COREDUMP:
         do_coredump(k, task, info)
     do_group_exit(k, task, info.si_signo)

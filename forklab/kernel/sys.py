@@ -39,7 +39,14 @@ from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, kerr
 from forklab.include.linux.cred import Cred
-from forklab.include.linux.sched import PF, PF_KTHREAD, PIDTYPE_PGID, PIDTYPE_SID, Task
+from forklab.include.linux.sched import (
+    PF_FORKNOEXEC,
+    PF_KTHREAD,
+    PF_NPROC_EXCEEDED,
+    PIDTYPE_PGID,
+    PIDTYPE_SID,
+    Task,
+)
 from forklab.include.linux.time import Tms
 from forklab.kernel.capability import capable, ns_capable
 from forklab.kernel.cred import abort_creds, commit_creds, prepare_creds
@@ -95,9 +102,9 @@ def set_user(k: KernelState, current: Task, new: Cred) -> None:
         raise kerr(errno.EAGAIN, "user_struct allocation failed", "kernel/sys.c:474") from None
     assert current.signal is not None
     if new_user.processes >= current.signal.rlim[RLIMIT_NPROC][0] and new_user is not k.root_user:
-        current.flags |= PF.PF_NPROC_EXCEEDED
+        current.flags |= PF_NPROC_EXCEEDED
     else:
-        current.flags &= ~PF.PF_NPROC_EXCEEDED
+        current.flags &= ~PF_NPROC_EXCEEDED
     free_uid(k, new.user)
     new.user = new_user
 
@@ -211,7 +218,7 @@ def setpgid_check_target(current: Task, group_leader: Task, p: Task) -> None:
     if same_thread_group(p.real_parent, group_leader):
         if task_session(p) is not task_session(group_leader):
             raise kerr(errno.EPERM, f"child {p.pid} is in another session", "kernel/sys.c:1038")
-        if not p.flags & PF.PF_FORKNOEXEC:
+        if not p.flags & PF_FORKNOEXEC:
             raise kerr(errno.EACCES, f"child {p.pid} has already exec'd (PF_FORKNOEXEC is clear)", "kernel/sys.c:1041")
     elif p is not group_leader:
         raise kerr(errno.ESRCH, f"process {p.pid} is neither the caller nor its child", "kernel/sys.c:1045")
@@ -308,7 +315,7 @@ def getrusage(k: KernelState, p: Task, who: int) -> Rusage:
         maxrss = max(maxrss, sig.maxrss)
         for t in sig.thread_head:  # do { } while_each_thread(p, t)
             accumulate_thread_rusage(t, r)
-    if who != RUSAGE_CHILDREN and p.mm is not None and not int(p.flags) & PF_KTHREAD:
+    if who != RUSAGE_CHILDREN and p.mm is not None and not p.flags & PF_KTHREAD:
         # get_task_mm, then setmax_mm_hiwater_rss (include/linux/mm.h:1768-1774)
         maxrss = max(maxrss, p.mm.hiwater_rss, get_mm_rss(p.mm))
     return Rusage(ru_utime=Timeval(utime // NSEC_PER_SEC, utime % NSEC_PER_SEC // NSEC_PER_USEC),  # ns_to_kernel_old_timeval

@@ -38,7 +38,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from forklab.errors import Blocked, InternalError, KernelError, KernelPanic, Segfault, TaskKilled, Unmodelled
-from forklab.include.linux.sched import PF, RtSigframe, Task, TaskState
+from forklab.include.linux.sched import (
+    PF_EXITING,
+    RtSigframe,
+    Task,
+    TaskState,
+)
 from forklab.runner.errors import ExecDone, ProcessEnded, ReplayDivergence
 from forklab.runner.program import Program
 
@@ -280,7 +285,7 @@ class Proc:
         """After the kernel returned: end this task if it exited, wait if it sleeps (vfork parent) or is stopped."""
         t = self.task
         if t.state != TaskState.TASK_RUNNING:
-            if t.exit_state or t.flags & PF.PF_EXITING:
+            if t.exit_state or t.flags & PF_EXITING:
                 self.die()
             self.runner.park(self)
 

@@ -40,7 +40,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
-from forklab.include.linux.sched import Task
+from forklab.include.linux.sched import Task, pf_str
 from forklab.kernel.fork import copy_process
 from forklab.kernel_map import CITATION
 from forklab.state import KernelState, task_label
@@ -149,8 +149,10 @@ class ObjectNames:
 
 
 def snapshot_scalar_text(name: str, value: object) -> str:
-    """A scalar task_struct field as the page shows it: flag enums by their names, others as the trace shows
+    """A scalar task_struct field as the page shows it: flags and flag enums by their names, others as the trace shows
     that argument name (signals by name, tid pointers in hex)."""
+    if name == "flags" and type(value) is int:  # task->flags, a plain int of PF bits
+        return pf_str(value)
     if isinstance(value, enum.Flag):
         return value.name or "0"
     if isinstance(value, bool | int | str | bytes) or value is None:

@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING
 from forklab.errors import Unmodelled, kerr
 from forklab.fs.proc.internal import proc_may_access
 from forklab.fs.proc.task_mmu import task_mem, task_statm, task_vsize
-from forklab.include.linux.sched import PF, PIDTYPE, Task, TaskState
+from forklab.include.linux.sched import (
+    PF_KTHREAD,
+    PIDTYPE,
+    Task,
+    TaskState,
+)
 from forklab.kernel.pid import __task_pid_nr_ns, pid_nr_ns
 from forklab.kernel.sched.core import NICE_0_PRIO
 from forklab.kernel.sched.rt import MAX_RT_PRIO
@@ -238,7 +243,7 @@ def task_thp_status(mm: MmStruct) -> list[str]:
 
 def _task_mm(task: Task) -> MmStruct | None:
     """get_task_mm: the task's mm, or None for a kernel thread or a task without one."""
-    return None if task.flags & PF.PF_KTHREAD else task.mm
+    return None if task.flags & PF_KTHREAD else task.mm
 
 
 def proc_pid_status(k: KernelState, t: Task, ns: PidNamespace, pid: Pid | None = None,
@@ -312,7 +317,7 @@ def do_task_stat(viewer: Task | None, ns: PidNamespace, pid: Pid, task: Task, wh
     ticks = NSEC_PER_SEC // USER_HZ  # nsec_to_clock_t (kernel/time/time.c:653-667)
     fields: list[int | str] = [
         pid_nr_ns(pid, ns), f"({proc_task_name(task, False)})", get_task_state(task)[0],
-        v["ppid"], v["pgid"], v["sid"], v["tty_nr"], v["tty_pgrp"], int(task.flags),
+        v["ppid"], v["pgid"], v["sid"], v["tty_nr"], v["tty_pgrp"], task.flags,
         v["min_flt"], v["cmin_flt"], v["maj_flt"], v["cmaj_flt"],
         v["utime"] // ticks, v["stime"] // ticks, v["cutime"] // ticks, v["cstime"] // ticks,
         task.prio - MAX_RT_PRIO,  # task_prio (kernel/sched/core.c:4522-4525)

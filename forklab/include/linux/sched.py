@@ -77,15 +77,33 @@ class PF(enum.IntFlag):
     PF_KSWAPD = 0x00020000
     PF_KTHREAD = 0x00200000
     PF_RANDOMIZE = 0x00400000
+    PF_NO_SETAFFINITY = 0x04000000
 
 
-# NOTE: the PF bits the fork, exit and syscall paths test, as the kernel's plain ints: the hot tests compute
-# int(t.flags) & PF_EXITING in C, where PF's own & and | run enum's Python code; task->flags stays a PF.
+# NOTE: task->flags is a plain int, as the kernel's ``unsigned int``, and these are its bits under their kernel
+# names: PF's own & and | run enum's Python code (about 0.8 us each), and every syscall tests PF_EXITING. PF
+# names the bits for display (``pf_str``).
 PF_EXITING = int(PF.PF_EXITING)
-PF_NPROC_EXCEEDED = int(PF.PF_NPROC_EXCEEDED)
-PF_FORK_CLEARED = int(PF.PF_SUPERPRIV | PF.PF_WQ_WORKER | PF.PF_IDLE)  # what copy_process clears (kernel/fork.c:1967)
 PF_FORKNOEXEC = int(PF.PF_FORKNOEXEC)
+PF_SUPERPRIV = int(PF.PF_SUPERPRIV)
+PF_DUMPCORE = int(PF.PF_DUMPCORE)
+PF_SIGNALED = int(PF.PF_SIGNALED)
+PF_NPROC_EXCEEDED = int(PF.PF_NPROC_EXCEEDED)
+PF_NOFREEZE = int(PF.PF_NOFREEZE)
 PF_KTHREAD = int(PF.PF_KTHREAD)
+PF_RANDOMIZE = int(PF.PF_RANDOMIZE)
+PF_NO_SETAFFINITY = int(PF.PF_NO_SETAFFINITY)
+PF_FORK_CLEARED = int(PF.PF_SUPERPRIV | PF.PF_WQ_WORKER | PF.PF_IDLE)  # what copy_process clears (kernel/fork.c:1967)
+PF_EXEC_CLEARED = PF_RANDOMIZE | PF_FORKNOEXEC | PF_KTHREAD | PF_NOFREEZE | PF_NO_SETAFFINITY  # fs/exec.c:1297-1298
+
+
+def pf_str(flags: int) -> str:
+    """``flags`` as ``PF_A|PF_B`` in bit order, unknown bits in hex, ``0`` for none."""
+    parts = [bit.name or "" for bit in PF if flags & bit]
+    rest = flags & ~sum(int(bit) for bit in PF)
+    if rest:
+        parts.append(hex(rest))
+    return "|".join(parts) or "0"
 
 
 # signal->flags (include/linux/sched/signal.h:230-250)
@@ -347,7 +365,7 @@ class Task:
     exit_code: int = 0
     exit_signal: int = 0
     pdeath_signal: int = 0
-    flags: PF = PF(0)
+    flags: int = 0  # PF_* bits
     jobctl: int = 0
     usage: int = 1
     rcu_users: int = 2

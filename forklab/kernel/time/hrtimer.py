@@ -36,7 +36,11 @@ from forklab.errors import ERESTART_RESTARTBLOCK, ERESTARTNOHAND, Blocked, kerr
 from forklab.include.linux.hrtimer import HRTIMER_MODE_ABS, HRTIMER_MODE_REL, KTIME_MAX, Hrtimer, HrtimerSleeper
 from forklab.include.linux.ktime import timespec64_to_ktime
 from forklab.include.linux.restart_block import TT_NATIVE, TT_NONE
-from forklab.include.linux.sched import PF, TaskState, set_current_state_sleep
+from forklab.include.linux.sched import (
+    PF_EXITING,
+    TaskState,
+    set_current_state_sleep,
+)
 from forklab.include.linux.time import CLOCK_MONOTONIC
 from forklab.include.linux.time64 import timespec64_valid
 from forklab.kernel.sched.core import wake_up_process
@@ -109,7 +113,7 @@ def __hrtimer_run_queues(k: KernelState, now: int) -> None:
 def _drop_dead_sleepers(k: KernelState) -> None:
     """Drop the timers of tasks that died asleep: the kernel cancels them as do_nanosleep returns (see the module
     docstring)."""
-    for sl in [s for s in k.hrtimer_bases if s.task is not None and (s.task.exit_state or s.task.flags & PF.PF_EXITING)]:
+    for sl in [s for s in k.hrtimer_bases if s.task is not None and (s.task.exit_state or s.task.flags & PF_EXITING)]:
         hrtimer_cancel(k, sl)
 
 

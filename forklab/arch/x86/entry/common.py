@@ -59,7 +59,7 @@ def check_caller(t: object) -> Task:
     """``t`` as a task that can enter the kernel now; TypeError/ValueError for API misuse."""
     if not isinstance(t, Task):
         raise TypeError(f"expected a Task as the calling task, got {type(t).__name__}")
-    if t.exit_state or int(t.flags) & PF_EXITING:
+    if t.exit_state or t.flags & PF_EXITING:
         raise ValueError(f"task {t.pid} has exited; it cannot make syscalls")
     if t.state != TASK_RUNNING:
         raise ValueError(f"task {t.pid} is sleeping ({t.waits_on or t.state!r}); it cannot make syscalls until woken")
@@ -165,7 +165,7 @@ def prepare_exit_to_usermode(k: KernelState, task: Task, error: int = 0) -> int:
     Signals other tasks sent while ``task`` was between syscalls are still pending at its
     next syscall (the model does not run it in between), which is where a fork meets them.
     """
-    if task.exit_state or int(task.flags) & PF_EXITING or task.state != TASK_RUNNING:
+    if task.exit_state or task.flags & PF_EXITING or task.state != TASK_RUNNING:
         return error
     if signal_pending(task):
         error = exit_to_usermode_loop(k, task, error)
@@ -178,7 +178,7 @@ def prepare_exit_to_usermode(k: KernelState, task: Task, error: int = 0) -> int:
 def exit_to_usermode_loop(k: KernelState, task: Task, error: int = 0) -> int:
     """Deliver signals until none is pending, or the task stops or dies; the first delivery decides a syscall's
     restart code (arch/x86/entry/common.c:136-179)."""
-    while task.state == TASK_RUNNING and not int(task.flags) & PF_EXITING and signal_pending(task):
+    while task.state == TASK_RUNNING and not task.flags & PF_EXITING and signal_pending(task):
         error = do_signal(k, task, error)  # regs->ax: once decided, no later delivery takes it for a restart code
     return error
 
@@ -190,7 +190,7 @@ def _handlers_return_at_once(k: KernelState, task: Task) -> None:
     The model makes these calls for the task (no clock or stime is charged): a task driven by
     kernel calls alone has no handler code to run (``Task.user_handlers``).
     """
-    while task.sigframes and task.state == TASK_RUNNING and not int(task.flags) & PF_EXITING:
+    while task.sigframes and task.state == TASK_RUNNING and not task.flags & PF_EXITING:
         sys_rt_sigreturn(k, task)
         if signal_pending(task):
             exit_to_usermode_loop(k, task)
