@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import operator
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, KernelError, kerr
@@ -168,17 +169,14 @@ def vm_get_page_prot(vm_flags: int) -> int:
 # --- lookup ---------------------------------------------------------------------------------------
 
 
+_vm_end = operator.attrgetter("vm_end")
+
+
 def find_vma(mm: MmStruct, addr: int) -> VmAreaStruct | None:
     """The first vma with ``vm_end > addr`` (mm/mmap.c:2209-2241)."""
     vmas = mm.mmap
-    lo, hi = 0, len(vmas)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if vmas[mid].vm_end > addr:
-            hi = mid
-        else:
-            lo = mid + 1
-    return vmas[lo] if lo < len(vmas) else None
+    i = bisect.bisect_right(vmas, addr, key=_vm_end)
+    return vmas[i] if i < len(vmas) else None
 
 
 def find_vma_prev(mm: MmStruct, addr: int) -> tuple[VmAreaStruct | None, VmAreaStruct | None]:
