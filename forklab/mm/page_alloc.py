@@ -18,10 +18,12 @@ numpy arrays indexed by pfn, never one Python object per page:
 The arrays double their capacity when the allocator runs past the end. ``PageViews`` holds a
 memoryview of each, over the same memory, for the fast paths' single-page reads and writes: a
 memoryview item costs about a third of a numpy one (no scalar object is built). Page contents are
-stored lazily: ``contents[pfn]`` is a ``bytearray`` that exists only once a page has been
+stored lazily: ``contents[pfn]`` is an immutable ``bytes`` that exists only once a page has been
 written with non-zero data, and holds the page's bytes up to the highest one written (at most
 4096); an absent entry or the bytes past its end read as zeros (a freshly zeroed page costs
-nothing, a page with one byte written costs one byte). ``copy_user_highpage`` copies the entry.
+nothing, a page with one byte written costs one byte). A store replaces the entry with a new
+one, so ``copy_user_highpage`` shares its source's entry: a copy costs no bytes until one of the
+two pages is written.
 
 The allocator is deterministic: the lowest free pfn is reused first; otherwise the next
 never-used pfn is taken. The free set is kept in two parts whose union it is: ``_free``, a list
@@ -198,7 +200,7 @@ class MemMap:
         self.flags: npt.NDArray[np.uint32] = np.zeros(capacity, dtype=np.uint32)
         self.mapping: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
         self.index: npt.NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)
-        self.contents: dict[int, bytearray] = {}
+        self.contents: dict[int, bytes] = {}
         self._free: list[int] = []  # free pfns, high to low (see the essay)
         self._freed: list[int] = []  # a min-heap of pfns freed one at a time since the last merge
         self._next_pfn = ZERO_PFN + 1
@@ -259,32 +261,30 @@ class MemMap:
 
     def read_page(self, pfn: int) -> bytes:
         """The 4096 bytes of page ``pfn`` (zeros when never written)."""
-        data = self.contents.get(pfn)
-        return bytes(PAGE_SIZE) if data is None else bytes(data) + bytes(PAGE_SIZE - len(data))
+        data = self.contents.get(pfn, b"")
+        return data + bytes(PAGE_SIZE - len(data))
 
     def read_bytes(self, pfn: int, offset: int, n: int) -> bytes:
         """``n`` bytes at ``offset`` inside page ``pfn`` (zeros when never written); the range must fit the page."""
         data = self.contents.get(pfn)
         if data is None:
             return bytes(n)
-        chunk = bytes(data[offset : offset + n])
+        chunk = data[offset : offset + n]
         return chunk + bytes(n - len(chunk))
 
     def write_page(self, pfn: int, offset: int, data: bytes) -> None:
         """Store ``data`` at ``offset`` inside page ``pfn`` (a user or kernel store)."""
-        if pfn == ZERO_PFN:
-            raise InternalError("write to the ZERO_PAGE")
-        if offset < 0 or offset + len(data) > PAGE_SIZE:
-            raise InternalError(f"write of {len(data)} bytes at offset {offset} crosses a page")
         end = offset + len(data)
-        buf = self.contents.get(pfn)
-        if buf is None:
-            if not any(data):
-                return
-            buf = self.contents[pfn] = bytearray(end)
-        elif len(buf) < end:
-            buf.extend(bytes(end - len(buf)))
-        buf[offset:end] = data
+        if pfn == ZERO_PFN or offset < 0 or end > PAGE_SIZE:
+            raise InternalError(f"write of {len(data)} bytes at offset {offset} of pfn {pfn}: the zero page, or across a page")
+        old = self.contents.get(pfn)
+        if old is None:  # a page never written reads as zeros
+            if any(data):
+                self.contents[pfn] = bytes(offset) + data if offset else bytes(data)
+        elif len(old) <= offset:
+            self.contents[pfn] = old + bytes(offset - len(old)) + data
+        else:
+            self.contents[pfn] = old[:offset] + data + old[end:]
 
     def new_ino(self) -> int:
         """get_next_ino() for shmem inodes (fs/inode.c:880-900), deterministic."""
@@ -315,6 +315,7 @@ class MemMap:
         return sorted(self._free + self._freed)
 
     def _take_pfn(self) -> int:
+        """The lowest free pfn, or the next never-used one (growing mem_map), taken off the free set."""
         free, freed = self._free, self._freed
         if freed and (not free or freed[0] < free[-1]):
             return heapq.heappop(freed)
@@ -435,11 +436,17 @@ def alloc_page(k: KernelState, site: str, zeroed: bool = True) -> int | None:
     """
     del zeroed
     mem = k.mem
-    if k.fault.should_fail(site):
-        return None
+    fault = k.fault
+    if fault.countdown > 0:
+        if fault.should_fail(site):
+            return None
+    else:
+        fault.sites.append(site)  # NOTE: should_fail of a disarmed injector, in place: it only records the site
     if mem._nr_used >= mem.totalram_pages:
         return None
-    pfn = mem._take_pfn()
+    free = mem._free
+    # NOTE: _take_pfn's common case in place: the free list's lowest pfn when no single free is lower
+    pfn = free.pop() if free and not mem._freed else mem._take_pfn()
     mem.pv._refcount[pfn] = 1  # set_page_refcounted; _mapcount is already -1, reset when the page was freed
     mem._nr_used += 1
     return pfn

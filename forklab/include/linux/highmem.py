@@ -15,4 +15,4 @@ def copy_user_highpage(k: KernelState, dst: int, src: int) -> None:
     if data is None:
         mem.contents.pop(dst, None)
     else:
-        mem.contents[dst] = bytearray(data)
+        mem.contents[dst] = data  # immutable: the two pages share it until one is written
