@@ -196,7 +196,7 @@ def _counting(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> lis
 
 
 def test_the_fast_paths_run_only_without_a_listener(monkeypatch: pytest.MonkeyPatch) -> None:
-    fused = _counting(monkeypatch, uaccess, "wp_fault_fused")
+    fused = _counting(monkeypatch, uaccess, "alloc_page")  # only user_store_fastpath's copy-on-write calls it
     batched = _counting(monkeypatch, memory, "copy_vma_ptes_batched")
     pair = Pair()
     for op in [("mmap", 0, 0, NPAGES, False, True), ("fork", 0)] + [("store", 1, i, 0) for i in range(NPAGES)]:

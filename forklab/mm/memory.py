@@ -41,7 +41,8 @@ that empties the table only drops the reference (``zap_shared_pte_tables``).
 **Fast paths.** With no listener (``k.listeners`` empty) the traced per-table calls are not
 observable, so ``copy_page_range`` runs ``copy_vma_ptes_batched`` (the vma's tables at once,
 same fault sites in the same order), ``unmap_single_vma`` runs ``zap_vma_ptes_batched``, and a
-user write to a read-only PTE of private anonymous memory is ``wp_fault_fused``. Page counts move
+user store that faults on a read-only PTE of private anonymous memory is resolved in one step by
+``user_store_fastpath`` (mm/uaccess.py). Page counts move
 by slices over pfn runs, by fancy indexing where the pfns are checked distinct, and by
 ``np.add.at`` only when a pfn repeats (``MemMap.add_page_counts``). tests/test_mm_fastpath.py
 compares each with the full path.
@@ -154,7 +155,6 @@ FAULT_FLAG_USER = 0x40
 FAULT_AROUND_BYTES = 65536  # mm/memory.c:3561
 
 VM_SPECIAL_PAGES = VM.VM_PFNMAP | VM.VM_MIXEDMAP
-_FUSED_EXCLUDED = VM.VM_SHARED | VM_SPECIAL_PAGES | VM.VM_HUGETLB
 _VM_WRITE = VM.VM_WRITE
 
 
@@ -924,66 +924,6 @@ def do_wp_page(k: KernelState, vmf: VmFault) -> int:
                  ("pfn", vmf.page), ("mapcount", page_mapcount(k, vmf.page)))
     get_page(k, vmf.page)
     return wp_page_copy(k, vmf)
-
-
-_PAGE_PRESENT_RW = _PAGE_PRESENT | _PAGE_RW
-FUSED_NOT_COVERED = -1  # wp_fault_fused: not a case it covers, nothing done; take handle_mm_fault
-FUSED_OOM = -2  # wp_fault_fused: the new page's allocation failed (VM_FAULT_OOM)
-
-
-def wp_fault_fused(k: KernelState, mm: MmStruct, vma: VmAreaStruct, address: int) -> int:
-    """A write to a present read-only PTE of private anonymous memory, in one step for a listener-free kernel.
-
-    Returns the pfn now mapped writable, FUSED_OOM, or FUSED_NOT_COVERED (nothing done).
-    """
-    # NOTE: stands for handle_mm_fault -> handle_pte_fault -> do_wp_page -> wp_page_reuse or
-    # wp_page_copy (mm/memory.c) for the common case -- an anonymous page of a private anonymous vma
-    # that has its anon_vma, the 5.6 reuse rule -- plus the access's retry that sets the accessed and
-    # dirty bits. Same page counts, page fields, RSS and fault-injection sites as the full path;
-    # copy_user_highpage, page_add_new_anon_rmap and pfn_pte are written out in place.
-    table = mm.pgd.get(address >> PMD_SHIFT)
-    idx = (address >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
-    if table is None or idx >= len(table) or (k.mem.pte_shares.by_table and pmd_write_protected(k, mm, address)):
-        return FUSED_NOT_COVERED
-    pte: int = table.item(idx)
-    address &= ~(PAGE_SIZE - 1)
-    vm_flags = vma.vm_flags
-    if vma.vm_file is not None or vma.anon_vma is None or vm_flags & _FUSED_EXCLUDED \
-            or pte & _PAGE_PRESENT_RW != _PAGE_PRESENT or pte & _PAGE_SPECIAL or "cow_reuse_page_count" in k.changes:  # k.has, without its name check
-        return FUSED_NOT_COVERED
-    mkwrite = _PAGE_RW if vm_flags & _VM_WRITE else 0  # maybe_mkwrite
-    mem = k.mem
-    pv = mem.pv
-    pfn = (pte & _PFN_MASK) >> PTE_PFN_SHIFT
-    if pfn == ZERO_PFN or pfn >= mem._next_pfn or not pv.flags[pfn] & PG_anon:
-        return FUSED_NOT_COVERED
-    refcount = pv._refcount[pfn]
-    mapcount = pv._mapcount[pfn]
-    if refcount <= 0:
-        return FUSED_NOT_COVERED
-    if mapcount <= 0:  # reuse_swap_page: mapcount <= 1
-        if mapcount == 0:
-            pv.mapping[pfn] = vma.anon_vma.serial  # page_move_anon_rmap
-        table[idx] = pte | _PAGE_ACCESSED | _PAGE_DIRTY | mkwrite
-        return pfn
-    new_page = alloc_page(k, "wp_page_copy:alloc_page", zeroed=False)
-    if new_page is None:
-        return FUSED_OOM
-    pv = mem.pv  # the allocation may have grown mem_map
-    data = mem.contents.get(pfn)  # copy_user_highpage; the new page has no contents yet
-    if data is not None:
-        mem.contents[new_page] = bytearray(data)
-    # page_add_new_anon_rmap: a fresh page's flags are 0 and its _mapcount -1
-    pv.flags[new_page] = PG_anon | PG_swapbacked
-    pv._mapcount[new_page] = 0
-    pv.mapping[new_page] = vma.anon_vma.serial
-    pv.index[new_page] = ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff  # linear_page_index
-    table[idx] = (new_page << PTE_PFN_SHIFT) | (vma.vm_page_prot & ~_PFN_MASK) | _PAGE_ACCESSED | _PAGE_DIRTY | mkwrite
-    pv._mapcount[pfn] = mapcount - 1  # page_remove_rmap
-    pv._refcount[pfn] = refcount - 1  # get_page, then put_page twice
-    if refcount == 1:
-        mem._free_pfn(pfn)
-    return new_page
 
 
 @traced

@@ -34,6 +34,7 @@ from forklab.include.linux.mm_types import (
     _PAGE_DIRTY,
     _PAGE_PRESENT,
     _PAGE_RW,
+    _PAGE_SPECIAL,
     PMD_SHIFT,
     PTE_PFN_SHIFT,
     PTRS_PER_PTE,
@@ -45,16 +46,15 @@ from forklab.mm.memory import (
     _VM_WRITE,
     FAULT_FLAG_USER,
     FAULT_FLAG_WRITE,
-    FUSED_NOT_COVERED,
-    FUSED_OOM,
     VM_FAULT_OOM,
     VM_FAULT_SIGBUS,
     VM_FAULT_SIGSEGV,
+    VM_SPECIAL_PAGES,
     handle_mm_fault,
     pmd_write_protected,
-    wp_fault_fused,
 )
 from forklab.mm.mmap import TASK_SIZE, _mm, find_vma
+from forklab.mm.page_alloc import PG_anon, PG_swapbacked, alloc_page
 from forklab.uapi import PAGE_SHIFT, PAGE_SIZE, SIGBUS, SIGSEGV, CloneArgs
 
 if TYPE_CHECKING:
@@ -63,7 +63,14 @@ if TYPE_CHECKING:
     from forklab.state import KernelState
 
 
+_PRESENT_RW = _PAGE_PRESENT | _PAGE_RW
 _ACCESSED_DIRTY = _PAGE_ACCESSED | _PAGE_DIRTY
+_PRESENT_RW_SPECIAL = _PAGE_PRESENT | _PAGE_RW | _PAGE_SPECIAL
+_ACCESSED_DIRTY_RW = _ACCESSED_DIRTY | _PAGE_RW
+_PG_ANON_SWAPBACKED = PG_anon | PG_swapbacked
+_COW_EXCLUDED_OR_WRITE = VM.VM_SHARED | VM_SPECIAL_PAGES | VM.VM_HUGETLB | VM.VM_WRITE  # the vmas it covers: VM_WRITE alone
+_IN_PAGE = PAGE_SIZE - 1  # an address's offset in its page
+_PTE_INDEX = PTRS_PER_PTE - 1  # an address's page number, as an index in its PTE table
 _VM_READ_EXEC_WRITE = VM.VM_READ | VM.VM_EXEC | VM.VM_WRITE
 
 
@@ -110,29 +117,66 @@ def mmu_access(k: KernelState, mm: MmStruct, addr: int, write: bool) -> int:
 
 
 def user_store_fastpath(k: KernelState, t: Task, addr: int, data: bytes) -> bool:
-    """``user_store`` of a store within one page, when the MMU allows it or ``wp_fault_fused`` resolves its
-    fault; False, with nothing done, in every other case (the caller then takes the general path)."""
-    # NOTE: stands for user_mode_access -> user_store -> _user_page -> _fault_in -> wp_fault_fused for
-    # the two cases that send no signal and need no exception exit work: a store the PTE allows, and a
-    # listener-free copy-on-write fault of private anonymous memory. Same state after as that path.
+    """``user_store`` of a store within one page that the MMU allows, or whose fault is do_wp_page's reuse or
+    copy of an anonymous page of private anonymous memory in a listener-free kernel; False, with nothing done,
+    in every other case (the caller then takes the general path)."""
+    # NOTE: stands for user_mode_access -> user_store -> _user_page -> mmu_access, and on a fault _fault_in ->
+    # handle_mm_fault -> handle_pte_fault -> do_wp_page -> wp_page_reuse or wp_page_copy (mm/memory.c) and the
+    # retried store, for the two cases that send no signal and need no exception exit work. mmu_access,
+    # copy_user_highpage, page_add_new_anon_rmap and pfn_pte are written out in place. It leaves the state the
+    # full path leaves: page counts, page fields, RSS, fault counts and fault-injection sites
+    # (tests/test_mm_fastpath.py).
     mm = t.mm
-    off = addr & (PAGE_SIZE - 1)
-    if mm is None or not data or off + len(data) > PAGE_SIZE:
+    off = addr & _IN_PAGE
+    if mm is None or off + len(data) > PAGE_SIZE or addr >= TASK_SIZE or not data:
         return False
-    pfn = mmu_access(k, mm, addr, True)
-    if pfn < 0:
-        if k.listeners or addr >= TASK_SIZE:
-            return False
-        vma = find_vma(mm, addr)
-        if vma is None or vma.vm_start > addr or not vma.vm_flags & _VM_WRITE:
-            return False
-        pfn = wp_fault_fused(k, mm, vma, addr)
-        if pfn == FUSED_NOT_COVERED:
-            return False
-        if pfn == FUSED_OOM:
+    table = mm.pgd.get(addr >> PMD_SHIFT)  # the MMU's walk
+    idx = (addr >> PAGE_SHIFT) & _PTE_INDEX
+    mem = k.mem
+    if table is None or idx >= len(table) or (mem.pte_shares.by_table and pmd_write_protected(k, mm, addr)):
+        return False
+    pte: int = table.item(idx)
+    pfn = (pte & _PFN_MASK) >> PTE_PFN_SHIFT
+    if pte & _PRESENT_RW == _PRESENT_RW:  # the PTE allows the store
+        if pte & _ACCESSED_DIRTY != _ACCESSED_DIRTY:
+            table[idx] = pte | _ACCESSED_DIRTY
+        mem.write_page(pfn, off, data)
+        return True
+    vma = None if k.listeners else find_vma(mm, addr)  # the fault: a write to a present read-only PTE
+    if vma is None or vma.vm_start > addr or vma.vm_file is not None or vma.anon_vma is None \
+            or vma.vm_flags & _COW_EXCLUDED_OR_WRITE != _VM_WRITE or pte & _PRESENT_RW_SPECIAL != _PAGE_PRESENT \
+            or pfn >= mem._next_pfn or "cow_reuse_page_count" in k.changes:  # k.has, without its name check
+        return False
+    pv = mem.pv
+    refcount = pv._refcount[pfn]
+    mapcount = pv._mapcount[pfn]
+    if not pv.flags[pfn] & PG_anon or refcount <= 0:  # the zero page is _PAGE_SPECIAL, never PG_anon
+        return False
+    if mapcount <= 0:  # do_wp_page: reuse_swap_page says reuse (mapcount <= 1)
+        if mapcount == 0:
+            pv.mapping[pfn] = vma.anon_vma.serial  # page_move_anon_rmap
+        table[idx] = pte | _ACCESSED_DIRTY_RW  # wp_page_reuse; maybe_mkwrite, as the vma has VM_WRITE
+    else:  # wp_page_copy
+        new_page = alloc_page(k, "wp_page_copy:alloc_page", False)  # not zeroed
+        if new_page is None:
             raise _oom()
-        t.min_flt += 1
-    k.mem.write_page(pfn, off, data)
+        pv = mem.pv  # the allocation may have grown mem_map
+        old = mem.contents.get(pfn)  # copy_user_highpage; the new page has no contents yet
+        if old is not None:
+            mem.contents[new_page] = old
+        # page_add_new_anon_rmap: a fresh page's flags are 0 and its _mapcount -1
+        pv.flags[new_page] = _PG_ANON_SWAPBACKED
+        pv._mapcount[new_page] = 0
+        pv.mapping[new_page] = vma.anon_vma.serial
+        pv.index[new_page] = ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff  # linear_page_index
+        table[idx] = (new_page << PTE_PFN_SHIFT) | vma.vm_page_prot | _ACCESSED_DIRTY_RW  # a pgprot has no pfn bits
+        pv._mapcount[pfn] = mapcount - 1  # page_remove_rmap
+        pv._refcount[pfn] = refcount - 1  # get_page, then put_page twice
+        if refcount == 1:
+            mem._free_pfn(pfn)
+        pfn = new_page
+    t.min_flt += 1
+    mem.write_page(pfn, off, data)  # the retried store
     return True
 
 
@@ -148,13 +192,6 @@ def _fault_in(k: KernelState, t: Task, addr: int, write: bool, user: bool) -> in
             raise _BadArea(addr, "no mapping at this address")
         if access_error(write, vma.vm_flags):
             raise _BadArea(addr, "write to a read-only mapping" if write else "read of a PROT_NONE mapping")
-        if write and not k.listeners:
-            pfn = wp_fault_fused(k, mm, vma, addr)
-            if pfn == FUSED_OOM:
-                raise _FaultOom()
-            if pfn != FUSED_NOT_COVERED:
-                t.min_flt += 1
-                return pfn
         flags = (FAULT_FLAG_WRITE if write else 0) | (FAULT_FLAG_USER if user else 0)
         fault = handle_mm_fault(k, vma, addr, flags)
         if fault & VM_FAULT_OOM:
