@@ -274,17 +274,11 @@ class MemMap:
 
     def write_page(self, pfn: int, offset: int, data: bytes) -> None:
         """Store ``data`` at ``offset`` inside page ``pfn`` (a user or kernel store)."""
-        end = offset + len(data)
-        if pfn == ZERO_PFN or offset < 0 or end > PAGE_SIZE:
+        if pfn == ZERO_PFN or offset < 0 or offset + len(data) > PAGE_SIZE:
             raise InternalError(f"write of {len(data)} bytes at offset {offset} of pfn {pfn}: the zero page, or across a page")
-        old = self.contents.get(pfn)
-        if old is None:  # a page never written reads as zeros
-            if any(data):
-                self.contents[pfn] = bytes(offset) + data if offset else bytes(data)
-        elif len(old) <= offset:
-            self.contents[pfn] = old + bytes(offset - len(old)) + data
-        else:
-            self.contents[pfn] = old[:offset] + data + old[end:]
+        after = page_after_store(self.contents.get(pfn), offset, data)
+        if after is not None:
+            self.contents[pfn] = after
 
     def new_ino(self) -> int:
         """get_next_ino() for shmem inodes (fs/inode.c:880-900), deterministic."""
@@ -427,6 +421,18 @@ def _all_distinct(pfns: npt.NDArray[np.int64]) -> bool:
     return bool((scratch[pfns] == order).all())
 
 
+def page_after_store(old: bytes | None, offset: int, data: bytes) -> bytes | None:
+    """The contents of a page holding ``old`` (None: never written, all zeros) after ``data`` is stored at
+    ``offset``; None when it stays never written (zeros stored into it). The store must fit the page."""
+    if old is None:
+        if not any(data):
+            return None
+        return bytes(offset) + data if offset else bytes(data)
+    if len(old) <= offset:
+        return old + bytes(offset - len(old)) + data
+    return old[:offset] + data + old[offset + len(data):]
+
+
 def alloc_page(k: KernelState, site: str, zeroed: bool = True) -> int | None:
     """alloc_pages(GFP_HIGHUSER_MOVABLE [| __GFP_ZERO], 0) (mm/page_alloc.c:4784); None = NULL.
 
@@ -468,4 +474,5 @@ __all__ = [
     "PteShare",
     "PteShares",
     "alloc_page",
+    "page_after_store",
 ]

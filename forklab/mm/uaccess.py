@@ -54,7 +54,7 @@ from forklab.mm.memory import (
     pmd_write_protected,
 )
 from forklab.mm.mmap import TASK_SIZE, _mm, find_vma
-from forklab.mm.page_alloc import PG_anon, PG_swapbacked, alloc_page
+from forklab.mm.page_alloc import PG_anon, PG_swapbacked, alloc_page, page_after_store
 from forklab.uapi import PAGE_SHIFT, PAGE_SIZE, SIGBUS, SIGSEGV, CloneArgs
 
 if TYPE_CHECKING:
@@ -161,9 +161,10 @@ def user_store_fastpath(k: KernelState, t: Task, addr: int, data: bytes) -> bool
         if new_page is None:
             raise _oom()
         pv = mem.pv  # the allocation may have grown mem_map
-        old = mem.contents.get(pfn)  # copy_user_highpage; the new page has no contents yet
-        if old is not None:
-            mem.contents[new_page] = old
+        # copy_user_highpage, and the retried store into the copy (write_page): the new page has no contents yet
+        after = page_after_store(mem.contents.get(pfn), off, data)
+        if after is not None:
+            mem.contents[new_page] = after
         # page_add_new_anon_rmap: a fresh page's flags are 0 and its _mapcount -1
         pv.flags[new_page] = _PG_ANON_SWAPBACKED
         pv._mapcount[new_page] = 0
@@ -174,7 +175,8 @@ def user_store_fastpath(k: KernelState, t: Task, addr: int, data: bytes) -> bool
         pv._refcount[pfn] = refcount - 1  # get_page, then put_page twice
         if refcount == 1:
             mem._free_pfn(pfn)
-        pfn = new_page
+        t.min_flt += 1
+        return True
     t.min_flt += 1
     mem.write_page(pfn, off, data)  # the retried store
     return True
