@@ -53,9 +53,9 @@ def populated(k: Kernel, t: Task, nbytes: int) -> int:
 
 
 def exit_and_reap(k: Kernel, parent: Task, pid: int) -> None:
-    """The child ``pid`` calls exit_group(0) and ``parent`` reaps it."""
+    """The child ``pid`` calls exit_group(0) and ``parent`` reaps it with waitpid(pid, NULL, 0), as the C side does."""
     k.exit_group(k.find_task(pid), 0)
-    k.wait4(parent, pid, 0)
+    k.waitpid(parent, pid, 0)
 
 
 def scatter(k: Kernel, t: Task, addr: int, npages: int, seed: int = 1) -> None:

@@ -276,6 +276,14 @@ class Kernel(KernelState):
         _check_int("options", options)
         return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options), (pid, options))
 
+    def waitpid(self, t: Task, pid: int, options: int = 0) -> WaitResult:
+        """waitpid(2) as glibc makes it, wait4 with a NULL rusage: -> (pid, wstatus), no rusage taken (``.rusage``
+        all zeros); (0, 0) with WNOHANG; raises ``Blocked`` when it must sleep (kernel/exit.c:1582-1623)."""
+
+        _check_int("pid", pid)
+        _check_int("options", options)
+        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options, False), (pid, options))
+
     def kill(self, t: Task, pid: int, sig: int) -> int:
         """kill(2) (kernel/signal.c:3710)."""
 

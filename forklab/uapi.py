@@ -252,13 +252,14 @@ class SigInfo:
 
 
 class WaitResult(tuple[int, int]):
-    """What wait4(2) returns, ``(pid, wstatus)``, with the reaped child's ``rusage`` as an attribute."""
+    """What wait4(2) returns, ``(pid, wstatus)``, with the reaped child's ``rusage`` as an attribute (all zeros
+    when none was reaped, or the caller passed no rusage)."""
 
     rusage: Rusage
 
     def __new__(cls, pid: int, status: int, rusage: Rusage | None = None) -> WaitResult:
         self = super().__new__(cls, (pid, status))
-        self.rusage = rusage if rusage is not None else Rusage()
+        self.rusage = rusage if rusage is not None else NO_RUSAGE
         return self
 
 
@@ -290,6 +291,9 @@ class Rusage:
     ru_nsignals: int = 0
     ru_nvcsw: int = 0
     ru_nivcsw: int = 0
+
+
+NO_RUSAGE = Rusage()  # a WaitResult's rusage when there is none to report; frozen, so one serves every result
 
 
 @_dataclass(slots=True)

@@ -900,8 +900,9 @@ RUSAGE_WANTED = Rusage()
 
 
 @traced
-def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> WaitResult:
-    """wait4(2) -> (pid, wstatus) with the child's rusage; (0, 0) with WNOHANG; or sleep (kernel/exit.c:1582-1623)."""
+def kernel_wait4(k: KernelState, current: Task, upid: int, options: int, ru: bool = True) -> WaitResult:
+    """wait4(2) -> (pid, wstatus) with the child's rusage when ``ru`` (a non-NULL rusage pointer); (0, 0) with
+    WNOHANG; or sleep (kernel/exit.c:1582-1623)."""
     if options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WCLONE | __WALL):
         raise kerr(errno.EINVAL, "wait4: unknown option bits (WEXITED and WNOWAIT are waitid's)", "kernel/exit.c:1592")
     if upid == INT_MIN:
@@ -916,11 +917,11 @@ def kernel_wait4(k: KernelState, current: Task, upid: int, options: int) -> Wait
         pid = get_pid(pgrp) if pgrp is not None else None
     else:
         wo_type, pid = PIDTYPE_PID, find_get_pid(current, upid)
-    wo = WaitOpts(wo_type=wo_type, wo_flags=options | WEXITED, wo_pid=pid, wo_rusage=RUSAGE_WANTED)
+    wo = WaitOpts(wo_type=wo_type, wo_flags=options | WEXITED, wo_pid=pid, wo_rusage=RUSAGE_WANTED if ru else None)
     try:
         ret = do_wait(k, current, wo)
     finally:
         put_pid(k, pid)
-    if ret <= 0 or wo.wo_rusage is None:
+    if ret <= 0:
         return WaitResult(0, 0)
     return WaitResult(ret, wo.wo_stat, wo.wo_rusage)

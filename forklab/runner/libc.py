@@ -459,7 +459,7 @@ class Libc:
 
     def waitpid(self, pid: int, options: int) -> tuple[int, int]:
         """``os.waitpid`` -> (pid, status); (0, 0) with WNOHANG and no child ready."""
-        return self._call("wait4", Kernel.wait4, pid, options)  # a WaitResult is the (pid, status) tuple
+        return self._call("wait4", Kernel.waitpid, pid, options)  # a WaitResult is the (pid, status) tuple
 
     def wait3(self, options: int) -> tuple[int, int, uapi.Rusage]:
         """``os.wait3`` -> (pid, status, rusage)."""
