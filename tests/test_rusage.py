@@ -151,3 +151,26 @@ def test_times_convert_to_seconds_and_microseconds(k, init):
     p.signal.stime = 2_500_000_999  # as if dead threads had run 2.5 s
     r = k.getrusage(p, RUSAGE_SELF)
     assert r.ru_stime == Timeval(2, 500_000 + 1)  # + the getrusage call itself
+
+
+def test_waitpid_reaps_as_wait4_without_taking_the_rusage(monkeypatch):
+    """waitpid is wait4 with a NULL rusage (glibc): the same (pid, status) and the same state after, the
+    waiter's c* counters included, but getrusage never runs and ``.rusage`` is all zeros."""
+    import forklab.kernel.exit as kexit
+
+    taken: list[int] = []
+    real = kexit.getrusage
+    monkeypatch.setattr(kexit, "getrusage", lambda *a: taken.append(1) or real(*a))
+    results, states = [], []
+    for wait in (Kernel.wait4, Kernel.waitpid):
+        k = Kernel()
+        p = fork_child(k)
+        c = fork_child(k, p)
+        calls(k, c, 3)
+        k.exit_group(c, 7)
+        results.append(wait(k, p, c.pid, 0))
+        states.append(state(k))
+    assert taken == [1]  # wait4's reap took the rusage, waitpid's did not
+    assert tuple(results[0]) == tuple(results[1]) == (c.pid, 7 << 8)
+    assert results[0].rusage.ru_stime == us(4) and results[1].rusage == Rusage()  # 3 getpid + exit_group
+    assert states[0] == states[1]
