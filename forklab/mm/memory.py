@@ -153,6 +153,7 @@ FAULT_FLAG_WRITE = 0x01
 FAULT_FLAG_USER = 0x40
 
 FAULT_AROUND_BYTES = 65536  # mm/memory.c:3561
+WP_COPY_ALLOC = "wp_page_copy:alloc_page"  # the fault-injection site of wp_page_copy's new page
 
 VM_SPECIAL_PAGES = VM.VM_PFNMAP | VM.VM_MIXEDMAP
 _VM_WRITE = VM.VM_WRITE
@@ -856,7 +857,7 @@ def wp_page_copy(k: KernelState, vmf: VmFault) -> int:
         if old_page is not None:
             put_page(k, old_page)
         return VM_FAULT_OOM
-    new_page = alloc_page(k, "wp_page_copy:alloc_page", zeroed=is_zero_pfn(pte_pfn(vmf.orig_pte)))
+    new_page = alloc_page(k, WP_COPY_ALLOC, zeroed=is_zero_pfn(pte_pfn(vmf.orig_pte)))
     if new_page is None:
         if old_page is not None:
             put_page(k, old_page)

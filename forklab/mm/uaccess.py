@@ -50,6 +50,7 @@ from forklab.mm.memory import (
     VM_FAULT_SIGBUS,
     VM_FAULT_SIGSEGV,
     VM_SPECIAL_PAGES,
+    WP_COPY_ALLOC,
     handle_mm_fault,
     pmd_write_protected,
 )
@@ -145,26 +146,35 @@ def user_store_fastpath(k: KernelState, t: Task, addr: int, data: bytes) -> bool
     vma = None if k.listeners else find_vma(mm, addr)  # the fault: a write to a present read-only PTE
     if vma is None or vma.vm_start > addr or vma.vm_file is not None or vma.anon_vma is None \
             or vma.vm_flags & _COW_EXCLUDED_OR_WRITE != _VM_WRITE or pte & _PRESENT_RW_SPECIAL != _PAGE_PRESENT \
-            or pfn >= mem._next_pfn or "cow_reuse_page_count" in k.changes:  # k.has, without its name check
+            or "cow_reuse_page_count" in k.changes:  # k.has, without its name check
         return False
     pv = mem.pv
+    if not pv.flags[pfn] & PG_anon:  # the zero page is _PAGE_SPECIAL, never PG_anon
+        return False
     refcount = pv._refcount[pfn]
     mapcount = pv._mapcount[pfn]
-    if not pv.flags[pfn] & PG_anon or refcount <= 0:  # the zero page is _PAGE_SPECIAL, never PG_anon
-        return False
     if mapcount <= 0:  # do_wp_page: reuse_swap_page says reuse (mapcount <= 1)
         if mapcount == 0:
             pv.mapping[pfn] = vma.anon_vma.serial  # page_move_anon_rmap
         table[idx] = pte | _ACCESSED_DIRTY_RW  # wp_page_reuse; maybe_mkwrite, as the vma has VM_WRITE
     else:  # wp_page_copy
-        new_page = alloc_page(k, "wp_page_copy:alloc_page", False)  # not zeroed
-        if new_page is None:
-            raise _oom()
-        pv = mem.pv  # the allocation may have grown mem_map
+        fault, free = k.fault, mem._free
+        if fault.countdown > 0 or mem._freed or not free or mem._nr_used >= mem.totalram_pages:
+            new_page = alloc_page(k, WP_COPY_ALLOC, False)  # not zeroed
+            if new_page is None:
+                raise _oom()
+            pv = mem.pv  # the allocation may have grown mem_map
+        else:  # NOTE: alloc_page's common case in place: a disarmed injector records the site; the lowest free pfn
+            fault.sites.append(WP_COPY_ALLOC)
+            new_page = free.pop()
+            pv._refcount[new_page] = 1
+            mem._nr_used += 1
         # copy_user_highpage, and the retried store into the copy (write_page): the new page has no contents yet
-        after = page_after_store(mem.contents.get(pfn), off, data)
-        if after is not None:
-            mem.contents[new_page] = after
+        old = mem.contents.get(pfn)
+        if old is not None:
+            mem.contents[new_page] = page_after_store(old, off, data)
+        elif any(data):  # NOTE: write_page's case of a page never written, in place (data is bytes here)
+            mem.contents[new_page] = bytes(off) + data if off else data
         # page_add_new_anon_rmap: a fresh page's flags are 0 and its _mapcount -1
         pv.flags[new_page] = _PG_ANON_SWAPBACKED
         pv._mapcount[new_page] = 0
