@@ -123,13 +123,14 @@ def step(pair: Pair, op: tuple[Any, ...]) -> None:
         pair.both(lambda k: k.mprotect(task(k), BASE + op[2] * PAGE_SIZE, op[3] * PAGE_SIZE, op[4]))
     elif kind == "madvise":
         pair.both(lambda k: k.madvise(task(k), BASE + op[2] * PAGE_SIZE, op[3] * PAGE_SIZE, op[4]))
-    elif kind in ("store", "load"):
+    elif kind in ("store", "zstore", "load"):
         addr = BASE + op[2] * PAGE_SIZE + op[3]
-        need = VM.VM_WRITE if kind == "store" else VM.VM_READ
+        need = VM.VM_READ if kind == "load" else VM.VM_WRITE
         if not _vm_flags(pair.fast, task(pair.fast), addr) & need:
             return
-        if kind == "store":
-            pair.both(lambda k: k.store(task(k), addr, bytes([op[3] % 251 + 1]) * 3))
+        if kind != "load":  # a zstore stores zeros: a page never written keeps no contents
+            data = bytes(3) if kind == "zstore" else bytes([op[3] % 251 + 1]) * 3
+            pair.both(lambda k: k.store(task(k), addr, data))
         else:
             pair.both(lambda k: k.load(task(k), addr, 5))
     elif kind == "fork":
@@ -163,6 +164,7 @@ ops = st.one_of(
     st.tuples(st.just("madvise"), st.integers(0, 4), page, st.integers(1, 4), st.sampled_from(ADVICE)),
     st.tuples(st.just("store"), st.integers(0, 4), page, st.integers(0, PAGE_SIZE - 3)),
     st.tuples(st.just("store"), st.integers(0, 4), page, st.integers(0, 64)),
+    st.tuples(st.just("zstore"), st.integers(0, 4), page, st.integers(0, 64)),
     st.tuples(st.just("load"), st.integers(0, 4), page, st.integers(0, PAGE_SIZE - 5)),
     st.tuples(st.just("fork"), st.integers(0, 4)),
     st.tuples(st.just("exit"), st.integers(0, 4)),
@@ -175,6 +177,8 @@ ops = st.one_of(
 @example(program=[("mmap", 0, 0, NPAGES, False, True), ("fork", 0), ("store", 1, 2, 7), ("store", 0, 2, 9),
                   ("fail", 0, 2), ("fork", 1), ("exit", 0), ("store", 0, 3, 1), ("munmap", 0, 4, 3)])
 @example(program=[("mmap", 0, 0, NPAGES, False, True), ("fork", 0), ("store", 0, 2, 7), ("store", 1, 2, 9)])
+@example(program=[("mmap", 0, 0, NPAGES, False, True), ("fork", 0), ("zstore", 1, 2, 0), ("zstore", 0, 3, 9),
+                  ("store", 0, 4, 5), ("fork", 0), ("zstore", 2, 4, 1), ("store", 1, 4, 64)])
 @pytest.mark.parametrize("mode", ["copy", "shared"])
 def test_fast_paths_leave_the_state_the_full_paths_leave(mode: str, program: list[tuple[Any, ...]]) -> None:
     pair = Pair(mode)

@@ -1,5 +1,6 @@
 """The page allocator's free list (forklab/mm/page_alloc.py): lowest pfn first, whatever mix of single and bulk
-frees built it, and the same snapshot for the same free set however its two parts hold it."""
+frees built it, and the same snapshot for the same free set however its two parts hold it; and page contents,
+immutable bytes that a store replaces."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from forklab import Kernel
 from forklab.mm.page_alloc import MERGE_MIN, alloc_page
 from forklab.state import KernelState
+from forklab.uapi import PAGE_SIZE
 
 
 def _take(k: KernelState) -> int:
@@ -68,3 +70,30 @@ def test_the_snapshot_sees_the_free_set_not_how_it_is_held() -> None:
     assert a.snapshot() == b.snapshot()
     a.check_invariants()
     b.check_invariants()
+
+
+stores = st.lists(st.tuples(st.integers(0, PAGE_SIZE - 1), st.binary(min_size=1, max_size=40)), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(stores)
+def test_page_contents_read_back_as_a_bytearray_written_in_place(writes: list[tuple[int, bytes]]) -> None:
+    """Stores into a page read back as the same stores into a zeroed 4096-byte bytearray; a page has no entry
+    until non-zero data is stored into it, and a copy's bytes stay when the original is written after the copy."""
+    from forklab.include.linux.highmem import copy_user_highpage
+
+    k = Kernel()
+    pfn, copy = _take(k), _take(k)
+    expect, snap, written = bytearray(PAGE_SIZE), b"", False
+    for i, (off, data) in enumerate(writes):
+        data = data[:PAGE_SIZE - off]
+        k.mem.write_page(pfn, off, data)
+        expect[off:off + len(data)] = data
+        written = written or any(data)
+        assert k.mem.read_page(pfn) == bytes(expect)
+        assert (pfn in k.mem.contents) == written
+        if i == len(writes) // 2:
+            copy_user_highpage(k, copy, pfn)
+            snap = bytes(expect)
+    if writes:
+        assert k.mem.read_page(copy) == snap
