@@ -69,7 +69,8 @@ _ACCESSED_DIRTY = _PAGE_ACCESSED | _PAGE_DIRTY
 _PRESENT_RW_SPECIAL = _PAGE_PRESENT | _PAGE_RW | _PAGE_SPECIAL
 _ACCESSED_DIRTY_RW = _ACCESSED_DIRTY | _PAGE_RW
 _PG_ANON_SWAPBACKED = PG_anon | PG_swapbacked
-_COW_EXCLUDED_OR_WRITE = VM.VM_SHARED | VM_SPECIAL_PAGES | VM.VM_HUGETLB | VM.VM_WRITE  # the vmas it covers: VM_WRITE alone
+# of these bits, a vma whose copy-on-write the fast path does has VM_WRITE alone
+_COW_EXCLUDED_OR_WRITE = VM.VM_SHARED | VM_SPECIAL_PAGES | VM.VM_HUGETLB | VM.VM_WRITE
 _IN_PAGE = PAGE_SIZE - 1  # an address's offset in its page
 _PTE_INDEX = PTRS_PER_PTE - 1  # an address's page number, as an index in its PTE table
 _VM_READ_EXEC_WRITE = VM.VM_READ | VM.VM_EXEC | VM.VM_WRITE
