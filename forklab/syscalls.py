@@ -101,7 +101,7 @@ SYSCALL_PARAMS.update({
     "pipe2": ("flags",),
     "exit": ("error_code",),
     "exit_group": ("error_code",),
-    "wait4": ("upid", "options"),
+    "wait4": ("upid", "options", "ru"),  # ru: 1 for a rusage pointer, 0 for NULL
     "waitid": ("which", "upid", "options"),
     "kill": ("pid", "sig"),
     "tgkill": ("tgid", "pid", "sig"),
@@ -274,7 +274,7 @@ class Kernel(KernelState):
 
         _check_int("pid", pid)
         _check_int("options", options)
-        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options), (pid, options))
+        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options), (pid, options, 1))
 
     def waitpid(self, t: Task, pid: int, options: int = 0) -> WaitResult:
         """waitpid(2) as glibc makes it, wait4 with a NULL rusage: -> (pid, wstatus), no rusage taken (``.rusage``
@@ -282,7 +282,7 @@ class Kernel(KernelState):
 
         _check_int("pid", pid)
         _check_int("options", options)
-        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options, False), (pid, options))
+        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options, False), (pid, options, 0))
 
     def kill(self, t: Task, pid: int, sig: int) -> int:
         """kill(2) (kernel/signal.c:3710)."""

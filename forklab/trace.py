@@ -186,11 +186,11 @@ def trace_value(value: object) -> Value:
     anything else by its type's name."""
     if value is None or isinstance(value, int | str | bytes):
         return value
+    fmt = _type_format(type(value))
+    if fmt is not None:  # before the sequences: a tuple type may have its own (wait4's WaitResult)
+        return fmt(value)
     if isinstance(value, tuple | list):
         return tuple(_flat_value(v) for v in value)
-    fmt = _type_format(type(value))
-    if fmt is not None:
-        return fmt(value)
     inum = getattr(value, "inum", None)
     if isinstance(inum, int):  # a namespace: named by its type and proc inode number, as /proc/<pid>/ns shows it
         return f"<{type(value).__name__} [{inum}]>"

@@ -165,7 +165,9 @@ def test_exit_and_wait_run_as_their_tasks() -> None:
     exit_call, wait_call = rec.calls
     assert exit_call.tid == pid and [c.name for c in exit_call.calls] == ["do_exit"]
     assert {c.tid for c in exit_call.walk()} == {pid}
-    assert wait_call.tid == 1 and wait_call.ret == (pid, res[1]) and res[1] == 3 << 8
+    ru = res.rusage
+    assert wait_call.tid == 1 and wait_call.ret == (pid, res[1], ru.ru_utime.tv_sec, ru.ru_utime.tv_usec,
+                                                    ru.ru_stime.tv_sec, ru.ru_stime.tv_usec) and res[1] == 3 << 8
     assert [c.name for c in rec.find("wait_task_zombie")[0].calls] == ["release_task"]
 
 

@@ -129,7 +129,7 @@ from forklab.kernel.signal import (
 from forklab.kernel.sys import getrusage
 from forklab.kernel.user_namespace import from_kuid_munged
 from forklab.mm.memory import get_mm_rss
-from forklab.trace import register_arg_format, traced
+from forklab.trace import Value, register_arg_format, register_type_format, traced
 from forklab.uapi import (
     __WALL,
     __WCLONE,
@@ -897,6 +897,15 @@ def kernel_waitid(k: KernelState, current: Task, which: int, upid: int, options:
 # NOTE: wait4's non-NULL rusage pointer (kernel/exit.c:1542): a Rusage is frozen, so one default instance serves
 # every call, where a new one cost 16 frozen-field stores per wait
 RUSAGE_WANTED = Rusage()
+
+
+def wait_result_value(r: WaitResult) -> Value:
+    """A WaitResult in a trace: (pid, status, ru_utime.tv_sec, ru_utime.tv_usec, ru_stime.tv_sec, ru_stime.tv_usec)."""
+    ru = r.rusage
+    return (r[0], r[1], ru.ru_utime.tv_sec, ru.ru_utime.tv_usec, ru.ru_stime.tv_sec, ru.ru_stime.tv_usec)
+
+
+register_type_format(WaitResult, wait_result_value)
 
 
 @traced

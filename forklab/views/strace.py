@@ -21,7 +21,8 @@ what the kernel wrote back as ``=> {...}``, and the size), fork, vfork, wait4 (t
 O_CREAT or O_TMPFILE, the mode), read and write (the buffer quoted as strace's string_quote does, cut
 at 32 bytes with ``...``), lseek, mmap, mprotect and munmap (protections, flags, addresses in hex),
 pipe2 (the fds it made) and set_tid_address. Other syscalls print their traced arguments generically, strings quoted the same way. Not modelled, so never shown: the status and rusage
-pointers of wait4 (shown as the decoded status and NULL), the buffer address of a read that failed (the
+pointers of wait4 (NULL where the kernel wrote nothing; a reaping wait4 shows the status and, when the caller
+passed a rusage, its two times), the buffer address of a read that failed (the
 model's read returns the bytes and has no user buffer: NULL), the siginfo's si_utime/si_stime
 (shown as 0: the model does not carry them), and signals a real tracer would see because
 being ptraced keeps ignored signals from being dropped (the model's tasks are not ptraced).
@@ -286,12 +287,18 @@ def clone3_parts(call: Call) -> tuple[str, str]:
 
 
 def wait4_parts(call: Call) -> tuple[str, str]:
-    """wait4's pid on entry; the decoded status, options and rusage on exit."""
+    """wait4's pid on entry; the decoded status, options and rusage on exit (strace prints the rusage's two
+    times, then ``...``)."""
     ret = call.ret
-    status = ret[1] if isinstance(ret, tuple) and len(ret) == 2 and isinstance(ret[1], int) else None
+    status = ret[1] if isinstance(ret, tuple) and len(ret) >= 2 and isinstance(ret[1], int) else None
     reaped = isinstance(ret, tuple) and ret and ret[0] != 0
     shown = status_text(status) if status is not None and reaped else "NULL"
-    return f"wait4({arg_text('', call.arg('upid'))}, ", f"{shown}, {wait_options_text(_int(call.arg('options')))}, NULL"
+    rusage = "NULL"
+    if reaped and isinstance(ret, tuple) and len(ret) == 6 and any(n == "ru" and v for n, v in call.args):
+        us, um, ss, sm = (_int(v) for v in ret[2:])
+        rusage = (f"{{ru_utime={{tv_sec={us}, tv_usec={um}}}, ru_stime={{tv_sec={ss}, tv_usec={sm}}}, ...}}")
+    options = wait_options_text(_int(call.arg('options')))
+    return f"wait4({arg_text('', call.arg('upid'))}, ", f"{shown}, {options}, {rusage}"
 
 
 def quoted(data: bytes | str, size: int | None = None) -> str:

@@ -18,7 +18,7 @@ def main(os):  # type: ignore[no-untyped-def]
     os.signal(SIGCHLD, lambda sig, *rest: None)
 
     def reap(pid):  # type: ignore[no-untyped-def]
-        os.wait4(pid, 0)
+        os.waitpid(pid, 0)  # wait4(pid, &status, 0, NULL), as forks.c calls it
         os.sigprocmask(SIG_UNBLOCK, {SIGCHLD})
 
     os.sigprocmask(SIG_BLOCK, {SIGCHLD})
