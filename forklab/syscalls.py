@@ -32,7 +32,7 @@ from forklab.fs.read_write import ksys_lseek, ksys_read, ksys_write
 from forklab.fs.select import do_sys_poll
 from forklab.fs.stat import sys_newfstat, sys_newfstatat, sys_newlstat, sys_newstat
 from forklab.include.linux.pid import PidNamespace
-from forklab.include.linux.sched import PF_EXITING, IoContext, SigAction, Task
+from forklab.include.linux.sched import IoContext, SigAction, Task
 from forklab.include.linux.stat import Kstat
 from forklab.include.linux.time import Tms
 from forklab.kernel.capability import sys_capset
@@ -460,8 +460,7 @@ class Kernel(KernelState):
             if not isinstance(data, (bytes, bytearray)):
                 raise TypeError("data must be bytes")
             data = bytes(data)
-        # NOTE: check_caller's three rules in place, so that it is called only for a caller they refuse
-        task = t if type(t) is Task and not (t.exit_state or t.state or t.flags & PF_EXITING) else check_caller(t)
+        task = check_caller(t)
         if not user_store_fastpath(self, task, addr, data):
             user_mode_access(self, task, user_store, addr, data)
 

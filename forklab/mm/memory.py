@@ -224,7 +224,7 @@ def add_mm_counter(mm: MmStruct, member: int, value: int) -> None:
 
 def mm_counter_file(k: KernelState, pfn: int) -> int:
     """MM_SHMEMPAGES for swap-backed page-cache pages, else MM_FILEPAGES (include/linux/mm.h:1739-1744)."""
-    return MM_SHMEMPAGES if int(k.mem.flags[pfn]) & PG_swapbacked else MM_FILEPAGES
+    return rss_member(int(k.mem.flags[pfn]) & ~PG_anon)
 
 
 def rss_member(page_flags: int) -> int:

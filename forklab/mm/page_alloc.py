@@ -276,11 +276,9 @@ class MemMap:
         """Store ``data`` at ``offset`` inside page ``pfn`` (a user or kernel store)."""
         if pfn == ZERO_PFN or offset < 0 or offset + len(data) > PAGE_SIZE:
             raise InternalError(f"write of {len(data)} bytes at offset {offset} of pfn {pfn}: the zero page, or across a page")
-        old = self.contents.get(pfn)
-        if old is not None:
-            self.contents[pfn] = page_after_store(old, offset, data)
-        elif any(data):  # a page never written reads as zeros, and keeps no contents until non-zero data is stored
-            self.contents[pfn] = bytes(offset) + data if offset else bytes(data)
+        after = page_after_store(self.contents.get(pfn), offset, data)
+        if after is not None:
+            self.contents[pfn] = after
 
     def new_ino(self) -> int:
         """get_next_ino() for shmem inodes (fs/inode.c:880-900), deterministic."""
@@ -423,8 +421,13 @@ def _all_distinct(pfns: npt.NDArray[np.int64]) -> bool:
     return bool((scratch[pfns] == order).all())
 
 
-def page_after_store(old: bytes, offset: int, data: bytes) -> bytes:
-    """The contents of a page holding ``old`` after ``data`` is stored at ``offset`` (the store fits the page)."""
+def page_after_store(old: bytes | None, offset: int, data: bytes) -> bytes | None:
+    """The contents of a page holding ``old`` (None: never written, all zeros) after ``data`` is stored at
+    ``offset``; None when it stays never written, as zeros stored into it leave it (the store fits the page)."""
+    if old is None:
+        if not any(data):
+            return None
+        return bytes(offset) + data if offset else bytes(data)
     if len(old) <= offset:
         return old + bytes(offset - len(old)) + data
     return old[:offset] + data + old[offset + len(data):]

@@ -102,7 +102,7 @@ def mmu_access(k: KernelState, mm: MmStruct, addr: int, write: bool) -> int:
     (Intel SDM vol. 3, 4.8); an access through a write-protected PMD entry faults.
     """
     table = mm.pgd.get(addr >> PMD_SHIFT)  # pte_offset, as the MMU walks it
-    idx = (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    idx = (addr >> PAGE_SHIFT) & _PTE_INDEX
     if table is None or idx >= len(table) or addr >= TASK_SIZE:
         return -1
     pte: int = table.item(idx)
@@ -159,23 +159,14 @@ def user_store_fastpath(k: KernelState, t: Task, addr: int, data: bytes) -> bool
             pv.mapping[pfn] = vma.anon_vma.serial  # page_move_anon_rmap
         table[idx] = pte | _ACCESSED_DIRTY_RW  # wp_page_reuse; maybe_mkwrite, as the vma has VM_WRITE
     else:  # wp_page_copy
-        fault, free = k.fault, mem._free
-        if fault.countdown > 0 or mem._freed or not free or mem._nr_used >= mem.totalram_pages:
-            new_page = alloc_page(k, WP_COPY_ALLOC, False)  # not zeroed
-            if new_page is None:
-                raise _oom()
-            pv = mem.pv  # the allocation may have grown mem_map
-        else:  # NOTE: alloc_page's common case in place: a disarmed injector records the site; the lowest free pfn
-            fault.sites.append(WP_COPY_ALLOC)
-            new_page = free.pop()
-            pv._refcount[new_page] = 1
-            mem._nr_used += 1
+        new_page = alloc_page(k, WP_COPY_ALLOC, False)  # not zeroed
+        if new_page is None:
+            raise _oom()
+        pv = mem.pv  # the allocation may have grown mem_map
         # copy_user_highpage, and the retried store into the copy (write_page): the new page has no contents yet
-        old = mem.contents.get(pfn)
-        if old is not None:
-            mem.contents[new_page] = page_after_store(old, off, data)
-        elif any(data):  # NOTE: write_page's case of a page never written, in place (data is bytes here)
-            mem.contents[new_page] = bytes(off) + data if off else data
+        after = page_after_store(mem.contents.get(pfn), off, data)
+        if after is not None:
+            mem.contents[new_page] = after
         # page_add_new_anon_rmap: a fresh page's flags are 0 and its _mapcount -1
         pv.flags[new_page] = _PG_ANON_SWAPBACKED
         pv._mapcount[new_page] = 0
@@ -231,7 +222,7 @@ def _chunks(addr: int, n: int) -> list[tuple[int, int, int]]:
     pos = 0
     while pos < n:
         a = addr + pos
-        off = a & (PAGE_SIZE - 1)
+        off = a & _IN_PAGE
         size = min(PAGE_SIZE - off, n - pos)
         out.append((a, off, size))
         pos += size
@@ -251,7 +242,7 @@ def _oom() -> OSError:
 def user_store(k: KernelState, t: Task, addr: int, data: bytes) -> None:
     """A store by task ``t``'s user code: the MMU writes where the PTE allows it, elsewhere the store takes
     a page fault; SIGSEGV and Segfault on a bad access (arch/x86/mm/fault.c:do_user_addr_fault)."""
-    off = addr & (PAGE_SIZE - 1)
+    off = addr & _IN_PAGE
     if len(data) > 0 and off + len(data) <= PAGE_SIZE:  # within one page: the loop below, without the slicing
         k.mem.write_page(_user_page(k, t, addr, True), off, data)
         return
@@ -262,7 +253,7 @@ def user_store(k: KernelState, t: Task, addr: int, data: bytes) -> None:
 
 def user_load(k: KernelState, t: Task, addr: int, n: int) -> bytes:
     """A load by task ``t``'s user code, as ``user_store`` (arch/x86/mm/fault.c:do_user_addr_fault)."""
-    off = addr & (PAGE_SIZE - 1)
+    off = addr & _IN_PAGE
     if n > 0 and off + n <= PAGE_SIZE:  # within one page: the loop below, without the joining
         return k.mem.read_bytes(_user_page(k, t, addr, False), off, n)
     out = bytearray()
