@@ -46,7 +46,7 @@ from forklab.include.linux.mm_types import (
 )
 from forklab.mm.memory import _PFN_MASK, PTE_TABLE_BYTES, add_rss_of
 from forklab.mm.mmap import TASK_SIZE
-from forklab.mm.page_alloc import ZERO_PFN
+from forklab.mm.page_alloc import ZERO_PFN, PG_anon
 from forklab.uapi import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -148,7 +148,8 @@ def check_mm_invariants(k: KernelState, mms: list[MmStruct]) -> list[str]:
             if id(table) not in counted:  # a table shared by an on-demand fork holds its pages once
                 counted.add(id(table))
                 np.add.at(pte_refs, pfns, 1)
-            anon = add_rss_of(k, rss, pfns, 1)
+            add_rss_of(k, rss, pfns, 1)
+            anon = (mem.flags[pfns] & PG_anon) != 0
             for i, pfn in zip(idx[anon].tolist(), pfns[anon].tolist(), strict=True):
                 addr = lo + (i << PAGE_SHIFT)
                 serial = int(mem.mapping[pfn])

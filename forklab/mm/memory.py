@@ -112,6 +112,7 @@ from forklab.mm.page_alloc import (
     PG_anon,
     PG_swapbacked,
     PteShare,
+    WorkArrays,
     alloc_page,
     of_pfns,
     pfn_run,
@@ -238,23 +239,22 @@ def mm_counter(k: KernelState, pfn: int) -> int:
 
 
 def add_rss_of(k: KernelState, rss: list[int], pfns: npt.NDArray[np.int64], sign: int,
-               run: tuple[int, int] | None = None) -> npt.NDArray[np.bool_]:
-    """Count ``pfns`` into the RSS counters by kind (mm_counter, include/linux/mm.h:1835-1844); returns the anon mask.
+               run: tuple[int, int] | None = None) -> None:
+    """Count ``pfns`` into the RSS counters by kind (mm_counter, include/linux/mm.h:1835-1844).
 
     NOTE: vectorised over a whole PTE table, where the kernel counts one page at a time. ``run``:
     pfn_run(pfns), when the caller knows it.
     """
     fl = of_pfns(k.mem.flags, pfns, run)
-    anon: npt.NDArray[np.bool_] = (fl & PG_anon) != 0
-    nr_anon = int(np.count_nonzero(anon))
-    if nr_anon == pfns.size:
-        rss[MM_ANONPAGES] += sign * nr_anon
-        return anon
-    shmem = ~anon & ((fl & PG_swapbacked) != 0)
-    rss[MM_ANONPAGES] += sign * int(anon.sum())
-    rss[MM_SHMEMPAGES] += sign * int(shmem.sum())
-    rss[MM_FILEPAGES] += sign * int((~anon & ~shmem).sum())
-    return anon
+    n = int(pfns.size)
+    nr_anon = int(np.count_nonzero(np.bitwise_and(fl, PG_anon, out=k.mem.work.take("add_rss_of", n, np.uint32))))
+    rss[MM_ANONPAGES] += sign * nr_anon
+    if nr_anon == n:
+        return
+    anon = (fl & PG_anon) != 0
+    nr_shmem = int(np.count_nonzero(~anon & ((fl & PG_swapbacked) != 0)))
+    rss[MM_SHMEMPAGES] += sign * nr_shmem
+    rss[MM_FILEPAGES] += sign * (n - nr_anon - nr_shmem)
 
 
 def get_mm_rss(mm: MmStruct) -> int:
@@ -434,11 +434,15 @@ def normal_pfn_list(ptes: npt.NDArray[np.uint64]) -> list[int]:
     return [pfn for pfn in frames if pfn != ZERO_PFN]
 
 
-def normal_pfns(ptes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
-    """The refcounted pfns among ``ptes`` (vm_normal_page's rule for a vma without VM_PFNMAP/VM_MIXEDMAP), in order."""
+def normal_pfns(work: WorkArrays, ptes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    """The refcounted pfns among ``ptes`` (vm_normal_page's rule for a vma without VM_PFNMAP/VM_MIXEDMAP), in order.
+
+    The result may be ``work``'s array: valid until normal_pfns is called again.
+    """
     if ptes.size <= SMALL_BATCH:  # a few entries: plain Python beats a dozen numpy calls
         return np.array(normal_pfn_list(ptes), dtype=np.int64)
-    pfns = (ptes >> np.uint64(PTE_PFN_SHIFT)).view(np.int64)  # one new array, masked in place: fewer passes
+    shifted = np.right_shift(ptes, np.uint64(PTE_PFN_SHIFT), out=work.take("normal_pfns", ptes.shape[0], np.uint64))
+    pfns: npt.NDArray[np.int64] = shifted.view(np.int64)  # masked in place: fewer passes
     pfns &= _PFN_MASK >> PTE_PFN_SHIFT
     special = int(np.bitwise_or.reduce(ptes)) & _PAGE_SPECIAL
     if not special and int(pfns.min()) != ZERO_PFN:  # every entry maps a normal page (no pte_none among them)
@@ -491,12 +495,12 @@ def dup_page_refs(k: KernelState, dst_mm: MmStruct, vma: VmAreaStruct, ptes: npt
     if ptes.size <= SMALL_BATCH:
         dup_few_page_refs(k, dst_mm, vma, normal_pfn_list(ptes))
         return
-    pfns = normal_pfns(ptes)
+    mem = k.mem
+    pfns = normal_pfns(mem.work, ptes)
     if pfns.size == 0:
         return
-    mem = k.mem
-    run = pfn_run(pfns)
-    if int(pfns.max()) >= mem.max_pfn or (of_pfns(mem._refcount, pfns, run) <= 0).any():
+    run = pfn_run(pfns, mem.work)
+    if int(pfns.max()) >= mem.max_pfn or int(of_pfns(mem._refcount, pfns, run).min()) <= 0:
         raise InternalError(f"fork copies a PTE of a free page in {vma!r}")
     mem.add_page_counts(pfns, 1, run)
     rss = [0, 0, 0, 0]
@@ -608,7 +612,7 @@ def share_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: Vm
             break
     if shared:  # the child maps the shared tables' pages too: its RSS counts them
         rss = [0, 0, 0, 0]
-        add_rss_of(k, rss, normal_pfns(np.concatenate(shared)), 1)
+        add_rss_of(k, rss, normal_pfns(k.mem.work, np.concatenate(shared)), 1)
         for member, value in enumerate(rss):
             if value:
                 add_mm_counter(dst_mm, member, value)
@@ -643,7 +647,7 @@ def copy_shared_pte_table(k: KernelState, mm: MmStruct, pmd: int, site: str | No
             i = (lo >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
             table[i : i + ((min(vma.vm_end, (pmd + 1) << PMD_SHIFT) - lo) >> PAGE_SHIFT)] &= _NOT_RW
     mine = table & np.uint64(~_PAGE_ACCESSED & (2**64 - 1))  # copy_one_pte's pte_mkold
-    k.mem.add_page_counts(normal_pfns(mine), 1)  # get_page + page_dup_rmap: two tables map the pages now
+    k.mem.add_page_counts(normal_pfns(k.mem.work, mine), 1)  # get_page + page_dup_rmap: two tables map the pages now
     mm.pgd[pmd] = mine
     release_pte_share(k, share, mm)
     if k.listeners:
@@ -678,7 +682,7 @@ def zap_shared_pte_tables(k: KernelState, mm: MmStruct, start: int, end: int, rs
         else:
             copy_shared_pte_table(k, mm, pmd, None)
     if dropped:
-        add_rss_of(k, rss, normal_pfns(np.concatenate(dropped)), -1)
+        add_rss_of(k, rss, normal_pfns(k.mem.work, np.concatenate(dropped)), -1)
 
 
 # --- unmapping ------------------------------------------------------------------------------------
@@ -732,7 +736,9 @@ def zap_vma_ptes_batched(k: KernelState, vma: VmAreaStruct, start: int, end: int
     windows = [table[first:last] for table, _lo, first, last in pmd_spans(mm, start, end)]
     if not windows:
         return
-    ptes = np.concatenate(windows)
+    mem = k.mem
+    n = sum(window.shape[0] for window in windows)
+    ptes = np.concatenate(windows, out=mem.work.take("zap_vma_ptes_batched", n, np.uint64))
     for window in windows:
         window.fill(0)
     if vma.vm_flags & VM_SPECIAL_PAGES:
@@ -740,17 +746,16 @@ def zap_vma_ptes_batched(k: KernelState, vma: VmAreaStruct, start: int, end: int
     if ptes.size <= SMALL_BATCH:
         zap_few_page_refs(k, vma, normal_pfn_list(ptes), rss)
         return
-    pfns = normal_pfns(ptes)
+    pfns = normal_pfns(mem.work, ptes)
     if pfns.size == 0:
         return
-    mem = k.mem
     if int(pfns.max()) >= mem.max_pfn:
         raise InternalError(f"zap of a PTE beyond mem_map in {vma!r}")
-    run = pfn_run(pfns)
+    run = pfn_run(pfns, mem.work)
     add_rss_of(k, rss, pfns, -1, run)
     distinct = mem.add_page_counts(pfns, -1, run)
     refcount = of_pfns(mem._refcount, pfns, run)
-    if (of_pfns(mem._mapcount, pfns, run) < -1).any() or (refcount < 0).any():
+    if int(of_pfns(mem._mapcount, pfns, run).min()) < -1 or int(refcount.min()) < 0:
         raise InternalError(f"zap underflowed a page count in {vma!r}")
     freed = pfns[refcount == 0]
     if freed.size:

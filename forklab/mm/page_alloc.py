@@ -163,6 +163,33 @@ class PageViews:
         return ()
 
 
+class WorkArrays:
+    """The batched page-table passes' temporaries, one reusable array per purpose (not kernel state).
+
+    A fork or an exit of a big process works on arrays of one entry per PTE (2 MiB at 1 GiB).
+    Taken fresh each time, each would cost the host 512 page faults, as much again as the
+    arithmetic; kept here, they are faulted in once. An array is valid until the next ``take``
+    of its purpose, and grows to the largest size asked for.
+    """
+
+    __slots__ = ("_arrays",)
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, npt.NDArray[Any]] = {}
+
+    def take(self, purpose: str, n: int, dtype: type[np.generic]) -> npt.NDArray[Any]:
+        """An uninitialised array of ``n`` elements of ``dtype`` for ``purpose``."""
+        array = self._arrays.get(purpose)
+        if array is None or array.shape[0] < n or array.dtype != dtype:
+            array = np.empty(n, dtype=dtype)
+            self._arrays[purpose] = array
+        return array[:n]
+
+    def snapshot_state(self) -> tuple[()]:
+        """Nothing observable: scratch memory."""
+        return ()
+
+
 class MemMap:
     """mem_map plus the buddy allocator's free list and the mm sysctls: all mm-global state."""
 
@@ -191,6 +218,7 @@ class MemMap:
         "total_swap_pages",
         "totalram_pages",
         "vm_committed_as",
+        "work",
     )
 
     def __init__(self, capacity: int = 1024, totalram_pages: int = DEFAULT_TOTALRAM_PAGES) -> None:
@@ -207,6 +235,7 @@ class MemMap:
         self._nr_used = 0
         self._refcount[ZERO_PFN] = 1  # reserved at boot, never freed
         self.pv = PageViews(self)
+        self.work = WorkArrays()
         self.sysctl_max_map_count = DEFAULT_MAX_MAP_COUNT
         self.sysctl_overcommit_memory = OVERCOMMIT_GUESS
         self.sysctl_overcommit_ratio = 50
@@ -303,6 +332,7 @@ class MemMap:
         self.mapping = np.concatenate([self.mapping, np.zeros(extra, dtype=np.int64)])
         self.index = np.concatenate([self.index, np.zeros(extra, dtype=np.int64)])
         self.pv = PageViews(self)
+        self.work = WorkArrays()
 
     def free_pfns(self) -> list[int]:
         """The free list: every freed pfn not handed out again, ascending."""
@@ -379,7 +409,7 @@ class MemMap:
         if pfns.size == 0:
             return True
         if run is None:
-            run = pfn_run(pfns)
+            run = pfn_run(pfns, self.work)
         if run is not None:
             self._refcount[run[0] : run[1] + 1] += delta
             self._mapcount[run[0] : run[1] + 1] += delta
@@ -393,8 +423,11 @@ class MemMap:
         return False
 
 
-def pfn_run(pfns: npt.NDArray[np.int64]) -> tuple[int, int] | None:
-    """(first, last) when ``pfns`` is exactly the ascending run first, first+1, ..., last; else None."""
+def pfn_run(pfns: npt.NDArray[np.int64], work: WorkArrays) -> tuple[int, int] | None:
+    """(first, last) when ``pfns`` is exactly the ascending run first, first+1, ..., last; else None.
+
+    ``n`` strictly ascending pfns from first to first + n - 1 are that run: one comparison pass.
+    """
     n = int(pfns.size)
     if n == 0:
         return None
@@ -403,9 +436,8 @@ def pfn_run(pfns: npt.NDArray[np.int64]) -> tuple[int, int] | None:
         return None
     if n <= SMALL_RUN:
         return (lo, hi) if pfns.tolist() == list(range(lo, hi + 1)) else None
-    steps = pfns[1:] - pfns[:-1]  # one new array, tested in place
-    steps -= 1
-    return None if steps.any() else (lo, hi)
+    ascending = np.less(pfns[:-1], pfns[1:], out=work.take("pfn_run", n - 1, np.bool_))
+    return (lo, hi) if ascending.all() else None
 
 
 def of_pfns(field: npt.NDArray[Any], pfns: npt.NDArray[np.int64], run: tuple[int, int] | None) -> npt.NDArray[Any]:
@@ -473,6 +505,7 @@ __all__ = [
     "Page",
     "PteShare",
     "PteShares",
+    "WorkArrays",
     "alloc_page",
     "page_after_store",
 ]
