@@ -243,10 +243,12 @@ def add_rss_of(k: KernelState, rss: list[int], pfns: npt.NDArray[np.int64], sign
     """Count ``pfns`` into the RSS counters by kind (mm_counter, include/linux/mm.h:1835-1844).
 
     NOTE: vectorised over a whole PTE table, where the kernel counts one page at a time. ``run``:
-    pfn_run(pfns), when the caller knows it.
+    pfn_run(pfns) when the caller has it (None: not known to be a run).
     """
-    fl = of_pfns(k.mem.flags, pfns, run)
     n = int(pfns.size)
+    if run is None and n > SMALL_BATCH:
+        run = pfn_run(pfns, k.mem.work)  # one pass; a run's flags are a slice, not a gather
+    fl = of_pfns(k.mem.flags, pfns, run)
     nr_anon = int(np.count_nonzero(np.bitwise_and(fl, PG_anon, out=k.mem.work.take("add_rss_of", n, np.uint32))))
     rss[MM_ANONPAGES] += sign * nr_anon
     if nr_anon == n:
@@ -612,7 +614,7 @@ def share_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: Vm
             break
     if shared:  # the child maps the shared tables' pages too: its RSS counts them
         rss = [0, 0, 0, 0]
-        add_rss_of(k, rss, normal_pfns(k.mem.work, np.concatenate(shared)), 1)
+        add_rss_of(k, rss, normal_pfns(k.mem.work, k.mem.work.concatenate("pte_tables", shared)), 1)
         for member, value in enumerate(rss):
             if value:
                 add_mm_counter(dst_mm, member, value)
@@ -682,7 +684,7 @@ def zap_shared_pte_tables(k: KernelState, mm: MmStruct, start: int, end: int, rs
         else:
             copy_shared_pte_table(k, mm, pmd, None)
     if dropped:
-        add_rss_of(k, rss, normal_pfns(k.mem.work, np.concatenate(dropped)), -1)
+        add_rss_of(k, rss, normal_pfns(k.mem.work, k.mem.work.concatenate("pte_tables", dropped)), -1)
 
 
 # --- unmapping ------------------------------------------------------------------------------------
@@ -737,8 +739,7 @@ def zap_vma_ptes_batched(k: KernelState, vma: VmAreaStruct, start: int, end: int
     if not windows:
         return
     mem = k.mem
-    n = sum(window.shape[0] for window in windows)
-    ptes = np.concatenate(windows, out=mem.work.take("zap_vma_ptes_batched", n, np.uint64))
+    ptes = mem.work.concatenate("zap_vma_ptes_batched", windows)
     for window in windows:
         window.fill(0)
     if vma.vm_flags & VM_SPECIAL_PAGES:

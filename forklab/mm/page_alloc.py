@@ -185,6 +185,11 @@ class WorkArrays:
             self._arrays[purpose] = array
         return array[:n]
 
+    def concatenate(self, purpose: str, arrays: list[npt.NDArray[np.uint64]]) -> npt.NDArray[np.uint64]:
+        """np.concatenate of the PTE ``arrays`` into the array for ``purpose``."""
+        out = self.take(purpose, sum(a.shape[0] for a in arrays), np.uint64)
+        return np.concatenate(arrays, out=out)
+
     def snapshot_state(self) -> tuple[()]:
         """Nothing observable: scratch memory."""
         return ()
