@@ -337,7 +337,6 @@ class MemMap:
         self.mapping = np.concatenate([self.mapping, np.zeros(extra, dtype=np.int64)])
         self.index = np.concatenate([self.index, np.zeros(extra, dtype=np.int64)])
         self.pv = PageViews(self)
-        self.work = WorkArrays()
 
     def free_pfns(self) -> list[int]:
         """The free list: every freed pfn not handed out again, ascending."""
