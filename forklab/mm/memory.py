@@ -422,8 +422,9 @@ def pmd_spans(mm: MmStruct, start: int, end: int) -> list[tuple[PteTable, int, i
     """The allocated PTE tables under ``[start, end)`` in address order: (table, first address, first index, end index)."""
     first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
     pgd = mm.pgd
-    spans = [(pgd[pmd], pmd << PMD_SHIFT, 0, PTRS_PER_PTE) for pmd in sorted(p for p in pgd if first < p < last)]
-    for pmd in {first, last}:  # the edge tables may be partly outside the range
+    spans = [] if last - first < 2 else \
+        [(pgd[pmd], pmd << PMD_SHIFT, 0, PTRS_PER_PTE) for pmd in sorted(p for p in pgd if first < p < last)]
+    for pmd in (first,) if first == last else (first, last):  # the edge tables may be partly outside the range
         if pmd in pgd:
             lo = max(start, pmd << PMD_SHIFT)
             i = (lo >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
@@ -472,8 +473,12 @@ def copy_vma_ptes_batched(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vm
     if not spans:
         return 0
     windows = [src[first:last] for src, _lo, first, last in spans]
-    made = np.concatenate(windows)
-    made &= np.uint64(child & (2**64 - 1))
+    mask = np.uint64(child & (2**64 - 1))
+    if len(windows) == 1:
+        made = windows[0] & mask  # one table (most vmas): the masked copy in one pass
+    else:
+        made = np.concatenate(windows)
+        made &= mask
     at = 0
     ret = 0
     for (src, lo, first, last), src_w in zip(spans, windows, strict=True):
