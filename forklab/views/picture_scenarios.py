@@ -53,7 +53,7 @@ SHARED_PAGES = 4  # and a MAP_SHARED mapping: init writes pages 0-1, the child r
 SHARED_PARENT_WRITES_BEFORE = (0, 1)
 SHARED_CHILD_READS_AFTER = (0, 1)
 SHARED_CHILD_WRITES_AFTER = (2,)
-THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD
+SHARING_THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD  # the sharing flags alone (not glibc's THREAD_FLAGS)
 
 
 @dataclass(slots=True, eq=False)
@@ -108,7 +108,7 @@ def picture_scenario_thread() -> PictureScenario:
     init = k.init_task
     child = k.find_task(k.fork(init))
     baseline = fork_baseline(init, child)
-    thread = k.find_task(k.clone(child, THREAD_FLAGS))
+    thread = k.find_task(k.clone(child, SHARING_THREAD_FLAGS))
     return PictureScenario("thread", "fork(), then a thread of the child", k, [init, child, thread], baseline)
 
 
