@@ -272,17 +272,19 @@ class Kernel(KernelState):
         """wait4(2) -> (pid, wstatus) with ``.rusage`` of the reaped child; (0, 0) with WNOHANG; raises ``Blocked``
         when it must sleep (kernel/exit.c:1582-1623)."""
 
-        _check_int("pid", pid)
-        _check_int("options", options)
-        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options), (pid, options, 1))
+        return self._wait4(t, pid, options, True)
 
     def waitpid(self, t: Task, pid: int, options: int = 0) -> WaitResult:
         """waitpid(2) as glibc makes it, wait4 with a NULL rusage: -> (pid, wstatus), no rusage taken (``.rusage``
         all zeros); (0, 0) with WNOHANG; raises ``Blocked`` when it must sleep (kernel/exit.c:1582-1623)."""
 
+        return self._wait4(t, pid, options, False)
+
+    def _wait4(self, t: Task, pid: int, options: int, ru: bool) -> WaitResult:
+        """The wait4 syscall, with a rusage pointer (``ru``) or NULL."""
         _check_int("pid", pid)
         _check_int("options", options)
-        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options, False), (pid, options, 0))
+        return self._syscall(t, "wait4", lambda c: kernel_wait4(self, c, pid, options, ru), (pid, options, int(ru)))
 
     def kill(self, t: Task, pid: int, sig: int) -> int:
         """kill(2) (kernel/signal.c:3710)."""

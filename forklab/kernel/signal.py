@@ -1195,9 +1195,9 @@ def exit_signals(k: KernelState, tsk: Task) -> None:
     sig = tsk.signal
     assert sig is not None
     if thread_group_empty(tsk) or signal_group_exit(sig):
-        tsk.flags = tsk.flags | PF_EXITING
+        tsk.flags |= PF_EXITING
         return
-    tsk.flags = tsk.flags | PF_EXITING
+    tsk.flags |= PF_EXITING
     if not signal_pending(tsk):
         return
     retarget_shared_pending(k, tsk, ~tsk.blocked & SIGSET_MASK)

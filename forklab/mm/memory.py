@@ -251,12 +251,12 @@ def add_rss_of(k: KernelState, rss: list[int], pfns: npt.NDArray[np.int64], sign
     if run is None and n > SMALL_BATCH:
         run = pfn_run(pfns, k.mem.work)  # one pass; a run's flags are a slice, not a gather
     fl = of_pfns(k.mem.flags, pfns, run)
-    nr_anon = int(np.count_nonzero(np.bitwise_and(fl, PG_anon, out=k.mem.work.take("add_rss_of", n, np.uint32))))
+    anon = np.bitwise_and(fl, PG_anon, out=k.mem.work.take("add_rss_of", n, np.uint32))  # nonzero: PageAnon
+    nr_anon = int(np.count_nonzero(anon))
     rss[MM_ANONPAGES] += sign * nr_anon
     if nr_anon == n:
         return
-    anon = (fl & PG_anon) != 0
-    nr_shmem = int(np.count_nonzero(~anon & ((fl & PG_swapbacked) != 0)))
+    nr_shmem = int(np.count_nonzero((anon == 0) & ((fl & PG_swapbacked) != 0)))
     rss[MM_SHMEMPAGES] += sign * nr_shmem
     rss[MM_FILEPAGES] += sign * (n - nr_anon - nr_shmem)
 
@@ -459,6 +459,11 @@ def normal_pfns(work: WorkArrays, ptes: npt.NDArray[np.uint64]) -> npt.NDArray[n
     return kept
 
 
+def tables_normal_pfns(work: WorkArrays, tables: list[PteTable]) -> npt.NDArray[np.int64]:
+    """normal_pfns of every entry of ``tables`` together (the result may be ``work``'s array, as normal_pfns's)."""
+    return normal_pfns(work, work.concatenate("pte_tables", tables))
+
+
 def copy_vma_ptes_batched(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: VmAreaStruct) -> int:
     """copy_page_range's table loop for a listener-free kernel: every table of ``vma`` at once; same result, same fault sites."""
     # NOTE: stands for copy_page_range -> copy_pte_range -> copy_one_pte (mm/memory.c) table by table:
@@ -621,7 +626,7 @@ def share_page_range(k: KernelState, dst_mm: MmStruct, src_mm: MmStruct, vma: Vm
             break
     if shared:  # the child maps the shared tables' pages too: its RSS counts them
         rss = [0, 0, 0, 0]
-        add_rss_of(k, rss, normal_pfns(k.mem.work, k.mem.work.concatenate("pte_tables", shared)), 1)
+        add_rss_of(k, rss, tables_normal_pfns(k.mem.work, shared), 1)
         for member, value in enumerate(rss):
             if value:
                 add_mm_counter(dst_mm, member, value)
@@ -691,7 +696,7 @@ def zap_shared_pte_tables(k: KernelState, mm: MmStruct, start: int, end: int, rs
         else:
             copy_shared_pte_table(k, mm, pmd, None)
     if dropped:
-        add_rss_of(k, rss, normal_pfns(k.mem.work, k.mem.work.concatenate("pte_tables", dropped)), -1)
+        add_rss_of(k, rss, tables_normal_pfns(k.mem.work, dropped), -1)
 
 
 # --- unmapping ------------------------------------------------------------------------------------
