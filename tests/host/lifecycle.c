@@ -918,8 +918,22 @@ static void supervise(const struct kase *c)
 	_exit(0);
 }
 
+/* The facts are those of a process started with the kernel's defaults, as the model's are: undo what a
+ * launcher may have left inherited across exec (nohup ignores SIGHUP; a blocked mask survives exec too). */
+static void default_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL))
+		die("sigprocmask");
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+}
+
 int main(int argc, char **argv)
 {
+	default_signals();
 	if (argc == 2 && !strcmp(argv[1], "pause"))
 		forever();
 	if (argc != 2) {
