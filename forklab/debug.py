@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 # sequence, cursors (pid, inode, mm context, anon_vma serial), and the per-call fault-injection state; and the
 # trace's own machinery (its virtual clock and event numbers), which is not kernel state.
 SNAPSHOT_SKIP = frozenset({"listeners", "tracer", "_seq", "fault", "clock_ns", "stime", "_inum", "idr_next", "inum",
-                           "current", "last_mm_ctx_id", "context_id", "_anon_vma_serial"})
+                           "current", "last_mm_ctx_id", "context_id", "_anon_vma_serial",
+                           "vmacache"})
 
 
 def live_tasks(k: KernelState) -> list[Task]:

@@ -1081,6 +1081,7 @@ def mm_init_owner(mm: MmStruct, p: Task | None) -> None:
 def mm_init(k: KernelState, mm: MmStruct, p: Task | None, user_ns: UserNamespace | None) -> MmStruct | None:
     """Reset the per-mm state, allocate the pgd, take the user_ns reference (kernel/fork.c:1006-1057)."""
     mm.mmap = []
+    mm.vmacache = None  # mm->vmacache_seqnum = 0
     mm.mm_users = 1
     mm.mm_count = 1
     mm.core_state = None

@@ -105,6 +105,8 @@ def check_mm_invariants(k: KernelState, mms: list[MmStruct]) -> list[str]:
         tag = f"mm#{mi}"
         if mm.map_count != len(mm.mmap):
             errs.append(f"{tag}: map_count {mm.map_count} != {len(mm.mmap)} vmas")
+        if mm.vmacache is not None and not any(v is mm.vmacache for v in mm.mmap):
+            errs.append(f"{tag}: the vma cache holds {mm.vmacache!r}, which is not in the list")
         prev_end = 0
         for vma in mm.mmap:
             if vma.vm_mm is not mm:

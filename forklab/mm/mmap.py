@@ -3,7 +3,7 @@
 Design essay
 ------------
 **The vma list.** ``mm.mmap`` is the address-ordered list the kernel keeps as a list plus an
-rbtree; ``find_vma`` bisects it. Page tables are per mm and indexed by address, so splitting
+rbtree; ``find_vma`` bisects it, after asking the vma cache (forklab/mm/vmacache.py). Page tables are per mm and indexed by address, so splitting
 or merging vmas never touches them.
 
 **What mmap can map.** Anonymous private memory and anonymous shared memory (MAP_SHARED |
@@ -74,6 +74,7 @@ from forklab.include.linux.mm_types import (
     vma_prev_of,
 )
 from forklab.include.linux.mman import calc_vm_flag_bits, calc_vm_prot_bits, vm_unacct_memory
+from forklab.include.linux.vmacache import vmacache_invalidate
 from forklab.kernel.capability import capable
 from forklab.kernel.signal import rlimit, rlimit_max
 from forklab.mm.internal import is_data_mapping, is_exec_mapping, is_stack_mapping
@@ -91,6 +92,7 @@ from forklab.mm.page_alloc import OVERCOMMIT_NEVER
 from forklab.mm.rmap import anon_vma_clone, anon_vma_prepare, unlink_anon_vmas
 from forklab.mm.shmem import shmem_zero_setup
 from forklab.mm.util import vm_mmap_pgoff
+from forklab.mm.vmacache import vmacache_find, vmacache_update
 from forklab.security.security import security_vm_enough_memory_mm
 from forklab.trace import traced
 from forklab.uapi import (
@@ -173,10 +175,17 @@ _vm_end = operator.attrgetter("vm_end")
 
 
 def find_vma(mm: MmStruct, addr: int) -> VmAreaStruct | None:
-    """The first vma with ``vm_end > addr`` (mm/mmap.c:2209-2241)."""
+    """The first vma with ``vm_end > addr``: the vma cache's, else the list's (mm/mmap.c:2209-2241)."""
+    vma = vmacache_find(mm, addr)
+    if vma is not None:
+        return vma
     vmas = mm.mmap
     i = bisect.bisect_right(vmas, addr, key=_vm_end)
-    return vmas[i] if i < len(vmas) else None
+    if i == len(vmas):
+        return None
+    vma = vmas[i]
+    vmacache_update(addr, vma)
+    return vma
 
 
 def find_vma_prev(mm: MmStruct, addr: int) -> tuple[VmAreaStruct | None, VmAreaStruct | None]:
@@ -260,7 +269,8 @@ def can_vma_merge_after(vma: VmAreaStruct, vm_flags: int, anon_vma: AnonVma | No
 
 
 def _remove_merged(k: KernelState, mm: MmStruct, survivor: VmAreaStruct, gone: VmAreaStruct) -> None:
-    mm.mmap.remove(gone)
+    mm.mmap.remove(gone)  # __vma_unlink_common
+    vmacache_invalidate(mm)
     if gone.vm_file is not None:
         vma_fput(k, gone.vm_file)
     if gone.anon_vma is not None:
@@ -512,6 +522,7 @@ def __do_munmap(k: KernelState, mm: MmStruct, start: int, length: int) -> None:
     for v in detached:  # detach_vmas_to_be_unmapped
         mm.mmap.remove(v)
         mm.map_count -= 1
+    vmacache_invalidate(mm)
     unmap_region(k, mm, detached, prev, start, end)
     remove_vma_list(k, mm, detached)
 
@@ -547,6 +558,7 @@ def exit_mmap(k: KernelState, mm: MmStruct) -> None:
             nr_accounted += vma_pages(vma)
         remove_vma(k, vma)
     mm.mmap.clear()
+    vmacache_invalidate(mm)  # the kernel frees the vmas and the mm with them; the model's mm outlives them
     vm_unacct_memory(k, nr_accounted)
     if mm.pgd:
         raise InternalError(f"exit_mmap left {len(mm.pgd)} PTE tables")

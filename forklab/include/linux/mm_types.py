@@ -168,6 +168,7 @@ class MmStruct:
     exe_file: File | None = None
     context_id: int = 0
     core_state: object | None = None
+    vmacache: VmAreaStruct | None = None  # the model's one-entry stand-in for current->vmacache (mm/vmacache.py)
 
     def __repr__(self) -> str:
         return f"<mm users={self.mm_users} count={self.mm_count} vmas={len(self.mmap)}>"
