@@ -3,8 +3,8 @@
 Design essay
 ------------
 **The vma list.** ``mm.mmap`` is the address-ordered list the kernel keeps as a list plus an
-rbtree; ``find_vma`` bisects it, after asking the vma cache (forklab/mm/vmacache.py). Page tables are per mm and indexed by address, so splitting
-or merging vmas never touches them.
+rbtree; ``find_vma`` bisects it, after asking the vma cache (forklab/mm/vmacache.py). Page
+tables are per mm and indexed by address, so splitting or merging vmas never touches them.
 
 **What mmap can map.** Anonymous private memory and anonymous shared memory (MAP_SHARED |
 MAP_ANONYMOUS, which the kernel backs with an unlinked shmem file made by
