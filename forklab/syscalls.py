@@ -32,7 +32,7 @@ from forklab.fs.read_write import ksys_lseek, ksys_read, ksys_write
 from forklab.fs.select import do_sys_poll
 from forklab.fs.stat import sys_newfstat, sys_newfstatat, sys_newlstat, sys_newstat
 from forklab.include.linux.pid import PidNamespace
-from forklab.include.linux.sched import IoContext, SigAction, Task
+from forklab.include.linux.sched import PF_EXITING, TASK_RUNNING, IoContext, SigAction, Task
 from forklab.include.linux.stat import Kstat
 from forklab.include.linux.time import Tms
 from forklab.kernel.capability import sys_capset
@@ -462,9 +462,12 @@ class Kernel(KernelState):
             if not isinstance(data, (bytes, bytearray)):
                 raise TypeError("data must be bytes")
             data = bytes(data)
-        task = check_caller(t)
-        if not user_store_fastpath(self, task, addr, data):
-            user_mode_access(self, task, user_store, addr, data)
+        # NOTE: check_caller's test of a running task in place, as the fast path's first step; any other caller
+        # takes check_caller's own checks and messages
+        if type(t) is not Task or t.exit_state or t.flags & PF_EXITING or t.state != TASK_RUNNING:
+            t = check_caller(t)
+        if not user_store_fastpath(self, t, addr, data):
+            user_mode_access(self, t, user_store, addr, data)
 
     def general_protection(self, t: Task) -> None:
         """``t``'s user code executed a privileged instruction (glibc abort()'s hlt): the #GP trap, SIGSEGV

@@ -144,7 +144,11 @@ def user_store_fastpath(k: KernelState, t: Task, addr: int, data: bytes) -> bool
             table[idx] = pte | _ACCESSED_DIRTY
         mem.write_page(pfn, off, data)
         return True
-    vma = None if k.listeners else find_vma(mm, addr)  # the fault: a write to a present read-only PTE
+    if k.listeners:  # the fault (a write to a present read-only PTE), traced: the general path
+        return False
+    vma = mm.vmacache  # NOTE: find_vma's vmacache_find hit in place (mm/vmacache.c:62-91)
+    if vma is None or not vma.vm_start <= addr < vma.vm_end:
+        vma = find_vma(mm, addr)
     if vma is None or vma.vm_start > addr or vma.vm_file is not None or vma.anon_vma is None \
             or vma.vm_flags & _COW_EXCLUDED_OR_WRITE != _VM_WRITE or pte & _PRESENT_RW_SPECIAL != _PAGE_PRESENT \
             or "cow_reuse_page_count" in k.changes:  # k.has, without its name check
