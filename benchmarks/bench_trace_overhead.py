@@ -119,7 +119,7 @@ def main() -> None:
     parser = make_parser(__doc__)
     parser.add_argument("--rounds", type=positive_int, default=300, help="cycles per batch")
     parser.add_argument("--batches", type=positive_int, default=5, help="batches per child")
-    parser.add_argument("--repeats", type=positive_int, default=9, help="children per mode, alternating")
+    parser.add_argument("--repeats", type=positive_int, default=25, help="children per mode, alternating")
     parser.add_argument("--listening", action="store_true", help="also time the cycle with a Recorder attached")
     parser.add_argument("--child", choices=("on", "off", "listening"), help=argparse.SUPPRESS)
     parser.add_argument("--estimate", action="store_true", help=argparse.SUPPRESS)
