@@ -163,13 +163,24 @@ def user_store_fastpath(k: KernelState, t: Task, addr: int, data: bytes) -> bool
             pv.mapping[pfn] = vma.anon_vma.serial  # page_move_anon_rmap
         table[idx] = pte | _ACCESSED_DIRTY_RW  # wp_page_reuse; maybe_mkwrite, as the vma has VM_WRITE
     else:  # wp_page_copy
-        new_page = alloc_page(k, WP_COPY_ALLOC, False)  # not zeroed
-        if new_page is None:
-            raise _oom()
-        pv = mem.pv  # the allocation may have grown mem_map
+        fault = k.fault
+        free = mem._free
+        if fault.countdown > 0 or mem._nr_used >= mem.totalram_pages or not free or mem._freed:
+            new_page = alloc_page(k, WP_COPY_ALLOC, False)  # not zeroed
+            if new_page is None:
+                raise _oom()
+            pv = mem.pv  # the allocation may have grown mem_map
+        else:  # NOTE: alloc_page's common case in place: a disarmed injector records the site, the lowest free pfn
+            fault.sites.append(WP_COPY_ALLOC)
+            new_page = free.pop()
+            pv._refcount[new_page] = 1
+            mem._nr_used += 1
         # copy_user_highpage, and the retried store into the copy (write_page): the new page has no contents yet
-        after = page_after_store(mem.contents.get(pfn), off, data)
-        if after is not None:
+        old = mem.contents.get(pfn)
+        if old is None:  # NOTE: page_after_store of a never-written page in place
+            if any(data):
+                mem.contents[new_page] = bytes(off) + data if off else data
+        elif (after := page_after_store(old, off, data)) is not None:
             mem.contents[new_page] = after
         # page_add_new_anon_rmap: a fresh page's flags are 0 and its _mapcount -1
         pv.flags[new_page] = _PG_ANON_SWAPBACKED
