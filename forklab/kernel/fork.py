@@ -1067,10 +1067,11 @@ def _fatal_signal_pending(t: Task | None) -> bool:
 
 
 def allocate_mm(k: KernelState, site: str) -> MmStruct | None:
-    """kmem_cache_alloc(mm_cachep) (kernel/fork.c:679)."""
+    """kmem_cache_alloc(mm_cachep) (kernel/fork.c:680): an mm_struct with no field set, which the caller fills by
+    memset or memcpy."""
     if k.fault.should_fail(site):
         return None
-    return MmStruct()
+    return MmStruct.__new__(MmStruct)
 
 
 def mm_init_owner(mm: MmStruct, p: Task | None) -> None:
@@ -1113,6 +1114,7 @@ def mm_alloc(k: KernelState) -> MmStruct | None:
     mm = allocate_mm(k, "mm_alloc:allocate_mm")
     if mm is None:
         return None
+    MmStruct.__init__(mm)  # memset(mm, 0, sizeof(*mm)) (kernel/fork.c:1070)
     current = k.current
     user_ns = current.cred.user_ns if current is not None and current.cred is not None else None
     return mm_init(k, mm, current, user_ns)
@@ -1243,22 +1245,23 @@ def dup_mmap(k: KernelState, mm: MmStruct, oldmm: MmStruct) -> int:
     return retval
 
 
-# NOTE: every field of struct mm_struct, read in one C call: MmStruct(*...) is dup_mm's memcpy (kernel/fork.c:1355).
+# NOTE: every field of struct mm_struct, read in one C call: MmStruct.__init__(mm, *...) is dup_mm's memcpy
+# (kernel/fork.c:1355).
 _MM_STRUCT = attrgetter(*(f.name for f in fields(MmStruct)))
 
 
-def _memcpy_mm(oldmm: MmStruct) -> MmStruct:
-    mm = MmStruct(*_MM_STRUCT(oldmm))
+def _memcpy_mm(mm: MmStruct, oldmm: MmStruct) -> None:
+    MmStruct.__init__(mm, *_MM_STRUCT(oldmm))
     mm.rss_stat = list(oldmm.rss_stat)
-    return mm
 
 
 @traced
 def dup_mm(k: KernelState, tsk: Task, oldmm: MmStruct) -> MmStruct | None:
     """Allocate a copy of ``oldmm`` for ``tsk``; None on any failure (kernel/fork.c:1345-1380)."""
-    if allocate_mm(k, "dup_mm:allocate_mm") is None:
+    mm = allocate_mm(k, "dup_mm:allocate_mm")
+    if mm is None:
         return None
-    mm = _memcpy_mm(oldmm)
+    _memcpy_mm(mm, oldmm)
     if mm_init(k, mm, tsk, mm.user_ns) is None:
         return None
     err = dup_mmap(k, mm, oldmm)
