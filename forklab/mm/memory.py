@@ -422,9 +422,15 @@ def pmd_spans(mm: MmStruct, start: int, end: int) -> list[tuple[PteTable, int, i
     """The allocated PTE tables under ``[start, end)`` in address order: (table, first address, first index, end index)."""
     first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
     pgd = mm.pgd
+    if first == last:  # inside one table (most vmas): the edge case below, with lo = start and the end at end
+        table = pgd.get(first)
+        if table is None:
+            return []
+        i = (start >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+        return [(table, start, i, i + ((end - start) >> PAGE_SHIFT))]
     spans = [] if last - first < 2 else \
         [(pgd[pmd], pmd << PMD_SHIFT, 0, PTRS_PER_PTE) for pmd in sorted(p for p in pgd if first < p < last)]
-    for pmd in (first,) if first == last else (first, last):  # the edge tables may be partly outside the range
+    for pmd in (first, last):  # the edge tables may be partly outside the range
         if pmd in pgd:
             lo = max(start, pmd << PMD_SHIFT)
             i = (lo >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
@@ -435,8 +441,8 @@ def pmd_spans(mm: MmStruct, start: int, end: int) -> list[tuple[PteTable, int, i
 
 def normal_pfn_list(ptes: npt.NDArray[np.uint64]) -> list[int]:
     """normal_pfns of a few entries, as a list."""
-    frames = [(pte & _PFN_MASK) >> PTE_PFN_SHIFT for pte in ptes.tolist() if not pte & _PAGE_SPECIAL]
-    return [pfn for pfn in frames if pfn != ZERO_PFN]
+    return [pfn for pte in ptes.tolist() if pte and not pte & _PAGE_SPECIAL  # pte_none maps no page
+            if (pfn := (pte & _PFN_MASK) >> PTE_PFN_SHIFT) != ZERO_PFN]
 
 
 def normal_pfns(work: WorkArrays, ptes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
@@ -528,11 +534,14 @@ def dup_few_page_refs(k: KernelState, dst_mm: MmStruct, vma: VmAreaStruct, pfns:
     """dup_page_refs of a few pages, one by one through the struct page views (numpy calls cost more here)."""
     mem = k.mem
     pv = mem.pv
-    if any(pfn >= mem._next_pfn or pv._refcount[pfn] <= 0 for pfn in pfns):
-        raise InternalError(f"fork copies a PTE of a free page in {vma!r}")
+    if pfns and max(pfns) >= mem._next_pfn:
+        raise InternalError(f"fork copies a PTE beyond mem_map in {vma!r}")
     rss = [0, 0, 0, 0]
     for pfn in pfns:
-        pv._refcount[pfn] += 1
+        refcount = pv._refcount[pfn]
+        if refcount <= 0:
+            raise InternalError(f"fork copies a PTE of a free page in {vma!r}")
+        pv._refcount[pfn] = refcount + 1
         pv._mapcount[pfn] += 1
         rss[rss_member(pv.flags[pfn])] += 1
     for member, value in enumerate(rss):
@@ -779,16 +788,21 @@ def zap_few_page_refs(k: KernelState, vma: VmAreaStruct, pfns: list[int], rss: l
     """zap_vma_ptes_batched's page counts for a few pages, one by one through the struct page views."""
     mem = k.mem
     pv = mem.pv
-    if any(pfn >= mem._next_pfn for pfn in pfns):
+    if pfns and max(pfns) >= mem._next_pfn:
         raise InternalError(f"zap of a PTE beyond mem_map in {vma!r}")
+    freed = []
     for pfn in pfns:
         rss[rss_member(pv.flags[pfn])] -= 1
-        pv._mapcount[pfn] -= 1
-        pv._refcount[pfn] -= 1
-    if any(pv._mapcount[pfn] < -1 or pv._refcount[pfn] < 0 for pfn in pfns):
-        raise InternalError(f"zap underflowed a page count in {vma!r}")
-    freed = sorted({pfn for pfn in pfns if pv._refcount[pfn] == 0})
+        mapcount = pv._mapcount[pfn] - 1
+        refcount = pv._refcount[pfn] - 1
+        pv._mapcount[pfn] = mapcount
+        pv._refcount[pfn] = refcount
+        if mapcount < -1 or refcount < 0:  # the counts only fall, so a pfn mapped twice is checked at its lowest
+            raise InternalError(f"zap underflowed a page count in {vma!r}")
+        if refcount == 0:  # once per pfn, at its last reference in pfns
+            freed.append(pfn)
     if freed:
+        freed.sort()
         mem._free_pfns(np.array(freed, dtype=np.int64))
 
 
