@@ -10,6 +10,8 @@ Physical pages live in ``forklab.mm.page_alloc.MemMap`` (numpy arrays of ``_refc
 
 from __future__ import annotations
 
+import bisect
+import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -174,8 +176,17 @@ class MmStruct:
         return f"<mm users={self.mm_users} count={self.mm_count} vmas={len(self.mmap)}>"
 
 
+_vm_start = operator.attrgetter("vm_start")
+
+
 def _index_of(mm: MmStruct, vma: VmAreaStruct) -> int:
-    for i, v in enumerate(mm.mmap):
+    """Where ``vma`` is in ``mm.mmap``: found by its start in the address-ordered list, in O(log n) as the
+    kernel's vm_prev/vm_next pointers are O(1); by a walk while a split or merge has the list out of order."""
+    vmas = mm.mmap
+    i = bisect.bisect_left(vmas, vma.vm_start, key=_vm_start)
+    if i < len(vmas) and vmas[i] is vma:
+        return i
+    for i, v in enumerate(vmas):
         if v is vma:
             return i
     raise InternalError(f"{vma!r} is not in {mm!r}")
