@@ -761,9 +761,9 @@ def zap_vma_ptes_batched(k: KernelState, vma: VmAreaStruct, start: int, end: int
         return
     if len(windows) == 1 and windows[0].shape[0] <= SMALL_BATCH:  # a few entries of one table (most vmas)
         window = windows[0]
-        pfns = [] if vma.vm_flags & VM_SPECIAL_PAGES else normal_pfn_list(window)  # read before the clear
+        few = [] if vma.vm_flags & VM_SPECIAL_PAGES else normal_pfn_list(window)  # read before the clear
         window.fill(0)
-        zap_few_page_refs(k, vma, pfns, rss)
+        zap_few_page_refs(k, vma, few, rss)
         return
     mem = k.mem
     ptes = mem.work.concatenate("zap_vma_ptes_batched", windows)
