@@ -332,6 +332,9 @@ def sigmask(sig: int) -> int:
     return 1 << (sig - 1)
 
 
+_SIGKILL_BIT = sigmask(SIGKILL)  # the two tests below run at every syscall's exit, and at every fork
+
+
 def valid_signal(sig: int) -> bool:
     """0.._NSIG are valid signal numbers (include/linux/signal.h:260-263)."""
     return 0 <= sig <= _NSIG
@@ -343,12 +346,12 @@ def signal_pending(t: Task) -> bool:
     assert t.signal is not None
     return bool(t.jobctl & (JOBCTL_PENDING_MASK | JOBCTL_TRAP_FREEZE)) \
         or bool((t.pending.signal | t.signal.shared_pending.signal) & ~t.blocked) \
-        or bool(t.pending.signal & sigmask(SIGKILL))
+        or bool(t.pending.signal & _SIGKILL_BIT)
 
 
 def fatal_signal_pending(t: Task) -> bool:
     """SIGKILL is pending for ``t`` (include/linux/sched/signal.h:357-360)."""
-    return bool(t.pending.signal & sigmask(SIGKILL))
+    return bool(t.pending.signal & _SIGKILL_BIT)
 
 
 def sig_handler_ignored(handler: int, sig: int) -> bool:

@@ -169,7 +169,7 @@ def prepare_exit_to_usermode(k: KernelState, task: Task, error: int = 0) -> int:
         return error
     if signal_pending(task):
         error = exit_to_usermode_loop(k, task, error)
-    if not task.user_handlers:
+    if task.sigframes and not task.user_handlers:
         _handlers_return_at_once(k, task)
     return error
 
