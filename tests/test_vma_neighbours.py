@@ -1,9 +1,11 @@
-"""vm_prev and vm_next (include/linux/mm_types.py's vma_prev_of and vma_next_of): the neighbours in the
-address-ordered list, found by a binary search, and by a walk while the list is out of order."""
+"""vm_prev and vm_next (include/linux/mm_types.py's vma_prev_of and vma_next_of), and find_vma_links: the
+neighbours in the address-ordered vma list, found by binary search (and by a walk while the list is out of
+order), agree with the plain walk of the list."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from forklab import Kernel
 from forklab.errors import InternalError
 from forklab.include.linux.mm_types import VmAreaStruct, vma_next_of, vma_prev_of
+from forklab.mm.mmap import find_vma_links
 from forklab.uapi import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE
 
 BASE = 0x40000000
@@ -40,6 +43,11 @@ def test_neighbours_are_the_list_neighbours(ops: list[tuple[str, int, int]]) -> 
             assert vma_prev_of(t.mm, vma) is (vmas[i - 1] if i else None)
             assert vma_next_of(t.mm, vma) is (vmas[i + 1] if i + 1 < len(vmas) else None)
         assert vma_next_of(t.mm, None) is (vmas[0] if vmas else None)
+        for probe in range(0, 34, 3):  # find_vma_links, against the list walked (mm/mmap.c:526-560)
+            lo, hi = BASE + probe * PAGE_SIZE, BASE + (probe + n) * PAGE_SIZE
+            below = [v for v in vmas if v.vm_end <= lo]
+            overlaps = any(v.vm_start < hi and v.vm_end > lo for v in vmas)
+            assert find_vma_links(t.mm, lo, hi) == (-errno.ENOMEM if overlaps else 0, below[-1] if below else None)
 
 
 def test_a_list_out_of_order_is_walked_and_a_stranger_is_an_internal_error() -> None:

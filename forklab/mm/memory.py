@@ -1181,12 +1181,12 @@ def PAGE_ALIGN(x: int) -> int:
 
 def vm_start_gap(vma: VmAreaStruct) -> int:
     """vm_start lowered by the stack guard gap for VM_GROWSDOWN (include/linux/mm.h:2566-2576)."""
-    from forklab.mm.mmap import (
-        STACK_GUARD_GAP,  # import cycle: forklab.fs.file_table is still loading when this module loads
-    )
-
     start = vma.vm_start
     if vma.vm_flags & VM.VM_GROWSDOWN:
+        from forklab.mm.mmap import (
+            STACK_GUARD_GAP,  # import cycle: forklab.fs.file_table is still loading when this module loads
+        )
+
         start -= STACK_GUARD_GAP
         if start > vma.vm_start or start < 0:
             start = 0

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import bisect
 import errno
-import operator
 from typing import TYPE_CHECKING
 
 from forklab.errors import InternalError, KernelError, kerr
@@ -70,8 +69,10 @@ from forklab.include.linux.mm_types import (
     MmStruct,
     VmAreaStruct,
     vm_flags_str,
+    vma_end_key,
     vma_next_of,
     vma_prev_of,
+    vma_start_key,
 )
 from forklab.include.linux.mman import calc_vm_flag_bits, calc_vm_prot_bits, vm_unacct_memory
 from forklab.include.linux.vmacache import vmacache_invalidate
@@ -171,16 +172,13 @@ def vm_get_page_prot(vm_flags: int) -> int:
 # --- lookup ---------------------------------------------------------------------------------------
 
 
-_vm_end = operator.attrgetter("vm_end")
-
-
 def find_vma(mm: MmStruct, addr: int) -> VmAreaStruct | None:
     """The first vma with ``vm_end > addr``: the vma cache's, else the list's (mm/mmap.c:2209-2241)."""
     vma = vmacache_find(mm, addr)
     if vma is not None:
         return vma
     vmas = mm.mmap
-    i = bisect.bisect_right(vmas, addr, key=_vm_end)
+    i = bisect.bisect_right(vmas, addr, key=vma_end_key)
     if i == len(vmas):
         return None
     vma = vmas[i]
@@ -206,11 +204,20 @@ def count_vma_pages_range(mm: MmStruct, addr: int, end: int) -> int:
     return total
 
 
+def find_vma_links(mm: MmStruct, addr: int, end: int) -> tuple[int, VmAreaStruct | None]:
+    """-ENOMEM when a vma overlaps ``[addr, end)``, else 0; and the last vma ending at or below ``addr``, where
+    a new vma there would be linked (mm/mmap.c:526-560)."""
+    vmas = mm.mmap
+    i = bisect.bisect_right(vmas, addr, key=vma_end_key)  # the rbtree walk: the first vma with vm_end > addr
+    prev = vmas[i - 1] if i else None
+    if i < len(vmas) and vmas[i].vm_start < end:
+        return -errno.ENOMEM, prev
+    return 0, prev
+
+
 def vma_link(mm: MmStruct, vma: VmAreaStruct) -> None:
     """Insert ``vma`` into the address-ordered list; map_count++ (mm/mmap.c:640-663)."""
-    starts = [v.vm_start for v in mm.mmap]
-    i = bisect.bisect_left(starts, vma.vm_start)
-    mm.mmap.insert(i, vma)
+    mm.mmap.insert(bisect.bisect_left(mm.mmap, vma.vm_start, key=vma_start_key), vma)
     vma.vm_mm = mm
     mm.map_count += 1
 
@@ -573,16 +580,17 @@ def unmapped_area_topdown(mm: MmStruct, length: int, low_limit: int, high_limit:
         return -errno.ENOMEM
     gap_end_limit = high_limit
     vmas = mm.mmap
-    highest = vmas[-1].vm_end if vmas else 0
-    candidates = [(highest, 2**64)]
-    for i in range(len(vmas) - 1, -1, -1):
-        candidates.append((vmas[i - 1].vm_end if i else 0, vm_start_gap(vmas[i])))
-    for gap_start, gap_end in candidates:
+    gap_start, gap_end = (vmas[-1].vm_end if vmas else 0), 2**64  # the gap above the highest vma, then downwards
+    i = len(vmas)
+    while True:
         if gap_end < low_limit + length:
             return -errno.ENOMEM
         if gap_start <= high_limit - length and gap_end > gap_start and gap_end - gap_start >= length:
             return min(gap_end, gap_end_limit) - length
-    return -errno.ENOMEM
+        if not i:
+            return -errno.ENOMEM
+        i -= 1
+        gap_start, gap_end = (vmas[i - 1].vm_end if i else 0), vm_start_gap(vmas[i])
 
 
 def unmapped_area(mm: MmStruct, length: int, low_limit: int, high_limit: int) -> int:
@@ -655,7 +663,7 @@ def mmap_region(k: KernelState, t: Task, file: File | None, addr: int, length: i
         nr_pages = count_vma_pages_range(mm, addr, addr + length)
         if not may_expand_vm(t, mm, vm_flags, npages - nr_pages):
             raise kerr(errno.ENOMEM, "RLIMIT_AS or RLIMIT_DATA would be exceeded", "mm/mmap.c:1707")
-    while any(v.vm_start < addr + length and v.vm_end > addr for v in mm.mmap):
+    while (links := find_vma_links(mm, addr, addr + length))[0]:
         if do_munmap(k, mm, addr, length):
             raise kerr(errno.ENOMEM, "unmapping the old mappings under MAP_FIXED failed", "mm/mmap.c:1714")
     charged = 0
@@ -664,11 +672,7 @@ def mmap_region(k: KernelState, t: Task, file: File | None, addr: int, length: i
         if security_vm_enough_memory_mm(k, mm, charged):
             raise kerr(errno.ENOMEM, "overcommit policy refuses the private writable mapping", "mm/mmap.c:1723")
         vm_flags |= VM.VM_ACCOUNT
-    prev = None  # find_vma_links: the last vma ending at or below addr
-    for v in mm.mmap:
-        if v.vm_end > addr:
-            break
-        prev = v
+    prev = links[1]
     vma = vma_merge(k, mm, prev, addr, addr + length, vm_flags, None, file, pgoff)
     if vma is None:
         if k.fault.should_fail("mmap_region:vm_area_alloc"):

@@ -176,14 +176,16 @@ class MmStruct:
         return f"<mm users={self.mm_users} count={self.mm_count} vmas={len(self.mmap)}>"
 
 
-_vm_start = operator.attrgetter("vm_start")
+# the sort keys of an mm's address-ordered vma list (mm.mmap), for bisect
+vma_start_key = operator.attrgetter("vm_start")
+vma_end_key = operator.attrgetter("vm_end")
 
 
 def _index_of(mm: MmStruct, vma: VmAreaStruct) -> int:
     """Where ``vma`` is in ``mm.mmap``: found by its start in the address-ordered list, in O(log n) as the
     kernel's vm_prev/vm_next pointers are O(1); by a walk while a split or merge has the list out of order."""
     vmas = mm.mmap
-    i = bisect.bisect_left(vmas, vma.vm_start, key=_vm_start)
+    i = bisect.bisect_left(vmas, vma.vm_start, key=vma_start_key)
     if i < len(vmas) and vmas[i] is vma:
         return i
     for i, v in enumerate(vmas):
