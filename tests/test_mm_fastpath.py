@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import forklab.mm.memory as memory
+import forklab.mm.page_alloc as page_alloc
 import forklab.mm.uaccess as uaccess
 from forklab import Kernel
 from forklab.errors import KernelError
@@ -88,9 +89,9 @@ class Pair:
         assert status == "ok"
         self.pids.append(child)
         self.parent[child] = root
-        return int(child)
         mms = [m for m in (self.fast.find_task(p).mm for p in self.pids) if m is not None]
         assert check_mm_invariants(self.fast, mms) == []
+        return int(child)
 
 
 def _vm_flags(k: Kernel, t: Task, addr: int) -> int:
@@ -269,3 +270,40 @@ def test_a_copy_fault_that_grows_mem_map_writes_the_grown_arrays() -> None:
     assert [pair.fast.load(pair.fast.find_task(child), BASE + i * PAGE_SIZE, 1)[0] for i in range(pages)] == \
         [i % 251 + 1 for i in range(pages)]
     pair.fast.check_invariants()
+
+
+def test_a_copy_fault_takes_the_lowest_page_off_a_merged_free_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a free of more than MERGE_MIN pages at once the free list is one sorted list and its heap is empty:
+    the fused fault then takes its copy in place, without alloc_page, with the state alloc_page leaves."""
+    pair = Pair()
+    root = pair.pids[0]
+    pages = 700
+    assert pages > page_alloc.MERGE_MIN
+    flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE
+    pair.both(lambda k: k.mmap(k.find_task(root), BASE, pages * PAGE_SIZE, RW, flags))
+    pair.both(lambda k: k.munmap(k.find_task(root), BASE, pages * PAGE_SIZE))  # one free of 700 pages
+    assert pair.fast.mem._free and not pair.fast.mem._freed
+    pair.both(lambda k: k.mmap(k.find_task(root), BASE, NPAGES * PAGE_SIZE, RW, flags))
+    pair.both(lambda k: k.store(k.find_task(root), BASE + 3 * PAGE_SIZE, b"written"))  # a page with contents
+    status, child = pair.both(lambda k: k.fork(k.find_task(root)))
+    assert status == "ok"
+    pair.pids.append(child)
+    pair.parent[child] = root
+    pair.check()
+    allocs = _counting(monkeypatch, uaccess, "alloc_page")
+    stores = [(0, b"x"), (5, b"yz"), (0, b"\0"), (2, b"AB"), (9, b"\0\0")] * 2  # page 3: into "written"
+
+    def storm(k: Kernel) -> None:
+        t = k.find_task(child)
+        for i, (offset, data) in enumerate(stores):
+            k.store(t, BASE + i * PAGE_SIZE + offset, data)
+
+    pair.both(storm)
+    assert allocs == []  # every copy came off the free list in place
+    pair.check()
+    fast = pair.fast
+    assert fast.load(fast.find_task(child), BASE + 3 * PAGE_SIZE, 7) == b"wrABten"
+    assert fast.load(fast.find_task(root), BASE + 3 * PAGE_SIZE, 7) == b"written"
+    assert fast.load(fast.find_task(child), BASE + 6 * PAGE_SIZE + 4, 4) == b"\0yz\0"
+    assert fast.mem.contents.get(fast.translate(fast.find_task(child), BASE + 2 * PAGE_SIZE) or 0) is None  # zeros
+    fast.check_invariants()

@@ -125,9 +125,9 @@ def user_store_fastpath(k: KernelState, t: Task, addr: int, data: bytes) -> bool
     # NOTE: stands for user_mode_access -> user_store -> _user_page -> mmu_access, and on a fault _fault_in ->
     # handle_mm_fault -> handle_pte_fault -> do_wp_page -> wp_page_reuse or wp_page_copy (mm/memory.c) and the
     # retried store, for the two cases that send no signal and need no exception exit work. mmu_access,
-    # copy_user_highpage, page_add_new_anon_rmap and pfn_pte are written out in place. It leaves the state the
-    # full path leaves: page counts, page fields, RSS, fault counts and fault-injection sites
-    # (tests/test_mm_fastpath.py).
+    # vmacache_find's hit, alloc_page's common case, copy_user_highpage, page_add_new_anon_rmap and pfn_pte
+    # are written out in place. It leaves the state the full path leaves: page counts, page fields, RSS, fault
+    # counts and fault-injection sites (tests/test_mm_fastpath.py).
     mm = t.mm
     off = addr & _IN_PAGE
     if mm is None or off + len(data) > PAGE_SIZE or addr >= TASK_SIZE or not data:
