@@ -3,8 +3,12 @@
 Design essay
 ------------
 **The vma list.** ``mm.mmap`` is the address-ordered list the kernel keeps as a list plus an
-rbtree; ``find_vma`` bisects it, after asking the vma cache (forklab/mm/vmacache.py). Page
-tables are per mm and indexed by address, so splitting or merging vmas never touches them.
+rbtree. ``find_vma`` bisects it, after asking the vma cache (forklab/mm/vmacache.py), and so do
+``find_vma_links``, ``vma_link`` and the ``vm_prev``/``vm_next`` lookups
+(forklab/include/linux/mm_types.py): O(log n), where the kernel's tree walk or pointers are
+O(log n) or O(1). The top-down gap search walks the list from the top, O(n) where the kernel's
+rbtree, augmented with ``rb_subtree_gap``, is O(log n); it finds the same gap. Page tables are
+per mm and indexed by address, so splitting or merging vmas never touches them.
 
 **What mmap can map.** Anonymous private memory and anonymous shared memory (MAP_SHARED |
 MAP_ANONYMOUS, which the kernel backs with an unlinked shmem file made by
