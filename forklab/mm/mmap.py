@@ -797,6 +797,7 @@ __all__ = [
     "do_munmap",
     "exit_mmap",
     "find_vma",
+    "find_vma_links",
     "find_vma_prev",
     "ksys_mmap_pgoff",
     "mmap_region",
