@@ -19,8 +19,7 @@ Run: ``./scripts/bench million`` (``-- --quick``, ``--tasks N``, ``--fanout F``)
   does not change the host's sysctls).
 
 Target (issue 9): 1,000,000 tasks fit in this machine's memory with room to spare (here: the
-model's VmRSS growth at most half the MemAvailable at the start, read once it has stopped rising after
-the benchmarks before this one); the time to build is printed.
+model's VmRSS growth at most half the MemAvailable at the start); the time to build is printed.
 """
 
 from __future__ import annotations
@@ -47,7 +46,6 @@ from harness import (
     mem_available_kib,
     positive_int,
     run_real,
-    settled_mem_available_kib,
 )
 from model_procs import realistic_process
 
@@ -172,7 +170,7 @@ def main() -> None:
     if n > PID_MAX_LIMIT - 1000:
         parser.error(f"--tasks must be below {PID_MAX_LIMIT - 1000}: every task needs a pid under pid_max")
     per_task = estimate_elsewhere(n, args.fanout)
-    avail = settled_mem_available_kib() * KIB  # not lowered by the memory a benchmark before this one just freed
+    avail = mem_available_kib() * KIB
     fits = int(avail * 4 / 5 / per_task)
     if n * per_task * 5 // 4 > avail:
         fail(f"{n} model tasks need about {n * per_task / MIB:.0f} MiB ({per_task / KIB:.1f} KiB each, measured on "

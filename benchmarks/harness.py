@@ -28,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,23 +258,6 @@ def mem_available_kib() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
-
-
-def settled_mem_available_kib(timeout: float = 10.0, step: float = 0.25) -> int:
-    """MemAvailable once it has stopped rising (by under 16 MiB in ``step`` seconds), or after ``timeout`` seconds.
-
-    Right after a benchmark that freed gigabytes, MemAvailable reads lower for a few seconds while the host
-    kernel finishes the release (1.1 GiB lower, seen after fork_big's 4 GiB on this project's 2-CPU VM).
-    """
-    deadline = time.monotonic() + timeout
-    last = mem_available_kib()
-    while time.monotonic() < deadline:
-        time.sleep(step)
-        now = mem_available_kib()
-        if now - last < 16 * 1024:
-            return max(now, last)
-        last = now
-    return last
 
 
 def fits_in_memory(need_bytes: int, what: str) -> bool:
