@@ -771,9 +771,6 @@ def zap_vma_ptes_batched(k: KernelState, vma: VmAreaStruct, start: int, end: int
         window.fill(0)
     if vma.vm_flags & VM_SPECIAL_PAGES:
         return
-    if ptes.size <= SMALL_BATCH:
-        zap_few_page_refs(k, vma, normal_pfn_list(ptes), rss)
-        return
     pfns = normal_pfns(mem.work, ptes)
     if pfns.size == 0:
         return
